@@ -1,0 +1,3 @@
+from dltrain.cli import app
+
+app(prog_name="dltrain")

@@ -1,0 +1,80 @@
+"""Keras callbacks of our own: learning rate in the history, and the progress display."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+
+from dltrain.console import is_interactive, stderr_console
+
+logger = logging.getLogger("dltrain")
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the learning rate in force at the end of each epoch to the logs (and so to history.csv)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            learning_rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
+
+
+def _format_logs(logs: dict) -> str:
+    order = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    parts = [f"{key} {logs[key]:.4f}" for key in order if key in logs]
+    return "  ".join(parts)
+
+
+class ProgressDisplay(keras.callbacks.Callback):
+    """A Rich bar over epochs and batches on a terminal; one log line per epoch otherwise."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, initial_epoch: int = 0) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.initial_epoch = initial_epoch
+        self.progress = None
+        self.epoch_started = 0.0
+
+    def on_train_begin(self, logs=None):
+        if not is_interactive():
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=stderr_console,
+        )
+        self.progress.start()
+        self.epoch_task = self.progress.add_task("epochs", total=self.epochs, completed=self.initial_epoch, metrics="")
+        self.batch_task = self.progress.add_task("batches", total=self.steps_per_epoch, metrics="")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+        if self.progress:
+            self.progress.reset(self.batch_task, total=self.steps_per_epoch, metrics="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.progress:
+            self.progress.update(self.batch_task, completed=batch + 1, metrics=_format_logs(logs or {}))
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_started
+        line = f"epoch {epoch + 1}/{self.epochs}  {_format_logs(logs or {})}  ({seconds:.1f} s)"
+        if self.progress:
+            self.progress.update(self.epoch_task, completed=epoch + 1, metrics=_format_logs(logs or {}))
+            self.progress.console.log(line)
+        else:
+            logger.info(line)
+
+    def on_train_end(self, logs=None):
+        if self.progress:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,191 @@
+"""The `dltrain` command line: a thin layer that checks inputs and calls one library function each.
+
+TensorFlow and Keras are imported only inside the commands that need them, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from dltrain import __version__
+from dltrain.console import configure_logging, stderr_console
+from dltrain.errors import DltrainError
+
+logger = logging.getLogger("dltrain")
+
+app = typer.Typer(
+    name="dltrain",
+    help="Train, evaluate and submit deep-learning baselines for activity recognition (and retinopathy grading).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+prepare_app = typer.Typer(help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).", no_args_is_help=True)
+app.add_typer(prepare_app, name="prepare")
+
+DEFAULT_PRESETS = {"har": "har-gru"}
+_state = {"verbose": False}
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a DltrainError into one line on stderr and its exit code; --verbose keeps the traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DltrainError as error:
+            if _state["verbose"]:
+                raise
+            stderr_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            stderr_console.print("interrupted", highlight=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dltrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs, TensorFlow messages and full tracebacks.")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    _state["verbose"] = verbose
+    configure_logging(verbose)
+
+
+@prepare_app.command("har")
+@user_errors
+def prepare_har_command(
+    source: Annotated[str, typer.Argument(help="'hapt' (real UCI HAPT recordings from a package), a 'UCI HAR Dataset' folder, a folder of class folders of CSV series (optionally under train/ validation/ test/), or a long CSV file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="DATA_DIR to write (meta.json + one .npz per split).")],
+    window: Annotated[Optional[int], typer.Option(help="Readings per window (default: 128; whole series for per-file CSV series).")] = None,
+    step: Annotated[Optional[int], typer.Option(help="Readings between window starts (default: window/2, 50% overlap).")] = None,
+    channels: Annotated[Optional[str], typer.Option(help="'uci' (9: body_acc, body_gyro, total_acc), 'raw' (6: total_acc, body_gyro), or comma-separated channel/column names.")] = None,
+    transitions: Annotated[bool, typer.Option(help="hapt: also learn the 6 postural transitions (12 classes).")] = False,
+    val_fraction: Annotated[float, typer.Option(help="Share of train subjects (or of the time span, when no subject is known) held out for validation.")] = 0.2,
+    test_fraction: Annotated[float, typer.Option(help="Share held out for testing where the source has no test split of its own.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the subject split.")] = 42,
+    label_column: Annotated[Optional[str], typer.Option(help="Long CSV: label column (default: label or activity).")] = None,
+    time_column: Annotated[Optional[str], typer.Option(help="Long CSV: time column (default: time or timestamp).")] = None,
+    subject_column: Annotated[Optional[str], typer.Option(help="Long CSV: subject column (default: subject or user, if present).")] = None,
+    pure_windows: Annotated[bool, typer.Option(help="Long CSV: keep only windows with one label throughout (default: the majority label).")] = False,
+    sample_rate: Annotated[Optional[float], typer.Option(help="Sampling rate in Hz, recorded in meta.json for CSV sources.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing non-empty DATA_DIR.")] = False,
+) -> None:
+    """Prepare activity-recognition windows: subject-wise splits, standardisation fitted on train."""
+    from dltrain.har.prepare import prepare_har
+    from dltrain.har.sources import HarOptions
+
+    options = HarOptions(
+        window=window,
+        step=step,
+        channels=channels,
+        transitions=transitions,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        label_column=label_column,
+        time_column=time_column,
+        subject_column=subject_column,
+        pure_windows=pure_windows,
+        sample_rate_hz=sample_rate,
+    )
+    prepare_har(source, out, options, force=force)
+
+
+def _default_run_dir(data_dir: Path, config_name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("models") / f"{data_dir.name}-{Path(config_name).stem}-{stamp}"
+
+
+@app.command()
+@user_errors
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name (har-gru) or YAML file (default: the task's preset).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable).")] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
+) -> None:
+    """Train a model on DATA_DIR; the best model by validation, history and metrics go to RUN_DIR."""
+    from dltrain.config import load_config
+    from dltrain.dataset import check_output_folder, read_meta
+
+    meta = read_meta(data_dir)
+    config_name = config or DEFAULT_PRESETS.get(meta["task"])
+    resolved = load_config(config_name, overrides)
+    if print_config:
+        typer.echo(resolved.to_yaml(), nl=False)
+        return
+    run_dir = out or _default_run_dir(data_dir, config_name)
+    check_output_folder(run_dir, force, "run")
+
+    from dltrain.training import check_training_inputs, train_run
+
+    check_training_inputs(data_dir, resolved)
+    provenance = train_run(data_dir, run_dir, resolved, config_name, force=force)
+    metrics = provenance["metrics"]
+    summary = ", ".join(f"{split} accuracy {values['accuracy']:.4f}" for split, values in metrics.items())
+    logger.info("run complete: %s", summary)
+    stderr_console.print(f"run: {run_dir}  (model.keras, history.csv, metrics-*.json, *.png)", highlight=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="DATA_DIR to score (default: the run's own).")] = None,
+    split: Annotated[str, typer.Option(help="Which split to score: val or test.")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
+) -> None:
+    """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
+    from dltrain.errors import UsageError
+
+    if split not in ("val", "test", "train"):
+        raise UsageError(f"--split {split!r}: choose val or test (or train)")
+    from dltrain.evaluation import confusion_table, evaluate_run, metrics_table
+
+    metrics = evaluate_run(run_dir, data, split)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics) + "\n")
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(metrics_table(metrics))
+    console.print(confusion_table(metrics))
+    console.print(f"wrote {run_dir}/metrics-{split}.json, confusion-matrix-{split}.png, learning-curves.png", highlight=False)
+
+
+@app.command()
+@user_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
+    source: Annotated[str, typer.Argument(metavar="INPUT", help="Any SOURCE that 'prepare' reads (labels ignored), or a prepared DATA_DIR.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write: id,activity then one probability column per class.")],
+    split: Annotated[Optional[str], typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")] = None,
+    probabilities: Annotated[bool, typer.Option(help="Add prob_<class> columns after id,activity.")] = True,
+) -> None:
+    """Write predictions for INPUT with the run's model and the training normalisation."""
+    from dltrain.prediction import predict_run
+
+    frame = predict_run(run_dir, source, out, split, probabilities)
+    counts = frame["activity"].value_counts()
+    logger.info("wrote %d predictions to %s (%s)", len(frame), out, ", ".join(f"{name} {count}" for name, count in counts.items()))

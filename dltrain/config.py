@@ -1,0 +1,153 @@
+"""One typed configuration: defaults < preset or YAML file < `--set key=value`, validated on load."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dltrain.errors import UsageError
+
+
+class Section(BaseModel):
+    # Unknown keys are errors, and assignment re-validates so nothing slips in after loading.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name: str = "gru"
+    units: int = Field(64, gt=0, description="units per recurrent layer")
+    layers: int = Field(2, gt=0, description="number of stacked recurrent layers")
+    bidirectional: bool = False
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
+    batch_norm: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from dltrain.models import MODELS
+
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS.names())}")
+        return name
+
+
+class TrainConfig(Section):
+    epochs: int = Field(40, gt=0)
+    batch_size: int = Field(64, gt=0)
+    seed: int = Field(42, ge=0)
+
+
+class OptimizerConfig(Section):
+    name: str = "adam"
+    learning_rate: float = Field(1e-3, gt=0.0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        from dltrain.optimizers import OPTIMIZERS
+
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS.names())}")
+        return name
+
+
+class EarlyStoppingConfig(Section):
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    patience: int = Field(8, ge=0, description="epochs without improvement before stopping; 0 disables")
+
+
+class Config(Section):
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("dltrain") / "presets"
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def _read_yaml_mapping(text: str, origin: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UsageError(f"{origin}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UsageError(f"{origin}: expected a mapping of sections (model:, train:, ...), got {type(loaded).__name__}")
+    return loaded
+
+
+def read_config_source(name_or_file: str) -> dict[str, Any]:
+    """A preset shipped with the package, or a YAML file on disk."""
+    path = Path(name_or_file)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise UsageError(f"config file {path} does not exist (presets: {', '.join(preset_names())})")
+        return _read_yaml_mapping(path.read_text(), str(path))
+    if name_or_file not in preset_names():
+        raise UsageError(f"unknown config {name_or_file!r}: not a file, and not a preset ({', '.join(preset_names())})")
+    text = (resources.files("dltrain") / "presets" / f"{name_or_file}.yaml").read_text()
+    return _read_yaml_mapping(text, f"preset {name_or_file}")
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """`model.units=128` -> (["model", "units"], 128); the value is read as YAML (numbers, booleans)."""
+    key, separator, raw_value = assignment.partition("=")
+    if not separator or not key.strip():
+        raise UsageError(f"--set {assignment!r}: expected key=value, e.g. --set train.epochs=10")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        value = raw_value
+    return key.strip().split("."), value
+
+
+def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for depth, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UsageError(f"--set {'.'.join(path)}: {'.'.join(path[: depth + 1])} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def valid_keys() -> list[str]:
+    keys = []
+    for section_name, section_field in Config.model_fields.items():
+        for key in section_field.annotation.model_fields:
+            keys.append(f"{section_name}.{key}")
+    return keys
+
+
+def _describe_validation_error(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{origin}: unknown config key {key!r}; valid keys: {', '.join(valid_keys())}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{origin}: {key} = {first.get('input')!r}: {message}"
+
+
+def load_config(name_or_file: str | None, overrides: list[str] | None = None) -> Config:
+    """Layer the defaults, a preset or file, then `--set` overrides; validate once at the end."""
+    tree: dict[str, Any] = read_config_source(name_or_file) if name_or_file else {}
+    origin = f"config {name_or_file}" if name_or_file else "config"
+    for assignment in overrides or []:
+        path, value = parse_override(assignment)
+        _apply_override(tree, path, value)
+        origin = f"{origin} with --set"
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise UsageError(_describe_validation_error(error, origin)) from None

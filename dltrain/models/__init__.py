@@ -1,0 +1,16 @@
+"""Model registry. Every builder has one signature: build(input_shape, num_classes, params) -> keras.Model.
+
+`params` is the validated `model` section of the config. The returned model takes standardised
+inputs and ends in a softmax over `num_classes`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from dltrain.registry import Registry
+
+MODELS: Registry[Callable] = Registry("model")
+
+# Importing the builder modules registers them; they import Keras only when called.
+from dltrain.models import gru  # noqa: E402,F401

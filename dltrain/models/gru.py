@@ -1,0 +1,27 @@
+"""Stacked GRU for inertial windows (batch, timesteps, channels)."""
+
+from __future__ import annotations
+
+from dltrain.models import MODELS
+
+
+@MODELS.register("gru")
+def build_gru(input_shape, num_classes, params):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=tuple(input_shape), name="signals")
+    hidden = inputs
+    for index in range(params.layers):
+        last = index == params.layers - 1
+        # Defaults kept cuDNN-compatible: tanh/sigmoid, no recurrent dropout, reset_after=True.
+        recurrent = layers.GRU(params.units, return_sequences=not last, name=f"gru_{index + 1}")
+        if params.bidirectional:
+            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index + 1}")
+        hidden = recurrent(hidden)
+        if params.batch_norm:
+            hidden = layers.BatchNormalization(name=f"batch_norm_{index + 1}")(hidden)
+        if params.dropout > 0:
+            hidden = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(hidden)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32")(hidden)
+    return keras.Model(inputs, outputs, name="gru_classifier")

@@ -1,0 +1,95 @@
+"""`dltrain predict`: a finished run + any activity SOURCE or prepared DATA_DIR -> `id,activity` CSV."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dltrain.dataset import META_FILE, SPLITS, read_meta, read_split
+from dltrain.errors import DataError, UsageError
+from dltrain.evaluation import PREDICT_BATCH_SIZE, check_compatible
+from dltrain.har.sources import HarOptions, read_har_source
+from dltrain.run_directory import open_run
+
+logger = logging.getLogger("dltrain")
+
+
+def windows_from_data_dir(data_dir: Path, run_meta: dict, split_name: str | None) -> tuple[np.ndarray, np.ndarray]:
+    data_meta = read_meta(data_dir)
+    check_compatible(run_meta, data_meta, data_dir)
+    available = [name for name in SPLITS if data_meta.get("splits", {}).get(name)]
+    if split_name is None:
+        split_name = "unlabelled" if "unlabelled" in available else "test" if "test" in available else None
+        if split_name is None:
+            raise UsageError(f"{data_dir} has no test or unlabelled split; choose one with --split ({', '.join(available)})")
+    elif split_name not in available:
+        raise DataError(f"{data_dir} has no {split_name} split (splits: {', '.join(available)})")
+    split = read_split(data_dir, split_name)
+    return split.x, split.ids
+
+
+def windows_from_source(source: str, run_meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Read SOURCE exactly as the training data was cut: same window, step, channels and columns."""
+    trained = run_meta.get("options", {})
+    options = HarOptions(
+        window=run_meta["window"] if run_meta.get("step") else None,
+        step=run_meta.get("step"),
+        channels=",".join(run_meta["channels"]),
+        transitions=trained.get("transitions", False),
+        label_column=trained.get("label_column"),
+        time_column=trained.get("time_column"),
+        subject_column=trained.get("subject_column"),
+    )
+    har = read_har_source(source, options, for_prediction=True)
+    unknown = sorted(set(har.classes) - set(run_meta["classes"]))
+    if unknown:
+        raise DataError(f"{source}: class folder(s) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta['classes'])})")
+    if har.channels != run_meta["channels"]:
+        raise DataError(f"{source}: channels {har.channels} differ from the model's {run_meta['channels']}")
+    if har.window != run_meta["window"]:
+        raise DataError(f"{source}: series of {har.window} readings, but the model takes windows of {run_meta['window']}")
+    if len(har.windows.x) == 0:
+        raise DataError(f"{source}: no window of {run_meta['window']} readings to predict")
+    return har.windows.x, har.windows.ids
+
+
+def write_csv_atomic(frame: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(handle)
+    try:
+        frame.to_csv(temporary, index=False, float_format="%.6f")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = None, probabilities: bool = True) -> pd.DataFrame:
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a CSV file path")
+    run = open_run(run_dir)
+    meta = run.data_meta
+    source_path = Path(source)
+    if source_path.is_dir() and (source_path / META_FILE).is_file():
+        x, ids = windows_from_data_dir(source_path, meta, split_name)
+    else:
+        if split_name is not None:
+            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+        x, ids = windows_from_source(source, meta)
+    model = run.load_model()
+    logger.info("predicting %d windows", len(x))
+    scores = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    classes = np.asarray(meta["classes"])
+    frame = pd.DataFrame({"id": ids, "activity": classes[scores.argmax(axis=1)]})
+    if probabilities:
+        for index, name in enumerate(classes):
+            frame[f"prob_{name}"] = scores[:, index]
+    write_csv_atomic(frame, out)
+    return frame

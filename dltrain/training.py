@@ -1,0 +1,178 @@
+"""`dltrain train`: DATA_DIR + config -> a run directory with the best model, history and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.config import Config
+from dltrain.dataset import read_meta, read_split, write_json_atomic, write_text_atomic
+from dltrain.errors import DataError, UsageError
+from dltrain.run_directory import (
+    CONFIG_FILE,
+    DATA_META_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    PROVENANCE_FILE,
+    STATUS_COMPLETE,
+    git_commit,
+    prepare_run_folder,
+    software_versions,
+)
+
+logger = logging.getLogger("dltrain")
+
+
+def check_training_inputs(data_dir: Path, config: Config) -> dict:
+    """Everything that can be refused before a run folder exists."""
+    meta = read_meta(data_dir)
+    if meta["task"] != "har":
+        raise DataError(f"{data_dir}: task {meta['task']!r} is not supported by this version of dltrain")
+    for split in ("train", "val"):
+        if not meta.get("splits", {}).get(split):
+            raise DataError(f"{data_dir} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)")
+    if config.train.batch_size > meta["splits"]["train"]:
+        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training windows")
+    return meta
+
+
+def detect_device() -> dict:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+        return {"type": "GPU", "count": len(gpus), "names": details}
+    return {"type": "CPU", "count": 1, "names": [__import__("platform").processor() or "cpu"]}
+
+
+def with_standardisation(core, mean, std):
+    """Prepend the training-set standardisation so the saved model takes raw signals."""
+    import keras
+
+    inputs = keras.Input(shape=core.input_shape[1:], name="raw_signals")
+    standardised = keras.layers.Normalization(axis=-1, mean=mean, variance=np.square(std), name="standardize")(inputs)
+    return keras.Model(inputs, core(standardised), name=core.name)
+
+
+def make_dataset(split, batch_size: int, shuffle: bool, seed: int):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if shuffle:
+        dataset = dataset.shuffle(len(split.x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False) -> dict:
+    meta = check_training_inputs(data_dir, config)
+    train_split = read_split(data_dir, "train")
+    val_split = read_split(data_dir, "val")
+
+    prepare_run_folder(run_dir, force)
+    try:
+        return _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split, val_split)
+    except KeyboardInterrupt:
+        _mark_status(run_dir, "interrupted")
+        logger.warning("interrupted: %s is incomplete (no final metrics); train again to finish", run_dir)
+        raise
+    except BaseException:
+        # A run that failed half-way explains nothing; do not leave it looking like a run.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _mark_status(run_dir: Path, status: str) -> None:
+    path = run_dir / PROVENANCE_FILE
+    if path.is_file():
+        provenance = json.loads(path.read_text())
+        provenance["status"] = status
+        write_json_atomic(path, provenance)
+
+
+def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split, val_split) -> dict:
+    write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+    write_json_atomic(run_dir / DATA_META_FILE, meta)
+
+    from dltrain.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+
+    from dltrain.callbacks import LearningRateLogger, ProgressDisplay
+    from dltrain.evaluation import evaluate_and_report
+    from dltrain.models import MODELS
+    from dltrain.optimizers import OPTIMIZERS
+
+    keras.utils.set_random_seed(config.train.seed)
+    device = detect_device()
+    logger.info("training on %s (%s)", device["type"], ", ".join(device["names"]))
+
+    core = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model)
+    normalization = meta["normalization"]
+    model = with_standardisation(core, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
+    model.compile(
+        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    provenance = {
+        "status": "running",
+        "command": " ".join(sys.argv),
+        "config_source": config_source,
+        "seed": config.train.seed,
+        "versions": software_versions(),
+        "git_commit": git_commit(),
+        "device": device,
+        "precision": keras.config.dtype_policy().name,
+        "xla": bool(model.jit_compile),
+        "cudnn_gru": device["type"] == "GPU",  # our GRU keeps every cuDNN condition by default
+        "parameters": int(model.count_params()),
+        "data": {"path": str(Path(data_dir).resolve()), "meta": meta},
+    }
+    write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
+    logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
+
+    train_data = make_dataset(train_split, config.train.batch_size, shuffle=True, seed=config.train.seed)
+    val_data = make_dataset(val_split, config.train.batch_size, shuffle=False, seed=config.train.seed)
+    monitor = config.early_stopping.monitor
+    mode = "min" if monitor.endswith("loss") else "max"
+    callbacks = [
+        LearningRateLogger(),
+        keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
+        ProgressDisplay(config.train.epochs, len(train_data)),
+    ]
+    if config.early_stopping.patience > 0:
+        callbacks.insert(
+            1,
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping.patience, restore_best_weights=True),
+        )
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=val_data, epochs=config.train.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    seconds = time.perf_counter() - started
+    epochs_run = len(history.history.get("loss", []))
+    logger.info("trained %d epochs in %.1f s", epochs_run, seconds)
+
+    # Score the checkpoint exactly as `evaluate` will load it.
+    best = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
+    metrics = {}
+    for split_name in ("val", "test"):
+        if meta["splits"].get(split_name):
+            metrics[split_name] = evaluate_and_report(best, data_dir, split_name, meta["classes"], run_dir, quiet=True)
+    monitored = history.history.get(monitor, [])
+    provenance.update(
+        status=STATUS_COMPLETE,
+        epochs_run=epochs_run,
+        best_epoch=int(np.argmin(monitored) if mode == "min" else np.argmax(monitored)) + 1 if monitored else None,
+        train_seconds=round(seconds, 1),
+        metrics={split: {key: values[key] for key in ("accuracy", "macro_f1")} for split, values in metrics.items()},
+    )
+    write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
+    return provenance

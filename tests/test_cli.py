@@ -1,0 +1,288 @@
+"""Every command through Typer's CliRunner, on small real-layout data, plus the real HAPT data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from dltrain.cli import app
+
+runner = CliRunner()
+TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "train.epochs=2", "--set", "train.batch_size=8"]
+
+
+def invoke(*arguments: str):
+    return runner.invoke(app, [str(argument) for argument in arguments])
+
+
+def assert_one_line_error(result, exit_code: int, fragment: str) -> None:
+    assert result.exit_code == exit_code, result.output
+    # Progress lines may come before it; the problem itself is one line, the last one.
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert fragment in errors[0]
+    assert "Traceback" not in result.output and "WARNING" not in result.output
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from typer.testing import CliRunner; from dltrain.cli import app\n"
+        "for args in (['--help'], ['prepare', '--help'], ['prepare', 'har', '--help'], ['train', '--help']):\n"
+        "    result = CliRunner().invoke(app, args); assert result.exit_code == 0, result.output\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("dltrain ")
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare
+# ---------------------------------------------------------------------------------------------
+
+
+def test_prepare_uci_folder(tmp_path):
+    write_uci_folder(tmp_path / "raw", windows_per_subject=6)
+    result = invoke("prepare", "har", tmp_path / "raw" / "UCI HAR Dataset", "--out", tmp_path / "data", "--val-fraction", "0.2")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "data" / "meta.json").read_text())
+    assert meta["task"] == "har" and meta["input_shape"] == [32, 9]
+    assert meta["split_subjects"]["test"] == [2, 4]
+    assert meta["split_subjects"]["val"] == [7] or len(meta["split_subjects"]["val"]) == 1
+    assert not set(meta["split_subjects"]["val"]) & set(meta["split_subjects"]["train"])
+    assert meta["splits"] == {"train": 24, "val": 6, "test": 12}
+    train = np.load(tmp_path / "data" / "train.npz", allow_pickle=False)
+    # Standardisation statistics come from the train windows only.
+    np.testing.assert_allclose(meta["normalization"]["mean"], train["x"].reshape(-1, 9).mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_prepare_long_csv_splits_by_subject(tmp_path):
+    path = write_long_csv(tmp_path / "wisdm.csv", subjects=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
+    result = invoke("prepare", "har", path, "--out", tmp_path / "data", "--window", "32")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "data" / "meta.json").read_text())
+    subjects = meta["split_subjects"]
+    assert len(subjects["val"]) == 2 and len(subjects["test"]) == 2 and len(subjects["train"]) == 6
+    assert not (set(subjects["train"]) & set(subjects["val"])) and not (set(subjects["train"]) & set(subjects["test"]))
+    assert meta["step"] == 16 and meta["classes"] == ["Jogging", "Sitting", "Walking"]
+
+
+def test_prepare_real_hapt_recordings(tmp_path):
+    result = invoke("prepare", "har", "hapt", "--out", tmp_path / "hapt", "--channels", "raw")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "hapt" / "meta.json").read_text())
+    assert meta["split_subjects"]["test"] == [2, 4, 9, 10, 12, 13, 18, 20, 24]  # UCI HAR's test volunteers
+    assert not set(meta["split_subjects"]["val"]) & set(meta["split_subjects"]["train"])
+    assert meta["input_shape"] == [128, 6]
+    assert meta["classes"][0] == "WALKING" and len(meta["classes"]) == 6
+    total = sum(meta["splits"].values())
+    assert 10000 < total < 11000  # UCI HAR has 10,299 windows cut the same way
+    assert min(meta["class_counts"]["test"].values()) > 300
+
+
+@pytest.mark.parametrize(
+    ("make_source", "extra", "exit_code", "fragment"),
+    [
+        (lambda root: root / "absent", [], 1, "no such file or folder"),
+        (lambda root: (root / "empty").mkdir() or root / "empty", [], 1, "no CSV series found"),
+        (lambda root: write_classroom_folder(root / "c"), ["--val-fraction", "1.5"], 2, "--val-fraction 1.5"),
+        (lambda root: write_classroom_folder(root / "c"), ["--window", "1"], 2, "--window 1"),
+        (lambda root: write_long_csv(root / "l.csv"), ["--label-column", "kind"], 1, "no column 'kind'"),
+        (lambda root: write_long_csv(root / "l.csv"), ["--window", "5000"], 1, "shorter than the window of 5000"),
+        (lambda root: write_long_csv(root / "l.csv"), ["--channels", "x,q"], 2, "has no channel(s) q"),
+    ],
+)
+def test_prepare_errors_leave_no_data_dir(tmp_path, make_source, extra, exit_code, fragment):
+    source = make_source(tmp_path)
+    result = invoke("prepare", "har", source, "--out", tmp_path / "data", *extra)
+    assert_one_line_error(result, exit_code, fragment)
+    assert not (tmp_path / "data").exists()
+    assert not [path for path in tmp_path.iterdir() if ".partial" in path.name]
+
+
+def test_prepare_non_numeric_cell(tmp_path):
+    root = write_classroom_folder(tmp_path / "c")
+    path = root / "train" / "a02" / "series_001.csv"
+    frame = pd.read_csv(path, index_col=0).astype(object)
+    frame.iloc[3, 0] = "abc"
+    frame.to_csv(path)
+    result = invoke("prepare", "har", root, "--out", tmp_path / "data")
+    assert_one_line_error(result, 1, "series_001.csv: column 'feature_0' row 4: 'abc' is not a number")
+    assert not (tmp_path / "data").exists()
+
+
+def test_prepare_ragged_csv(tmp_path):
+    root = write_classroom_folder(tmp_path / "c")
+    path = root / "train" / "a01" / "series_000.csv"
+    lines = path.read_text().splitlines()
+    lines[4] += ",7.5"
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("prepare", "har", root, "--out", tmp_path / "data")
+    assert_one_line_error(result, 1, "series_000.csv: not a readable CSV")
+
+
+def test_prepare_refuses_to_overwrite_without_force(tmp_path, classroom_folder):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = invoke("prepare", "har", classroom_folder, "--out", out)
+    assert_one_line_error(result, 2, "--force")
+    assert (out / "precious.txt").read_text() == "keep me"
+    assert invoke("prepare", "har", classroom_folder, "--out", out, "--force").exit_code == 0
+    assert not (out / "precious.txt").exists() and (out / "meta.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# train / evaluate / predict
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run on a classroom folder, shared by the train/evaluate/predict tests."""
+    root = tmp_path_factory.mktemp("e2e")
+    source = write_classroom_folder(root / "classroom", per_class=(16, 6))
+    data = root / "data"
+    assert invoke("prepare", "har", source, "--out", data).exit_code == 0
+    run = root / "run"
+    result = invoke("train", data, "--out", run, "--config", "har-gru", *TINY)
+    assert result.exit_code == 0, result.output
+    return {"root": root, "source": source, "data": data, "run": run, "train_output": result.output}
+
+
+def test_train_writes_a_complete_run(trained):
+    run = trained["run"]
+    for name in ("config.yaml", "model.keras", "history.csv", "provenance.json", "data-meta.json",
+                 "metrics-val.json", "learning-curves.png", "confusion-matrix-val.png"):
+        assert (run / name).is_file(), name
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["units"] == 8 and config["train"]["epochs"] == 2
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 2 and {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"} <= set(history.columns)
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["status"] == "complete"
+    assert provenance["seed"] == 42 and provenance["device"]["type"] in {"CPU", "GPU"}
+    assert set(provenance["versions"]) >= {"python", "tensorflow", "keras"}
+    assert provenance["precision"] == "float32" and provenance["xla"] in (True, False)
+    assert provenance["data"]["meta"]["task"] == "har"
+
+
+def test_evaluate_json_prints_only_one_object(trained):
+    result = invoke("evaluate", trained["run"], "--split", "val", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert {"accuracy", "macro_f1", "confusion_matrix", "classes"} <= set(metrics)
+    assert metrics["classes"] == ["a01", "a02", "a03"]
+    assert np.asarray(metrics["confusion_matrix"]).sum() == 18
+    assert 0 <= metrics["accuracy"] <= 1
+    assert json.loads((trained["run"] / "metrics-val.json").read_text())["accuracy"] == metrics["accuracy"]
+
+
+def test_evaluate_table(trained):
+    result = invoke("evaluate", trained["run"], "--split", "val")
+    assert result.exit_code == 0, result.output
+    assert "precision" in result.stdout and "a02" in result.stdout
+
+
+def test_evaluate_missing_split(trained):
+    result = invoke("evaluate", trained["run"], "--split", "test")
+    assert_one_line_error(result, 1, "has no test split")
+
+
+def test_predict_on_a_source_folder(trained, tmp_path):
+    out = tmp_path / "predictions.csv"
+    result = invoke("predict", trained["run"], trained["source"], "--out", out)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:2]) == ["id", "activity"]
+    assert list(frame.columns[2:]) == ["prob_a01", "prob_a02", "prob_a03"]
+    assert len(frame) == 3 * 16 + 3 * 6 + 5  # labels ignored; every series, the unlabelled test/ too
+    assert set(frame["activity"]) <= {"a01", "a02", "a03"}
+    np.testing.assert_allclose(frame.iloc[:, 2:].sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_predict_on_a_data_dir_uses_the_unlabelled_split(trained, tmp_path):
+    out = tmp_path / "unlabelled.csv"
+    result = invoke("predict", trained["run"], trained["data"], "--out", out, "--no-probabilities")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["id", "activity"]
+    assert sorted(frame["id"]) == [f"test/unknown_{index:03d}.csv" for index in range(5)]
+
+
+def test_predict_unknown_class_folder(trained, tmp_path):
+    source = write_classroom_folder(tmp_path / "other", classes=("a01", "a07"), with_test=False)
+    out = tmp_path / "p.csv"
+    result = invoke("predict", trained["run"], source, "--out", out)
+    assert_one_line_error(result, 1, "a07 unknown to the model")
+    assert not out.exists()
+
+
+def test_predict_series_of_another_length(trained, tmp_path):
+    source = tmp_path / "longer"
+    write_series_csv(source / "a01" / "x.csv", np.zeros((40, 3)), ["feature_0", "feature_1", "feature_2"])
+    result = invoke("predict", trained["run"], source, "--out", tmp_path / "p.csv")
+    assert_one_line_error(result, 1, "model takes windows of 16")
+
+
+def test_predict_from_a_folder_that_is_not_a_run(tmp_path, classroom_folder):
+    result = invoke("predict", tmp_path, classroom_folder, "--out", tmp_path / "p.csv")
+    assert_one_line_error(result, 1, "is not a dltrain run")
+
+
+def test_evaluate_corrupt_model(trained, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken-run"
+    shutil.copytree(trained["run"], broken)
+    (broken / "model.keras").write_bytes(b"not a zip archive")
+    result = invoke("evaluate", broken, "--split", "val")
+    assert_one_line_error(result, 1, "cannot be loaded")
+
+
+def test_print_config_shows_the_resolved_yaml(trained):
+    result = invoke("train", trained["data"], "--print-config", "--set", "model.units=99")
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.stdout)
+    assert config["model"]["units"] == 99 and config["optimizer"]["name"] == "adam"
+
+
+@pytest.mark.parametrize(
+    ("extra", "exit_code", "fragment"),
+    [
+        (["--set", "model.colour=red"], 2, "unknown config key 'model.colour'"),
+        (["--set", "train.batch_size=100000"], 2, "larger than the 48 training windows"),
+        (["--set", "optimizer.learning_rate=-1"], 2, "optimizer.learning_rate"),
+        (["--config", "nope"], 2, "unknown config 'nope'"),
+    ],
+)
+def test_train_errors_leave_no_run_dir(trained, tmp_path, extra, exit_code, fragment):
+    run = tmp_path / "run"
+    result = invoke("train", trained["data"], "--out", run, *extra)
+    assert_one_line_error(result, exit_code, fragment)
+    assert not run.exists()
+
+
+def test_train_on_a_folder_that_is_not_prepared(tmp_path, classroom_folder):
+    result = invoke("train", classroom_folder, "--out", tmp_path / "run")
+    assert_one_line_error(result, 1, "is not a prepared DATA_DIR")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_existing_run_without_force(trained):
+    result = invoke("train", trained["data"], "--out", trained["run"], *TINY)
+    assert_one_line_error(result, 2, "--force")
+    assert json.loads((trained["run"] / "provenance.json").read_text())["status"] == "complete"

@@ -1,0 +1,89 @@
+"""Configuration layering (defaults < preset/file < --set) and its one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dltrain.config import Config, load_config, preset_names, valid_keys
+from dltrain.errors import UsageError
+
+
+def test_har_gru_preset_ships_with_the_package():
+    assert "har-gru" in preset_names()
+    config = load_config("har-gru")
+    assert config.model.name == "gru"
+    assert config.optimizer.name == "adam"
+
+
+def test_required_keys_exist():
+    for key in ("train.epochs", "train.batch_size", "train.seed", "optimizer.name", "optimizer.learning_rate",
+                "model.name", "model.dropout", "model.batch_norm", "early_stopping.patience"):
+        assert key in valid_keys()
+
+
+def test_file_overrides_defaults_and_set_overrides_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"train": {"epochs": 7, "batch_size": 16}, "model": {"units": 12}}))
+    config = load_config(str(path), ["train.epochs=3", "model.batch_norm=true", "optimizer.learning_rate=5e-4"])
+    assert config.train.epochs == 3  # --set wins over the file
+    assert config.train.batch_size == 16  # the file wins over the defaults
+    assert config.model.units == 12
+    assert config.model.batch_norm is True
+    assert config.optimizer.learning_rate == pytest.approx(5e-4)
+    assert config.train.seed == Config().train.seed  # untouched default
+
+
+def test_round_trip_through_yaml(tmp_path):
+    config = load_config("har-gru", ["model.units=32"])
+    path = tmp_path / "config.yaml"
+    path.write_text(config.to_yaml())
+    assert load_config(str(path)) == config
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.colour=red"], "unknown config key 'model.colour'"),
+        (["trainer.epochs=3"], "unknown config key 'trainer'"),
+        (["train.epochs=0"], "train.epochs = 0: Input should be greater than 0"),
+        (["train.epochs=ten"], "train.epochs = 'ten'"),
+        (["train.epochs=2.5"], "train.epochs = 2.5"),
+        (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate = -0.1: Input should be greater than 0"),
+        (["model.dropout=1.5"], "model.dropout = 1.5"),
+        (["optimizer.name=adamax"], "unknown optimizer 'adamax'; valid: adagrad, adam, momentum, nesterov, rmsprop, sgd"),
+        (["model.name=transformer"], "unknown model 'transformer'; valid: gru"),
+        (["train.epochs"], "expected key=value"),
+        (["train=3"], "train = 3"),
+        (["train.epochs.deep=3"], "train.epochs is not a section"),
+    ],
+)
+def test_bad_overrides_are_one_line_usage_errors(overrides, message):
+    with pytest.raises(UsageError) as raised:
+        load_config("har-gru", overrides)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(UsageError, match="unknown config 'har-lstm'.*har-gru"):
+        load_config("har-lstm")
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load_config(str(tmp_path / "absent.yaml"))
+
+
+def test_config_file_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(UsageError, match="expected a mapping"):
+        load_config(str(path))
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: {epochs: [\n")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_config(str(path))

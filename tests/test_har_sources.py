@@ -1,0 +1,184 @@
+"""Each activity SOURCE layout, read into windows; windowing and gravity separation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ACTIVITIES, UCI_SIGNALS, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from dltrain.errors import DataError, UsageError
+from dltrain.har.sources import HarOptions, read_har_source
+from dltrain.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
+
+
+def test_cut_windows_uses_step_and_keeps_channel_order():
+    signals = np.arange(20, dtype=np.float32).reshape(10, 2)  # readings 0..9, channel b = a + 1
+    windows, starts = cut_windows(signals, window=4, step=2)
+    assert starts.tolist() == [0, 2, 4, 6]
+    assert windows.shape == (4, 4, 2)
+    np.testing.assert_array_equal(windows[1, :, 0], [4, 6, 8, 10])
+    np.testing.assert_array_equal(windows[1, :, 1], [5, 7, 9, 11])
+
+
+def test_windows_stay_inside_one_activity():
+    labels = np.array([1] * 10 + [-1] * 3 + [2] * 6 + [7] * 8)
+    signals = np.arange(len(labels), dtype=np.float32)[:, None]
+    windows, window_labels, starts = windows_within_runs(signals, labels, window=4, step=2, keep={1, 2})
+    assert runs(labels)[1] == (10, 13, -1)
+    assert window_labels.tolist() == [1, 1, 1, 1, 2, 2]
+    assert starts.tolist() == [0, 2, 4, 6, 13, 15]
+    for window, start in zip(windows, starts):
+        assert (labels[int(window[0, 0]) : int(window[-1, 0]) + 1] == labels[start]).all()
+
+
+def test_majority_label_of_each_window():
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    assert majority_labels(labels, window=4, step=2, num_classes=3).tolist() == [0, 1, 1]
+
+
+def test_split_gravity_recovers_a_constant_gravity():
+    rng = np.random.default_rng(0)
+    time = np.arange(1000) / 50.0
+    body = 0.3 * np.sin(2 * np.pi * 2.0 * time)[:, None] * np.ones((1, 3))
+    total = (body + np.array([0.0, 0.0, 1.0]) + 0.001 * rng.standard_normal((1000, 3))).astype(np.float32)
+    estimated_body, gravity = split_gravity(total, 50.0)
+    np.testing.assert_allclose(gravity[100:-100].mean(axis=0), [0, 0, 1], atol=0.01)
+    assert np.abs(estimated_body[100:-100] - body[100:-100]).max() < 0.05
+
+
+def test_uci_folder_reads_all_nine_signals_with_subjects(uci_folder):
+    source = read_har_source(str(uci_folder.parent), HarOptions())  # the parent of 'UCI HAR Dataset' works too
+    assert source.kind == "uci-har"
+    assert source.channels == UCI_SIGNALS
+    assert source.classes == ACTIVITIES
+    assert source.windows.x.shape == (42, 32, 9)
+    test = source.windows.splits == "test"
+    assert set(source.windows.subjects[test]) == {2, 4}
+    assert set(source.windows.subjects[~test]) == {1, 3, 5, 6, 7}
+    assert source.windows.y.min() == 0 and source.windows.y.max() == 5
+
+
+def test_uci_folder_raw_channels(uci_folder):
+    source = read_har_source(str(uci_folder), HarOptions(channels="raw"))
+    assert source.channels == ["total_acc_x", "total_acc_y", "total_acc_z", "body_gyro_x", "body_gyro_y", "body_gyro_z"]
+    assert source.windows.x.shape[2] == 6
+
+
+def test_uci_folder_missing_signal_file_is_a_data_error(uci_folder):
+    (uci_folder / "train" / "Inertial Signals" / "body_gyro_y_train.txt").unlink()
+    with pytest.raises(DataError, match="body_gyro_y_train.txt"):
+        read_har_source(str(uci_folder), HarOptions())
+
+
+def test_uci_folder_rows_of_wrong_length(uci_folder):
+    path = uci_folder / "train" / "Inertial Signals" / "total_acc_z_train.txt"
+    rows = path.read_text().splitlines()
+    rows[0] = " ".join(rows[0].split()[:-1])  # one reading short
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="total_acc_z_train.txt"):
+        read_har_source(str(uci_folder), HarOptions())
+
+
+def test_classroom_layout_with_train_validation_and_unlabelled_test(classroom_folder):
+    source = read_har_source(str(classroom_folder), HarOptions())
+    windows = source.windows
+    assert source.kind == "classroom"
+    assert source.classes == ["a01", "a02", "a03"]
+    assert source.channels == ["feature_0", "feature_1", "feature_2"]
+    assert source.window == 16  # whole series, their common length
+    assert {split: int((windows.splits == split).sum()) for split in ("train", "val", "unlabelled")} == {"train": 36, "val": 12, "unlabelled": 5}
+    assert (windows.y[windows.splits == "unlabelled"] == -1).all()
+    assert "train/a02/series_003.csv" in set(windows.ids)
+
+
+def test_classroom_single_folder_splits_by_contiguous_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a01", "a02"):
+        for index in range(10):
+            write_series_csv(tmp_path / "flat" / name / f"{index:02d}.csv", rng.standard_normal((8, 2)), ["u", "v"])
+    source = read_har_source(str(tmp_path / "flat"), HarOptions(val_fraction=0.2, test_fraction=0.2))
+    by_split = {split: sorted(source.windows.ids[source.windows.splits == split]) for split in ("train", "val", "test")}
+    assert by_split["test"] == ["a01/08.csv", "a01/09.csv", "a02/08.csv", "a02/09.csv"]
+    assert by_split["val"] == ["a01/06.csv", "a01/07.csv", "a02/06.csv", "a02/07.csv"]
+
+
+def test_classroom_series_of_unequal_length_need_a_window(tmp_path):
+    root = write_classroom_folder(tmp_path / "c", with_test=False)
+    write_series_csv(root / "train" / "a01" / "series_999.csv", np.zeros((20, 3)), ["feature_0", "feature_1", "feature_2"])
+    with pytest.raises(DataError, match="unequal length.*--window"):
+        read_har_source(str(root), HarOptions())
+    cut = read_har_source(str(root), HarOptions(window=8, step=4))
+    assert cut.window == 8 and cut.windows.x.shape[1] == 8
+    assert "train/a01/series_999.csv#12" in set(cut.windows.ids)
+
+
+def test_classroom_non_numeric_cell_names_file_row_and_column(classroom_folder):
+    path = classroom_folder / "train" / "a01" / "series_002.csv"
+    frame = pd.read_csv(path, index_col=0)
+    frame = frame.astype(object)
+    frame.iloc[4, 1] = "oops"
+    frame.to_csv(path)
+    with pytest.raises(DataError, match=r"series_002.csv: column 'feature_1' row 5: 'oops' is not a number"):
+        read_har_source(str(classroom_folder), HarOptions())
+
+
+def test_classroom_nan_values_are_refused(classroom_folder):
+    path = classroom_folder / "validation" / "a03" / "series_000.csv"
+    frame = pd.read_csv(path, index_col=0)
+    frame.iloc[2, 0] = np.nan
+    frame.to_csv(path)
+    with pytest.raises(DataError, match="NaN or infinite"):
+        read_har_source(str(classroom_folder), HarOptions())
+
+
+def test_long_csv_with_subjects_windows_per_user(long_csv):
+    source = read_har_source(str(long_csv), HarOptions(window=32, step=16))
+    assert source.kind == "long-csv"
+    assert source.classes == ["Jogging", "Sitting", "Walking"]
+    assert source.channels == ["x", "y", "z"]
+    assert set(source.windows.subjects) == {1, 2, 3, 4, 5}
+    assert (source.windows.splits == "").all()  # decided by subject when preparing
+    # 288 readings per user -> 17 windows of 32 with step 16
+    assert len(source.windows.x) == 5 * 17
+
+
+def test_long_csv_without_subject_splits_by_blocks_of_time(tmp_path):
+    path = write_long_csv(tmp_path / "one.csv", subjects=(1,), samples_per_activity=200, with_subject=False)
+    source = read_har_source(str(path), HarOptions(window=20, step=10, val_fraction=0.2, test_fraction=0.2))
+    windows = source.windows
+    starts = {split: windows.ids[windows.splits == split].astype(float) for split in ("train", "val", "test")}
+    assert starts["train"].max() < starts["val"].min() <= starts["val"].max() < starts["test"].min()
+
+
+def test_long_csv_missing_label_column(tmp_path):
+    path = tmp_path / "nolabel.csv"
+    pd.DataFrame({"time": range(10), "x": range(10)}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no label/activity column; name it with --label-column"):
+        read_har_source(str(path), HarOptions(window=4))
+
+
+def test_long_csv_named_column_that_does_not_exist(long_csv):
+    with pytest.raises(DataError, match="no column 'act'"):
+        read_har_source(str(long_csv), HarOptions(label_column="act"))
+
+
+def test_long_csv_window_longer_than_a_recording(long_csv):
+    with pytest.raises(DataError, match="shorter than the window of 1000"):
+        read_har_source(str(long_csv), HarOptions(window=1000))
+
+
+def test_unknown_channel_lists_the_available_ones(long_csv):
+    with pytest.raises(UsageError, match="no channel.*available: x, y, z"):
+        read_har_source(str(long_csv), HarOptions(channels="x,w"))
+
+
+def test_missing_source(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        read_har_source(str(tmp_path / "absent"), HarOptions())
+
+
+def test_empty_folder_is_a_wrong_layout(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no CSV series found"):
+        read_har_source(str(tmp_path / "empty"), HarOptions())

@@ -22,6 +22,9 @@ class ModelConfig(Section):
     units: int = Field(64, gt=0, description="units per recurrent layer")
     layers: int = Field(2, gt=0, description="number of stacked recurrent layers")
     bidirectional: bool = False
+    conv_layers: int = Field(0, ge=0, description="1-D convolution blocks before the GRU (0: none)")
+    conv_filters: int = Field(64, gt=0, description="filters per convolution block")
+    conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions, in readings")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
     batch_norm: bool = False
 
@@ -30,9 +33,7 @@ class ModelConfig(Section):
     def _known_model(cls, name: str) -> str:
         from dltrain.models import MODELS
 
-        if name not in MODELS:
-            raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS.names())}")
-        return name
+        return MODELS.check(name)
 
 
 class TrainConfig(Section):
@@ -50,9 +51,17 @@ class OptimizerConfig(Section):
     def _known_optimizer(cls, name: str) -> str:
         from dltrain.optimizers import OPTIMIZERS
 
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS.names())}")
-        return name
+        return OPTIMIZERS.check(name)
+
+
+class ScheduleConfig(Section):
+    """Learning-rate annealing. `plateau` multiplies the rate by `factor` after `patience` epochs
+    without improvement of `early_stopping.monitor`."""
+
+    name: Literal["constant", "plateau"] = "constant"
+    factor: float = Field(0.5, gt=0.0, lt=1.0)
+    patience: int = Field(3, ge=1, description="epochs without improvement before the rate is cut")
+    min_learning_rate: float = Field(1e-5, ge=0.0)
 
 
 class EarlyStoppingConfig(Section):
@@ -64,6 +73,7 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     def to_yaml(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -69,15 +70,16 @@ def progress_bar(description: str, total: int | None) -> Iterator[callable]:
         return
 
     done = 0
-    next_report = 0.0
+    started = last_report = time.monotonic()
 
     def advance(n: int = 1) -> None:
-        # Plain mode reports at every 10% so that CI logs stay short.
-        nonlocal done, next_report
+        # Plain mode (pipes, CI logs): a line every 10 seconds at most, and one at the end.
+        nonlocal done, last_report
         done += n
-        if total and done / total >= next_report:
-            logger.info("%s: %d/%d", description, done, total)
-            next_report += 0.1
+        now = time.monotonic()
+        if done == total or now - last_report >= 10:
+            last_report = now
+            logger.info("%s: %d/%s (%.1f s)", description, done, total if total is not None else "?", now - started)
 
     yield advance
 

@@ -38,6 +38,8 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
     if history.empty:
         return False
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     metrics = [name for name in ("loss", "accuracy") if name in history]
     figure, axes_list = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
@@ -46,6 +48,7 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
         if f"val_{name}" in history:
             axes.plot(epochs, history[f"val_{name}"], label="validation")
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
         axes.legend()

@@ -29,7 +29,16 @@ class Registry(Generic[Builder]):
     def __contains__(self, name: str) -> bool:
         return name in self._builders
 
+    def unknown_message(self, name: str) -> str:
+        return f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
+
+    def check(self, name: str) -> str:
+        """The name itself if registered; a ValueError (as config validators expect) if not."""
+        if name not in self._builders:
+            raise ValueError(self.unknown_message(name))
+        return name
+
     def get(self, name: str) -> Builder:
         if name not in self._builders:
-            raise UsageError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
+            raise UsageError(self.unknown_message(name))
         return self._builders[name]

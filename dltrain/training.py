@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -49,7 +50,7 @@ def detect_device() -> dict:
     if gpus:
         details = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
         return {"type": "GPU", "count": len(gpus), "names": details}
-    return {"type": "CPU", "count": 1, "names": [__import__("platform").processor() or "cpu"]}
+    return {"type": "CPU", "count": 1, "names": [f"{os.cpu_count()} logical cores"]}
 
 
 def with_standardisation(core, mean, std):
@@ -143,17 +144,28 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
     val_data = make_dataset(val_split, config.train.batch_size, shuffle=False, seed=config.train.seed)
     monitor = config.early_stopping.monitor
     mode = "min" if monitor.endswith("loss") else "max"
-    callbacks = [
-        LearningRateLogger(),
+    # Order matters: the learning rate is logged before the plateau rule may cut it, and the
+    # CSV row is written after every callback has added to the epoch's logs.
+    callbacks = [LearningRateLogger()]
+    if config.schedule.name == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=config.schedule.factor,
+                patience=config.schedule.patience,
+                min_lr=config.schedule.min_learning_rate,
+            )
+        )
+    if config.early_stopping.patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping.patience, restore_best_weights=True)
+        )
+    callbacks += [
         keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
         ProgressDisplay(config.train.epochs, len(train_data)),
     ]
-    if config.early_stopping.patience > 0:
-        callbacks.insert(
-            1,
-            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping.patience, restore_best_weights=True),
-        )
     started = time.perf_counter()
     history = model.fit(train_data, validation_data=val_data, epochs=config.train.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started

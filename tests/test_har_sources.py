@@ -182,3 +182,60 @@ def test_empty_folder_is_a_wrong_layout(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no CSV series found"):
         read_har_source(str(tmp_path / "empty"), HarOptions())
+
+
+def test_long_csv_with_wisdm_trailing_semicolons(tmp_path):
+    path = write_long_csv(tmp_path / "wisdm.csv", subjects=(1, 2), samples_per_activity=40)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0]] + [line + ";" for line in lines[1:]]) + "\n")
+    source = read_har_source(str(path), HarOptions(window=20, step=10))
+    assert source.channels == ["x", "y", "z"]
+    assert source.windows.x.dtype == np.float32 and np.isfinite(source.windows.x).all()
+
+
+def test_long_csv_with_date_time_stamps_like_daphnet(tmp_path):
+    # The layout of aeon's Daphnet_S06R02E0.csv: date-time stamps, 9 channels, a 0/1 label, no subject.
+    rng = np.random.default_rng(3)
+    count = 640
+    stamps = pd.date_range("1970-01-01 00:04:40", periods=count, freq="15625us").strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3]
+    frame = pd.DataFrame(rng.integers(-200, 1000, size=(count, 9)), columns=[f"channel_{index}" for index in range(9)])
+    frame.insert(0, "timestamp", stamps)
+    frame["is_anomaly"] = (np.arange(count) // 80) % 2
+    path = tmp_path / "S06R02E0.csv"
+    frame.to_csv(path, index=False)
+    source = read_har_source(str(path), HarOptions(window=64, step=32, label_column="is_anomaly"))
+    assert source.classes == ["0", "1"]
+    assert source.windows.x.shape[1:] == (64, 9)
+    assert source.windows.ids[0] == "1970-01-01 00:04:40.000"
+    assert {"train", "val", "test"} == set(source.windows.splits)
+
+
+def test_long_csv_repeated_time_stamps_get_unique_ids(tmp_path):
+    path = write_long_csv(tmp_path / "w.csv", subjects=(1,), samples_per_activity=64)
+    frame = pd.read_csv(path)
+    frame["timestamp"] = 0  # WISDM has runs of zero time stamps
+    frame.to_csv(path, index=False)
+    source = read_har_source(str(path), HarOptions(window=16, step=16))
+    assert len(set(source.windows.ids)) == len(source.windows.ids)
+    assert source.windows.ids[1] == "1/0#2"
+
+
+def test_classroom_csv_without_header_row(tmp_path):
+    rng = np.random.default_rng(4)
+    for name in ("a01", "a02"):
+        for index in range(5):
+            path = tmp_path / "c" / name / f"{index}.CSV"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rng.standard_normal((5, 9))).to_csv(path, header=False)
+    source = read_har_source(str(tmp_path / "c"), HarOptions())
+    assert source.windows.x.shape == (10, 5, 9)  # no row lost to a header that is not there
+    assert source.channels[0] == "feature_0"
+
+
+def test_uci_files_with_leading_spaces_as_distributed(uci_folder):
+    signals = uci_folder / "train" / "Inertial Signals"
+    for path in signals.iterdir():
+        rows = path.read_text().splitlines()
+        path.write_text("".join("  " + "  ".join(row.split()) + "\n" for row in rows))
+    source = read_har_source(str(uci_folder), HarOptions())
+    assert source.windows.x.shape[1:] == (32, 9)

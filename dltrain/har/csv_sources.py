@@ -21,7 +21,7 @@ from dltrain.har.sources import (
 )
 from dltrain.har.windows import cut_windows, majority_labels, require_window_fits
 
-CLASSROOM_SPLIT_FOLDERS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
+CLASSROOM_SPLIT_FOLDERS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
 
 
 def numeric_columns(frame: pd.DataFrame, columns: list[str], origin: str) -> np.ndarray:
@@ -43,6 +43,24 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], origin: str) -> np.
     return matrix
 
 
+def read_series_csv(path: Path) -> pd.DataFrame:
+    """One series: index column, then one column per feature. A file without a header row (every
+    column name a number) is read again headerless, its features named by position."""
+    frame = _read_csv(path, index_col=0)
+    if len(frame.columns) and all(_is_number(str(column)) for column in frame.columns):
+        frame = _read_csv(path, index_col=0, header=None)
+        frame.columns = [f"feature_{position}" for position in range(len(frame.columns))]
+    return frame
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
@@ -58,7 +76,7 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
 
 
 def _csv_files(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.glob("*.csv") if path.is_file())
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() == ".csv" and path.is_file())
 
 
 def _class_folders(folder: Path) -> dict[str, list[Path]]:
@@ -112,7 +130,7 @@ def read_classroom(root: Path, options: HarOptions, for_prediction: bool = False
     channel_index: list[int] = []
     with progress_bar("reading CSV series", len(listing)) as advance:
         for _split, _class_name, path in listing:
-            frame = _read_csv(path, index_col=0)
+            frame = read_series_csv(path)
             if channels is None:
                 channels = [str(column) for column in frame.columns]
                 channel_index = select_channels(channels, options.channels, channels, str(path))
@@ -203,7 +221,8 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
             frame = frame[~missing_label]
     if frame.empty:
         raise DataError(f"{path}: no rows with a label")
-    times = numeric_columns(frame, [time_column], str(path))[:, 0].astype(np.float64)
+    times = parse_times(frame[time_column], time_column, path)
+    time_text = frame[time_column].astype(str).str.strip().to_numpy()
     signals = numeric_columns(frame, channel_names, str(path))
     subjects = (
         numeric_columns(frame, [subject_column], str(path))[:, 0].astype(np.int64)
@@ -240,13 +259,11 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
                     x, labels, starts = x[pure], labels[pure], starts[pure]
             else:
                 labels = np.full(len(x), UNLABELLED)
-            start_times = times[block][starts]
             prefix = f"{subject}/" if subject_column is not None else ""
-            ids = [f"{prefix}{time:g}" for time in start_times]
+            ids = [f"{prefix}{text}" for text in time_text[block][starts]]
             parts.append(WindowSet.of(x, labels, int(subject), ids, split))
     windows = WindowSet.concatenate(parts, window, len(channel_names))
-    if len(set(windows.ids)) != len(windows.ids):
-        raise DataError(f"{path}: repeated {time_column} values within a {subject_column or 'recording'}; times must be unique")
+    windows.ids = unique_ids(windows.ids)
     return HarSource(
         kind="long-csv",
         path=str(path),
@@ -258,6 +275,31 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
         sample_rate_hz=options.sample_rate_hz,
         notes={"label_column": label_column, "time_column": time_column, "subject_column": subject_column},
     )
+
+
+def parse_times(series: pd.Series, column: str, path: Path) -> np.ndarray:
+    """Numbers as they are, or date-times (e.g. Daphnet's '1970-01-01 00:04:40.015') in seconds."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    if numbers.notna().all():
+        return numbers.to_numpy(np.float64)
+    stamps = pd.to_datetime(series, errors="coerce")  # one format inferred: fast on big files
+    if stamps.isna().any():
+        stamps = pd.to_datetime(series, errors="coerce", format="mixed")
+    if stamps.notna().all():
+        return (stamps - stamps.min()).dt.total_seconds().to_numpy(np.float64)
+    row = int(np.flatnonzero((numbers.isna() & stamps.isna()).to_numpy())[0])
+    raise DataError(f"{path}: column {column!r} row {row + 1}: {series.iloc[row]!r} is neither a number nor a date-time")
+
+
+def unique_ids(ids: np.ndarray) -> np.ndarray:
+    """Window ids are start times; repeated times (WISDM has some) get '#2', '#3'... appended."""
+    seen: dict[str, int] = {}
+    result = []
+    for identifier in ids:
+        count = seen.get(identifier, 0) + 1
+        seen[identifier] = count
+        result.append(identifier if count == 1 else f"{identifier}#{count}")
+    return np.asarray(result, dtype=str)
 
 
 def _mostly_numeric(series: pd.Series) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltrain.console import progress_bar
 from dltrain.errors import DataError, UsageError
 from dltrain.har import hapt
 from dltrain.har.windows import cut_windows, split_gravity, windows_within_runs
@@ -19,6 +20,9 @@ logger = logging.getLogger("dltrain")
 UCI_CHANNELS = [f"{group}_{axis}" for group in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
 RAW_CHANNELS = [f"{group}_{axis}" for group in ("total_acc", "body_gyro") for axis in "xyz"]
 CHANNEL_ALIASES = {"uci": UCI_CHANNELS, "raw": RAW_CHANNELS}
+
+# The UCI HAR test subjects; the HAPT recordings come from the same 30 volunteers.
+HAPT_TEST_SUBJECTS = {2, 4, 9, 10, 12, 13, 18, 20, 24}
 
 UNLABELLED = -1
 UNKNOWN_SUBJECT = -1
@@ -124,22 +128,11 @@ def read_hapt_source(options: HarOptions, for_prediction: bool = False) -> HarSo
     keep = set(range(1, len(classes) + 1))
     parts = []
     logger.info("reading the UCI HAPT recordings from %s", hapt.hapt_path())
-    for recording in hapt.read_hapt():
-        total = recording.signals[:, :3]
-        body, _gravity = split_gravity(total, rate)
-        all_channels = np.concatenate([body, recording.signals[:, 3:], total], axis=1)[:, channel_index]
-        prefix = f"user{recording.user:02d}/exp{recording.experiment}"
-        if for_prediction:
-            # Labels are ignored: every window of the stream gets a prediction.
-            x, starts = cut_windows(all_channels, window, step)
-            labels = np.full(len(x), UNLABELLED)
-            split = "unlabelled"
-        else:
-            x, labels, starts = windows_within_runs(all_channels, recording.labels, window, step, keep)
-            labels = labels - 1
-            split = "test" if recording.user in HAPT_TEST_SUBJECTS else SPLIT_BY_SUBJECT
-        ids = [f"{prefix}/{start:06d}" for start in starts]
-        parts.append(WindowSet.of(x, labels, recording.user, ids, split))
+    recordings = hapt.read_hapt()
+    with progress_bar("windowing recordings", len(recordings)) as advance:
+        for recording in recordings:
+            parts.append(_hapt_windows(recording, channel_index, window, step, keep, for_prediction))
+            advance()
     windows = WindowSet.concatenate(parts, window, len(channel_index))
     return HarSource(
         kind="hapt",
@@ -154,8 +147,24 @@ def read_hapt_source(options: HarOptions, for_prediction: bool = False) -> HarSo
     )
 
 
-# The UCI HAR test subjects; the HAPT recordings come from the same 30 volunteers.
-HAPT_TEST_SUBJECTS = {2, 4, 9, 10, 12, 13, 18, 20, 24}
+def _hapt_windows(recording, channel_index: list[int], window: int, step: int, keep: set[int], for_prediction: bool) -> WindowSet:
+    """One HAPT recording: gravity split over the whole stream first, then windows."""
+    rate = hapt.HAPT_SAMPLE_RATE_HZ
+    total = recording.signals[:, :3]
+    body, _gravity = split_gravity(total, rate)
+    all_channels = np.concatenate([body, recording.signals[:, 3:], total], axis=1)[:, channel_index]
+    prefix = f"user{recording.user:02d}/exp{recording.experiment}"
+    if for_prediction:
+        # Labels are ignored: every window of the stream gets a prediction.
+        x, starts = cut_windows(all_channels, window, step)
+        labels = np.full(len(x), UNLABELLED)
+        split = "unlabelled"
+    else:
+        x, labels, starts = windows_within_runs(all_channels, recording.labels, window, step, keep)
+        labels = labels - 1
+        split = "test" if recording.user in HAPT_TEST_SUBJECTS else SPLIT_BY_SUBJECT
+    ids = [f"{prefix}/{start:06d}" for start in starts]
+    return WindowSet.of(x, labels, recording.user, ids, split)
 
 
 def read_har_source(source: str, options: HarOptions, for_prediction: bool = False) -> HarSource:

@@ -1,4 +1,4 @@
-"""Stacked GRU for inertial windows (batch, timesteps, channels)."""
+"""Stacked GRU for inertial windows (batch, timesteps, channels), with an optional convolutional front end."""
 
 from __future__ import annotations
 
@@ -12,6 +12,14 @@ def build_gru(input_shape, num_classes, params):
 
     inputs = keras.Input(shape=tuple(input_shape), name="signals")
     hidden = inputs
+    for index in range(params.conv_layers):
+        # An optional convolutional front end: local motion patterns, and each pooling halves the
+        # sequence the GRU has to walk through (the recurrent part is the slow, sequential one).
+        hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}")(hidden)
+        if params.batch_norm:
+            hidden = layers.BatchNormalization(name=f"conv_batch_norm_{index + 1}")(hidden)
+        hidden = layers.Activation("relu", name=f"conv_relu_{index + 1}")(hidden)
+        hidden = layers.MaxPooling1D(2, padding="same", name=f"pool_{index + 1}")(hidden)
     for index in range(params.layers):
         last = index == params.layers - 1
         # Defaults kept cuDNN-compatible: tanh/sigmoid, no recurrent dropout, reset_after=True.

@@ -72,7 +72,7 @@ def main(
 @prepare_app.command("har")
 @user_errors
 def prepare_har_command(
-    source: Annotated[str, typer.Argument(help="'hapt' (real UCI HAPT recordings from a package), a 'UCI HAR Dataset' folder, a folder of class folders of CSV series (optionally under train/ validation/ test/), or a long CSV file.")],
+    source: Annotated[str, typer.Argument(help="'hapt' (real UCI HAPT recordings from a package), a 'UCI HAR Dataset' folder, a folder of class folders of CSV series (optionally under train/ validation/ test/), a long CSV file, or a UEA .ts file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="DATA_DIR to write (meta.json + one .npz per split).")],
     window: Annotated[Optional[int], typer.Option(help="Readings per window (default: 128; whole series for per-file CSV series).")] = None,
     step: Annotated[Optional[int], typer.Option(help="Readings between window starts (default: window/2, 50% overlap).")] = None,
@@ -126,7 +126,7 @@ def train(
 ) -> None:
     """Train a model on DATA_DIR; the best model by validation, history and metrics go to RUN_DIR."""
     from dltrain.config import load_config
-    from dltrain.dataset import check_output_folder, read_meta
+    from dltrain.dataset import read_meta
 
     meta = read_meta(data_dir)
     config_name = config or DEFAULT_PRESETS.get(meta["task"])
@@ -135,11 +135,8 @@ def train(
         typer.echo(resolved.to_yaml(), nl=False)
         return
     run_dir = out or _default_run_dir(data_dir, config_name)
-    check_output_folder(run_dir, force, "run")
+    from dltrain.training import train_run
 
-    from dltrain.training import check_training_inputs, train_run
-
-    check_training_inputs(data_dir, resolved)
     provenance = train_run(data_dir, run_dir, resolved, config_name, force=force)
     metrics = provenance["metrics"]
     summary = ", ".join(f"{split} accuracy {values['accuracy']:.4f}" for split, values in metrics.items())

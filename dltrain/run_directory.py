@@ -1,8 +1,8 @@
 """The run directory: everything that explains and reproduces one training run.
 
     config.yaml        resolved configuration, written before training starts
-    data-meta.json     the DATA_DIR's meta.json (classes, channels, normalisation, splits)
-    provenance.json    versions, git commit, seed, device, precision, XLA, data dir; status
+    provenance.json    status, versions, git commit, seed, device, precision, XLA, and the DATA_DIR
+                       with its meta.json (classes, channels, normalisation) that predict relies on
     model.keras        best model by validation (Keras format, loaded with safe_mode=True)
     history.csv        one row per epoch (losses, metrics, learning rate)
     metrics-<split>.json, confusion-matrix-<split>.png, learning-curves.png
@@ -23,7 +23,6 @@ from dltrain.config import Config
 from dltrain.errors import DataError
 
 CONFIG_FILE = "config.yaml"
-DATA_META_FILE = "data-meta.json"
 PROVENANCE_FILE = "provenance.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
@@ -73,8 +72,11 @@ def prepare_run_folder(run_dir: Path, force: bool) -> None:
 class Run:
     path: Path
     config: Config
-    data_meta: dict
     provenance: dict
+
+    @property
+    def data_meta(self) -> dict:
+        return self.provenance["data"]["meta"]
 
     @property
     def model_path(self) -> Path:
@@ -101,17 +103,18 @@ def open_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
-    missing = [name for name in (CONFIG_FILE, DATA_META_FILE, PROVENANCE_FILE) if not (run_dir / name).is_file()]
+    missing = [name for name in (CONFIG_FILE, PROVENANCE_FILE) if not (run_dir / name).is_file()]
     if missing:
         raise DataError(f"{run_dir} is not a dltrain run (missing {', '.join(missing)})")
     try:
         provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
-        data_meta = json.loads((run_dir / DATA_META_FILE).read_text())
         config = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
     except Exception as error:
         raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("data", {}).get("meta", {}).get("classes"), list):
+        raise DataError(f"{run_dir}: {PROVENANCE_FILE} lacks the data description; train again")
     if provenance.get("status") != STATUS_COMPLETE:
         raise DataError(f"{run_dir}: training did not finish (status {provenance.get('status')!r}); train again")
     if not (run_dir / MODEL_FILE).is_file():
         raise DataError(f"{run_dir}: no {MODEL_FILE}")
-    return Run(run_dir, config, data_meta, provenance)
+    return Run(run_dir, config, provenance)

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config import Config
-from dltrain.dataset import read_meta, read_split, write_json_atomic, write_text_atomic
+from dltrain.dataset import check_output_folder, read_meta, read_split, write_json_atomic, write_text_atomic
 from dltrain.errors import DataError, UsageError
 from dltrain.run_directory import (
     CONFIG_FILE,
-    DATA_META_FILE,
     HISTORY_FILE,
     MODEL_FILE,
     PROVENANCE_FILE,
@@ -72,6 +71,7 @@ def make_dataset(split, batch_size: int, shuffle: bool, seed: int):
 
 
 def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False) -> dict:
+    check_output_folder(run_dir, force, "run")
     meta = check_training_inputs(data_dir, config)
     train_split = read_split(data_dir, "train")
     val_split = read_split(data_dir, "val")
@@ -99,7 +99,6 @@ def _mark_status(run_dir: Path, status: str) -> None:
 
 def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split, val_split) -> dict:
     write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
-    write_json_atomic(run_dir / DATA_META_FILE, meta)
 
     from dltrain.console import import_tensorflow_quietly
 

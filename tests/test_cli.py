@@ -165,7 +165,7 @@ def trained(tmp_path_factory):
 
 def test_train_writes_a_complete_run(trained):
     run = trained["run"]
-    for name in ("config.yaml", "model.keras", "history.csv", "provenance.json", "data-meta.json",
+    for name in ("config.yaml", "model.keras", "history.csv", "provenance.json",
                  "metrics-val.json", "learning-curves.png", "confusion-matrix-val.png"):
         assert (run / name).is_file(), name
     config = yaml.safe_load((run / "config.yaml").read_text())

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ACTIVITIES, UCI_SIGNALS, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 from dltrain.errors import DataError, UsageError
 from dltrain.har.sources import HarOptions, read_har_source
 from dltrain.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
@@ -239,3 +239,42 @@ def test_uci_files_with_leading_spaces_as_distributed(uci_folder):
         path.write_text("".join("  " + "  ".join(row.split()) + "\n" for row in rows))
     source = read_har_source(str(uci_folder), HarOptions())
     assert source.windows.x.shape[1:] == (32, 9)
+
+
+def write_ts(path, series_labels, length=20, dimensions=3, seed=5):
+    rng = np.random.default_rng(seed)
+    lines = [
+        "#A comment line, as in aeon's BasicMotions files",
+        "@problemName Tiny",
+        "@timeStamps false",
+        "@missing false",
+        "@univariate false",
+        f"@dimensions {dimensions}",
+        "@equalLength true",
+        f"@seriesLength {length}",
+        "@classLabel true Standing Running",
+        "@data",
+    ]
+    for label in series_labels:
+        values = class_signal(["Standing", "Running"].index(label), length, dimensions, rng)
+        lines.append(":".join(",".join(f"{value:.6f}" for value in values[:, dimension]) for dimension in range(dimensions)) + f":{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_uea_ts_train_file_pairs_with_its_test_file(tmp_path):
+    train = write_ts(tmp_path / "Tiny_TRAIN.ts", ["Standing", "Running"] * 5)
+    write_ts(tmp_path / "Tiny_TEST.ts", ["Running", "Standing", "Running"], seed=6)
+    source = read_har_source(str(train), HarOptions(val_fraction=0.2))
+    assert source.kind == "uea-ts" and source.classes == ["Standing", "Running"]
+    assert source.windows.x.shape == (13, 20, 3)
+    counts = {split: int((source.windows.splits == split).sum()) for split in ("train", "val", "test")}
+    assert counts == {"train": 8, "val": 2, "test": 3}
+    assert source.windows.y[source.windows.splits == "test"].tolist() == [1, 0, 1]
+
+
+def test_uea_ts_label_not_declared(tmp_path):
+    path = write_ts(tmp_path / "Bad_TRAIN.ts", ["Standing", "Running"])
+    path.write_text(path.read_text().replace(":Running\n", ":Jumping\n"))
+    with pytest.raises(DataError, match="label 'Jumping', not among @classLabel"):
+        read_har_source(str(path), HarOptions())

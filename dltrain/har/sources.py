@@ -168,14 +168,16 @@ def _hapt_windows(recording, channel_index: list[int], window: int, step: int, k
 
 
 def read_har_source(source: str, options: HarOptions, for_prediction: bool = False) -> HarSource:
-    """Dispatch on the SOURCE argument: `hapt`, a UCI HAR folder, a classroom folder, or a long CSV."""
-    from dltrain.har import csv_sources, uci
+    """Dispatch on the SOURCE argument: `hapt`, a UCI HAR folder, a classroom folder, a long CSV, or a .ts file."""
+    from dltrain.har import csv_sources, uci, uea
 
     if source == "hapt":
         return read_hapt_source(options, for_prediction)
     path = Path(source)
     if not path.exists():
-        raise DataError(f"{source}: no such file or folder (SOURCE is 'hapt', a UCI HAR folder, a folder of class folders, or a CSV file)")
+        raise DataError(f"{source}: no such file or folder (SOURCE is 'hapt', a UCI HAR folder, a folder of class folders, a CSV file or a .ts file)")
+    if path.is_file() and path.suffix.lower() == ".ts":
+        return uea.read_uea(path, options, for_prediction)
     if path.is_file():
         return csv_sources.read_long_csv(path, options, for_prediction)
     uci_root = uci.find_uci_root(path)

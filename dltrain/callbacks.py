@@ -70,9 +70,8 @@ class ProgressDisplay(keras.callbacks.Callback):
         line = f"epoch {epoch + 1}/{self.epochs}  {_format_logs(logs or {})}  ({seconds:.1f} s)"
         if self.progress:
             self.progress.update(self.epoch_task, completed=epoch + 1, metrics=_format_logs(logs or {}))
-            self.progress.console.log(line)
-        else:
-            logger.info(line)
+        # The Rich log handler shares the progress display's console, so lines print above the bars.
+        logger.info(line)
 
     def on_train_end(self, logs=None):
         if self.progress:

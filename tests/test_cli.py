@@ -286,3 +286,22 @@ def test_train_refuses_an_existing_run_without_force(trained):
     result = invoke("train", trained["data"], "--out", trained["run"], *TINY)
     assert_one_line_error(result, 2, "--force")
     assert json.loads((trained["run"] / "provenance.json").read_text())["status"] == "complete"
+
+
+def test_evaluate_on_an_incompatible_data_dir(trained, tmp_path):
+    write_uci_folder(tmp_path / "raw")
+    assert invoke("prepare", "har", tmp_path / "raw", "--out", tmp_path / "uci").exit_code == 0
+    result = invoke("evaluate", trained["run"], "--data", tmp_path / "uci", "--split", "test")
+    assert_one_line_error(result, 1, "does not match the run's data: classes")
+
+
+def test_interrupted_run_is_not_evaluated(trained, tmp_path):
+    import shutil
+
+    partial = tmp_path / "partial-run"
+    shutil.copytree(trained["run"], partial)
+    provenance = json.loads((partial / "provenance.json").read_text())
+    provenance["status"] = "interrupted"
+    (partial / "provenance.json").write_text(json.dumps(provenance))
+    result = invoke("evaluate", partial, "--split", "val")
+    assert_one_line_error(result, 1, "training did not finish")

@@ -12,6 +12,19 @@ from dltrain.console import is_interactive, stderr_console
 logger = logging.getLogger("dltrain")
 
 
+class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint(save_best_only=True) that, like EarlyStopping's `start_from_epoch`, ignores
+    the warm-up epochs, so the kept model and early stopping judge the same epochs."""
+
+    def __init__(self, filepath, monitor: str, mode: str, start_from_epoch: int = 0) -> None:
+        super().__init__(filepath, monitor=monitor, mode=mode, save_best_only=True)
+        self.start_from_epoch = start_from_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.start_from_epoch:
+            super().on_epoch_end(epoch, logs)
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the learning rate in force at the end of each epoch to the logs (and so to history.csv)."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dltrain.errors import UsageError
 
@@ -67,6 +67,7 @@ class ScheduleConfig(Section):
 class EarlyStoppingConfig(Section):
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
     patience: int = Field(8, ge=0, description="epochs without improvement before stopping; 0 disables")
+    start_from_epoch: int = Field(0, ge=0, description="warm-up epochs that are neither checkpointed nor judged")
 
 
 class Config(Section):
@@ -75,6 +76,15 @@ class Config(Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    @model_validator(mode="after")
+    def _warm_up_shorter_than_training(self) -> "Config":
+        if self.early_stopping.start_from_epoch >= self.train.epochs:
+            raise ValueError(
+                f"early_stopping.start_from_epoch ({self.early_stopping.start_from_epoch}) must be below "
+                f"train.epochs ({self.train.epochs}), or no epoch could be kept as the best model"
+            )
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -146,6 +156,8 @@ def _describe_validation_error(error: ValidationError, origin: str) -> str:
     if first["type"] == "extra_forbidden":
         return f"{origin}: unknown config key {key!r}; valid keys: {', '.join(valid_keys())}"
     message = first["msg"].removeprefix("Value error, ")
+    if not key:  # a rule across keys: the message names them
+        return f"{origin}: {message}"
     return f"{origin}: {key} = {first.get('input')!r}: {message}"
 
 

@@ -105,7 +105,7 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
     import_tensorflow_quietly()
     import keras
 
-    from dltrain.callbacks import LearningRateLogger, ProgressDisplay
+    from dltrain.callbacks import BestModelCheckpoint, LearningRateLogger, ProgressDisplay
     from dltrain.evaluation import evaluate_and_report
     from dltrain.models import MODELS
     from dltrain.optimizers import OPTIMIZERS
@@ -156,12 +156,15 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
                 min_lr=config.schedule.min_learning_rate,
             )
         )
+    warm_up = config.early_stopping.start_from_epoch
     if config.early_stopping.patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping.patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=config.early_stopping.patience, start_from_epoch=warm_up, restore_best_weights=True
+            )
         )
     callbacks += [
-        keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
+        BestModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, start_from_epoch=warm_up),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
         ProgressDisplay(config.train.epochs, len(train_data)),
     ]
@@ -177,11 +180,11 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
     for split_name in ("val", "test"):
         if meta["splits"].get(split_name):
             metrics[split_name] = evaluate_and_report(best, data_dir, split_name, meta["classes"], run_dir, quiet=True)
-    monitored = history.history.get(monitor, [])
+    judged = history.history.get(monitor, [])[warm_up:]
     provenance.update(
         status=STATUS_COMPLETE,
         epochs_run=epochs_run,
-        best_epoch=int(np.argmin(monitored) if mode == "min" else np.argmax(monitored)) + 1 if monitored else None,
+        best_epoch=warm_up + int(np.argmin(judged) if mode == "min" else np.argmax(judged)) + 1 if judged else None,
         train_seconds=round(seconds, 1),
         metrics={split: {key: values[key] for key in ("accuracy", "macro_f1")} for split, values in metrics.items()},
     )

@@ -305,3 +305,20 @@ def test_interrupted_run_is_not_evaluated(trained, tmp_path):
     (partial / "provenance.json").write_text(json.dumps(provenance))
     result = invoke("evaluate", partial, "--split", "val")
     assert_one_line_error(result, 1, "training did not finish")
+
+
+def test_warm_up_epochs_are_never_kept_as_the_best_model(trained, tmp_path):
+    run = tmp_path / "warm"
+    result = invoke("train", trained["data"], "--out", run, *TINY, "--set", "train.epochs=3",
+                    "--set", "early_stopping.start_from_epoch=2", "--set", "early_stopping.patience=1")
+    assert result.exit_code == 0, result.output
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["epochs_run"] == 3 and provenance["best_epoch"] == 3  # epochs 1-2 are warm-up
+    assert (run / "model.keras").is_file()
+
+
+def test_predict_on_a_flat_folder_of_unlabelled_series(trained, tmp_path):
+    out = tmp_path / "flat.csv"
+    result = invoke("predict", trained["run"], trained["source"] / "test", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(pd.read_csv(out)["id"]) == [f"unknown_{index:03d}.csv" for index in range(5)]

@@ -56,6 +56,7 @@ def test_round_trip_through_yaml(tmp_path):
         (["train.epochs"], "expected key=value"),
         (["train=3"], "train = 3"),
         (["train.epochs.deep=3"], "train.epochs is not a section"),
+        (["train.epochs=5", "early_stopping.start_from_epoch=5"], "start_from_epoch (5) must be below train.epochs (5)"),
     ],
 )
 def test_bad_overrides_are_one_line_usage_errors(overrides, message):

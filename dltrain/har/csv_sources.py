@@ -109,6 +109,8 @@ def _classroom_listing(root: Path, options: HarOptions) -> list[tuple[str, str |
             else:
                 split = "train"
             listing.append((split, class_name, path))
+    # Series lying directly in the root (e.g. the course's test/ folder itself) are unlabelled.
+    listing.extend(("unlabelled", None, path) for path in _csv_files(root))
     return listing
 
 

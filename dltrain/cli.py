@@ -109,6 +109,42 @@ def prepare_har_command(
     prepare_har(source, out, options, force=force)
 
 
+@prepare_app.command("retina")
+@user_errors
+def prepare_retina_command(
+    source: Annotated[str, typer.Argument(help="'demo' (a simulated graded set, written in the Kaggle layout first), a Kaggle-layout folder (trainLabels.csv + train/, optional test/), or a course-layout folder (train/<level>/*.jpeg, validation/<level>/*.jpeg).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="DATA_DIR to write (images/, per-split CSVs, rejects.csv, meta.json).")],
+    size: Annotated[int, typer.Option(help="Side of the square output images, in pixels.")] = 512,
+    graham: Annotated[bool, typer.Option(help="Graham's normalisation (4*img - 4*blur + 128) and a circular mask.")] = False,
+    val_fraction: Annotated[float, typer.Option(help="Share of patients held out for validation (both eyes together).")] = 0.2,
+    test_fraction: Annotated[float, typer.Option(help="Share of patients held out for testing.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split (and of the demo set).")] = 42,
+    workers: Annotated[Optional[int], typer.Option(help="Parallel processes (default: all cores).")] = None,
+    patients: Annotated[int, typer.Option(help="demo: simulated training patients (two eyes each).")] = 300,
+    test_patients: Annotated[int, typer.Option(help="demo: simulated patients in the unlabelled test/ folder.")] = 20,
+    mix: Annotated[str, typer.Option(help="demo: grade mix, 'kaggle' (73.5/7.0/15.1/2.5/2.0 %) or 'balanced'.")] = "kaggle",
+    demo_dir: Annotated[Optional[Path], typer.Option(help="demo: where the simulated Kaggle-layout set goes (default: data/raw/retina-demo beside --out).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace a DATA_DIR that holds other files or other image options.")] = False,
+) -> None:
+    """Prepare fundus photographs: crop to the fundus, square, resize; patient-wise splits; rejects listed."""
+    import os
+
+    from dltrain.retina.images import ImageOptions
+    from dltrain.retina.prepare import prepare_retina
+
+    workers = workers or os.cpu_count() or 1
+    if source == "demo":
+        from dltrain.retina.simulate import write_demo_set
+
+        raw = demo_dir or out.parent / "raw" / "retina-demo"
+        logger.info("writing the simulated demo set (Kaggle layout) to %s", raw)
+        write_demo_set(raw, patients=patients, test_patients=test_patients, seed=seed, mix=mix, workers=workers)
+        source_path = raw
+    else:
+        source_path = Path(source)
+    prepare_retina(source_path, out, ImageOptions(size=size, graham=graham), val_fraction, test_fraction, seed, workers, force=force)
+
+
 def _default_run_dir(data_dir: Path, config_name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("models") / f"{data_dir.name}-{Path(config_name).stem}-{stamp}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -278,3 +280,19 @@ def test_uea_ts_label_not_declared(tmp_path):
     path.write_text(path.read_text().replace(":Running\n", ":Jumping\n"))
     with pytest.raises(DataError, match="label 'Jumping', not among @classLabel"):
         read_har_source(str(path), HarOptions())
+
+
+def test_a_recording_shorter_than_the_window_is_skipped_not_fatal(tmp_path, caplog):
+    path = write_long_csv(tmp_path / "w.csv", subjects=(1, 2, 3), samples_per_activity=96)
+    frame = pd.read_csv(path)
+    frame = frame[(frame["user"] != 3) | (frame["timestamp"] < 50 * 20)]  # user 3: 20 readings only
+    frame.to_csv(path, index=False)
+    logger = logging.getLogger("dltrain")  # the CLI may have turned its propagation off
+    logger.addHandler(caplog.handler)
+    try:
+        source = read_har_source(str(path), HarOptions(window=32, step=16))
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert set(source.windows.subjects) == {1, 2}
+    assert source.notes["skipped_short_recordings"] == 1
+    assert "skipped 1 recording(s) shorter than the window of 32" in caplog.text

@@ -19,7 +19,7 @@ from dltrain.har.sources import (
     check_finite,
     select_channels,
 )
-from dltrain.har.windows import cut_windows, majority_labels, require_window_fits
+from dltrain.har.windows import ShortRecordings, cut_windows, majority_labels
 
 CLASSROOM_SPLIT_FOLDERS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
 
@@ -157,13 +157,15 @@ def read_classroom(root: Path, options: HarOptions, for_prediction: bool = False
         window, step = options.window, options.resolved_step(options.window)
 
     parts = []
+    short = ShortRecordings(window)
     for (split, class_name, path), values in zip(listing, series):
         relative = path.relative_to(root).as_posix()
         label = UNLABELLED if class_name is None or for_prediction else classes.index(class_name)
         if step is None:
             x, ids = values[None], [relative]
         else:
-            require_window_fits(len(values), window, str(path))
+            if not short.fits(len(values), str(path)):
+                continue
             x, starts = cut_windows(values, window, step)
             ids = [f"{relative}#{start}" for start in starts]
         parts.append(WindowSet.of(x, np.full(len(x), label), UNKNOWN_SUBJECT, ids, "unlabelled" if for_prediction else split))
@@ -176,7 +178,7 @@ def read_classroom(root: Path, options: HarOptions, for_prediction: bool = False
         window=window,
         step=step,
         sample_rate_hz=options.sample_rate_hz,
-        notes={"series_files": len(listing)},
+        notes={"series_files": len(listing), "skipped_short_recordings": short.report(sum(len(part.x) for part in parts))},
     )
 
 
@@ -241,6 +243,7 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
     window = options.resolved_window()
     step = options.resolved_step(window)
     parts = []
+    short = ShortRecordings(window)
     for subject in np.unique(subjects):
         rows = np.flatnonzero(subjects == subject)
         rows = rows[np.argsort(times[rows], kind="stable")]
@@ -251,7 +254,8 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
         for start, stop, split in blocks:
             block = rows[start:stop]
             origin = f"{path} ({subject_column}={subject}, {split or 'all'} rows)" if subject_column else f"{path} ({split} block)"
-            require_window_fits(len(block), window, origin)
+            if not short.fits(len(block), origin):
+                continue
             x, starts = cut_windows(signals[block], window, step)
             if has_labels:
                 labels = majority_labels(label_index[block], window, step, len(classes))
@@ -275,7 +279,12 @@ def read_long_csv(path: Path, options: HarOptions, for_prediction: bool = False)
         window=window,
         step=step,
         sample_rate_hz=options.sample_rate_hz,
-        notes={"label_column": label_column, "time_column": time_column, "subject_column": subject_column},
+        notes={
+            "label_column": label_column,
+            "time_column": time_column,
+            "subject_column": subject_column,
+            "skipped_short_recordings": short.report(sum(len(part.x) for part in parts)),
+        },
     )
 
 

@@ -101,7 +101,7 @@ def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False
         "split_subjects": {},
         "source": {"kind": har.kind, "path": har.path, "argument": source, **har.notes},
         "options": dataclasses.asdict(options),
-        "rejects": 0,
+        "rejects": int(har.notes.get("skipped_short_recordings", 0)),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dltrain_version": __version__,
     }

@@ -18,7 +18,7 @@ import numpy as np
 
 from dltrain.errors import DataError
 from dltrain.har.sources import UNKNOWN_SUBJECT, UNLABELLED, HarOptions, HarSource, WindowSet, check_finite, select_channels
-from dltrain.har.windows import cut_windows, require_window_fits
+from dltrain.har.windows import ShortRecordings, cut_windows
 
 
 def read_ts_file(path: Path) -> tuple[list[np.ndarray], list[str | None], list[str]]:
@@ -81,6 +81,7 @@ def read_uea(path: Path, options: HarOptions, for_prediction: bool = False) -> H
     step = options.resolved_step(window) if options.window else None
 
     parts = []
+    short = ShortRecordings(window)
     for split, file, series, labels, _ in loaded:
         splits = [split] * len(series)
         if split == "train" and not for_prediction:
@@ -89,11 +90,13 @@ def read_uea(path: Path, options: HarOptions, for_prediction: bool = False) -> H
             if label is not None and label not in classes:
                 raise DataError(f"{file}: series {index + 1} has label {label!r}, not among @classLabel {classes}")
             values = values[:, channel_index]
-            require_window_fits(len(values), window, f"{file} series {index + 1}")
+            if not short.fits(len(values), f"{file} series {index + 1}"):
+                continue
             x, starts = cut_windows(values, window, step or window)
             target = UNLABELLED if label is None or for_prediction else classes.index(label)
             ids = [f"{file.stem}/{index:05d}" + (f"#{start}" if step else "") for start in starts]
             parts.append(WindowSet.of(x, np.full(len(x), target), UNKNOWN_SUBJECT, ids, "unlabelled" if for_prediction else chosen))
+    skipped = short.report(sum(len(part.x) for part in parts))
     return HarSource(
         kind="uea-ts",
         path=str(path),
@@ -103,7 +106,7 @@ def read_uea(path: Path, options: HarOptions, for_prediction: bool = False) -> H
         window=window,
         step=step,
         sample_rate_hz=options.sample_rate_hz,
-        notes={"files": [str(file) for _, file in parts_by_split]},
+        notes={"files": [str(file) for _, file in parts_by_split], "skipped_short_recordings": skipped},
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dltrain.errors import DataError
+
+logger = logging.getLogger("dltrain")
 
 GRAVITY_CUTOFF_HZ = 0.3  # UCI HAR: gravity is what a 0.3 Hz Butterworth low-pass keeps
 
@@ -71,6 +75,29 @@ def majority_labels(labels: np.ndarray, window: int, step: int, num_classes: int
     return counts.argmax(axis=1)
 
 
-def require_window_fits(length: int, window: int, origin: str) -> None:
-    if length < window:
-        raise DataError(f"{origin}: {length} samples, shorter than the window of {window}; pass a smaller --window")
+class ShortRecordings:
+    """Recordings shorter than the window give no window: they are skipped and reported, and only
+    when no recording at all is long enough is that an error."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.skipped: list[tuple[str, int]] = []
+
+    def fits(self, length: int, origin: str) -> bool:
+        if length < self.window:
+            self.skipped.append((origin, length))
+            return False
+        return True
+
+    def report(self, windows_made: int) -> int:
+        """Raise if nothing was long enough; otherwise warn about what was skipped; return the count."""
+        if not self.skipped:
+            return 0
+        origin, length = self.skipped[0]
+        if windows_made == 0:
+            raise DataError(f"{origin}: {length} samples, shorter than the window of {self.window}; pass a smaller --window")
+        logger.warning(
+            "skipped %d recording(s) shorter than the window of %d readings (first: %s, %d readings)",
+            len(self.skipped), self.window, origin, length,
+        )
+        return len(self.skipped)

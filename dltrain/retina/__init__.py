@@ -1,0 +1,1 @@
+"""Diabetic-retinopathy grading data: fundus photographs to square, cropped, resized images."""

@@ -1,0 +1,182 @@
+"""`dltrain prepare retina`: photographs -> cropped square JPEGs, patient-wise splits, rejects.
+
+DATA_DIR layout:
+    images/<name>.jpeg                     one per usable photograph, `--size` pixels square
+    train.csv, val.csv, test.csv           image,level,patient (both eyes of a patient together)
+    unlabelled.csv                         image,patient (Kaggle test/), for predict
+    rejects.csv                            image,reason for everything that could not be used
+    prepare-state.json                     the image options, so a re-run can resume safely
+    meta.json                              written last: its presence means the folder is complete
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dltrain import __version__
+from dltrain.console import progress_bar
+from dltrain.dataset import META_FILE, write_json_atomic, write_text_atomic
+from dltrain.errors import DataError, UsageError
+from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image
+from dltrain.retina.sources import LEVELS, Reject, RetinaItem, list_retina_source
+
+logger = logging.getLogger("dltrain")
+STATE_FILE = "prepare-state.json"
+IMAGES_FOLDER = "images"
+GRADE_NAMES = ["0 no DR", "1 mild", "2 moderate", "3 severe", "4 proliferative"]
+
+
+def split_by_patient(items: list[RetinaItem], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """Image name -> split. Whole patients move together, stratified by the patient's worst grade."""
+    from sklearn.model_selection import train_test_split
+
+    splits = {item.name: item.split for item in items if item.split}
+    open_items = [item for item in items if not item.split and item.level is not None]
+    patients: dict[str, int] = {}
+    for item in open_items:
+        patients[item.patient] = max(patients.get(item.patient, 0), item.level)
+    names = sorted(patients)
+    grades = [patients[name] for name in names]
+    has_val = any(split == "val" for split in splits.values())
+    held_out = {"val": 0.0 if has_val else val_fraction, "test": test_fraction}
+    assignment = {name: "train" for name in names}
+    remaining, remaining_grades = names, grades
+    for split, fraction in held_out.items():
+        # The fraction is of all patients; rescale it to what is left after the previous cut.
+        share = fraction * len(names) / max(len(remaining), 1)
+        if share <= 0 or len(remaining) < 2:
+            continue
+        count = max(1, int(round(share * len(remaining))))
+        if count >= len(remaining):
+            raise DataError(f"{len(names)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction")
+        try:
+            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed, stratify=remaining_grades)
+        except ValueError:  # a grade with a single patient, or fewer held-out patients than grades
+            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed)
+        for name in chosen:
+            assignment[name] = split
+        remaining, remaining_grades = kept, kept_grades
+    for item in open_items:
+        splits[item.name] = assignment[item.patient]
+    return splits
+
+
+def _prepare_one(task: tuple[str, str, ImageOptions]) -> str | None:
+    """Runs in a worker: write one prepared image atomically; return a reject reason or None."""
+    source, target, options = task
+    target_path = Path(target)
+    if target_path.is_file():
+        return None  # prepared by an earlier run with the same options
+    try:
+        image = prepare_image(Path(source), options)
+    except RejectedImage as error:
+        return str(error)
+    partial = target_path.with_name(f".{target_path.name}.partial")
+    image.save(partial, format="JPEG", quality=options.quality)
+    os.replace(partial, target_path)
+    return None
+
+
+def check_retina_out(out: Path, options: ImageOptions, force: bool) -> None:
+    """Resume into a folder prepared with the same options; refuse anything else unless --force."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    state_path = out / STATE_FILE
+    same = state_path.is_file() and json.loads(state_path.read_text()).get("image_options") == options.fingerprint()
+    if same:
+        return
+    if not force:
+        raise UsageError(f"--out {out} already holds other files or images prepared with other options; pass --force to replace them")
+    shutil.rmtree(out)
+
+
+def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction: float, test_fraction: float,
+                   seed: int, workers: int, force: bool = False) -> dict:
+    if options.size < 32:
+        raise UsageError(f"--size {options.size}: must be at least 32 pixels")
+    for name, value in (("val-fraction", val_fraction), ("test-fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise UsageError(f"--{name} {value}: must lie in [0, 1)")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    items, rejects, layout = list_retina_source(source)
+    splits = split_by_patient(items, val_fraction, test_fraction, seed)
+    check_retina_out(out, options, force)
+
+    images_dir = out / IMAGES_FOLDER
+    images_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / STATE_FILE, {"image_options": options.fingerprint()})
+    (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
+    tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
+    reasons = _run_tasks(tasks, workers)
+    usable = []
+    for item, reason in zip(items, reasons):
+        if reason is None:
+            usable.append(item)
+        else:
+            rejects.append(Reject(item.name, reason))
+
+    meta = _write_tables(out, usable, splits, rejects, options)
+    meta.update(source={"kind": layout, "path": str(source)}, options={"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed})
+    write_json_atomic(out / META_FILE, meta)
+    summary = ", ".join(f"{name} {count}" for name, count in meta["splits"].items())
+    logger.info("prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s", len(usable), options.size, summary, len(rejects), out)
+    return meta
+
+
+def _run_tasks(tasks: list[tuple], workers: int) -> list[str | None]:
+    reasons: list[str | None] = []
+    with progress_bar("preparing images", len(tasks)) as advance:
+        if workers == 1 or len(tasks) < 2:
+            for task in tasks:
+                reasons.append(_prepare_one(task))
+                advance()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for reason in pool.map(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))):
+                    reasons.append(reason)
+                    advance()
+    return reasons
+
+
+def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> dict:
+    rows = pd.DataFrame(
+        [{"image": item.name, "level": item.level, "patient": item.patient, "split": splits.get(item.name, "unlabelled")} for item in usable],
+        columns=["image", "level", "patient", "split"],
+    ).astype({"level": "Int64"})  # unlabelled rows have no level; the others stay integers
+    meta = {
+        "format_version": 1,
+        "task": "retina",
+        "classes": GRADE_NAMES,
+        "input_shape": [options.size, options.size, 3],
+        "image_options": {"size": options.size, "graham": options.graham, "quality": options.quality},
+        "splits": {},
+        "class_counts": {},
+        "rejects": len(rejects),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dltrain_version": __version__,
+    }
+    for split in ("train", "val", "test", "unlabelled"):
+        part = rows[rows["split"] == split].drop(columns="split")
+        if split == "unlabelled":
+            part = part.drop(columns="level")
+        write_text_atomic(out / f"{split}.csv", part.to_csv(index=False))
+        if len(part):
+            meta["splits"][split] = int(len(part))
+        if split != "unlabelled" and len(part):
+            counts = np.bincount(part["level"].astype(int), minlength=len(LEVELS))
+            meta["class_counts"][split] = dict(zip(GRADE_NAMES, counts.tolist()))
+    reject_table = pd.DataFrame([{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"])
+    write_text_atomic(out / "rejects.csv", reject_table.to_csv(index=False))
+    return meta

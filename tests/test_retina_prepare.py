@@ -1,0 +1,168 @@
+"""`prepare retina`: layouts, fundus crop, patient-wise splits, rejects, resume; tiny JPEGs in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from dltrain.errors import DataError
+from dltrain.retina.images import ImageOptions, RejectedImage, decode, fundus_box, prepare_image
+from dltrain.retina.prepare import split_by_patient
+from dltrain.retina.sources import RetinaItem, list_retina_source
+
+runner = CliRunner()
+
+
+def fundus_jpeg(path: Path, width=360, height=240, level=0, seed=0) -> Path:
+    """A bright disc on a black frame (wider than tall, like a camera frame), a few dark dots per level."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (width, height), (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    radius = height * 0.45
+    centre = (width / 2, height / 2)
+    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), fill=(200, 90, 50))
+    for _ in range(level * 5):
+        x, y = centre[0] + rng.uniform(-0.6, 0.6) * radius, centre[1] + rng.uniform(-0.6, 0.6) * radius
+        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(60, 10, 10))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="JPEG", quality=90)
+    return path
+
+
+def kaggle_folder(root: Path, patients=10, with_test=True) -> Path:
+    rows = []
+    for patient in range(1, patients + 1):
+        for eye in ("left", "right"):
+            level = (patient + (eye == "right")) % 5
+            fundus_jpeg(root / "train" / f"{patient}_{eye}.jpeg", level=level, seed=patient)
+            rows.append({"image": f"{patient}_{eye}", "level": level})
+    pd.DataFrame(rows).to_csv(root / "trainLabels.csv", index=False)
+    if with_test:
+        for name in ("900_left", "900_right"):
+            fundus_jpeg(root / "test" / f"{name}.jpeg")
+    return root
+
+
+def test_fundus_box_finds_the_disc_not_the_frame():
+    array = np.asarray(Image.open(fundus_jpeg(Path("/tmp") / "dltrain-test-box.jpeg")))
+    top, bottom, left, right = fundus_box(array)
+    assert abs((bottom - top) - 216) <= 6 and abs((right - left) - 216) <= 6  # the disc, 0.9 x 240 across
+    assert abs((left + right) / 2 - 180) <= 4
+
+
+def test_prepare_image_is_square_and_of_the_requested_size(tmp_path):
+    image = prepare_image(fundus_jpeg(tmp_path / "a.jpeg", width=2400, height=1600), ImageOptions(size=64))
+    assert image.size == (64, 64)
+    corners = np.asarray(image)[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.max() < 40  # black outside the disc
+    graham = np.asarray(prepare_image(tmp_path / "a.jpeg", ImageOptions(size=64, graham=True)))
+    assert (graham[0, 0] == 128).all()  # Graham's mask: grey outside 0.9 of the radius
+
+
+def test_decode_uses_draft_scaling_for_large_jpegs(tmp_path):
+    path = fundus_jpeg(tmp_path / "big.jpeg", width=3200, height=2400)
+    assert decode(path, 256).shape[:2] == (300, 400)  # 1/8 scale still covers 256
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda path: path.write_bytes(b""), "empty file"),
+        (lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3]), "truncated"),
+        (lambda path: path.write_bytes(b"this is not a jpeg"), "not an image"),
+        (lambda path: Image.new("RGB", (300, 200)).save(path, format="JPEG"), "blank"),
+    ],
+)
+def test_bad_images_are_rejected_with_a_reason(tmp_path, damage, reason):
+    path = fundus_jpeg(tmp_path / "x.jpeg")
+    damage(path)
+    with pytest.raises(RejectedImage, match=reason):
+        prepare_image(path, ImageOptions(size=32))
+
+
+def test_kaggle_listing_rejects_label_problems(tmp_path):
+    root = kaggle_folder(tmp_path / "kaggle", patients=4, with_test=False)
+    labels = pd.read_csv(root / "trainLabels.csv")
+    extra = pd.DataFrame([{"image": "77_left", "level": 1}, {"image": "1_left", "level": 2}, {"image": "2_left", "level": 7}])
+    labels = pd.concat([labels[labels["image"] != "2_left"], extra]).astype({"level": object})
+    labels.loc[labels["image"] == "3_right", "level"] = "x"
+    labels.to_csv(root / "trainLabels.csv", index=False)
+    fundus_jpeg(root / "train" / "55_right.jpeg")
+    items, rejects, layout = list_retina_source(root)
+    reasons = {reject.image: reject.reason for reject in rejects}
+    assert layout == "kaggle"
+    assert reasons["77_left"] == "label without an image file"
+    assert reasons["1_left"] == "duplicate label row"
+    assert reasons["2_left"].startswith("bad level '7'")
+    assert reasons["3_right"].startswith("bad level 'x'")
+    assert reasons["55_right"] == "image file without a label"
+    assert {item.name for item in items} == {"1_left", "1_right", "2_right", "3_left", "4_left", "4_right"}
+
+
+def test_kaggle_csv_without_level_is_a_layout_error(tmp_path):
+    root = kaggle_folder(tmp_path / "kaggle", patients=2, with_test=False)
+    pd.read_csv(root / "trainLabels.csv").drop(columns="level").to_csv(root / "trainLabels.csv", index=False)
+    with pytest.raises(DataError, match="no level column"):
+        list_retina_source(root)
+
+
+def test_course_layout(tmp_path):
+    root = tmp_path / "course"
+    for split in ("train", "validation"):
+        for level in range(5):
+            fundus_jpeg(root / split / str(level) / f"{split}{level}_left.jpeg", level=level)
+    fundus_jpeg(root / "train" / "7" / "odd_left.jpeg")
+    items, rejects, layout = list_retina_source(root)
+    assert layout == "course" and len(items) == 10
+    assert {item.split for item in items if item.name.startswith("validation")} == {"val"}
+    assert rejects[0].image == "odd_left" and "bad level folder '7'" in rejects[0].reason
+
+
+def test_patient_split_keeps_both_eyes_together():
+    items = [RetinaItem(f"{patient}_{eye}", Path("x"), (patient + (eye == "left")) % 5) for patient in range(60) for eye in ("left", "right")]
+    splits = split_by_patient(items, 0.2, 0.2, seed=3)
+    for patient in range(60):
+        assert splits[f"{patient}_left"] == splits[f"{patient}_right"]
+    patients = {split: {name.split("_")[0] for name, value in splits.items() if value == split} for split in ("train", "val", "test")}
+    assert (len(patients["train"]), len(patients["val"]), len(patients["test"])) == (36, 12, 12)
+
+
+def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
+    root = kaggle_folder(tmp_path / "kaggle", patients=10)
+    (root / "train" / "3_left.jpeg").write_bytes(b"")
+    out = tmp_path / "data"
+    arguments = ["prepare", "retina", str(root), "--out", str(out), "--size", "48", "--workers", "2", "--val-fraction", "0.2", "--test-fraction", "0.2"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["task"] == "retina" and meta["input_shape"] == [48, 48, 3]
+    assert meta["rejects"] == 1 and pd.read_csv(out / "rejects.csv").to_dict("records") == [{"image": "3_left", "reason": "empty file"}]
+    assert sum(meta["splits"][split] for split in ("train", "val", "test")) == 19
+    assert meta["splits"]["unlabelled"] == 2
+    tables = {split: pd.read_csv(out / f"{split}.csv") for split in ("train", "val", "test")}
+    assert tables["train"]["level"].dtype.kind == "i"
+    patient_sets = [set(table["patient"]) for table in tables.values()]
+    assert not (patient_sets[0] & patient_sets[1]) and not (patient_sets[0] & patient_sets[2]) and not (patient_sets[1] & patient_sets[2])
+    assert all(Image.open(out / "images" / f"{name}.jpeg").size == (48, 48) for name in tables["train"]["image"])
+
+    # A re-run with the same options resumes: prepared images are kept, not rewritten.
+    kept = out / "images" / "1_left.jpeg"
+    stamp = kept.stat().st_mtime_ns
+    assert runner.invoke(app, arguments).exit_code == 0
+    assert kept.stat().st_mtime_ns == stamp
+    # Other options on the same folder are refused without --force.
+    other = runner.invoke(app, [*arguments[:5], "--size", "64"])
+    assert other.exit_code == 2 and "--force" in other.stderr
+
+
+def test_prepare_missing_source(tmp_path):
+    result = runner.invoke(app, ["prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data")])
+    assert result.exit_code == 1 and "no such folder" in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -44,7 +44,7 @@ def main() -> None:
     rows = []
     for seed in [int(value) for value in arguments.seeds.split(",")]:
         run_dir = work / f"run-seed{seed}"
-        extra = ["--set", f"train.seed={seed}"] + (["--set", "train.epochs=1"] if arguments.smoke else [])
+        extra = ["--set", f"train.seed={seed}"] + (["--set", "train.epochs=1", "--set", "early_stopping.start_from_epoch=0"] if arguments.smoke else [])
         seconds = timed([*dltrain, "train", str(data), "--out", str(run_dir), "--config", "har-gru", "--force", *extra])
         metrics = json.loads((run_dir / "metrics-test.json").read_text())
         provenance = json.loads((run_dir / "provenance.json").read_text())

@@ -25,6 +25,25 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
             super().on_epoch_end(epoch, logs)
 
 
+class ValidationKappa(keras.callbacks.Callback):
+    """Adds `val_kappa` (quadratic weighted kappa on the validation split) to each epoch's logs,
+    so that early stopping, the plateau schedule and the best checkpoint can follow the
+    assignment's own metric. Regression outputs are cut at the default thresholds here."""
+
+    def __init__(self, val_data, val_levels, head: str) -> None:
+        super().__init__()
+        self.val_data = val_data
+        self.val_levels = val_levels
+        self.head = head
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dltrain.retina.grading import grades_from_outputs, quadratic_kappa
+
+        if logs is not None:
+            outputs = self.model.predict(self.val_data, verbose=0)
+            logs["val_kappa"] = quadratic_kappa(self.val_levels, grades_from_outputs(outputs, self.head))
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the learning rate in force at the end of each epoch to the logs (and so to history.csv)."""
 
@@ -35,7 +54,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def _format_logs(logs: dict) -> str:
-    order = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    order = ["loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae", "val_kappa"]
     parts = [f"{key} {logs[key]:.4f}" for key in order if key in logs]
     return "  ".join(parts)
 

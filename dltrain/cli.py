@@ -31,7 +31,7 @@ app = typer.Typer(
 prepare_app = typer.Typer(help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).", no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
 
-DEFAULT_PRESETS = {"har": "har-gru"}
+DEFAULT_PRESETS = {"har": "har-gru", "retina": "retina-cnn"}
 _state = {"verbose": False}
 
 
@@ -155,7 +155,7 @@ def _default_run_dir(data_dir: Path, config_name: str) -> Path:
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")] = None,
-    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name (har-gru) or YAML file (default: the task's preset).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable).")] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
@@ -187,6 +187,7 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="DATA_DIR to score (default: the run's own).")] = None,
     split: Annotated[str, typer.Option(help="Which split to score: val or test.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
+    tta: Annotated[bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")] = False,
 ) -> None:
     """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
     from dltrain.errors import UsageError
@@ -195,7 +196,7 @@ def evaluate(
         raise UsageError(f"--split {split!r}: choose val or test (or train)")
     from dltrain.evaluation import confusion_table, evaluate_run, metrics_table
 
-    metrics = evaluate_run(run_dir, data, split)
+    metrics = evaluate_run(run_dir, data, split, tta)
     if as_json:
         sys.stdout.write(json.dumps(metrics) + "\n")
         return
@@ -211,14 +212,15 @@ def evaluate(
 @user_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
-    source: Annotated[str, typer.Argument(metavar="INPUT", help="Any SOURCE that 'prepare' reads (labels ignored), or a prepared DATA_DIR.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write: id,activity then one probability column per class.")],
+    source: Annotated[str, typer.Argument(metavar="INPUT", help="Activity: any SOURCE that 'prepare har' reads (labels ignored). Retina: a folder of photographs or one photograph. Either: a prepared DATA_DIR.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).")],
     split: Annotated[Optional[str], typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")] = None,
-    probabilities: Annotated[bool, typer.Option(help="Add prob_<class> columns after id,activity.")] = True,
+    probabilities: Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")] = True,
+    tta: Annotated[bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")] = False,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.prediction import predict_run
 
-    frame = predict_run(run_dir, source, out, split, probabilities)
-    counts = frame["activity"].value_counts()
+    frame = predict_run(run_dir, source, out, split, probabilities, tta)
+    counts = frame[frame.columns[1]].value_counts()
     logger.info("wrote %d predictions to %s (%s)", len(frame), out, ", ".join(f"{name} {count}" for name, count in counts.items()))

@@ -22,11 +22,17 @@ class ModelConfig(Section):
     units: int = Field(64, gt=0, description="units per recurrent layer")
     layers: int = Field(2, gt=0, description="number of stacked recurrent layers")
     bidirectional: bool = False
-    conv_layers: int = Field(0, ge=0, description="1-D convolution blocks before the GRU (0: none)")
-    conv_filters: int = Field(64, gt=0, description="filters per convolution block")
-    conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions, in readings")
+    conv_layers: int = Field(0, ge=0, description="convolution blocks: before the GRU (0: none), or the CNN's depth")
+    conv_filters: int = Field(64, gt=0, description="filters per block (the CNN doubles them every block)")
+    conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
     batch_norm: bool = False
+    activation: Literal["relu", "leaky_relu"] = "relu"
+    pooling: Literal["global_average", "flatten"] = Field("global_average", description="CNN: how the last feature map becomes a vector")
+    dense_units: int = Field(0, ge=0, description="CNN: units of the dense layer before the head (0: none)")
+    head: Literal["classification", "regression"] = Field(
+        "classification", description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on validation"
+    )
 
     @field_validator("name")
     @classmethod
@@ -40,6 +46,17 @@ class TrainConfig(Section):
     epochs: int = Field(40, gt=0)
     batch_size: int = Field(64, gt=0)
     seed: int = Field(42, ge=0)
+    class_weight: Literal["none", "balanced"] = Field("none", description="'balanced' weighs each class by the inverse of its share")
+
+
+class AugmentConfig(Section):
+    """On-the-fly image augmentation (retina); never applied to validation, test or predict."""
+
+    flip: bool = True
+    rotation: bool = Field(True, description="any angle, 0-360 degrees: a fundus has no up")
+    zoom: float = Field(0.1, ge=0.0, lt=1.0)
+    brightness: float = Field(0.1, ge=0.0, lt=1.0)
+    contrast: float = Field(0.1, ge=0.0, lt=1.0)
 
 
 class OptimizerConfig(Section):
@@ -65,7 +82,7 @@ class ScheduleConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    monitor: Literal["val_loss", "val_accuracy", "val_kappa"] = "val_loss"
     patience: int = Field(8, ge=0, description="epochs without improvement before stopping; 0 disables")
     start_from_epoch: int = Field(0, ge=0, description="warm-up epochs that are neither checkpointed nor judged")
 
@@ -75,6 +92,7 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    augment: AugmentConfig = AugmentConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     @model_validator(mode="after")
@@ -82,7 +100,8 @@ class Config(Section):
         if self.early_stopping.start_from_epoch >= self.train.epochs:
             raise ValueError(
                 f"early_stopping.start_from_epoch ({self.early_stopping.start_from_epoch}) must be below "
-                f"train.epochs ({self.train.epochs}), or no epoch could be kept as the best model"
+                f"train.epochs ({self.train.epochs}), or no epoch could be kept as the best model "
+                f"(lower it with --set early_stopping.start_from_epoch=...)"
             )
         return self
 
@@ -168,6 +187,7 @@ def load_config(name_or_file: str | None, overrides: list[str] | None = None) ->
     for assignment in overrides or []:
         path, value = parse_override(assignment)
         _apply_override(tree, path, value)
+    if overrides:
         origin = f"{origin} with --set"
     try:
         return Config.model_validate(tree)

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.dataset import read_meta, read_split, write_json_atomic
+from dltrain.dataset import read_meta, write_json_atomic
 from dltrain.errors import DataError
 from dltrain.run_directory import HISTORY_FILE, open_run
 
 logger = logging.getLogger("dltrain")
-PREDICT_BATCH_SIZE = 512
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
@@ -36,29 +35,42 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) 
 
 def check_compatible(run_meta: dict, data_meta: dict, data_dir: Path) -> None:
     """A DATA_DIR other than the training one must share task, classes, channels and shape."""
-    for key in ("task", "classes", "channels", "input_shape"):
+    for key in ("task", "classes", "channels", "input_shape", "image_options"):
         if run_meta.get(key) != data_meta.get(key):
             raise DataError(f"{data_dir} does not match the run's data: {key} {data_meta.get(key)} vs {run_meta.get(key)}")
 
 
-def evaluate_and_report(model, data_dir: Path, split_name: str, classes: list[str], run_dir: Path, quiet: bool = False) -> dict:
+def evaluate_and_report(model, data_dir: Path, split_name: str, meta: dict, run_dir: Path, thresholds=None,
+                        head: str = "classification", tta: bool = False) -> dict:
+    """Score one split, write metrics-<split>.json and the figures into the run, return the metrics."""
+    from dltrain.feeds import predict_outputs, scoring_inputs
     from dltrain.figures import plot_confusion_matrix, plot_learning_curves
 
-    split = read_split(data_dir, split_name)
-    if (split.y < 0).any():
+    inputs, truth, _ids = scoring_inputs(data_dir, meta, split_name)
+    if (truth < 0).any():
         raise DataError(f"{data_dir}: the {split_name} split is unlabelled; use 'dltrain predict' for it")
-    probabilities = model.predict(split.x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
-    metrics = compute_metrics(split.y, probabilities.argmax(axis=1), classes)
+    outputs = predict_outputs(model, inputs, tta=tta)
+    classes = meta["classes"]
+    if meta["task"] == "retina":
+        from dltrain.retina.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa
+
+        predicted = grades_from_outputs(outputs, head, thresholds or DEFAULT_THRESHOLDS)
+        metrics = compute_metrics(truth, predicted, classes)
+        metrics["quadratic_weighted_kappa"] = quadratic_kappa(truth, predicted)
+        metrics["tta"] = tta
+    else:
+        metrics = compute_metrics(truth, outputs.argmax(axis=1), classes)
     metrics.update(split=split_name, data_dir=str(Path(data_dir).resolve()))
     write_json_atomic(run_dir / f"metrics-{split_name}.json", metrics)
-    plot_confusion_matrix(metrics["confusion_matrix"], classes, f"{split_name}: accuracy {metrics['accuracy']:.4f}", run_dir / f"confusion-matrix-{split_name}.png")
+    title = f"{split_name}: accuracy {metrics['accuracy']:.4f}"
+    if "quadratic_weighted_kappa" in metrics:
+        title += f", kappa {metrics['quadratic_weighted_kappa']:.4f}"
+    plot_confusion_matrix(metrics["confusion_matrix"], classes, title, run_dir / f"confusion-matrix-{split_name}.png")
     plot_learning_curves(run_dir / HISTORY_FILE, run_dir / "learning-curves.png")
-    if not quiet:
-        logger.info("%s: accuracy %.4f, macro F1 %.4f on %d windows", split_name, metrics["accuracy"], metrics["macro_f1"], metrics["count"])
     return metrics
 
 
-def evaluate_run(run_dir: Path, data_dir: Path | None, split_name: str) -> dict:
+def evaluate_run(run_dir: Path, data_dir: Path | None, split_name: str, tta: bool = False) -> dict:
     run = open_run(run_dir)
     data_dir = Path(data_dir) if data_dir else run.data_dir
     data_meta = read_meta(data_dir)
@@ -66,13 +78,14 @@ def evaluate_run(run_dir: Path, data_dir: Path | None, split_name: str) -> dict:
     if not data_meta.get("splits", {}).get(split_name):
         raise DataError(f"{data_dir} has no {split_name} split (splits: {', '.join(data_meta.get('splits', {}))})")
     model = run.load_model()
-    return evaluate_and_report(model, data_dir, split_name, run.data_meta["classes"], run.path, quiet=True)
+    return evaluate_and_report(model, data_dir, split_name, run.data_meta, run.path, run.provenance.get("thresholds"), run.config.model.head, tta)
 
 
 def metrics_table(metrics: dict):
     from rich.table import Table
 
-    table = Table(title=f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} ({metrics['count']} samples)")
+    kappa = f", quadratic weighted kappa {metrics['quadratic_weighted_kappa']:.4f}" if "quadratic_weighted_kappa" in metrics else ""
+    table = Table(title=f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}{kappa} ({metrics['count']} samples)")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, scores in metrics["per_class"].items():

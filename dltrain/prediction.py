@@ -12,7 +12,8 @@ import pandas as pd
 
 from dltrain.dataset import META_FILE, SPLITS, read_meta, read_split
 from dltrain.errors import DataError, UsageError
-from dltrain.evaluation import PREDICT_BATCH_SIZE, check_compatible
+from dltrain.evaluation import check_compatible
+from dltrain.feeds import SCORING_BATCH_SIZE
 from dltrain.har.sources import HarOptions, read_har_source
 from dltrain.run_directory import open_run
 
@@ -71,10 +72,7 @@ def write_csv_atomic(frame: pd.DataFrame, out: Path) -> None:
         raise
 
 
-def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = None, probabilities: bool = True) -> pd.DataFrame:
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give a CSV file path")
-    run = open_run(run_dir)
+def predict_har(run, source: str, split_name: str | None, probabilities: bool) -> pd.DataFrame:
     meta = run.data_meta
     source_path = Path(source)
     if source_path.is_dir() and (source_path / META_FILE).is_file():
@@ -85,11 +83,24 @@ def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = 
         x, ids = windows_from_source(source, meta)
     model = run.load_model()
     logger.info("predicting %d windows", len(x))
-    scores = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    scores = model.predict(x, batch_size=SCORING_BATCH_SIZE, verbose=0)
     classes = np.asarray(meta["classes"])
     frame = pd.DataFrame({"id": ids, "activity": classes[scores.argmax(axis=1)]})
     if probabilities:
         for index, name in enumerate(classes):
             frame[f"prob_{name}"] = scores[:, index]
+    return frame
+
+
+def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = None, probabilities: bool = True, tta: bool = False) -> pd.DataFrame:
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a CSV file path")
+    run = open_run(run_dir)
+    if run.data_meta["task"] == "retina":
+        from dltrain.retina.submission import predict_retina
+
+        frame = predict_retina(run, Path(source), split_name, tta)
+    else:
+        frame = predict_har(run, source, split_name, probabilities)
     write_csv_atomic(frame, out)
     return frame

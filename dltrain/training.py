@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config import Config
-from dltrain.dataset import check_output_folder, read_meta, read_split, write_json_atomic, write_text_atomic
+from dltrain.dataset import check_output_folder, read_meta, write_json_atomic, write_text_atomic
 from dltrain.errors import DataError, UsageError
 from dltrain.run_directory import (
     CONFIG_FILE,
@@ -32,13 +32,23 @@ logger = logging.getLogger("dltrain")
 def check_training_inputs(data_dir: Path, config: Config) -> dict:
     """Everything that can be refused before a run folder exists."""
     meta = read_meta(data_dir)
-    if meta["task"] != "har":
-        raise DataError(f"{data_dir}: task {meta['task']!r} is not supported by this version of dltrain")
+    task = meta["task"]
+    if task not in ("har", "retina"):
+        raise DataError(f"{data_dir}: task {task!r} is not supported by this version of dltrain")
     for split in ("train", "val"):
         if not meta.get("splits", {}).get(split):
             raise DataError(f"{data_dir} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)")
     if config.train.batch_size > meta["splits"]["train"]:
-        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training windows")
+        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training samples")
+    expected_model = {"har": "gru", "retina": "cnn"}[task]
+    if config.model.name != expected_model:
+        raise UsageError(f"model.name {config.model.name!r} does not fit {task} data; use {expected_model!r} (e.g. --config {task}-{expected_model})")
+    if task != "retina" and (config.model.head == "regression" or config.early_stopping.monitor == "val_kappa"):
+        raise UsageError("model.head=regression and early_stopping.monitor=val_kappa apply to retina data only")
+    if config.model.head == "regression" and config.early_stopping.monitor == "val_accuracy":
+        raise UsageError("early_stopping.monitor=val_accuracy needs the classification head; use val_kappa or val_loss")
+    if config.model.head == "regression" and config.train.class_weight != "none":
+        raise UsageError("train.class_weight=balanced needs the classification head (a regression has no classes to weigh)")
     return meta
 
 
@@ -61,24 +71,12 @@ def with_standardisation(core, mean, std):
     return keras.Model(inputs, core(standardised), name=core.name)
 
 
-def make_dataset(split, batch_size: int, shuffle: bool, seed: int):
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    if shuffle:
-        dataset = dataset.shuffle(len(split.x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False) -> dict:
     check_output_folder(run_dir, force, "run")
     meta = check_training_inputs(data_dir, config)
-    train_split = read_split(data_dir, "train")
-    val_split = read_split(data_dir, "val")
-
     prepare_run_folder(run_dir, force)
     try:
-        return _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split, val_split)
+        return _train_in_folder(data_dir, run_dir, config, config_source, meta)
     except KeyboardInterrupt:
         _mark_status(run_dir, "interrupted")
         logger.warning("interrupted: %s is incomplete (no final metrics); train again to finish", run_dir)
@@ -97,7 +95,60 @@ def _mark_status(run_dir: Path, status: str) -> None:
         write_json_atomic(path, provenance)
 
 
-def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split, val_split) -> dict:
+def build_model(meta: dict, config: Config):
+    import keras
+
+    from dltrain.models import MODELS
+    from dltrain.optimizers import OPTIMIZERS
+
+    try:
+        model = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model)
+    except ValueError as error:  # a builder refusing a combination of settings
+        raise UsageError(str(error)) from None
+    if "normalization" in meta:  # activity windows: the training standardisation travels with the model
+        normalization = meta["normalization"]
+        model = with_standardisation(model, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
+    regression = config.model.head == "regression"
+    model.compile(
+        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer),
+        loss="mean_squared_error" if regression else "sparse_categorical_crossentropy",
+        metrics=["mae"] if regression else ["accuracy"],
+    )
+    return model
+
+
+def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, kappa=None) -> list:
+    import keras
+
+    from dltrain.callbacks import BestModelCheckpoint, LearningRateLogger, ProgressDisplay
+
+    monitor = config.early_stopping.monitor
+    mode = "min" if monitor.endswith("loss") else "max"
+    warm_up = config.early_stopping.start_from_epoch
+    # Order matters: val_kappa and the learning rate enter the logs before anything reads them,
+    # the plateau rule may then cut the rate, and the CSV row is written last.
+    callbacks = [kappa] if kappa is not None else []
+    callbacks.append(LearningRateLogger())
+    if config.schedule.name == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=config.schedule.factor, patience=config.schedule.patience, min_lr=config.schedule.min_learning_rate
+            )
+        )
+    if config.early_stopping.patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=config.early_stopping.patience, start_from_epoch=warm_up, restore_best_weights=True
+            )
+        )
+    return callbacks + [
+        BestModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, start_from_epoch=warm_up),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
+        ProgressDisplay(config.train.epochs, steps_per_epoch),
+    ]
+
+
+def _train_in_folder(data_dir, run_dir, config, config_source, meta) -> dict:
     write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
 
     from dltrain.console import import_tensorflow_quietly
@@ -105,23 +156,14 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
     import_tensorflow_quietly()
     import keras
 
-    from dltrain.callbacks import BestModelCheckpoint, LearningRateLogger, ProgressDisplay
+    from dltrain.callbacks import ValidationKappa
     from dltrain.evaluation import evaluate_and_report
-    from dltrain.models import MODELS
-    from dltrain.optimizers import OPTIMIZERS
+    from dltrain.feeds import predict_outputs, scoring_inputs, training_feeds
 
     keras.utils.set_random_seed(config.train.seed)
     device = detect_device()
     logger.info("training on %s (%s)", device["type"], ", ".join(device["names"]))
-
-    core = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model)
-    normalization = meta["normalization"]
-    model = with_standardisation(core, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
-    model.compile(
-        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    model = build_model(meta, config)
     provenance = {
         "status": "running",
         "command": " ".join(sys.argv),
@@ -132,61 +174,45 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta, train_split
         "device": device,
         "precision": keras.config.dtype_policy().name,
         "xla": bool(model.jit_compile),
-        "cudnn_gru": device["type"] == "GPU",  # our GRU keeps every cuDNN condition by default
+        "cudnn_gru": device["type"] == "GPU" and config.model.name == "gru",  # our GRU keeps every cuDNN condition
         "parameters": int(model.count_params()),
         "data": {"path": str(Path(data_dir).resolve()), "meta": meta},
     }
     write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
     logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
 
-    train_data = make_dataset(train_split, config.train.batch_size, shuffle=True, seed=config.train.seed)
-    val_data = make_dataset(val_split, config.train.batch_size, shuffle=False, seed=config.train.seed)
-    monitor = config.early_stopping.monitor
-    mode = "min" if monitor.endswith("loss") else "max"
-    # Order matters: the learning rate is logged before the plateau rule may cut it, and the
-    # CSV row is written after every callback has added to the epoch's logs.
-    callbacks = [LearningRateLogger()]
-    if config.schedule.name == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor,
-                mode=mode,
-                factor=config.schedule.factor,
-                patience=config.schedule.patience,
-                min_lr=config.schedule.min_learning_rate,
-            )
-        )
-    warm_up = config.early_stopping.start_from_epoch
-    if config.early_stopping.patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=config.early_stopping.patience, start_from_epoch=warm_up, restore_best_weights=True
-            )
-        )
-    callbacks += [
-        BestModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, start_from_epoch=warm_up),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
-        ProgressDisplay(config.train.epochs, len(train_data)),
-    ]
+    train_data, val_data, class_weight, val_levels = training_feeds(data_dir, meta, config)
+    kappa = ValidationKappa(val_data, val_levels, config.model.head) if meta["task"] == "retina" else None
+    callbacks = build_callbacks(config, run_dir, len(train_data), kappa)
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=config.train.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    history = model.fit(
+        train_data, validation_data=val_data, epochs=config.train.epochs, callbacks=callbacks, class_weight=class_weight, verbose=0, shuffle=False
+    )
     seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
     logger.info("trained %d epochs in %.1f s", epochs_run, seconds)
 
     # Score the checkpoint exactly as `evaluate` will load it.
     best = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
+    if config.model.head == "regression":
+        from dltrain.retina.grading import tune_thresholds
+
+        inputs, levels, _ = scoring_inputs(data_dir, meta, "val")
+        provenance["thresholds"] = tune_thresholds(predict_outputs(best, inputs), levels)
+        logger.info("regression thresholds tuned on validation: %s", provenance["thresholds"])
     metrics = {}
     for split_name in ("val", "test"):
         if meta["splits"].get(split_name):
-            metrics[split_name] = evaluate_and_report(best, data_dir, split_name, meta["classes"], run_dir, quiet=True)
+            metrics[split_name] = evaluate_and_report(best, data_dir, split_name, meta, run_dir, provenance.get("thresholds"), config.model.head)
+    monitor, warm_up = config.early_stopping.monitor, config.early_stopping.start_from_epoch
     judged = history.history.get(monitor, [])[warm_up:]
+    headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
     provenance.update(
         status=STATUS_COMPLETE,
         epochs_run=epochs_run,
-        best_epoch=warm_up + int(np.argmin(judged) if mode == "min" else np.argmax(judged)) + 1 if judged else None,
+        best_epoch=warm_up + int(np.argmin(judged) if monitor.endswith("loss") else np.argmax(judged)) + 1 if judged else None,
         train_seconds=round(seconds, 1),
-        metrics={split: {key: values[key] for key in ("accuracy", "macro_f1")} for split, values in metrics.items()},
+        metrics={split: {key: values[key] for key in headline if key in values} for split, values in metrics.items()},
     )
     write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
     return provenance

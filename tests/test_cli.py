@@ -17,7 +17,8 @@ from conftest import write_classroom_folder, write_long_csv, write_series_csv, w
 from dltrain.cli import app
 
 runner = CliRunner()
-TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "train.epochs=2", "--set", "train.batch_size=8"]
+TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=2",
+        "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
 
 
 def invoke(*arguments: str):
@@ -264,7 +265,7 @@ def test_print_config_shows_the_resolved_yaml(trained):
     ("extra", "exit_code", "fragment"),
     [
         (["--set", "model.colour=red"], 2, "unknown config key 'model.colour'"),
-        (["--set", "train.batch_size=100000"], 2, "larger than the 48 training windows"),
+        (["--set", "train.batch_size=100000"], 2, "larger than the 48 training samples"),
         (["--set", "optimizer.learning_rate=-1"], 2, "optimizer.learning_rate"),
         (["--config", "nope"], 2, "unknown config 'nope'"),
     ],

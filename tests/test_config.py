@@ -52,7 +52,7 @@ def test_round_trip_through_yaml(tmp_path):
         (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate = -0.1: Input should be greater than 0"),
         (["model.dropout=1.5"], "model.dropout = 1.5"),
         (["optimizer.name=adamax"], "unknown optimizer 'adamax'; valid: adagrad, adam, momentum, nesterov, rmsprop, sgd"),
-        (["model.name=transformer"], "unknown model 'transformer'; valid: gru"),
+        (["model.name=transformer"], "unknown model 'transformer'; valid: cnn, gru"),
         (["train.epochs"], "expected key=value"),
         (["train=3"], "train = 3"),
         (["train.epochs.deep=3"], "train.epochs is not a section"),

@@ -13,4 +13,4 @@ from dltrain.registry import Registry
 MODELS: Registry[Callable] = Registry("model")
 
 # Importing the builder modules registers them; they import Keras only when called.
-from dltrain.models import gru  # noqa: E402,F401
+from dltrain.models import cnn, gru  # noqa: E402,F401

@@ -10,6 +10,10 @@ def build_gru(input_shape, num_classes, params):
     import keras
     from keras import layers
 
+    from dltrain.models.cnn import activation_layer
+
+    if params.head != "classification":
+        raise ValueError("model gru has only the classification head")
     inputs = keras.Input(shape=tuple(input_shape), name="signals")
     hidden = inputs
     for index in range(params.conv_layers):
@@ -18,7 +22,7 @@ def build_gru(input_shape, num_classes, params):
         hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}")(hidden)
         if params.batch_norm:
             hidden = layers.BatchNormalization(name=f"conv_batch_norm_{index + 1}")(hidden)
-        hidden = layers.Activation("relu", name=f"conv_relu_{index + 1}")(hidden)
+        hidden = activation_layer(params.activation, f"conv_{params.activation}_{index + 1}")(hidden)
         hidden = layers.MaxPooling1D(2, padding="same", name=f"pool_{index + 1}")(hidden)
     for index in range(params.layers):
         last = index == params.layers - 1

@@ -1,0 +1,71 @@
+"""tf.data input pipelines over a prepared retina DATA_DIR: parallel decode, cache, augment, prefetch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dltrain.errors import DataError
+from dltrain.retina.prepare import IMAGES_FOLDER
+
+logger = logging.getLogger("dltrain")
+CACHE_LIMIT_BYTES = 4 * 1024**3  # decoded images are kept in memory when they fit in this
+
+
+def read_split_table(data_dir: Path, split: str) -> pd.DataFrame:
+    path = Path(data_dir) / f"{split}.csv"
+    if not path.is_file():
+        raise DataError(f"{data_dir} has no {split} split ({path.name} missing)")
+    table = pd.read_csv(path, dtype={"image": str, "patient": str})
+    missing = [name for name in table["image"] if not (Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg").is_file()]
+    if missing:
+        raise DataError(f"{data_dir}: {len(missing)} prepared image(s) of the {split} split are missing (first: {missing[0]}); run prepare again")
+    return table
+
+
+def augmenter(config, seed: int):
+    """Keras preprocessing layers for on-the-fly augmentation, or None when every switch is off."""
+    import keras
+    from keras import layers
+
+    steps = []
+    if config.flip:
+        steps.append(layers.RandomFlip("horizontal_and_vertical", seed=seed))
+    if config.rotation:
+        steps.append(layers.RandomRotation(0.5, fill_mode="constant", seed=seed))  # +-180 degrees
+    if config.zoom:
+        steps.append(layers.RandomZoom((-config.zoom, config.zoom), fill_mode="constant", seed=seed))
+    if config.brightness:
+        steps.append(layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
+    if config.contrast:
+        steps.append(layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed))
+    return keras.Sequential(steps, name="augment") if steps else None
+
+
+def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training: bool = False, augment=None, seed: int = 0, targets=None):
+    """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column."""
+    import tensorflow as tf
+
+    paths = [str(Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg") for name in table["image"]]
+    if targets is None:
+        targets = table["level"].to_numpy(np.int64) if "level" in table else np.zeros(len(table), np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
+
+    def decode(path, target):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        return tf.cast(image, tf.float32), target
+
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    first = tf.io.decode_jpeg(tf.io.read_file(paths[0]), channels=3) if paths else None
+    decoded_bytes = len(paths) * (int(np.prod(first.shape)) * 4 if first is not None else 0)
+    if decoded_bytes <= CACHE_LIMIT_BYTES:
+        dataset = dataset.cache()  # decode once; later epochs read memory
+    if training:
+        dataset = dataset.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if training and augment is not None:
+        dataset = dataset.map(lambda images, target: (augment(images, training=True), target), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,94 @@
+"""`dltrain predict` for retinopathy: raw photographs or a prepared DATA_DIR -> Kaggle `image,level`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from dltrain.console import progress_bar
+from dltrain.dataset import META_FILE, read_meta
+from dltrain.errors import DataError, UsageError
+from dltrain.evaluation import check_compatible
+from dltrain.retina.grading import DEFAULT_THRESHOLDS, grades_from_outputs
+from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image
+from dltrain.retina.sources import IMAGE_SUFFIXES
+
+logger = logging.getLogger("dltrain")
+CHUNK = 128  # photographs prepared and scored at a time: memory stays flat on 53,576 test images
+
+
+def raw_image_paths(source: Path) -> list[Path]:
+    if source.is_file():
+        if source.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"{source}: not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return [source]
+    paths = sorted(path for path in source.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths
+
+
+def prepared_chunks(paths: list[Path], options: ImageOptions, rejects: list[tuple[str, str]]) -> Iterator[tuple[list[np.ndarray], list[str], int]]:
+    """Chunks of (images, names, files read), prepared exactly as `prepare retina` does;
+    unusable files go to `rejects` instead."""
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        images, names = [], []
+        for path in chunk:
+            try:
+                images.append(np.asarray(prepare_image(path, options)))
+                names.append(path.stem)
+            except RejectedImage as error:
+                rejects.append((path.name, str(error)))
+        yield images, names, len(chunk)
+
+
+def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.DataFrame:
+    from dltrain.feeds import predict_outputs
+
+    meta = run.data_meta
+    head = run.config.model.head
+    thresholds = run.provenance.get("thresholds") or DEFAULT_THRESHOLDS
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder")
+    model = None
+    names: list[str] = []
+    grades: list[np.ndarray] = []
+    if source.is_dir() and (source / META_FILE).is_file():
+        from dltrain.retina.pipeline import image_dataset, read_split_table
+
+        check_compatible(meta, read_meta(source), source)
+        available = read_meta(source).get("splits", {})
+        split_name = split_name or ("unlabelled" if available.get("unlabelled") else "test")
+        if not available.get(split_name):
+            raise DataError(f"{source} has no {split_name} split (splits: {', '.join(available)})")
+        table = read_split_table(source, split_name)
+        model = run.load_model()
+        grades.append(grades_from_outputs(predict_outputs(model, image_dataset(source, table, 64), tta), head, thresholds))
+        names = table["image"].tolist()
+    else:
+        if split_name is not None:
+            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+        options = ImageOptions(**meta["image_options"])
+        paths = raw_image_paths(source)
+        rejects: list[tuple[str, str]] = []
+        model = run.load_model()
+        import tensorflow as tf
+
+        with progress_bar("grading photographs", len(paths)) as advance:
+            for images, chunk_names, files_read in prepared_chunks(paths, options, rejects):
+                if images:
+                    stacked = np.stack(images).astype(np.float32)
+                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(64)
+                    grades.append(grades_from_outputs(predict_outputs(model, dataset, tta), head, thresholds))
+                    names += chunk_names
+                advance(files_read)
+        for name, reason in rejects:
+            logger.warning("skipped %s: %s", name, reason)
+        if not names:
+            raise DataError(f"{source}: none of the {len(paths)} image(s) could be read")
+    return pd.DataFrame({"image": names, "level": np.concatenate(grades).astype(int)})

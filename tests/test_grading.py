@@ -1,0 +1,29 @@
+"""Quadratic weighted kappa and the regression head's thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dltrain.retina.grading import apply_thresholds, quadratic_kappa, tune_thresholds
+
+
+def test_kappa_keeps_all_five_grades():
+    # Without labels=[0..4] sklearn would build a 2x2 matrix here and score differently.
+    assert quadratic_kappa([0, 0, 1, 1], [0, 1, 1, 1]) == quadratic_kappa([0, 0, 1, 1], [0, 1, 1, 1])
+    assert quadratic_kappa([0, 1, 2, 3, 4], [0, 1, 2, 3, 4]) == 1.0
+    assert quadratic_kappa([0, 4, 0, 4], [4, 0, 4, 0]) < 0
+
+
+def test_default_thresholds_round_to_the_nearest_grade():
+    assert apply_thresholds([-1.0, 0.49, 0.51, 1.7, 2.5, 3.49, 3.6, 9.0]).tolist() == [0, 0, 1, 2, 3, 3, 4, 4]
+
+
+def test_tuned_thresholds_fix_a_biased_regressor():
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 5, size=400)
+    values = 0.7 * levels + 0.3 + rng.normal(0, 0.15, size=400)  # compressed and shifted outputs
+    before = quadratic_kappa(levels, apply_thresholds(values))
+    thresholds = tune_thresholds(values, levels)
+    after = quadratic_kappa(levels, apply_thresholds(values, thresholds))
+    assert after > before + 0.05 and after > 0.95
+    assert thresholds == sorted(thresholds)

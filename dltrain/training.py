@@ -38,11 +38,11 @@ def check_training_inputs(data_dir: Path, config: Config) -> dict:
     for split in ("train", "val"):
         if not meta.get("splits", {}).get(split):
             raise DataError(f"{data_dir} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)")
-    if config.train.batch_size > meta["splits"]["train"]:
-        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training samples")
     expected_model = {"har": "gru", "retina": "cnn"}[task]
     if config.model.name != expected_model:
         raise UsageError(f"model.name {config.model.name!r} does not fit {task} data; use {expected_model!r} (e.g. --config {task}-{expected_model})")
+    if config.train.batch_size > meta["splits"]["train"]:
+        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training samples")
     if task != "retina" and (config.model.head == "regression" or config.early_stopping.monitor == "val_kappa"):
         raise UsageError("model.head=regression and early_stopping.monitor=val_kappa apply to retina data only")
     if config.model.head == "regression" and config.early_stopping.monitor == "val_accuracy":

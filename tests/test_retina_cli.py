@@ -1,0 +1,74 @@
+"""The retina journey through the CLI on tiny images: train, evaluate (kappa, TTA), predict."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from test_retina_prepare import fundus_jpeg, kaggle_folder
+
+runner = CliRunner()
+TINY_CNN = ["--set", "model.conv_layers=2", "--set", "model.conv_filters=4", "--set", "model.dense_units=8",
+            "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
+
+
+@pytest.fixture(scope="module")
+def retina_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retina")
+    source = kaggle_folder(root / "kaggle", patients=12)
+    data = root / "data"
+    assert runner.invoke(app, ["prepare", "retina", str(source), "--out", str(data), "--size", "32", "--workers", "1"]).exit_code == 0
+    run = root / "run"
+    result = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY_CNN])  # the task's preset: retina-cnn
+    assert result.exit_code == 0, result.output
+    return {"root": root, "source": source, "data": data, "run": run}
+
+
+def test_regression_run_keeps_its_tuned_thresholds(retina_run):
+    provenance = json.loads((retina_run["run"] / "provenance.json").read_text())
+    assert provenance["config_source"] == "retina-cnn"
+    thresholds = provenance["thresholds"]
+    assert len(thresholds) == 4 and thresholds == sorted(thresholds)
+    history = pd.read_csv(retina_run["run"] / "history.csv")
+    assert "val_kappa" in history.columns and len(history) == 2
+
+
+def test_evaluate_json_has_quadratic_weighted_kappa(retina_run):
+    result = runner.invoke(app, ["evaluate", str(retina_run["run"]), "--split", "test", "--json", "--tta"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert {"accuracy", "macro_f1", "confusion_matrix", "classes", "quadratic_weighted_kappa"} <= set(metrics)
+    assert -1 <= metrics["quadratic_weighted_kappa"] <= 1 and metrics["tta"] is True
+    assert len(metrics["confusion_matrix"]) == 5
+
+
+def test_predict_raw_folder_writes_the_kaggle_submission_format(retina_run, tmp_path):
+    photographs = tmp_path / "photographs"
+    for name in ("5_left", "5_right", "6_left"):
+        fundus_jpeg(photographs / f"{name}.jpeg", width=900, height=600)
+    (photographs / "7_right.jpeg").write_bytes(b"broken")
+    out = tmp_path / "submission.csv"
+    result = runner.invoke(app, ["predict", str(retina_run["run"]), str(photographs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    submission = pd.read_csv(out)
+    assert list(submission.columns) == ["image", "level"]
+    assert sorted(submission["image"]) == ["5_left", "5_right", "6_left"]  # the unreadable one is left out
+    assert submission["level"].between(0, 4).all() and submission["level"].dtype.kind == "i"
+    assert "7_right.jpeg" in result.stderr
+
+
+def test_predict_prepared_data_dir_uses_the_unlabelled_split(retina_run, tmp_path):
+    out = tmp_path / "test.csv"
+    result = runner.invoke(app, ["predict", str(retina_run["run"]), str(retina_run["data"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(pd.read_csv(out)["image"]) == ["900_left", "900_right"]
+
+
+def test_gru_on_images_is_refused(retina_run, tmp_path):
+    result = runner.invoke(app, ["train", str(retina_run["data"]), "--out", str(tmp_path / "r"), "--config", "har-gru"])
+    assert result.exit_code == 2 and "does not fit retina data" in result.stderr
+    assert not (tmp_path / "r").exists()

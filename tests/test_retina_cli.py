@@ -72,3 +72,15 @@ def test_gru_on_images_is_refused(retina_run, tmp_path):
     result = runner.invoke(app, ["train", str(retina_run["data"]), "--out", str(tmp_path / "r"), "--config", "har-gru"])
     assert result.exit_code == 2 and "does not fit retina data" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_512_pixel_smoke_run_of_two_images(tmp_path):
+    source = kaggle_folder(tmp_path / "kaggle", patients=2, with_test=False)
+    data, run = tmp_path / "data", tmp_path / "run"
+    prepared = runner.invoke(app, ["prepare", "retina", str(source), "--out", str(data), "--size", "512",
+                                   "--val-fraction", "0.5", "--test-fraction", "0", "--workers", "1"])
+    assert prepared.exit_code == 0, prepared.output
+    assert json.loads((data / "meta.json").read_text())["splits"] == {"train": 2, "val": 2}
+    result = runner.invoke(app, ["train", str(data), "--out", str(run), "--set", "train.epochs=1", "--set", "train.batch_size=2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "provenance.json").read_text())["data"]["meta"]["input_shape"] == [512, 512, 3]

@@ -166,3 +166,48 @@ def test_prepare_missing_source(tmp_path):
     result = runner.invoke(app, ["prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data")])
     assert result.exit_code == 1 and "no such folder" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
+    root = kaggle_folder(tmp_path / "kaggle", patients=8)
+    out = tmp_path / "data"
+    arguments = ["prepare", "retina", str(root), "--out", str(out), "--size", "40", "--workers", "1"]
+    assert runner.invoke(app, arguments).exit_code == 0
+    complete = {path.name: path.read_bytes() for path in sorted((out / "images").iterdir())}
+    tables = {name: (out / name).read_text() for name in ("train.csv", "val.csv", "test.csv", "rejects.csv")}
+    # What a kill half-way leaves: no meta.json, some images missing, a stray partial file.
+    (out / "meta.json").unlink()
+    for path in sorted((out / "images").iterdir())[::2]:
+        path.unlink()
+    (out / "images" / ".1_left.jpeg.partial").write_bytes(b"half")
+    assert runner.invoke(app, arguments).exit_code == 0
+    assert {path.name: path.read_bytes() for path in sorted((out / "images").iterdir()) if not path.name.startswith(".")} == complete
+    assert {name: (out / name).read_text() for name in tables} == tables
+    assert json.loads((out / "meta.json").read_text())["task"] == "retina"
+
+
+def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
+    from dltrain.retina.simulate import write_demo_set
+
+    first = write_demo_set(tmp_path / "one", patients=3, test_patients=1, seed=5, mix="balanced")
+    second = write_demo_set(tmp_path / "two", patients=3, test_patients=1, seed=5, mix="balanced")
+    labels = pd.read_csv(first / "trainLabels.csv")
+    assert list(labels.columns) == ["image", "level"] and len(labels) == 6
+    assert sorted(path.name for path in (first / "train").iterdir()) == sorted(f"{name}.jpeg" for name in labels["image"])
+    assert sorted(path.name for path in (first / "test").iterdir()) == ["4_left.jpeg", "4_right.jpeg"]
+    for name in labels["image"]:
+        assert (first / "train" / f"{name}.jpeg").read_bytes() == (second / "train" / f"{name}.jpeg").read_bytes()
+    width, height = Image.open(first / "train" / "1_left.jpeg").size
+    assert 1_000_000 <= width * height <= 5_100_000  # Kaggle-like frames, 1-5 megapixels
+    items, rejects, layout = list_retina_source(first)
+    assert layout == "kaggle" and not rejects and len(items) == 8
+
+
+def test_both_eyes_get_correlated_grades():
+    from dltrain.retina.simulate import GRADE_MIXES, patient_grades
+
+    grades = patient_grades(2000, GRADE_MIXES["kaggle"], np.random.default_rng(0))
+    differences = np.array([abs(left - right) for left, right in grades])
+    assert differences.max() <= 1 and (differences == 0).mean() > 0.5
+    shares = np.bincount([left for left, _ in grades], minlength=5) / 2000
+    assert 0.6 < shares[0] < 0.8  # Kaggle's skew: most eyes have no retinopathy

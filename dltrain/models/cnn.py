@@ -27,7 +27,9 @@ def build_cnn(input_shape, num_classes, params):
             label = f"block{block + 1}_conv{repeat}"
             hidden = layers.Conv2D(filters, params.conv_kernel, padding="same", use_bias=not params.batch_norm, name=label)(hidden)
             if params.batch_norm:
-                hidden = layers.BatchNormalization(name=f"{label}_batch_norm")(hidden)
+                # momentum 0.9, not Keras's 0.99: a small set gives few steps per epoch, and the
+                # moving statistics used at inference must catch up within a few epochs.
+                hidden = layers.BatchNormalization(momentum=0.9, name=f"{label}_batch_norm")(hidden)
             hidden = activation_layer(params.activation, f"{label}_{params.activation}")(hidden)
         hidden = layers.MaxPooling2D(2, name=f"block{block + 1}_pool")(hidden)
     pooling = layers.GlobalAveragePooling2D(name="global_average") if params.pooling == "global_average" else layers.Flatten(name="flatten")

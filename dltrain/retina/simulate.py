@@ -62,7 +62,8 @@ def base_photograph() -> tuple[np.ndarray, tuple[float, float, float]]:
 def patient_grades(patients: int, mix: tuple[float, ...], rng: np.random.Generator) -> list[tuple[int, int]]:
     """(left, right) grades: the two eyes of a patient are correlated (same grade or one apart)."""
     grades = []
-    for grade in rng.choice(5, size=patients, p=mix):
+    shares = np.asarray(mix, dtype=np.float64)
+    for grade in rng.choice(5, size=patients, p=shares / shares.sum()):  # Kaggle's published shares sum to 100.1%
         other = int(np.clip(grade + rng.choice([-1, 0, 0, 0, 1]), 0, 4))
         grades.append((int(grade), other) if rng.random() < 0.5 else (other, int(grade)))
     return grades

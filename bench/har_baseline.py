@@ -14,20 +14,14 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed  # bench/timing.py: these scripts run as `python bench/NAME.py`
 
 ACCURACY_BAR = 0.93
 TIME_BAR_SECONDS = 600.0
-
-
-def timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:

@@ -181,7 +181,7 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
         path.unlink()
     (out / "images" / ".1_left.jpeg.partial").write_bytes(b"half")
     assert runner.invoke(app, arguments).exit_code == 0
-    assert {path.name: path.read_bytes() for path in sorted((out / "images").iterdir()) if not path.name.startswith(".")} == complete
+    assert {path.name: path.read_bytes() for path in sorted((out / "images").iterdir())} == complete  # the partial is gone
     assert {name: (out / name).read_text() for name in tables} == tables
     assert json.loads((out / "meta.json").read_text())["task"] == "retina"
 
@@ -211,3 +211,37 @@ def test_both_eyes_get_correlated_grades():
     assert differences.max() <= 1 and (differences == 0).mean() > 0.5
     shares = np.bincount([left for left, _ in grades], minlength=5) / 2000
     assert 0.6 < shares[0] < 0.8  # Kaggle's skew: most eyes have no retinopathy
+
+
+def test_demo_set_with_other_parameters_is_regenerated_not_mixed(tmp_path):
+    from dltrain.retina.simulate import write_demo_set
+
+    root = write_demo_set(tmp_path / "demo", patients=2, test_patients=0, seed=1, mix="balanced")
+    before = (root / "train" / "1_left.jpeg").read_bytes()
+    write_demo_set(root, patients=2, test_patients=0, seed=2, mix="balanced")
+    assert (root / "train" / "1_left.jpeg").read_bytes() != before  # seed 2 drew another photograph
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(Exception, match="not a dltrain demo set"):
+        write_demo_set(tmp_path / "mine", patients=1, test_patients=0)
+
+
+def test_prepare_from_another_source_into_the_same_folder_needs_force(tmp_path):
+    first = kaggle_folder(tmp_path / "one", patients=3, with_test=False)
+    second = kaggle_folder(tmp_path / "two", patients=3, with_test=False)
+    out = tmp_path / "data"
+    options = ["--out", str(out), "--size", "32", "--workers", "1", "--val-fraction", "0.34", "--test-fraction", "0"]
+    assert runner.invoke(app, ["prepare", "retina", str(first), *options]).exit_code == 0
+    refused = runner.invoke(app, ["prepare", "retina", str(second), *options])
+    assert refused.exit_code == 2 and "another source" in refused.stderr
+    assert runner.invoke(app, ["prepare", "retina", str(second), *options, "--force"]).exit_code == 0
+
+
+def test_kaggle_layout_with_images_beside_the_csv(tmp_path):
+    root = tmp_path / "flat"
+    for name, level in (("1_left", 0), ("1_right", 2)):
+        fundus_jpeg(root / f"{name}.jpg", level=level)
+    pd.DataFrame({"image": ["1_left", "1_right"], "level": [0, 2]}).to_csv(root / "labels.csv", index=False)
+    items, rejects, layout = list_retina_source(root)
+    assert layout == "kaggle" and not rejects
+    assert {(item.name, item.level) for item in items} == {("1_left", 0), ("1_right", 2)}

@@ -74,8 +74,8 @@ def _prepare_one(task: tuple[str, str, ImageOptions]) -> str | None:
     """Runs in a worker: write one prepared image atomically; return a reject reason or None."""
     source, target, options = task
     target_path = Path(target)
-    if target_path.is_file():
-        return None  # prepared by an earlier run with the same options
+    if target_path.is_file() and target_path.stat().st_mtime_ns >= Path(source).stat().st_mtime_ns:
+        return None  # prepared by an earlier run with the same options, from this very file
     try:
         image = prepare_image(Path(source), options)
     except RejectedImage as error:
@@ -86,18 +86,26 @@ def _prepare_one(task: tuple[str, str, ImageOptions]) -> str | None:
     return None
 
 
-def check_retina_out(out: Path, options: ImageOptions, force: bool) -> None:
-    """Resume into a folder prepared with the same options; refuse anything else unless --force."""
+def preparation_state(source: Path, options: ImageOptions) -> dict:
+    return {"image_options": options.fingerprint(), "source": str(source.resolve())}
+
+
+def check_retina_out(out: Path, state: dict, force: bool) -> None:
+    """Resume into a folder prepared from the same source with the same options; refuse
+    anything else unless --force, which starts it afresh."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     if not out.is_dir() or not any(out.iterdir()):
         return
     state_path = out / STATE_FILE
-    same = state_path.is_file() and json.loads(state_path.read_text()).get("image_options") == options.fingerprint()
+    try:
+        same = state_path.is_file() and json.loads(state_path.read_text()) == state
+    except json.JSONDecodeError:
+        same = False
     if same:
         return
     if not force:
-        raise UsageError(f"--out {out} already holds other files or images prepared with other options; pass --force to replace them")
+        raise UsageError(f"--out {out} already holds other files, or images prepared from another source or with other options; pass --force to replace them")
     shutil.rmtree(out)
 
 
@@ -112,12 +120,15 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
         raise UsageError(f"--workers {workers}: must be at least 1")
     items, rejects, layout = list_retina_source(source)
     splits = split_by_patient(items, val_fraction, test_fraction, seed)
-    check_retina_out(out, options, force)
+    state = preparation_state(source, options)
+    check_retina_out(out, state, force)
 
     images_dir = out / IMAGES_FOLDER
     images_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / STATE_FILE, {"image_options": options.fingerprint()})
+    write_json_atomic(out / STATE_FILE, state)
     (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
+    for stray in images_dir.glob(".*.partial"):  # left by a run that was killed mid-write
+        stray.unlink()
     tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
     reasons = _run_tasks(tasks, workers)
     usable = []

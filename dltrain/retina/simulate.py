@@ -182,12 +182,35 @@ def _write_photograph(task: tuple[str, int, bool, tuple[int, ...]]) -> None:
     os.replace(partial, target)
 
 
+DEMO_GENERATOR_VERSION = 1
+DEMO_STATE_FILE = "demo-state.json"
+
+
+def _claim_demo_folder(root: Path, parameters: dict) -> None:
+    """Photographs already written with the same parameters are kept (an interrupted run
+    resumes); other parameters regenerate the set; a folder that is not a demo set is refused."""
+    import json
+    import shutil
+
+    state = root / DEMO_STATE_FILE
+    if state.is_file():
+        if json.loads(state.read_text()) == parameters:
+            return
+        for folder in ("train", "test"):
+            shutil.rmtree(root / folder, ignore_errors=True)
+    elif root.is_dir() and any(root.iterdir()):
+        raise UsageError(f"{root} holds files that are not a dltrain demo set; choose another --demo-dir")
+    root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(state, json.dumps(parameters, indent=2) + "\n")
+
+
 def write_demo_set(root: Path, patients: int = 300, test_patients: int = 20, seed: int = 0, mix: str = "kaggle", workers: int = 1) -> Path:
     """Write trainLabels.csv, train/*.jpeg, test/*.jpeg (and the test answers) under `root`."""
     if mix not in GRADE_MIXES:
         raise UsageError(f"unknown grade mix {mix!r}; valid: {', '.join(GRADE_MIXES)}")
     if patients < 1 or test_patients < 0:
         raise UsageError("the demo set needs at least one training patient")
+    _claim_demo_folder(root, {"patients": patients, "test_patients": test_patients, "seed": seed, "mix": mix, "generator": DEMO_GENERATOR_VERSION})
     rng = np.random.default_rng(seed)
     grades = patient_grades(patients + test_patients, GRADE_MIXES[mix], rng)
     (root / "train").mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from dltrain import __version__
 from dltrain.console import configure_logging, stderr_console
@@ -23,7 +24,7 @@ logger = logging.getLogger("dltrain")
 
 app = typer.Typer(
     name="dltrain",
-    help="Train, evaluate and submit deep-learning baselines for activity recognition (and retinopathy grading).",
+    help="Train, evaluate and submit deep-learning baselines for activity recognition and retinopathy grading.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -45,7 +46,8 @@ def user_errors(command: Callable) -> Callable:
         except DltrainError as error:
             if _state["verbose"]:
                 raise
-            stderr_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            # Escaped: messages quote user data, and "[...]" in it must not be read as Rich markup.
+            stderr_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             stderr_console.print("interrupted", highlight=False)

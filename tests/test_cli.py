@@ -323,3 +323,11 @@ def test_predict_on_a_flat_folder_of_unlabelled_series(trained, tmp_path):
     result = invoke("predict", trained["run"], trained["source"] / "test", "--out", out)
     assert result.exit_code == 0, result.output
     assert sorted(pd.read_csv(out)["id"]) == [f"unknown_{index:03d}.csv" for index in range(5)]
+
+
+def test_error_messages_keep_square_brackets(tmp_path):
+    # A message quoting user data such as "[bold]" or "['x']" must reach the user as written.
+    root = write_classroom_folder(tmp_path / "c", with_test=False)
+    write_series_csv(root / "train" / "a01" / "odd.csv", np.zeros((16, 2)), ["[bold]", "x"])
+    result = invoke("prepare", "har", root, "--out", tmp_path / "data")
+    assert_one_line_error(result, 1, "['[bold]', 'x']")

@@ -26,9 +26,6 @@ class Registry(Generic[Builder]):
     def names(self) -> list[str]:
         return sorted(self._builders)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._builders
-
     def unknown_message(self, name: str) -> str:
         return f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
 

@@ -5,7 +5,7 @@ experiment, columns acc-x..gyro-z, sequence, label). Current pandas cannot load 
 can run code, so it is read with an unpickler whose `find_class` allows only numpy's array
 reconstruction and a handful of inert builtins; pandas classes become inert records from which
 the frames' blocks are rebuilt here. The package itself is never imported (its `__init__`
-unpickles the file with plain `pickle.load`).
+unpickles the file with no restriction at all).
 """
 
 from __future__ import annotations

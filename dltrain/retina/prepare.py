@@ -32,7 +32,7 @@ from dltrain.retina.sources import LEVELS, Reject, RetinaItem, list_retina_sourc
 logger = logging.getLogger("dltrain")
 STATE_FILE = "prepare-state.json"
 IMAGES_FOLDER = "images"
-GRADE_NAMES = ["0 no DR", "1 mild", "2 moderate", "3 severe", "4 proliferative"]
+GRADE_NAMES = ["no DR", "mild", "moderate", "severe", "proliferative"]  # grades 0-4
 
 
 def split_by_patient(items: list[RetinaItem], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:

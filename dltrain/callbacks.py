@@ -45,12 +45,20 @@ class ValidationKappa(keras.callbacks.Callback):
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the learning rate in force at the end of each epoch to the logs (and so to history.csv)."""
+    """Adds the learning rate the epoch started with to its logs (and so to history.csv): with a
+    schedule, the rate at the epoch's first step; with the plateau rule, the rate before any cut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch_learning_rate = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        learning_rate = self.model.optimizer.learning_rate  # a schedule's value at the current step
+        self.epoch_learning_rate = float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            learning_rate = self.model.optimizer.learning_rate
-            logs["learning_rate"] = float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
+            logs["learning_rate"] = self.epoch_learning_rate
 
 
 def _format_logs(logs: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -60,8 +60,17 @@ class AugmentConfig(Section):
 
 
 class OptimizerConfig(Section):
+    """The optimizer and its own parameters, passed through to Keras where the optimizer has them."""
+
     name: str = "adam"
     learning_rate: float = Field(1e-3, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="momentum and nesterov only")
+    beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="adam, adamw, nadam")
+    beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
+    rho: float = Field(0.9, ge=0.0, lt=1.0, description="rmsprop: decay of the squared-gradient average")
+    epsilon: float = Field(1e-7, gt=0.0)
+    weight_decay: Optional[float] = Field(None, ge=0.0, description="decoupled weight decay (adamw default 0.004)")
+    clipnorm: Optional[float] = Field(None, gt=0.0, description="clip each gradient to this norm")
 
     @field_validator("name")
     @classmethod
@@ -72,13 +81,21 @@ class OptimizerConfig(Section):
 
 
 class ScheduleConfig(Section):
-    """Learning-rate annealing. `plateau` multiplies the rate by `factor` after `patience` epochs
-    without improvement of `early_stopping.monitor`."""
+    """Learning-rate annealing; parameters are in epochs and converted to optimizer steps.
 
-    name: Literal["constant", "plateau"] = "constant"
-    factor: float = Field(0.5, gt=0.0, lt=1.0)
-    patience: int = Field(3, ge=1, description="epochs without improvement before the rate is cut")
-    min_learning_rate: float = Field(1e-5, ge=0.0)
+    step: lr0 * factor ** floor(t / every); exponential: lr0 * exp(-decay_rate * t);
+    inverse_time: lr0 / (1 + decay_rate * t); linear: from lr0 to final_learning_rate over training;
+    cosine: linear warm-up over warmup_epochs, then cosine to 0; plateau: multiply by factor after
+    patience epochs without improvement of early_stopping.monitor. t is the epoch (0-based)."""
+
+    name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau"] = "constant"
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="step and plateau: the multiplier")
+    every: int = Field(10, ge=1, description="step: epochs between cuts")
+    decay_rate: float = Field(0.1, gt=0.0, description="exponential and inverse_time: k, per epoch")
+    final_learning_rate: float = Field(0.0, ge=0.0, description="linear: the rate at the end of training")
+    warmup_epochs: int = Field(0, ge=0, description="cosine: epochs of linear warm-up from 0")
+    patience: int = Field(3, ge=1, description="plateau: epochs without improvement before the rate is cut")
+    min_learning_rate: float = Field(1e-5, ge=0.0, description="plateau: the floor")
 
 
 class EarlyStoppingConfig(Section):
@@ -94,6 +111,14 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     augment: AugmentConfig = AugmentConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    @model_validator(mode="after")
+    def _schedule_fits_training(self) -> "Config":
+        if self.schedule.name == "cosine" and self.schedule.warmup_epochs >= self.train.epochs:
+            raise ValueError(f"schedule.warmup_epochs ({self.schedule.warmup_epochs}) must be below train.epochs ({self.train.epochs})")
+        if self.schedule.name == "linear" and self.schedule.final_learning_rate > self.optimizer.learning_rate:
+            raise ValueError("schedule.final_learning_rate must not exceed optimizer.learning_rate (linear decay)")
+        return self
 
     @model_validator(mode="after")
     def _warm_up_shorter_than_training(self) -> "Config":

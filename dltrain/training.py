@@ -95,11 +95,11 @@ def _mark_status(run_dir: Path, status: str) -> None:
         write_json_atomic(path, provenance)
 
 
-def build_model(meta: dict, config: Config):
+def build_model(meta: dict, config: Config, steps_per_epoch: int):
     import keras
 
     from dltrain.models import MODELS
-    from dltrain.optimizers import OPTIMIZERS
+    from dltrain.optimizers import OPTIMIZERS, SCHEDULES
 
     try:
         model = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model)
@@ -109,8 +109,9 @@ def build_model(meta: dict, config: Config):
         normalization = meta["normalization"]
         model = with_standardisation(model, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
     regression = config.model.head == "regression"
+    learning_rate = SCHEDULES.get(config.schedule.name)(config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs)
     model.compile(
-        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer),
+        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate),
         loss="mean_squared_error" if regression else "sparse_categorical_crossentropy",
         metrics=["mae"] if regression else ["accuracy"],
     )
@@ -163,7 +164,8 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta) -> dict:
     keras.utils.set_random_seed(config.train.seed)
     device = detect_device()
     logger.info("training on %s (%s)", device["type"], ", ".join(device["names"]))
-    model = build_model(meta, config)
+    train_data, val_data, class_weight, val_levels = training_feeds(data_dir, meta, config)
+    model = build_model(meta, config, len(train_data))
     provenance = {
         "status": "running",
         "command": " ".join(sys.argv),
@@ -181,7 +183,6 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta) -> dict:
     write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
     logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
 
-    train_data, val_data, class_weight, val_levels = training_feeds(data_dir, meta, config)
     kappa = ValidationKappa(val_data, val_levels, config.model.head) if meta["task"] == "retina" else None
     callbacks = build_callbacks(config, run_dir, len(train_data), kappa)
     started = time.perf_counter()

@@ -51,7 +51,7 @@ def test_round_trip_through_yaml(tmp_path):
         (["train.epochs=2.5"], "train.epochs = 2.5"),
         (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate = -0.1: Input should be greater than 0"),
         (["model.dropout=1.5"], "model.dropout = 1.5"),
-        (["optimizer.name=adamax"], "unknown optimizer 'adamax'; valid: adagrad, adam, momentum, nesterov, rmsprop, sgd"),
+        (["optimizer.name=adamax"], "unknown optimizer 'adamax'; valid: adagrad, adam, adamw, momentum, nadam, nesterov, rmsprop, sgd"),
         (["model.name=transformer"], "unknown model 'transformer'; valid: cnn, gru"),
         (["train.epochs"], "expected key=value"),
         (["train=3"], "train = 3"),

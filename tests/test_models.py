@@ -53,7 +53,7 @@ def test_gru_keeps_the_cudnn_conditions():
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_optimizer_builders_use_the_learning_rate(name):
-    optimizer = OPTIMIZERS.get(name)(OptimizerConfig(name=name, learning_rate=0.0123))
+    optimizer = OPTIMIZERS.get(name)(OptimizerConfig(name=name, learning_rate=0.0123), 0.0123)
     assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.0123)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from dltrain.errors import DataError
 from dltrain.retina.prepare import IMAGES_FOLDER
@@ -59,8 +60,10 @@ def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training
         return tf.cast(image, tf.float32), target
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    first = tf.io.decode_jpeg(tf.io.read_file(paths[0]), channels=3) if paths else None
-    decoded_bytes = len(paths) * (int(np.prod(first.shape)) * 4 if first is not None else 0)
+    if paths:
+        with Image.open(paths[0]) as first:  # reads the header only
+            width, height = first.size
+    decoded_bytes = len(paths) * width * height * 3 * 4 if paths else 0  # float32 RGB
     if decoded_bytes <= CACHE_LIMIT_BYTES:
         dataset = dataset.cache()  # decode once; later epochs read memory
     if training:

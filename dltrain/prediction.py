@@ -20,7 +20,8 @@ from dltrain.run_directory import open_run
 logger = logging.getLogger("dltrain")
 
 
-def windows_from_data_dir(data_dir: Path, run_meta: dict, split_name: str | None) -> tuple[np.ndarray, np.ndarray]:
+def prediction_split(data_dir: Path, run_meta: dict, split_name: str | None) -> str:
+    """The split of a prepared DATA_DIR to predict: as asked, else `unlabelled` if present, else `test`."""
     data_meta = read_meta(data_dir)
     check_compatible(run_meta, data_meta, data_dir)
     available = [name for name in SPLITS if data_meta.get("splits", {}).get(name)]
@@ -30,7 +31,11 @@ def windows_from_data_dir(data_dir: Path, run_meta: dict, split_name: str | None
             raise UsageError(f"{data_dir} has no test or unlabelled split; choose one with --split ({', '.join(available)})")
     elif split_name not in available:
         raise DataError(f"{data_dir} has no {split_name} split (splits: {', '.join(available)})")
-    split = read_split(data_dir, split_name)
+    return split_name
+
+
+def windows_from_data_dir(data_dir: Path, run_meta: dict, split_name: str | None) -> tuple[np.ndarray, np.ndarray]:
+    split = read_split(data_dir, prediction_split(data_dir, run_meta, split_name))
     return split.x, split.ids
 
 

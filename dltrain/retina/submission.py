@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 
 from dltrain.console import progress_bar
-from dltrain.dataset import META_FILE, read_meta
+from dltrain.dataset import META_FILE
 from dltrain.errors import DataError, UsageError
-from dltrain.evaluation import check_compatible
 from dltrain.retina.grading import DEFAULT_THRESHOLDS, grades_from_outputs
 from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image
 from dltrain.retina.sources import IMAGE_SUFFIXES
@@ -55,18 +54,13 @@ def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.D
     thresholds = run.provenance.get("thresholds") or DEFAULT_THRESHOLDS
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
-    model = None
     names: list[str] = []
     grades: list[np.ndarray] = []
     if source.is_dir() and (source / META_FILE).is_file():
+        from dltrain.prediction import prediction_split
         from dltrain.retina.pipeline import image_dataset, read_split_table
 
-        check_compatible(meta, read_meta(source), source)
-        available = read_meta(source).get("splits", {})
-        split_name = split_name or ("unlabelled" if available.get("unlabelled") else "test")
-        if not available.get(split_name):
-            raise DataError(f"{source} has no {split_name} split (splits: {', '.join(available)})")
-        table = read_split_table(source, split_name)
+        table = read_split_table(source, prediction_split(source, meta, split_name))
         model = run.load_model()
         grades.append(grades_from_outputs(predict_outputs(model, image_dataset(source, table, 64), tta), head, thresholds))
         names = table["image"].tolist()

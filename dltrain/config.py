@@ -17,6 +17,11 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+Initializer = Literal[
+    "zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"
+]
+
+
 class ModelConfig(Section):
     name: str = "gru"
     units: int = Field(64, gt=0, description="units per recurrent layer")
@@ -27,7 +32,10 @@ class ModelConfig(Section):
     conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
     batch_norm: bool = False
-    activation: Literal["relu", "leaky_relu"] = "relu"
+    activation: Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"] = "relu"
+    initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
+    recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
+    input_noise: float = Field(0.0, ge=0.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only")
     pooling: Literal["global_average", "flatten"] = Field("global_average", description="CNN: how the last feature map becomes a vector")
     dense_units: int = Field(0, ge=0, description="CNN: units of the dense layer before the head (0: none)")
     head: Literal["classification", "regression"] = Field(
@@ -40,6 +48,16 @@ class ModelConfig(Section):
         from dltrain.models import MODELS
 
         return MODELS.check(name)
+
+
+class RegularizationConfig(Section):
+    """Penalties on the kernels of convolutions, GRUs and dense layers, added to the loss.
+
+    Keras adds `l2 * sum(w**2)` to each batch's mean loss; the lecture's `lambda / (2n) * ||w||^2`
+    with n training samples is `l2 = lambda / (2n)`."""
+
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
 
 
 class TrainConfig(Section):
@@ -110,6 +128,7 @@ class Config(Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     augment: AugmentConfig = AugmentConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     @model_validator(mode="after")

@@ -102,7 +102,7 @@ def build_model(meta: dict, config: Config, steps_per_epoch: int):
     from dltrain.optimizers import OPTIMIZERS, SCHEDULES
 
     try:
-        model = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model)
+        model = MODELS.get(config.model.name)(meta["input_shape"], len(meta["classes"]), config.model, config.regularization)
     except ValueError as error:  # a builder refusing a combination of settings
         raise UsageError(str(error)) from None
     if "normalization" in meta:  # activity windows: the training standardisation travels with the model

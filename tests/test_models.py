@@ -60,3 +60,47 @@ def test_optimizer_builders_use_the_learning_rate(name):
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(UsageError, match="unknown model 'resnet'; valid: cnn, gru"):
         MODELS.get("resnet")
+
+
+def _fit_a_few_steps(model, input_shape, classes=3):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, size=(16, *input_shape)).astype(np.float32)
+    y = rng.integers(0, classes, size=16)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+
+
+@pytest.mark.parametrize(("initializer", "identical"), [("zeros", True), ("he_normal", False)])
+def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical):
+    # The lecture's symmetry problem: with zeros every unit of a layer gets the same gradient.
+    params = ModelConfig(name="cnn", conv_layers=1, conv_filters=4, dense_units=6, dropout=0.0, initializer=initializer)
+    model = MODELS.get("cnn")((16, 16, 3), 3, params)
+    _fit_a_few_steps(model, (16, 16, 3))
+    kernel = np.asarray(model.get_layer("dense").kernel)
+    bias = np.asarray(model.get_layer("dense").bias)
+    same = np.allclose(kernel, kernel[:, :1]) and np.allclose(bias, bias[0])
+    assert same is identical
+
+
+@pytest.mark.parametrize("name", ["zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"])
+def test_every_initializer_builds_both_models(name):
+    for model_name, shape in INPUTS.items():
+        params = ModelConfig(name=model_name, units=4, conv_layers=1, conv_filters=4, initializer=name, recurrent_initializer=name)
+        model = MODELS.get(model_name)(shape, 3, params)
+        assert np.isfinite(np.asarray(model(np.zeros((1, *shape), np.float32)))).all()
+
+
+def test_uniform_fan_in_matches_the_lecture_bound():
+    from dltrain.models.layers import initializer
+
+    values = np.asarray(initializer("uniform_fan_in")((400, 50)))
+    assert np.abs(values).max() <= 1 / np.sqrt(400) + 1e-6 and np.abs(values).max() > 0.9 / np.sqrt(400)
+
+
+def test_l2_penalty_enters_the_loss():
+    from dltrain.config import RegularizationConfig
+
+    params = ModelConfig(name="cnn", conv_layers=1, conv_filters=4, dense_units=4)
+    plain = MODELS.get("cnn")((16, 16, 3), 3, params)
+    penalised = MODELS.get("cnn")((16, 16, 3), 3, params, RegularizationConfig(l2=0.5))
+    assert not plain.losses and len(penalised.losses) >= 3  # convolutions, dense and output kernels

@@ -1,6 +1,8 @@
-"""Model registry. Every builder has one signature: build(input_shape, num_classes, params) -> keras.Model.
+"""Model registry. Every builder has one signature:
+build(input_shape, num_classes, params, regularization=None) -> keras.Model.
 
-`params` is the validated `model` section of the config. The returned model takes standardised
+`params` is the validated `model` section of the config, `regularization` its `regularization`
+section (L1/L2 on the kernels). The returned model takes standardised
 inputs and ends in a softmax over `num_classes`.
 """
 

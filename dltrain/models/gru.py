@@ -6,20 +6,23 @@ from dltrain.models import MODELS
 
 
 @MODELS.register("gru")
-def build_gru(input_shape, num_classes, params):
+def build_gru(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
 
-    from dltrain.models.cnn import activation_layer
+    from dltrain.models.layers import activation_layer, initializer, weight_options
 
     if params.head != "classification":
         raise ValueError("model gru has only the classification head")
     inputs = keras.Input(shape=tuple(input_shape), name="signals")
     hidden = inputs
+    if params.input_noise:
+        hidden = layers.GaussianNoise(params.input_noise, name="input_noise")(hidden)
+    weights = weight_options(params, regularization)
     for index in range(params.conv_layers):
         # An optional convolutional front end: local motion patterns, and each pooling halves the
         # sequence the GRU has to walk through (the recurrent part is the slow, sequential one).
-        hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}")(hidden)
+        hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}", **weights)(hidden)
         if params.batch_norm:
             hidden = layers.BatchNormalization(name=f"conv_batch_norm_{index + 1}")(hidden)
         hidden = activation_layer(params.activation, f"conv_{params.activation}_{index + 1}")(hidden)
@@ -27,7 +30,13 @@ def build_gru(input_shape, num_classes, params):
     for index in range(params.layers):
         last = index == params.layers - 1
         # Defaults kept cuDNN-compatible: tanh/sigmoid, no recurrent dropout, reset_after=True.
-        recurrent = layers.GRU(params.units, return_sequences=not last, name=f"gru_{index + 1}")
+        recurrent = layers.GRU(
+            params.units,
+            return_sequences=not last,
+            recurrent_initializer=initializer(params.recurrent_initializer),
+            name=f"gru_{index + 1}",
+            **weights,
+        )
         if params.bidirectional:
             recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index + 1}")
         hidden = recurrent(hidden)
@@ -35,5 +44,5 @@ def build_gru(input_shape, num_classes, params):
             hidden = layers.BatchNormalization(name=f"batch_norm_{index + 1}")(hidden)
         if params.dropout > 0:
             hidden = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(hidden)
-    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32")(hidden)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(hidden)
     return keras.Model(inputs, outputs, name="gru_classifier")

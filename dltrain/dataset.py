@@ -33,22 +33,21 @@ class Split:
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(payload, stream, indent=2, default=_json_default)
-        stream.write("\n")
-    os.chmod(temporary, 0o666 & ~_umask())
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary sibling, then rename: readers never see a half-written file."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.chmod(temporary, 0o666 & ~_umask())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:

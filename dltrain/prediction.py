@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dltrain.dataset import META_FILE, SPLITS, read_meta, read_split
+from dltrain.dataset import META_FILE, SPLITS, read_meta, read_split, write_text_atomic
 from dltrain.errors import DataError, UsageError
 from dltrain.evaluation import check_compatible
 from dltrain.feeds import SCORING_BATCH_SIZE
@@ -66,15 +64,7 @@ def windows_from_source(source: str, run_meta: dict) -> tuple[np.ndarray, np.nda
 
 def write_csv_atomic(frame: pd.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(handle)
-    try:
-        frame.to_csv(temporary, index=False, float_format="%.6f")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, frame.to_csv(index=False, float_format="%.6f"))
 
 
 def predict_har(run, source: str, split_name: str | None, probabilities: bool) -> pd.DataFrame:

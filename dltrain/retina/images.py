@@ -6,7 +6,9 @@ smallest scale that still covers the requested size instead of at full resolutio
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
@@ -96,6 +98,14 @@ def graham_normalise(image: Image.Image) -> Image.Image:
     ImageDraw.Draw(mask).ellipse((inset, inset, image.width - inset, image.height - inset), fill=255)
     background = Image.new("RGB", image.size, (128, 128, 128))
     return Image.composite(Image.fromarray(normalised), background, mask)
+
+
+def save_jpeg_atomic(image: Image.Image, target, quality: int) -> None:
+    """Save beside the target as a hidden `.partial` file, then rename into place."""
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.partial")
+    image.save(partial, format="JPEG", quality=quality)
+    os.replace(partial, target)
 
 
 def prepare_image(path, options: ImageOptions) -> Image.Image:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from dltrain import __version__
 from dltrain.console import progress_bar
 from dltrain.dataset import META_FILE, write_json_atomic, write_text_atomic
 from dltrain.errors import DataError, UsageError
-from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image
+from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image, save_jpeg_atomic
 from dltrain.retina.sources import LEVELS, Reject, RetinaItem, list_retina_source
 
 logger = logging.getLogger("dltrain")
@@ -80,9 +79,7 @@ def _prepare_one(task: tuple[str, str, ImageOptions]) -> str | None:
         image = prepare_image(Path(source), options)
     except RejectedImage as error:
         return str(error)
-    partial = target_path.with_name(f".{target_path.name}.partial")
-    image.save(partial, format="JPEG", quality=options.quality)
-    os.replace(partial, target_path)
+    save_jpeg_atomic(image, target_path, options.quality)
     return None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +30,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 from dltrain.console import progress_bar
 from dltrain.dataset import write_text_atomic
 from dltrain.errors import DataError, UsageError
-from dltrain.retina.images import fundus_box
+from dltrain.retina.images import fundus_box, save_jpeg_atomic
 
 logger = logging.getLogger("dltrain")
 
@@ -177,9 +176,7 @@ def _write_photograph(task: tuple[str, int, bool, tuple[int, ...]]) -> None:
     if target.is_file():
         return
     image, quality = photograph(grade, right_eye, seed)
-    partial = target.with_name(f".{target.name}.partial")
-    image.save(partial, format="JPEG", quality=quality)
-    os.replace(partial, target)
+    save_jpeg_atomic(image, target, quality)
 
 
 DEMO_GENERATOR_VERSION = 1

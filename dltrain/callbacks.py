@@ -1,28 +1,46 @@
-"""Keras callbacks of our own: learning rate in the history, and the progress display."""
+"""Keras callbacks of our own: val_kappa, learning rate in the history, NaN watch, progress display."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import keras
+import numpy as np
 
 from dltrain.console import is_interactive, stderr_console
 
 logger = logging.getLogger("dltrain")
 
 
-class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint(save_best_only=True) that, like EarlyStopping's `start_from_epoch`, ignores
-    the warm-up epochs, so the kept model and early stopping judge the same epochs."""
+class StopOnNaN(keras.callbacks.Callback):
+    """Keras's TerminateOnNaN, also watching the validation loss (an update can overflow the weights
+    at the last step of an epoch), and keeping where it happened so training can say so in one line.
+    Runs first at each epoch end, so the last checkpoint never saves a diverged model."""
 
-    def __init__(self, filepath, monitor: str, mode: str, start_from_epoch: int = 0) -> None:
-        super().__init__(filepath, monitor=monitor, mode=mode, save_best_only=True)
-        self.start_from_epoch = start_from_epoch
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.diverged_at = None  # {"epoch": 1-based, "where": "batch N" or "validation"}
+
+    def _diverged(self, where: str) -> None:
+        if self.diverged_at is None:
+            self.diverged_at = {"epoch": self.epoch + 1, "where": where}
+        self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._diverged(f"batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch >= self.start_from_epoch:
-            super().on_epoch_end(epoch, logs)
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._diverged("validation")
 
 
 class ValidationKappa(keras.callbacks.Callback):
@@ -41,6 +59,9 @@ class ValidationKappa(keras.callbacks.Callback):
 
         if logs is not None:
             outputs = self.model.predict(self.val_data, verbose=0)
+            if not np.isfinite(outputs).all():  # a diverged epoch: nothing to grade
+                logs["val_kappa"] = float("nan")
+                return
             logs["val_kappa"] = quadratic_kappa(self.val_levels, grades_from_outputs(outputs, self.head))
 
 

@@ -155,14 +155,26 @@ def _default_run_dir(data_dir: Path, config_name: str) -> Path:
 @app.command()
 @user_errors
 def train(
-    data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
+    data_dir: Annotated[Optional[Path], typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")] = None,
     config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable).")] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")] = False,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
 ) -> None:
-    """Train a model on DATA_DIR; the best model by validation, history and metrics go to RUN_DIR."""
+    """Train a model on DATA_DIR; the best and last model, history and metrics go to RUN_DIR."""
+    from dltrain.errors import UsageError
+
+    if resume is not None:
+        if config or overrides or out or force or print_config:
+            raise UsageError("--resume continues with the run's own config.yaml and folder; --config, --set, --out, --force and --print-config do not apply")
+        from dltrain.training import resume_run
+
+        _report_run(resume_run(resume, data_dir), resume)
+        return
+    if data_dir is None:
+        raise UsageError("missing DATA_DIR (a folder written by 'dltrain prepare'), or --resume RUN_DIR")
     from dltrain.config import load_config
     from dltrain.dataset import read_meta
 
@@ -175,11 +187,16 @@ def train(
     run_dir = out or _default_run_dir(data_dir, config_name)
     from dltrain.training import train_run
 
-    provenance = train_run(data_dir, run_dir, resolved, config_name, force=force)
-    metrics = provenance["metrics"]
-    summary = ", ".join(f"{split} accuracy {values['accuracy']:.4f}" for split, values in metrics.items())
+    _report_run(train_run(data_dir, run_dir, resolved, config_name, force=force), run_dir)
+
+
+def _report_run(provenance: dict, run_dir: Path) -> None:
+    summary = ", ".join(
+        f"{split} " + ", ".join(f"{name.replace('quadratic_weighted_kappa', 'kappa')} {value:.4f}" for name, value in values.items() if name != "macro_f1")
+        for split, values in provenance["metrics"].items()
+    )
     logger.info("run complete: %s", summary)
-    stderr_console.print(f"run: {run_dir}  (model.keras, history.csv, metrics-*.json, *.png)", highlight=False)
+    stderr_console.print(f"run: {run_dir}  (model.keras, last.keras, history.csv, metrics-*.json, *.png)", highlight=False)
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +31,9 @@ class ModelConfig(Section):
     conv_filters: int = Field(64, gt=0, description="filters per block (the CNN doubles them every block)")
     conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
+    recurrent_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="GRU: dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU"
+    )
     batch_norm: bool = False
     activation: Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"] = "relu"
     initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
@@ -60,11 +63,27 @@ class RegularizationConfig(Section):
     l2: float = Field(0.0, ge=0.0)
 
 
+Switch = Union[Literal["auto"], bool]
+
+
 class TrainConfig(Section):
     epochs: int = Field(40, gt=0)
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(64, gt=0, description="per replica; the global batch is batch_size x replicas")
     seed: int = Field(42, ge=0)
     class_weight: Literal["none", "balanced"] = Field("none", description="'balanced' weighs each class by the inverse of its share")
+    loss: Literal["crossentropy", "mse"] = Field(
+        "crossentropy",
+        description="classification head: softmax cross-entropy (computed from the logits), or the squared error between "
+        "the softmax and the one-hot label (the lecture's comparison); the regression head always uses MSE",
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy only: targets (1-e) one-hot + e/classes")
+    tensorboard: bool = Field(False, description="write TensorBoard logs to RUN_DIR/tensorboard")
+    mixed_precision: Switch = Field("auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores")
+    jit_compile: Switch = Field("auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)")
+    deterministic: bool = Field(False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed")
+    strategy: Literal["default", "mirrored"] = Field(
+        "default", description="mirrored: data-parallel over every GPU of the host (tf.distribute.MirroredStrategy)"
+    )
 
 
 class AugmentConfig(Section):
@@ -117,9 +136,13 @@ class ScheduleConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
-    monitor: Literal["val_loss", "val_accuracy", "val_kappa"] = "val_loss"
+    monitor: Literal["val_loss", "val_accuracy", "val_kappa"] = Field(
+        "val_loss", description="also what the best checkpoint and the plateau schedule follow"
+    )
     patience: int = Field(8, ge=0, description="epochs without improvement before stopping; 0 disables")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change of the monitor that counts as an improvement")
     start_from_epoch: int = Field(0, ge=0, description="warm-up epochs that are neither checkpointed nor judged")
+    restore_best: bool = Field(True, description="model.keras is the best epoch (true) or the last one (false); last.keras is always the last")
 
 
 class Config(Section):
@@ -147,6 +170,12 @@ class Config(Section):
                 f"train.epochs ({self.train.epochs}), or no epoch could be kept as the best model "
                 f"(lower it with --set early_stopping.start_from_epoch=...)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _loss_fits_head(self) -> "Config":
+        if self.train.label_smoothing and (self.train.loss != "crossentropy" or self.model.head != "classification"):
+            raise ValueError("train.label_smoothing applies to the cross-entropy loss of the classification head only")
         return self
 
     def to_yaml(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,39 +14,72 @@ from dltrain.errors import DataError
 SCORING_BATCH_SIZE = 256
 
 
-def _array_dataset(x, y, batch_size: int, shuffle: bool, seed: int):
+def _array_dataset(x, y, batch_size: int):
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _targets(levels: np.ndarray, head: str) -> np.ndarray:
-    return levels.astype(np.float32) if head == "regression" else levels
+def _epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """Batches of every epoch from `first_epoch` on, each epoch in an order drawn from (seed, epoch)
+    alone. tf.data's reshuffling depends on how many epochs this process has iterated, so a resumed
+    run would see other orders; with this one it sees exactly the batches it would have seen."""
+    import tensorflow as tf
+
+    inputs, targets = tf.constant(x), tf.constant(y)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return batches.map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def training_feeds(data_dir: Path, meta: dict, config) -> tuple:
-    """(train dataset, validation dataset, class weights or None, validation labels)."""
-    seed, batch_size, head = config.train.seed, config.train.batch_size, config.model.head
+def encode_targets(levels: np.ndarray, config, num_classes: int) -> np.ndarray:
+    """Grades as floats for the regression head; one-hot rows where the loss needs them (MSE on the
+    probabilities, label smoothing); otherwise the class indices (sparse cross-entropy)."""
+    if config.model.head == "regression":
+        return levels.astype(np.float32)
+    if config.train.loss == "mse" or config.train.label_smoothing:
+        return np.eye(num_classes, dtype=np.float32)[levels]
+    return levels
+
+
+@dataclass
+class TrainingFeeds:
+    train: object
+    val: object
+    steps_per_epoch: int
+    spans_all_epochs: bool  # True: `train` holds every remaining epoch, fit needs steps_per_epoch
+    class_weight: dict | None
+    val_levels: np.ndarray
+
+
+def training_feeds(data_dir: Path, meta: dict, config, batch_size: int, first_epoch: int = 0) -> TrainingFeeds:
+    """Training and validation feeds; `batch_size` is the global batch (all replicas together)."""
+    seed, num_classes = config.train.seed, len(meta["classes"])
     if meta["task"] == "har":
         train, val = read_split(data_dir, "train"), read_split(data_dir, "val")
         train_levels, val_levels = train.y, val.y
-        train_data = _array_dataset(train.x, _targets(train.y, head), batch_size, True, seed)
-        val_data = _array_dataset(val.x, _targets(val.y, head), batch_size, False, seed)
+        train_targets = encode_targets(train.y, config, num_classes)
+        train_data = _epoch_seeded_dataset(train.x, train_targets, batch_size, seed, first_epoch, config.train.epochs)
+        val_data = _array_dataset(val.x, encode_targets(val.y, config, num_classes), batch_size)
+        spans_all_epochs = True
     else:
         from dltrain.retina.pipeline import augmenter, image_dataset, read_split_table
 
         train_table, val_table = read_split_table(data_dir, "train"), read_split_table(data_dir, "val")
         train_levels, val_levels = train_table["level"].to_numpy(np.int64), val_table["level"].to_numpy(np.int64)
         augment = augmenter(config.augment, seed)
-        train_data = image_dataset(data_dir, train_table, batch_size, True, augment, seed, _targets(train_levels, head))
-        val_data = image_dataset(data_dir, val_table, batch_size, targets=_targets(val_levels, head))
+        train_data = image_dataset(data_dir, train_table, batch_size, True, augment, seed, encode_targets(train_levels, config, num_classes))
+        val_data = image_dataset(data_dir, val_table, batch_size, targets=encode_targets(val_levels, config, num_classes))
+        spans_all_epochs = False
     class_weight = None
     if config.train.class_weight == "balanced":  # training refuses it for the regression head
-        class_weight = balanced_class_weights(train_levels, len(meta["classes"]))
-    return train_data, val_data, class_weight, val_levels
+        class_weight = balanced_class_weights(train_levels, num_classes)
+    steps_per_epoch = math.ceil(len(train_levels) / batch_size)
+    return TrainingFeeds(train_data, val_data, steps_per_epoch, spans_all_epochs, class_weight, val_levels)
 
 
 def balanced_class_weights(levels: np.ndarray, num_classes: int) -> dict[int, float]:

@@ -4,8 +4,10 @@
     provenance.json    status, versions, git commit, seed, device, precision, XLA, and the DATA_DIR
                        with its meta.json (classes, channels, normalisation) that predict relies on
     model.keras        best model by validation (Keras format, loaded with safe_mode=True)
+    last.keras         the latest epoch with optimizer state and what --resume needs
     history.csv        one row per epoch (losses, metrics, learning rate)
     metrics-<split>.json, confusion-matrix-<split>.png, learning-curves.png
+    tensorboard/       TensorBoard logs, with train.tensorboard: true
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dltrain.errors import DataError
 CONFIG_FILE = "config.yaml"
 PROVENANCE_FILE = "provenance.json"
 MODEL_FILE = "model.keras"
+LAST_MODEL_FILE = "last.keras"
+TENSORBOARD_FOLDER = "tensorboard"
 HISTORY_FILE = "history.csv"
 STATUS_COMPLETE = "complete"
 

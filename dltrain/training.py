@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import yaml
 
 from dltrain.config import Config
 from dltrain.dataset import check_output_folder, read_meta, write_json_atomic, write_text_atomic
@@ -18,9 +18,11 @@ from dltrain.errors import DataError, UsageError
 from dltrain.run_directory import (
     CONFIG_FILE,
     HISTORY_FILE,
+    LAST_MODEL_FILE,
     MODEL_FILE,
     PROVENANCE_FILE,
     STATUS_COMPLETE,
+    TENSORBOARD_FOLDER,
     git_commit,
     prepare_run_folder,
     software_versions,
@@ -52,16 +54,6 @@ def check_training_inputs(data_dir: Path, config: Config) -> dict:
     return meta
 
 
-def detect_device() -> dict:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
-        return {"type": "GPU", "count": len(gpus), "names": details}
-    return {"type": "CPU", "count": 1, "names": [f"{os.cpu_count()} logical cores"]}
-
-
 def with_standardisation(core, mean, std):
     """Prepend the training-set standardisation so the saved model takes raw signals."""
     import keras
@@ -71,15 +63,15 @@ def with_standardisation(core, mean, std):
     return keras.Model(inputs, core(standardised), name=core.name)
 
 
-def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False) -> dict:
+def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False, extra_callbacks=()) -> dict:
     check_output_folder(run_dir, force, "run")
     meta = check_training_inputs(data_dir, config)
     prepare_run_folder(run_dir, force)
     try:
-        return _train_in_folder(data_dir, run_dir, config, config_source, meta)
+        write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+        return _train_in_folder(data_dir, run_dir, config, meta, {"config_source": config_source}, None, extra_callbacks)
     except KeyboardInterrupt:
-        _mark_status(run_dir, "interrupted")
-        logger.warning("interrupted: %s is incomplete (no final metrics); train again to finish", run_dir)
+        _interrupted(run_dir)
         raise
     except BaseException:
         # A run that failed half-way explains nothing; do not leave it looking like a run.
@@ -87,17 +79,66 @@ def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str 
         raise
 
 
-def _mark_status(run_dir: Path, status: str) -> None:
+def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) -> dict:
+    """Continue an interrupted run from the end of its last saved epoch."""
+    run_dir = Path(run_dir)
+    config, provenance = read_unfinished_run(run_dir)
+    data_dir = Path(data_dir) if data_dir is not None else Path(provenance["data"]["path"])
+    meta = check_training_inputs(data_dir, config)
+    if meta != provenance["data"]["meta"]:
+        raise DataError(f"{data_dir} is not the data {run_dir} was trained on (its meta.json differs); resume with the original DATA_DIR")
+    last = run_dir / LAST_MODEL_FILE
+    if not last.is_file():
+        raise DataError(f"{run_dir} stopped before its first epoch ended (no {LAST_MODEL_FILE}); train it again instead")
+    from dltrain.checkpoints import read_resume_state
+
+    state = read_resume_state(last)
+    logger.info("resuming %s after epoch %d of %d", run_dir, state["epochs_done"], config.train.epochs)
+    try:
+        return _train_in_folder(data_dir, run_dir, config, meta, provenance, state, extra_callbacks)
+    except KeyboardInterrupt:
+        _interrupted(run_dir)
+        raise
+
+
+def read_unfinished_run(run_dir: Path) -> tuple[Config, dict]:
+    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / PROVENANCE_FILE).is_file():
+        raise DataError(f"{run_dir} is not a dltrain run (no {CONFIG_FILE} and {PROVENANCE_FILE})")
+    try:
+        config = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+        provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
+    except Exception as error:
+        raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
+    if provenance.get("status") == STATUS_COMPLETE:
+        raise UsageError(f"{run_dir} is complete already; nothing to resume")
+    return config, provenance
+
+
+def _interrupted(run_dir: Path) -> None:
     path = run_dir / PROVENANCE_FILE
     if path.is_file():
         provenance = json.loads(path.read_text())
-        provenance["status"] = status
+        provenance["status"] = "interrupted"
         write_json_atomic(path, provenance)
+    resumable = (run_dir / LAST_MODEL_FILE).is_file()
+    logger.warning("interrupted: %s is incomplete%s", run_dir, f"; continue it with: dltrain train --resume {run_dir}" if resumable else "")
 
 
-def build_model(meta: dict, config: Config, steps_per_epoch: int):
+def _loss_and_metrics(config: Config):
     import keras
 
+    if config.model.head == "regression":
+        return "mean_squared_error", ["mae"]
+    # The softmax output keeps its logits, and Keras's TensorFlow cross-entropy reads them from
+    # there: the loss is log-softmax of the logits, stable for any logit size.
+    if config.train.loss == "mse":
+        return keras.losses.MeanSquaredError(), [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if config.train.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=config.train.label_smoothing), [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    return "sparse_categorical_crossentropy", ["accuracy"]
+
+
+def build_model(meta: dict, config: Config, steps_per_epoch: int, jit_compile="auto"):
     from dltrain.models import MODELS
     from dltrain.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -108,92 +149,153 @@ def build_model(meta: dict, config: Config, steps_per_epoch: int):
     if "normalization" in meta:  # activity windows: the training standardisation travels with the model
         normalization = meta["normalization"]
         model = with_standardisation(model, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
-    regression = config.model.head == "regression"
     learning_rate = SCHEDULES.get(config.schedule.name)(config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs)
-    model.compile(
-        optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate),
-        loss="mean_squared_error" if regression else "sparse_categorical_crossentropy",
-        metrics=["mae"] if regression else ["accuracy"],
-    )
+    loss, metrics = _loss_and_metrics(config)
+    model.compile(optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate), loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
 
 
-def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, kappa=None) -> list:
+def monitor_mode(monitor: str) -> str:
+    return "min" if monitor.endswith("loss") else "max"
+
+
+def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, kappa=None, resume_state: dict | None = None) -> tuple[list, object]:
+    """The callbacks of one training, in the order they must run, and the NaN watch."""
     import keras
 
-    from dltrain.callbacks import BestModelCheckpoint, LearningRateLogger, ProgressDisplay
+    from dltrain.callbacks import LearningRateLogger, ProgressDisplay, StopOnNaN
+    from dltrain.checkpoints import BestModelCheckpoint, LastCheckpoint, ResumableEarlyStopping, ResumablePlateau
 
-    monitor = config.early_stopping.monitor
-    mode = "min" if monitor.endswith("loss") else "max"
-    warm_up = config.early_stopping.start_from_epoch
+    stopping = config.early_stopping
+    monitor, mode, warm_up = stopping.monitor, monitor_mode(stopping.monitor), stopping.start_from_epoch
+    saved = (resume_state or {}).get("callbacks", {})
+    nan_watch = StopOnNaN()
     # Order matters: val_kappa and the learning rate enter the logs before anything reads them,
-    # the plateau rule may then cut the rate, and the CSV row is written last.
-    callbacks = [kappa] if kappa is not None else []
-    callbacks.append(LearningRateLogger())
+    # the plateau rule may then cut the rate, the CSV row is written, and last of all the last
+    # checkpoint records every counter as it stands at the end of the epoch.
+    callbacks = [nan_watch] + ([kappa] if kappa is not None else []) + [LearningRateLogger()]
+    stateful = {}
     if config.schedule.name == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, mode=mode, factor=config.schedule.factor, patience=config.schedule.patience, min_lr=config.schedule.min_learning_rate
-            )
+        stateful["plateau"] = ResumablePlateau(
+            monitor=monitor, mode=mode, factor=config.schedule.factor, patience=config.schedule.patience,
+            min_lr=config.schedule.min_learning_rate, min_delta=stopping.min_delta, resume_state=saved.get("plateau"),
         )
-    if config.early_stopping.patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=config.early_stopping.patience, start_from_epoch=warm_up, restore_best_weights=True
-            )
+    if stopping.patience > 0:
+        # restore_best_weights stays off: model.keras already holds the best epoch, and the
+        # in-memory weights must stay the last ones for last.keras.
+        stateful["early_stopping"] = ResumableEarlyStopping(
+            monitor=monitor, mode=mode, patience=stopping.patience, min_delta=stopping.min_delta, start_from_epoch=warm_up,
+            resume_state=saved.get("early_stopping"),
         )
-    return callbacks + [
-        BestModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, mode=mode, start_from_epoch=warm_up),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE)),
-        ProgressDisplay(config.train.epochs, steps_per_epoch),
-    ]
+    if stopping.restore_best:
+        stateful["best_checkpoint"] = BestModelCheckpoint(
+            run_dir / MODEL_FILE, monitor, mode, stopping.min_delta, warm_up, resume_state=saved.get("best_checkpoint")
+        )
+    callbacks += list(stateful.values())
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
+    if config.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_FOLDER)))
+    seconds_before = (resume_state or {}).get("train_seconds", 0.0)
+    callbacks.append(LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before))
+    first_epoch = (resume_state or {}).get("epochs_done", 0)
+    callbacks.append(ProgressDisplay(config.train.epochs, steps_per_epoch, first_epoch))
+    return callbacks, nan_watch
 
 
-def _train_in_folder(data_dir, run_dir, config, config_source, meta) -> dict:
-    write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+def _new_provenance(config: Config, data_dir: Path, meta: dict, setup, model, extra: dict) -> dict:
+    import keras
 
+    return {
+        "status": "running",
+        "command": " ".join(sys.argv),
+        **extra,
+        "seed": config.train.seed,
+        "versions": software_versions(),
+        "git_commit": git_commit(),
+        "device": setup.device,
+        **setup.describe(),
+        "precision": keras.config.dtype_policy().name,
+        "xla": bool(model.jit_compile),
+        "deterministic_ops": config.train.deterministic,
+        # cuDNN's GRU kernel needs the defaults we keep (tanh, sigmoid, reset_after) and no recurrent dropout.
+        "cudnn_gru": setup.device["type"] == "GPU" and config.model.name == "gru" and config.model.recurrent_dropout == 0,
+        "parameters": int(model.count_params()),
+        "data": {"path": str(Path(data_dir).resolve()), "meta": meta},
+    }
+
+
+def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, extra_callbacks) -> dict:
     from dltrain.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import keras
 
     from dltrain.callbacks import ValidationKappa
-    from dltrain.evaluation import evaluate_and_report
-    from dltrain.feeds import predict_outputs, scoring_inputs, training_feeds
+    from dltrain.checkpoints import BestModelCheckpoint, LastCheckpoint, restore_training_state
+    from dltrain.devices import check_global_batch, configure_devices, device_scope
+    from dltrain.feeds import training_feeds
 
     keras.utils.set_random_seed(config.train.seed)
-    device = detect_device()
-    logger.info("training on %s (%s)", device["type"], ", ".join(device["names"]))
-    train_data, val_data, class_weight, val_levels = training_feeds(data_dir, meta, config)
-    model = build_model(meta, config, len(train_data))
-    provenance = {
-        "status": "running",
-        "command": " ".join(sys.argv),
-        "config_source": config_source,
-        "seed": config.train.seed,
-        "versions": software_versions(),
-        "git_commit": git_commit(),
-        "device": device,
-        "precision": keras.config.dtype_policy().name,
-        "xla": bool(model.jit_compile),
-        "cudnn_gru": device["type"] == "GPU" and config.model.name == "gru",  # our GRU keeps every cuDNN condition
-        "parameters": int(model.count_params()),
-        "data": {"path": str(Path(data_dir).resolve()), "meta": meta},
-    }
-    write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
-    logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
+    setup = configure_devices(config.train)
+    logger.info("training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas)
+    if config.model.name == "gru" and config.model.recurrent_dropout and setup.device["type"] == "GPU":
+        logger.warning("model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times slower on this GPU")
+    first_epoch = resume_state["epochs_done"] if resume_state else 0
+    with device_scope(setup, config.train.deterministic):
+        global_batch = check_global_batch(config.train, setup.replicas, meta["splits"]["train"])
+        feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch)
+        model = build_model(meta, config, feeds.steps_per_epoch, setup.jit_compile)
+        if resume_state:
+            restore_training_state(model, run_dir / LAST_MODEL_FILE, resume_state, config.schedule.name in ("constant", "plateau"))
+            provenance.update(status="running", resumed_after_epochs=provenance.get("resumed_after_epochs", []) + [first_epoch])
+        else:
+            provenance = _new_provenance(config, data_dir, meta, setup, model, provenance)
+        write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
+        logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
 
-    kappa = ValidationKappa(val_data, val_levels, config.model.head) if meta["task"] == "retina" else None
-    callbacks = build_callbacks(config, run_dir, len(train_data), kappa)
-    started = time.perf_counter()
-    history = model.fit(
-        train_data, validation_data=val_data, epochs=config.train.epochs, callbacks=callbacks, class_weight=class_weight, verbose=0, shuffle=False
-    )
-    seconds = time.perf_counter() - started
-    epochs_run = len(history.history.get("loss", []))
+        kappa = ValidationKappa(feeds.val, feeds.val_levels, config.model.head) if meta["task"] == "retina" else None
+        callbacks, nan_watch = build_callbacks(config, run_dir, feeds.steps_per_epoch, kappa, resume_state)
+        model.fit(
+            feeds.train,
+            validation_data=feeds.val,
+            epochs=config.train.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=feeds.steps_per_epoch if feeds.spans_all_epochs else None,
+            callbacks=callbacks + list(extra_callbacks),
+            class_weight=feeds.class_weight,
+            verbose=0,
+            shuffle=False,
+        )
+    last_checkpoint = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint))
+    best_checkpoint = next((callback for callback in callbacks if isinstance(callback, BestModelCheckpoint)), None)
+    return _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, last_checkpoint.train_seconds())
+
+
+def _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, seconds) -> dict:
+    """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""
+    import keras
+
+    from dltrain.evaluation import evaluate_and_report
+    from dltrain.feeds import predict_outputs, scoring_inputs
+
+    history = pd.read_csv(run_dir / HISTORY_FILE)
+    epochs_run = len(history)
     logger.info("trained %d epochs in %.1f s", epochs_run, seconds)
-
-    # Score the checkpoint exactly as `evaluate` will load it.
+    kept = run_dir / (MODEL_FILE if config.early_stopping.restore_best else LAST_MODEL_FILE)
+    if nan_watch.diverged_at is not None:
+        epoch, where = nan_watch.diverged_at["epoch"], nan_watch.diverged_at["where"]
+        if not kept.is_file():
+            raise UsageError(
+                f"training diverged (loss became NaN or infinite in epoch {epoch}, {where}) before any epoch could be kept; "
+                f"lower optimizer.learning_rate (now {config.optimizer.learning_rate:g}) or set optimizer.clipnorm"
+            )
+        logger.warning(
+            "training diverged (loss NaN or infinite) in epoch %d, %s, and stopped; %s is the %s epoch before it",
+            epoch, where, MODEL_FILE, "best" if config.early_stopping.restore_best else "last",
+        )
+        provenance["diverged_at"] = nan_watch.diverged_at
+    if not config.early_stopping.restore_best:
+        shutil.copyfile(kept, run_dir / MODEL_FILE)
     best = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
     if config.model.head == "regression":
         from dltrain.retina.grading import tune_thresholds
@@ -205,15 +307,14 @@ def _train_in_folder(data_dir, run_dir, config, config_source, meta) -> dict:
     for split_name in ("val", "test"):
         if meta["splits"].get(split_name):
             metrics[split_name] = evaluate_and_report(best, data_dir, split_name, meta, run_dir, provenance.get("thresholds"), config.model.head)
-    monitor, warm_up = config.early_stopping.monitor, config.early_stopping.start_from_epoch
-    judged = history.history.get(monitor, [])[warm_up:]
     headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
     provenance.update(
         status=STATUS_COMPLETE,
         epochs_run=epochs_run,
-        best_epoch=warm_up + int(np.argmin(judged) if monitor.endswith("loss") else np.argmax(judged)) + 1 if judged else None,
+        best_epoch=best_checkpoint.best_epoch + 1 if best_checkpoint and best_checkpoint.best_epoch is not None else epochs_run,
         train_seconds=round(seconds, 1),
         metrics={split: {key: values[key] for key in headline if key in values} for split, values in metrics.items()},
     )
     write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
     return provenance
+

@@ -1,0 +1,110 @@
+"""Checkpoints, --resume and divergence: an interrupted run continues exactly where it stopped."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_classroom_folder
+from dltrain.checkpoints import read_resume_state
+from dltrain.cli import app
+from dltrain.config import load_config
+from dltrain.training import resume_run, train_run
+
+runner = CliRunner()
+EPOCHS = 6
+# Dropout, batch norm, the plateau rule and early stopping all carry state across epochs.
+SETTINGS = [
+    "model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "model.dropout=0.3", "model.batch_norm=true",
+    "train.batch_size=8", f"train.epochs={EPOCHS}", "train.deterministic=true", "optimizer.learning_rate=0.01",
+    "schedule.name=plateau", "schedule.patience=1", "schedule.factor=0.5",
+    "early_stopping.patience=3", "early_stopping.start_from_epoch=1", "early_stopping.monitor=val_loss",
+]
+
+
+class InterruptAfterEpoch(keras.callbacks.Callback):
+    """Stands in for Ctrl-C: raised once the epoch's checkpoints are written."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
+    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
+    return root / "data"
+
+
+def final_weights(run_dir):
+    return keras.saving.load_model(run_dir / "last.keras").get_weights()
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(data_dir, tmp_path):
+    config = load_config("har-gru", SETTINGS)
+    whole = tmp_path / "whole"
+    train_run(data_dir, whole, config, "har-gru")
+
+    parted = tmp_path / "parted"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(data_dir, parted, config, "har-gru", extra_callbacks=[InterruptAfterEpoch(3)])
+    assert json.loads((parted / "provenance.json").read_text())["status"] == "interrupted"
+    assert read_resume_state(parted / "last.keras")["epochs_done"] == 3
+    assert len(pd.read_csv(parted / "history.csv")) == 3
+
+    provenance = resume_run(parted)
+    assert provenance["status"] == "complete" and provenance["resumed_after_epochs"] == [3]
+    whole_history, parted_history = pd.read_csv(whole / "history.csv"), pd.read_csv(parted / "history.csv")
+    assert len(parted_history) == len(whole_history)
+    pd.testing.assert_frame_equal(parted_history, whole_history, rtol=1e-5)
+    for resumed, uninterrupted in zip(final_weights(parted), final_weights(whole)):
+        np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-6)
+    assert provenance["best_epoch"] == json.loads((whole / "provenance.json").read_text())["best_epoch"]
+
+
+def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), "--set", "train.epochs=2"]).exit_code == 0
+    assert (run / "model.keras").is_file() and (run / "last.keras").is_file()
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2 and "complete already" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=9"])
+    assert result.exit_code == 2 and "--resume continues with the run's own config.yaml" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "is not a dltrain run" in result.stderr
+
+
+def test_divergence_before_any_checkpoint_is_one_clear_error(data_dir, tmp_path):
+    run = tmp_path / "run"
+    # Plain SGD at an absurd rate overflows float32 within the first steps.
+    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []),
+                                 "--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false"])
+    assert result.exit_code == 2, result.output
+    assert "training diverged" in result.stderr and "lower optimizer.learning_rate" in result.stderr
+    assert "Traceback" not in result.output and not run.exists()
+
+
+def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_path):
+    run = tmp_path / "run"
+    # One step per epoch and a cosine warm-up from 0: epoch 1 steps at rate 0 (nothing can
+    # diverge), epoch 2 at an overflowing rate, so the loss of epoch 3 is no longer finite.
+    settings = ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false",
+                "--set", "schedule.name=cosine", "--set", "schedule.warmup_epochs=4", "--set", "early_stopping.start_from_epoch=0",
+                "--set", "train.batch_size=48"]
+    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings])
+    assert result.exit_code == 0, result.output
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["status"] == "complete" and provenance["diverged_at"] == {"epoch": 2, "where": "validation"}
+    assert provenance["best_epoch"] < provenance["diverged_at"]["epoch"]
+    assert "diverged" in result.stderr

@@ -45,7 +45,7 @@ demo-retina: install ## Simulated fundus set: simulate + prepare (128 px) -> tra
 	@echo "submission:  $(RETINA_RUN)/submission.csv (Kaggle format image,level)"
 
 test: install ## Run the test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests spread over the cores (pytest-xdist)
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py

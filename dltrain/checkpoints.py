@@ -10,6 +10,7 @@ is renamed into place makes each checkpoint whole: a run killed while saving kee
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -23,16 +24,18 @@ import numpy as np
 from dltrain.errors import DataError
 
 RESUME_MEMBER = "dltrain-resume.json"
+OPTIMIZER_MEMBER = "dltrain-optimizer.npz"
 
 
-def save_model_atomic(model, path: Path, resume_state: dict | None = None) -> None:
+def save_model_atomic(model, path: Path, extra_members: dict[str, bytes] | None = None) -> None:
     """Write `path` whole or not at all (Keras insists on the .keras suffix, hence the name)."""
     partial = path.with_name(f"{path.stem}.partial.keras")
     try:
         model.save(partial)
-        if resume_state is not None:
+        if extra_members:
             with zipfile.ZipFile(partial, "a") as archive:
-                archive.writestr(RESUME_MEMBER, json.dumps(resume_state))
+                for name, payload in extra_members.items():
+                    archive.writestr(name, payload)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -41,9 +44,20 @@ def save_model_atomic(model, path: Path, resume_state: dict | None = None) -> No
 def read_resume_state(path: Path) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(RESUME_MEMBER))
-    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+            state = json.loads(archive.read(RESUME_MEMBER))
+            with np.load(io.BytesIO(archive.read(OPTIMIZER_MEMBER))) as slots:
+                state["optimizer_variables"] = [slots[f"variable_{index}"] for index in range(len(slots.files))]
+            return state
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
         raise DataError(f"{path} holds no resume state ({type(error).__name__}); the run cannot be resumed") from None
+
+
+def _optimizer_payload(optimizer) -> bytes:
+    """The optimizer's variables in order (step counter, rate, slots; with mixed precision also the
+    loss scale). Saved by us because Keras skips them on load when the wrappers differ."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"variable_{index}": np.asarray(variable.numpy()) for index, variable in enumerate(optimizer.variables)})
+    return buffer.getvalue()
 
 
 def _plain(value):
@@ -152,21 +166,21 @@ class LastCheckpoint(keras.callbacks.Callback):
             "callbacks": {name: callback.state() for name, callback in self.stateful_callbacks.items()},
             "seed_generators": seed_generator_states(self.model),
         }
-        save_model_atomic(self.model, self.path, state)
+        save_model_atomic(self.model, self.path, {RESUME_MEMBER: json.dumps(state), OPTIMIZER_MEMBER: _optimizer_payload(self.model.optimizer)})
 
 
 def restore_training_state(model, last_path: Path, state: dict, restore_learning_rate: bool) -> None:
     """Put the weights, optimizer slots, step counter and generator states of `last.keras` into a
     freshly built and compiled model of the same configuration."""
-    saved = keras.saving.load_model(last_path, safe_mode=True)
+    saved = keras.saving.load_model(last_path, safe_mode=True, compile=False)
     model.set_weights(saved.get_weights())
     model.optimizer.build(model.trainable_variables)
-    source, target = saved.optimizer.variables, model.optimizer.variables
+    source, target = state["optimizer_variables"], model.optimizer.variables
     generators, generator_states = _seed_generator_variables(model), state.get("seed_generators", [])
-    if [tuple(variable.shape) for variable in source] != [tuple(variable.shape) for variable in target] or len(generators) != len(generator_states):
+    if [value.shape for value in source] != [tuple(variable.shape) for variable in target] or len(generators) != len(generator_states):
         raise DataError(f"{last_path}: its saved state does not match the run's configuration; the run cannot be resumed")
-    for saved_variable, variable in zip(source, target):
-        variable.assign(saved_variable)
+    for value, variable in zip(source, target):
+        variable.assign(value)
     for variable, value in zip(generators, generator_states):
         variable.assign(np.asarray(value, dtype=variable.dtype))
     if restore_learning_rate:  # a plateau-cut rate; a schedule recomputes its rate from the step counter

@@ -243,3 +243,53 @@ def predict(
     frame = predict_run(run_dir, source, out, split, probabilities, tta)
     counts = frame[frame.columns[1]].value_counts()
     logger.info("wrote %d predictions to %s (%s)", len(frame), out, ", ".join(f"{name} {count}" for name, count in counts.items()))
+
+
+def _table_width() -> int | None:
+    """The terminal's width; in a pipe or a file, wide enough that no column is cut short."""
+    return None if sys.stdout.isatty() else 250
+
+
+@app.command()
+@user_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves).")] = None,
+) -> None:
+    """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
+    from rich.console import Console
+
+    from dltrain.compare import compare_runs, comparison_table
+
+    frame = compare_runs(run_dirs, out)
+    Console(width=_table_width()).print(comparison_table(frame))
+    if out is not None:
+        stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
+
+
+@app.command()
+@user_errors
+def sweep(
+    data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is trained).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")],
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")] = False,
+) -> None:
+    """Train one run per grid point (complete ones are kept, interrupted ones resumed), then compare them."""
+    from rich.console import Console
+
+    from dltrain.compare import comparison_table
+    from dltrain.dataset import read_meta
+    from dltrain.errors import DataError
+    from dltrain.sweep import parse_grid
+    from dltrain.sweep import sweep as run_sweep
+
+    config_name = config or DEFAULT_PRESETS.get(read_meta(data_dir)["task"])
+    frame, failures = run_sweep(data_dir, config_name, parse_grid(grid), overrides or [], out, force)
+    if frame is not None:
+        Console(width=_table_width()).print(comparison_table(frame))
+        stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
+    if failures:
+        raise DataError(f"{len(failures)} of the sweep's runs failed: " + "; ".join(f"{name}: {message}" for name, message in failures))

@@ -56,3 +56,33 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
+
+
+def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
+    """Validation (solid) and training (dashed) curves of several runs, one colour per run:
+    loss, then accuracy (or kappa, or MAE: the first of them every run logged)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    second = next((name for name in ("accuracy", "kappa", "mae") if all(name in h or f"val_{name}" in h for h in histories.values())), None)
+    panels = ["loss"] + ([second] if second else [])
+    figure, axes_list = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axes, name in zip(axes_list[0], panels):
+        for index, (label, history) in enumerate(histories.items()):
+            colour = colours[index % len(colours)]
+            epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+            if f"val_{name}" in history:
+                axes.plot(epochs, history[f"val_{name}"], color=colour, label=label)
+            if name in history:
+                axes.plot(epochs, history[name], color=colour, linestyle="--", alpha=0.6)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel(f"{name} (validation solid, training dashed)")
+        axes.grid(alpha=0.3)
+    axes_list[0][-1].legend(fontsize="small")
+    figure.tight_layout()
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    figure.savefig(partial, dpi=110)
+    plt.close(figure)
+    partial.replace(path)

@@ -97,7 +97,8 @@ class Run:
         import keras
 
         try:
-            return keras.saving.load_model(self.model_path, safe_mode=True)
+            # compile=False: scoring needs no optimizer, and skipping it avoids rebuilding one.
+            return keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
         except Exception as error:  # Keras raises many types for a damaged archive
             raise DataError(f"{self.model_path} cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
 

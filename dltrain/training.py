@@ -296,7 +296,7 @@ def _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpo
         provenance["diverged_at"] = nan_watch.diverged_at
     if not config.early_stopping.restore_best:
         shutil.copyfile(kept, run_dir / MODEL_FILE)
-    best = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
+    best = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True, compile=False)  # as Run.load_model
     if config.model.head == "regression":
         from dltrain.retina.grading import tune_thresholds
 

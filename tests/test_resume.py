@@ -108,3 +108,15 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
     assert provenance["status"] == "complete" and provenance["diverged_at"] == {"epoch": 2, "where": "validation"}
     assert provenance["best_epoch"] < provenance["diverged_at"]["epoch"]
     assert "diverged" in result.stderr
+
+
+def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
+    config = load_config("har-gru", SETTINGS + ["train.mixed_precision=true", "train.epochs=3", "train.deterministic=false"])
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(data_dir, run, config, "har-gru", extra_callbacks=[InterruptAfterEpoch(1)])
+    state = read_resume_state(run / "last.keras")
+    assert len(state["optimizer_variables"]) > len(keras.saving.load_model(run / "last.keras", compile=False).trainable_weights)
+    provenance = resume_run(run)
+    assert provenance["status"] == "complete" and provenance["precision"] == "mixed_float16"
+    assert len(pd.read_csv(run / "history.csv")) == 3

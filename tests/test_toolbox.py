@@ -1,0 +1,212 @@
+"""The lecture's toolbox: every registered name trains on each task, and each switch does what it says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import write_classroom_folder
+from dltrain.cli import app
+from dltrain.config import ModelConfig, TrainConfig, load_config
+from dltrain.dataset import read_meta, read_split
+from dltrain.optimizers import OPTIMIZERS, SCHEDULES
+from dltrain.training import build_model, train_run
+from test_retina_prepare import kaggle_folder
+
+runner = CliRunner()
+REGISTRIES = {
+    "optimizer.name": OPTIMIZERS.names(),
+    "schedule.name": SCHEDULES.names(),
+    "model.initializer": list(ModelConfig.model_fields["initializer"].annotation.__args__),
+    "model.recurrent_initializer": list(ModelConfig.model_fields["recurrent_initializer"].annotation.__args__),
+    "model.activation": list(ModelConfig.model_fields["activation"].annotation.__args__),
+    "train.loss": list(TrainConfig.model_fields["loss"].annotation.__args__),
+}
+# Each run draws one name from every registry in turn, so every name trains in some run of each
+# task with as many runs as the longest registry has names (a covering of the product, which no
+# CI could afford: tracing a model costs seconds). The test id lists the run's names.
+RUNS = max(len(names) for names in REGISTRIES.values())
+COMBINATIONS = [{key: names[index % len(names)] for key, names in REGISTRIES.items()} for index in range(RUNS)]
+BASE = {
+    "har": ["model.units=4", "model.layers=1", "model.conv_layers=1", "model.conv_filters=4", "train.batch_size=8",
+            "train.epochs=1", "early_stopping.patience=0", "early_stopping.start_from_epoch=0"],
+    "retina": ["model.conv_layers=1", "model.conv_filters=4", "model.dense_units=4", "model.head=classification",
+               "train.batch_size=8", "train.epochs=1", "early_stopping.patience=0", "early_stopping.monitor=val_kappa"],
+}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toolbox")
+    har_source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
+    assert runner.invoke(app, ["prepare", "har", str(har_source), "--out", str(root / "har")]).exit_code == 0
+    retina_source = kaggle_folder(root / "kaggle", patients=12)
+    assert runner.invoke(app, ["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]).exit_code == 0
+    return {"har": root / "har", "retina": root / "retina"}
+
+
+def tiny_run(prepared, task, tmp_path, *settings):
+    preset = {"har": "har-gru", "retina": "retina-cnn"}[task]
+    run = tmp_path / "run"
+    train_run(prepared[task], run, load_config(preset, BASE[task] + list(settings)), preset)
+    return run
+
+
+def test_the_combinations_cover_every_name():
+    for key, names in REGISTRIES.items():
+        assert {combination[key] for combination in COMBINATIONS} == set(names)
+
+
+@pytest.mark.parametrize("task", ["har", "retina"])
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=["-".join(c.values()) for c in COMBINATIONS])
+def test_every_name_trains_an_epoch_and_is_recorded(prepared, task, tmp_path, combination):
+    # The CNN has no recurrent kernel; the key is accepted and recorded all the same.
+    run = tiny_run(prepared, task, tmp_path, *(f"{key}={value}" for key, value in combination.items()))
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    for key, value in combination.items():
+        section, name = key.split(".")
+        assert recorded[section][name] == value
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 1 and np.isfinite(history["learning_rate"]).all() and np.isfinite(history["loss"]).all()
+    assert json.loads((run / "provenance.json").read_text())["status"] == "complete"
+
+
+def test_mse_loss_is_the_squared_error_of_the_probabilities(prepared, tmp_path):
+    # The mean over 3 classes of (p - onehot)^2 cannot exceed 2/3; the cross-entropy of an
+    # untrained 3-class model is about ln 3 = 1.10.
+    mse = pd.read_csv(tiny_run(prepared, "har", tmp_path, "train.loss=mse") / "history.csv")
+    assert (mse["loss"] <= 2 / 3).all() and (mse["val_loss"] <= 2 / 3).all()
+    crossentropy = pd.read_csv(tiny_run(prepared, "har", tmp_path / "ce") / "history.csv")
+    assert crossentropy["loss"][0] > 0.9
+
+
+def test_cross_entropy_is_computed_from_the_logits(prepared):
+    """With logits (1000, 0, -1000) and true class 3 the loss is 2000; a clipped softmax would say 16.1."""
+    meta = read_meta(prepared["har"])
+    model = build_model(meta, load_config("har-gru", BASE["har"]), steps_per_epoch=1)
+    head = model.get_layer("gru_classifier").get_layer("class_probabilities")
+    kernel, _ = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), np.array([1000.0, 0.0, -1000.0], np.float32)])
+    windows = read_split(prepared["har"], "val").x[:2]
+    loss = model.evaluate(windows, np.array([2, 2]), verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(2000.0, rel=1e-3)
+
+
+def test_label_smoothing_reaches_the_loss(prepared, tmp_path):
+    run = tiny_run(prepared, "har", tmp_path, "train.label_smoothing=0.2")
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.2)
+
+
+def test_label_smoothing_needs_cross_entropy(prepared, tmp_path):
+    result = runner.invoke(app, ["train", str(prepared["har"]), "--out", str(tmp_path / "r"), "--set", "train.loss=mse", "--set", "train.label_smoothing=0.1"])
+    assert result.exit_code == 2 and "label_smoothing applies to the cross-entropy loss" in result.stderr
+
+
+def test_recurrent_dropout_reaches_the_gru_and_the_cnn_refuses_it(prepared, tmp_path):
+    run = tiny_run(prepared, "har", tmp_path, "model.recurrent_dropout=0.25")
+    gru = keras.saving.load_model(run / "model.keras").get_layer("gru_classifier").get_layer("gru_1")
+    assert gru.recurrent_dropout == 0.25
+    with pytest.raises(Exception, match="recurrent_dropout applies to gru only"):
+        tiny_run(prepared, "retina", tmp_path / "cnn", "model.recurrent_dropout=0.25")
+
+
+def test_min_delta_decides_what_counts_as_an_improvement(prepared, tmp_path):
+    # No change of val_loss can beat the first epoch by 100: stopped after patience (1) epoch.
+    run = tiny_run(prepared, "har", tmp_path, "train.epochs=6", "early_stopping.patience=1", "early_stopping.min_delta=100")
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["epochs_run"] == 2 and provenance["best_epoch"] == 1
+
+
+def test_restore_best_false_keeps_the_last_epoch(prepared, tmp_path):
+    run = tiny_run(prepared, "har", tmp_path, "train.epochs=3", "early_stopping.restore_best=false")
+    kept, last = keras.saving.load_model(run / "model.keras"), keras.saving.load_model(run / "last.keras")
+    for a, b in zip(kept.get_weights(), last.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((run / "provenance.json").read_text())["best_epoch"] == 3
+
+
+def test_tensorboard_logs_go_into_the_run(prepared, tmp_path):
+    run = tiny_run(prepared, "har", tmp_path, "train.tensorboard=true")
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_mixed_precision_and_xla_are_recorded_as_used(prepared, tmp_path):
+    run = tiny_run(prepared, "har", tmp_path, "train.mixed_precision=true", "train.jit_compile=true")
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["precision"] == "mixed_float16" and provenance["mixed_precision"] is True and provenance["xla"] is True
+    assert keras.config.dtype_policy().name == "float32"  # the process-wide policy is put back
+    automatic = json.loads((tiny_run(prepared, "har", tmp_path / "auto") / "provenance.json").read_text())
+    assert automatic["precision"] == "float32" and automatic["xla"] is False  # auto on a CPU: neither
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from dltrain.cli import app
+
+    app(sys.argv[1:])
+    """
+)
+
+
+def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path):
+    run = tmp_path / "mirrored"
+    settings = sum((["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.epochs=2"]), [])
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(run), *settings],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["strategy"] == "mirrored" and provenance["replicas"] == 2
+    assert len(pd.read_csv(run / "history.csv")) == 2
+
+
+def test_mirrored_global_batch_must_fit_the_training_set(prepared, tmp_path):
+    # 48 training windows: 32 per replica x 2 replicas would be 64.
+    settings = sum((["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.batch_size=32"]), [])
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(tmp_path / "r"), *settings],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "global batch (32 x 2 replicas = 64)" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
+    out = tmp_path / "sweep"
+    command = ["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,adam", "--grid", "train.batch_size=8,16", "--out", str(out),
+               *sum((["--set", setting] for setting in BASE["har"] + ["train.epochs=2"]), [])]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "comparison.csv")
+    assert len(table) == 4 and {"optimizer.name", "train.batch_size", "best val_loss", "epochs", "seconds"} <= set(table.columns)
+    assert set(table["optimizer.name"]) == {"sgd", "adam"} and set(table["train.batch_size"]) == {8, 16}
+    assert (out / "comparison.png").stat().st_size > 10_000
+    assert "optimizer.name" in result.stdout
+    again = runner.invoke(app, command)  # run again: every point is complete and kept
+    assert again.exit_code == 0 and again.stderr.count("complete already, kept") == 4
+
+
+def test_sweep_refuses_a_bad_grid_before_training(prepared, tmp_path):
+    result = runner.invoke(app, ["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,lion", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "unknown optimizer 'lion'" in result.stderr
+    assert not (tmp_path / "s").exists()
+    result = runner.invoke(app, ["sweep", str(prepared["har"]), "--grid", "optimizer.name", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "expected key=value1,value2" in result.stderr
+
+
+def test_compare_names_what_is_not_a_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["compare", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "is not a dltrain run with a history" in result.stderr and "Traceback" not in result.output

@@ -7,9 +7,13 @@ DEMO_RUN := models/demo-har-gru
 RETINA_DATA := data/retina-demo
 RETINA_RAW := data/raw/retina-demo
 RETINA_RUN := models/demo-retina-cnn
+SWEEP_OUT := models/sweep-optimizers
+# The lecture's comparison of SGD techniques: same model, same rate, same budget, no annealing.
+SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set schedule.name=constant \
+	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina test bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina test sweep bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +50,11 @@ demo-retina: install ## Simulated fundus set: simulate + prepare (128 px) -> tra
 
 test: install ## Run the test suite
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests spread over the cores (pytest-xdist)
+
+sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs): $(SWEEP_OUT)/comparison.{csv,png}
+	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
+	$(BIN)/dltrain sweep $(DEMO_DATA) --config har-gru --out $(SWEEP_OUT) $(SWEEP_BUDGET) \
+		--grid optimizer.name=sgd,momentum,nesterov,adagrad,rmsprop,adam
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py

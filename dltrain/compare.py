@@ -93,7 +93,7 @@ def run_labels(records: list[RunRecord]) -> list[str]:
     differing = differing_settings(records)
     if not differing or len(differing) > 3:
         return [record.path.name for record in records]
-    labels = [", ".join(f"{key.split('.')[-1]}={record.settings.get(key)}" for key in differing) for record in records]
+    labels = [", ".join(f"{key}={record.settings.get(key)}" for key in differing) for record in records]
     return labels if len(set(labels)) == len(labels) else [record.path.name for record in records]
 
 

@@ -50,7 +50,7 @@ def parse_grid(assignments: list[str]) -> dict[str, list[str]]:
 
 
 def _folder_name(point: dict[str, str]) -> str:
-    parts = [f"{key.split('.')[-1]}-{value}" for key, value in point.items()]
+    parts = [f"{key}-{value}" for key, value in point.items()]
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts))
 
 

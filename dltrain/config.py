@@ -205,7 +205,11 @@ def read_config_source(name_or_file: str) -> dict[str, Any]:
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
             raise UsageError(f"config file {path} does not exist (presets: {', '.join(preset_names())})")
-        return _read_yaml_mapping(path.read_text(), str(path))
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not a text file (a YAML config must be UTF-8 text)") from None
+        return _read_yaml_mapping(text, str(path))
     if name_or_file not in preset_names():
         raise UsageError(f"unknown config {name_or_file!r}: not a file, and not a preset ({', '.join(preset_names())})")
     text = (resources.files("dltrain") / "presets" / f"{name_or_file}.yaml").read_text()

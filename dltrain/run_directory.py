@@ -98,9 +98,22 @@ class Run:
 
         try:
             # compile=False: scoring needs no optimizer, and skipping it avoids rebuilding one.
-            return keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
+            model = keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
         except Exception as error:  # Keras raises many types for a damaged archive
             raise DataError(f"{self.model_path} cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+        self._check_fits(model)
+        return model
+
+    def _check_fits(self, model) -> None:
+        """A model.keras copied in from another run would fail deep inside Keras; say so here."""
+        expected_inputs = tuple(self.data_meta["input_shape"])
+        expected_outputs = 1 if self.config.model.head == "regression" else len(self.data_meta["classes"])
+        inputs, outputs = tuple(model.input_shape[1:]), model.output_shape[-1]
+        if inputs != expected_inputs or outputs != expected_outputs:
+            raise DataError(
+                f"{self.model_path} takes inputs {list(inputs)} and gives {outputs} output(s), but this run's data has inputs "
+                f"{list(expected_inputs)} and needs {expected_outputs}: the file belongs to another run"
+            )
 
 
 def open_run(run_dir: Path) -> Run:

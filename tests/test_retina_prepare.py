@@ -87,23 +87,31 @@ def test_bad_images_are_rejected_with_a_reason(tmp_path, damage, reason):
         prepare_image(path, ImageOptions(size=32))
 
 
-def test_kaggle_listing_rejects_label_problems(tmp_path):
+def test_kaggle_listing_rejects_missing_files_and_unlabelled_images(tmp_path):
     root = kaggle_folder(tmp_path / "kaggle", patients=4, with_test=False)
     labels = pd.read_csv(root / "trainLabels.csv")
-    extra = pd.DataFrame([{"image": "77_left", "level": 1}, {"image": "1_left", "level": 2}, {"image": "2_left", "level": 7}])
-    labels = pd.concat([labels[labels["image"] != "2_left"], extra]).astype({"level": object})
-    labels.loc[labels["image"] == "3_right", "level"] = "x"
-    labels.to_csv(root / "trainLabels.csv", index=False)
+    pd.concat([labels, pd.DataFrame([{"image": "77_left", "level": 1}])]).to_csv(root / "trainLabels.csv", index=False)
     fundus_jpeg(root / "train" / "55_right.jpeg")
     items, rejects, layout = list_retina_source(root)
     reasons = {reject.image: reject.reason for reject in rejects}
     assert layout == "kaggle"
-    assert reasons["77_left"] == "label without an image file"
-    assert reasons["1_left"] == "duplicate label row"
-    assert reasons["2_left"].startswith("bad level '7'")
-    assert reasons["3_right"].startswith("bad level 'x'")
-    assert reasons["55_right"] == "image file without a label"
-    assert {item.name for item in items} == {"1_left", "1_right", "2_right", "3_left", "4_left", "4_right"}
+    assert reasons == {"77_left": "label without an image file", "55_right": "image file without a label"}
+    assert len(items) == 8
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "message"),
+    [
+        (lambda labels: pd.concat([labels, labels.iloc[[0]]]), r"'1_left' is labelled twice \(rows 2 and 10\)"),
+        (lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 2, "7")), r"row 4: level '7' of '2_left' is not an integer 0-4"),
+        (lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 3, "x")), r"row 5: level 'x'"),
+    ],
+)
+def test_kaggle_label_table_mistakes_are_errors(tmp_path, rewrite, message):
+    root = kaggle_folder(tmp_path / "kaggle", patients=4, with_test=False)
+    rewrite(pd.read_csv(root / "trainLabels.csv")).to_csv(root / "trainLabels.csv", index=False)
+    with pytest.raises(DataError, match=message):
+        list_retina_source(root)
 
 
 def test_kaggle_csv_without_level_is_a_layout_error(tmp_path):
@@ -118,11 +126,16 @@ def test_course_layout(tmp_path):
     for split in ("train", "validation"):
         for level in range(5):
             fundus_jpeg(root / split / str(level) / f"{split}{level}_left.jpeg", level=level)
-    fundus_jpeg(root / "train" / "7" / "odd_left.jpeg")
     items, rejects, layout = list_retina_source(root)
-    assert layout == "course" and len(items) == 10
+    assert layout == "course" and len(items) == 10 and not rejects
     assert {item.split for item in items if item.name.startswith("validation")} == {"val"}
-    assert rejects[0].image == "odd_left" and "bad level folder '7'" in rejects[0].reason
+    fundus_jpeg(root / "train" / "7" / "odd_left.jpeg")
+    with pytest.raises(DataError, match="a level folder must be named 0-4"):
+        list_retina_source(root)
+    (root / "train" / "7" / "odd_left.jpeg").rename(root / "train" / "3" / "validation0_left.jpeg")
+    (root / "train" / "7").rmdir()
+    with pytest.raises(DataError, match="'validation0_left'"):
+        list_retina_source(root)
 
 
 def test_patient_split_keeps_both_eyes_together():

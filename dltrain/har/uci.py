@@ -41,6 +41,12 @@ def _read_matrix(path: Path, dtype) -> np.ndarray:
         raise DataError(f"{path} is empty") from None
     except (ValueError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: not a whitespace-separated table of numbers ({str(error).splitlines()[0]})") from None
+    # pandas pads a short row with NaN: name the row instead of reporting a NaN later.
+    short = frame.isna().any(axis=1).to_numpy()
+    if short.any():
+        row = int(np.argmax(short))
+        count = int(frame.iloc[row].notna().sum())
+        raise DataError(f"{path} line {row + 1}: {count} values where the other lines have {frame.shape[1]}")
     return frame.to_numpy()
 
 

@@ -4,8 +4,10 @@
   unlabelled images in `test/`.
 - Course: `train/<level>/*.jpeg` and optionally `validation/<level>/*.jpeg`.
 
-Nothing here is fatal for a single image: a label without a file, a file without a label, a bad
-or duplicate level is a reject with a reason. Only a layout that cannot be read at all is an error.
+A label without a file and a file without a label are rejects with a reason (a partly downloaded
+Kaggle set is common, and the rest of it is still worth training on). A labels table that says
+something wrong — a level that is not an integer 0-4, an image named twice — is an error naming the
+row: training on what is left would quietly learn from a different set than the user thinks.
 """
 
 from __future__ import annotations
@@ -80,20 +82,20 @@ def list_kaggle(root: Path, labels_csv: Path) -> tuple[list[RetinaItem], list[Re
     image_folder = root / "train" if (root / "train").is_dir() else root
     files = image_files(image_folder)
     items, rejects = [], []
-    seen: set[str] = set()
-    for raw_name, raw_level in zip(labels["image"], labels["level"]):
+    seen: dict[str, int] = {}
+    for row, (raw_name, raw_level) in enumerate(zip(labels["image"], labels["level"]), start=2):  # row 1: header
         name = str(raw_name).strip()
         name = Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
         level = parse_level(raw_level)
         if name in seen:
-            rejects.append(Reject(name, "duplicate label row"))
-        elif level is None:
-            rejects.append(Reject(name, f"bad level {raw_level!r} (expected an integer 0-4)"))
-        elif name not in files:
+            raise DataError(f"{labels_csv}: image {name!r} is labelled twice (rows {seen[name]} and {row}); keep one row per image")
+        if level is None:
+            raise DataError(f"{labels_csv} row {row}: level {raw_level!r} of {name!r} is not an integer 0-4; fix or remove the row")
+        if name not in files:
             rejects.append(Reject(name, "label without an image file"))
         else:
             items.append(RetinaItem(name, files[name], level))
-        seen.add(name)
+        seen[name] = row
     rejects += [Reject(name, "image file without a label") for name in files if name not in seen]
     items += [RetinaItem(name, path, None, "unlabelled") for name, path in image_files(root / "test").items()]
     return items, rejects
@@ -107,11 +109,10 @@ def list_course(root: Path) -> tuple[list[RetinaItem], list[Reject]]:
             continue
         for level_folder in sorted(child for child in folder.iterdir() if child.is_dir()):
             level = parse_level(level_folder.name)
+            if level is None:
+                raise DataError(f"{level_folder}: a level folder must be named 0-4; move its images or remove it")
             for name, path in image_files(level_folder).items():
-                if level is None:
-                    rejects.append(Reject(name, f"bad level folder {level_folder.name!r} (expected 0-4)"))
-                else:
-                    items.append(RetinaItem(name, path, level, None if split == "train" else split))
+                items.append(RetinaItem(name, path, level, None if split == "train" else split))
     items += [RetinaItem(name, path, None, "unlabelled") for name, path in image_files(root / "test").items()]
     return items, rejects
 
@@ -131,10 +132,13 @@ def list_retina_source(root: Path) -> tuple[list[RetinaItem], list[Reject], str]
         layout = "course"
     else:
         raise DataError(f"{root}: neither a Kaggle layout (trainLabels.csv + train/) nor a course layout (train/<level>/*.jpeg)")
-    duplicates = _duplicate_names(items)
+    duplicates = sorted(_duplicate_names(items))
     if duplicates:
-        rejects += [Reject(item.name, "duplicate image name") for item in items if item.name in duplicates]
-        items = [item for item in items if item.name not in duplicates]
+        paths = [str(item.path) for item in items if item.name == duplicates[0]]
+        raise DataError(
+            f"{root}: {len(duplicates)} image name(s) occur more than once, e.g. {duplicates[0]!r} ({', '.join(paths)}); "
+            f"predictions and splits go by name, so rename or remove the copies"
+        )
     if not any(item.level is not None for item in items):
         raise DataError(f"{root}: no labelled image found ({len(rejects)} rejected)")
     return items, rejects, layout

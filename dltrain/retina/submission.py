@@ -84,5 +84,6 @@ def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.D
         for name, reason in rejects:
             logger.warning("skipped %s: %s", name, reason)
         if not names:
-            raise DataError(f"{source}: none of the {len(paths)} image(s) could be read")
+            name, reason = rejects[0] if rejects else ("", "")
+            raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
     return pd.DataFrame({"image": names, "level": np.concatenate(grades).astype(int)})

@@ -1,0 +1,304 @@
+"""The bad-input corpus: every mistake is one `error:` line naming the problem, exit 1 (data) or 2
+(usage), no traceback, and no output left behind. Plus a fuzz pass of random bytes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from dltrain.cli import app
+from test_retina_prepare import fundus_jpeg, kaggle_folder
+
+runner = CliRunner()
+TINY_HAR = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=1",
+            "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
+TINY_CNN = ["--set", "model.conv_layers=1", "--set", "model.conv_filters=4", "--set", "model.dense_units=4", "--set", "train.epochs=1",
+            "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
+
+
+def invoke(*arguments):
+    return runner.invoke(app, [str(argument) for argument in arguments])
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """A tiny finished run of each task, with the data it was trained on."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    har_source = write_classroom_folder(root / "classroom", per_class=(16, 6))
+    assert invoke("prepare", "har", har_source, "--out", root / "har").exit_code == 0
+    assert invoke("train", root / "har", "--out", root / "har-run", *TINY_HAR).exit_code == 0
+    retina_source = kaggle_folder(root / "kaggle", patients=8)
+    assert invoke("prepare", "retina", retina_source, "--out", root / "retina", "--size", "32", "--workers", "1").exit_code == 0
+    assert invoke("train", root / "retina", "--out", root / "retina-run", *TINY_CNN).exit_code == 0
+    return {"root": root, "har_source": har_source, "har": root / "har", "har_run": root / "har-run",
+            "retina_source": retina_source, "retina": root / "retina", "retina_run": root / "retina-run"}
+
+
+# --- builders: each makes its bad input under `tmp` and returns the command's arguments ----------
+
+def _uci_missing_signal(tmp, shared):
+    root = write_uci_folder(tmp / "raw")
+    next((root / "train" / "Inertial Signals").glob("body_gyro_y_*")).unlink()
+    return ["prepare", "har", root, "--out", tmp / "out"]
+
+
+def _uci_short_row(tmp, shared):
+    root = write_uci_folder(tmp / "raw")
+    path = next((root / "train" / "Inertial Signals").glob("total_acc_x_*"))
+    lines = path.read_text().splitlines()
+    lines[2] = " ".join(lines[2].split()[:-3])
+    path.write_text("\n".join(lines) + "\n")
+    return ["prepare", "har", root, "--out", tmp / "out"]
+
+
+def _classroom_with(tmp, change):
+    root = write_classroom_folder(tmp / "c")
+    path = root / "train" / "a02" / "series_001.csv"
+    frame = pd.read_csv(path, index_col=0)
+    write_series_csv(path, change(frame.to_numpy()), list(frame.columns))
+    return root
+
+
+def _unequal_series(tmp, shared):
+    return ["prepare", "har", _classroom_with(tmp, lambda values: values[:-5]), "--out", tmp / "out"]
+
+
+def _nan_value(tmp, shared):
+    def change(values):
+        values[3, 1] = np.nan
+        return values
+    return ["prepare", "har", _classroom_with(tmp, change), "--out", tmp / "out"]
+
+
+def _infinite_value(tmp, shared):
+    def change(values):
+        values[2, 0] = np.inf
+        return values
+    return ["prepare", "har", _classroom_with(tmp, change), "--out", tmp / "out"]
+
+
+def _kaggle_with(tmp, rewrite):
+    root = kaggle_folder(tmp / "kaggle", patients=3, with_test=False)
+    labels = pd.read_csv(root / "trainLabels.csv")
+    rewrite(labels).to_csv(root / "trainLabels.csv", index=False)
+    return ["prepare", "retina", root, "--out", tmp / "out", "--size", "32", "--workers", "1"]
+
+
+def _retina_level_out_of_range(tmp, shared):
+    return _kaggle_with(tmp, lambda labels: labels.assign(level=labels["level"].where(labels.index != 2, 7)))
+
+
+def _retina_level_not_integer(tmp, shared):
+    return _kaggle_with(tmp, lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 1, "2.5")))
+
+
+def _retina_no_level_column(tmp, shared):
+    return _kaggle_with(tmp, lambda labels: labels.rename(columns={"level": "grade"}))
+
+
+def _retina_duplicate_names(tmp, shared):
+    return _kaggle_with(tmp, lambda labels: pd.concat([labels, labels.iloc[[0]]], ignore_index=True))
+
+
+def _a_file(tmp, name="notes.txt"):
+    path = tmp / name
+    path.write_text("just some text\n")
+    return path
+
+
+def _out_holds_another_run(tmp, shared):
+    other = tmp / "other-run"
+    shutil.copytree(shared["har_run"], other)
+    return ["train", shared["har"], "--out", other, *TINY_HAR]
+
+
+def _config_file(tmp, text):
+    path = tmp / "mine.yaml"
+    path.write_text(text)
+    return path
+
+
+def _corrupt_meta(tmp, shared):
+    data = tmp / "data"
+    shutil.copytree(shared["har"], data)
+    (data / "meta.json").write_text("{ not json")
+    return ["train", data, "--out", tmp / "out"]
+
+
+def _run_with(tmp, shared, task, damage):
+    run = tmp / "run"
+    shutil.copytree(shared[f"{task}_run"], run)
+    damage(run)
+    return run
+
+
+def _corrupt_model(tmp, shared):
+    run = _run_with(tmp, shared, "har", lambda run: (run / "model.keras").write_bytes(b"PK\x03\x04 broken"))
+    return ["evaluate", run, "--split", "val"]
+
+
+def _model_of_another_task(tmp, shared):
+    run = _run_with(tmp, shared, "har", lambda run: shutil.copyfile(shared["retina_run"] / "model.keras", run / "model.keras"))
+    return ["evaluate", run, "--split", "val"]
+
+
+def _unknown_class_in_predict(tmp, shared):
+    source = tmp / "incoming"
+    shutil.copytree(shared["har_source"] / "validation", source)
+    shutil.copytree(source / "a01", source / "a09")
+    return ["predict", shared["har_run"], source, "--out", tmp / "out.csv"]
+
+
+def _retina_run_on_signals(tmp, shared):
+    return ["predict", shared["retina_run"], shared["har_source"] / "validation", "--out", tmp / "out.csv"]
+
+
+def _random_bytes_photograph(tmp, shared):
+    folder = tmp / "photos"
+    folder.mkdir()
+    (folder / "1_left.jpeg").write_bytes(np.random.default_rng(0).bytes(3000))
+    return ["predict", shared["retina_run"], folder, "--out", tmp / "out.csv"]
+
+
+# (id, builder, exit code, fragment of the one error line, output path that must not appear)
+CASES = [
+    # prepare har
+    ("har-missing-path", lambda tmp, s: ["prepare", "har", tmp / "absent", "--out", tmp / "out"], 1, "no such file or folder", "out"),
+    ("har-empty-folder", lambda tmp, s: ["prepare", "har", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"], 1, "no CSV series found", "out"),
+    ("har-text-file", lambda tmp, s: ["prepare", "har", _a_file(tmp), "--out", tmp / "out"], 1, "notes.txt", "out"),
+    ("har-uci-missing-signal", _uci_missing_signal, 1, "body_gyro_y", "out"),
+    ("har-uci-short-row", _uci_short_row, 1, "line 3: 29 values where the other lines have 32", "out"),
+    ("har-unequal-series", _unequal_series, 1, "series_001.csv", "out"),
+    ("har-nan", _nan_value, 1, "series_001.csv", "out"),
+    ("har-infinite", _infinite_value, 1, "series_001.csv", "out"),
+    ("har-window-too-long", lambda tmp, s: ["prepare", "har", write_long_csv(tmp / "l.csv"), "--out", tmp / "out", "--window", "5000"], 1, "shorter than the window", "out"),
+    ("har-bad-fraction", lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--val-fraction", "-0.1"], 2, "--val-fraction", "out"),
+    ("har-out-is-a-file", lambda tmp, s: ["prepare", "har", s["har_source"], "--out", _a_file(tmp, "out")], 2, "out", None),
+    # prepare retina
+    ("retina-missing-path", lambda tmp, s: ["prepare", "retina", tmp / "absent", "--out", tmp / "out"], 1, "absent", "out"),
+    ("retina-empty-folder", lambda tmp, s: ["prepare", "retina", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"], 1, "empty", "out"),
+    ("retina-no-level", _retina_no_level_column, 1, "level", "out"),
+    ("retina-level-7", _retina_level_out_of_range, 1, "row 4: level '7'", "out"),
+    ("retina-level-2.5", _retina_level_not_integer, 1, "row 3: level '2.5'", "out"),
+    ("retina-duplicate-names", _retina_duplicate_names, 1, "labelled twice", "out"),
+    ("retina-size-0", lambda tmp, s: ["prepare", "retina", s["retina_source"], "--out", tmp / "out", "--size", "0"], 2, "--size", "out"),
+    # train
+    ("train-unknown-key", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "model.colour=red"], 2, "unknown config key 'model.colour'", "out"),
+    ("train-wrong-type", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=many"], 2, "train.epochs", "out"),
+    ("train-negative-rate", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "optimizer.learning_rate=-0.1"], 2, "optimizer.learning_rate", "out"),
+    ("train-zero-epochs", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=0"], 2, "train.epochs", "out"),
+    ("train-batch-too-large", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.batch_size=5000"], 2, "larger than the", "out"),
+    ("train-not-prepared", lambda tmp, s: ["train", s["har_source"], "--out", tmp / "out"], 1, "is not a prepared DATA_DIR", "out"),
+    ("train-data-is-a-file", lambda tmp, s: ["train", _a_file(tmp), "--out", tmp / "out"], 1, "notes.txt", "out"),
+    ("train-corrupt-meta", _corrupt_meta, 1, "meta.json", "out"),
+    ("train-out-holds-a-run", _out_holds_another_run, 2, "--force", None),
+    ("train-config-not-yaml", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "model: [unclosed")], 2, "not valid YAML", "out"),
+    ("train-config-not-a-mapping", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "- 1\n- 2\n")], 2, "expected a mapping", "out"),
+    ("train-config-missing", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", tmp / "nothing.yaml"], 2, "does not exist", "out"),
+    ("train-model-for-other-task", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", "retina-cnn"], 2, "does not fit har data", "out"),
+    ("train-resume-not-a-run", lambda tmp, s: ["train", "--resume", tmp], 1, "is not a dltrain run", None),
+    # evaluate
+    ("evaluate-not-a-run", lambda tmp, s: ["evaluate", tmp], 1, "is not a dltrain run", None),
+    ("evaluate-missing-run", lambda tmp, s: ["evaluate", tmp / "absent"], 1, "no such run folder", None),
+    ("evaluate-corrupt-model", _corrupt_model, 1, "cannot be loaded", None),
+    ("evaluate-model-of-other-task", _model_of_another_task, 1, "belongs to another run", None),
+    ("evaluate-bad-split", lambda tmp, s: ["evaluate", s["har_run"], "--split", "everything"], 2, "--split 'everything'", None),
+    # predict
+    ("predict-unknown-class", _unknown_class_in_predict, 1, "a09", "out.csv"),
+    ("predict-missing-input", lambda tmp, s: ["predict", s["har_run"], tmp / "absent", "--out", tmp / "out.csv"], 1, "absent", "out.csv"),
+    ("predict-retina-run-on-signals", _retina_run_on_signals, 1, "no images found", "out.csv"),
+    ("predict-random-bytes-photograph", _random_bytes_photograph, 1, "1_left.jpeg", "out.csv"),
+    ("predict-out-is-a-folder", lambda tmp, s: ["predict", s["har_run"], s["har"], "--out", tmp], 2, "--out", None),
+    # compare / sweep
+    ("compare-not-a-run", lambda tmp, s: ["compare", tmp], 1, "is not a dltrain run", None),
+    ("sweep-bad-grid", lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam,lion", "--out", tmp / "out"], 2, "unknown optimizer 'lion'", "out"),
+]
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 30
+    assert {case[2] for case in CASES} == {1, 2}
+
+
+@pytest.mark.parametrize(("builder", "exit_code", "fragment", "output"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_is_one_clear_line(shared, tmp_path, builder, exit_code, fragment, output):
+    arguments = builder(tmp_path, shared)
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    result = invoke(*arguments)
+    assert result.exit_code == exit_code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert fragment in errors[0], errors[0]
+    assert "Traceback" not in result.output
+    if output is not None:
+        assert not (tmp_path / output).exists()
+    after = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    assert after == before, "the command left files behind"
+
+
+def test_verbose_shows_the_traceback(shared, tmp_path):
+    result = runner.invoke(app, ["--verbose", "evaluate", str(tmp_path / "absent")])
+    assert result.exit_code != 0 and isinstance(result.exception, Exception)
+    assert "no such run folder" in str(result.exception)
+
+
+# --- fuzz: random bytes where images, CSV series and configs are expected ---------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_bytes_never_escape_as_a_traceback(shared, tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    noise = lambda: rng.bytes(int(rng.integers(1, 4000)))  # noqa: E731
+    # CSV series
+    classroom = write_classroom_folder(tmp_path / "c")
+    (classroom / "train" / "a01" / "series_000.csv").write_bytes(noise())
+    # photographs
+    kaggle = kaggle_folder(tmp_path / "kaggle", patients=3, with_test=False)
+    (kaggle / "train" / "1_left.jpeg").write_bytes(noise())
+    labels_csv = tmp_path / "labels-kaggle"
+    shutil.copytree(kaggle, labels_csv)
+    (labels_csv / "trainLabels.csv").write_bytes(noise())
+    # configs
+    config = tmp_path / "fuzz.yaml"
+    config.write_bytes(noise())
+    commands = [
+        ["prepare", "har", classroom, "--out", tmp_path / "o1"],
+        ["prepare", "retina", kaggle, "--out", tmp_path / "o2", "--size", "32", "--workers", "1"],
+        ["prepare", "retina", labels_csv, "--out", tmp_path / "o3", "--size", "32", "--workers", "1"],
+        ["train", shared["har"], "--out", tmp_path / "o4", "--config", config, *TINY_HAR],
+        ["prepare", "har", config, "--out", tmp_path / "o5"],
+    ]
+    for command in commands:
+        result = invoke(*command)
+        # A random photograph is a rejected image (prepare goes on); anything else is one error line.
+        assert result.exit_code in (0, 1, 2), (command, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (command, repr(result.exception))
+        assert "Traceback" not in result.output
+        if result.exit_code:
+            assert result.stderr.strip().splitlines()[-1].startswith("error:"), (command, result.stderr)
+
+
+def test_the_hapt_reader_refuses_a_pickle_that_names_os_system(tmp_path):
+    from dltrain.errors import DataError
+    from dltrain.har.hapt import _SafeUnpickler
+
+    class Exploit:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    payload = pickle.dumps(Exploit())
+    import io
+
+    with pytest.raises((DataError, pickle.UnpicklingError), match="system"):
+        _SafeUnpickler(io.BytesIO(payload)).load()
+    assert not (tmp_path / "pwned").exists()

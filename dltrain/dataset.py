@@ -80,6 +80,9 @@ def atomic_folder(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `out` in one rename, on failure it vanishes."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Left by an earlier run that was killed (SIGKILL, power loss) before it could clean up.
+    for stale in [*out.parent.glob(f".{out.name}.partial-*"), *out.parent.glob(f".{out.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(staging, 0o777 & ~_umask())
     try:

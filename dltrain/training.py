@@ -93,12 +93,22 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
     from dltrain.checkpoints import read_resume_state
 
     state = read_resume_state(last)
+    _trim_history(run_dir / HISTORY_FILE, state["epochs_done"])
     logger.info("resuming %s after epoch %d of %d", run_dir, state["epochs_done"], config.train.epochs)
     try:
         return _train_in_folder(data_dir, run_dir, config, meta, provenance, state, extra_callbacks)
     except KeyboardInterrupt:
         _interrupted(run_dir)
         raise
+
+
+def _trim_history(path: Path, epochs_done: int) -> None:
+    """A run killed after the CSV row of an epoch but before its checkpoint has one row too many;
+    that epoch is trained again, so its row goes."""
+    if path.is_file():
+        history = pd.read_csv(path)
+        if len(history) > epochs_done:
+            write_text_atomic(path, history.iloc[:epochs_done].to_csv(index=False))
 
 
 def read_unfinished_run(run_dir: Path) -> tuple[Config, dict]:

@@ -13,7 +13,7 @@ SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set sc
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina test sweep bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina test sweep reproduce reproduce-full bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,12 @@ sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs)
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
 	$(BIN)/dltrain sweep $(DEMO_DATA) --config har-gru --out $(SWEEP_OUT) $(SWEEP_BUDGET) \
 		--grid optimizer.name=sgd,momentum,nesterov,adagrad,rmsprop,adam
+
+reproduce: install ## Re-run both baselines from scratch at the CI budget (about 2 minutes); exit 3 on a regression
+	$(BIN)/dltrain reproduce --all --budget ci
+
+reproduce-full: install ## The same at the presets' full budgets (about 10 minutes)
+	$(BIN)/dltrain reproduce --all --budget full
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py

@@ -33,6 +33,7 @@ prepare_app = typer.Typer(help="Turn raw data into a prepared DATA_DIR (windows 
 app.add_typer(prepare_app, name="prepare")
 
 DEFAULT_PRESETS = {"har": "har-gru", "retina": "retina-cnn"}
+REGRESSION_EXIT_CODE = 3  # `dltrain reproduce`: a baseline's metric left its band
 _state = {"verbose": False}
 
 
@@ -293,3 +294,31 @@ def sweep(
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
     if failures:
         raise DataError(f"{len(failures)} of the sweep's runs failed: " + "; ".join(f"{name}: {message}" for name, message in failures))
+
+
+@app.command()
+@user_errors
+def reproduce(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")] = None,
+    all_baselines: Annotated[bool, typer.Option("--all", help="Re-run every baseline.")] = False,
+    budget: Annotated[str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")] = "ci",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path("models/reproduce"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")] = False,
+) -> None:
+    """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
+    from dltrain.errors import UsageError
+    from dltrain.reproduce import load_baselines, reproduce as run_reproduce, results_table
+
+    if all_baselines == bool(names):
+        raise UsageError(f"name the baselines to re-run or pass --all (baselines: {', '.join(load_baselines())})")
+    rows = run_reproduce(list(load_baselines()) if all_baselines else list(names), budget, out)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        from rich.console import Console
+
+        Console(width=_table_width()).print(results_table(rows))
+    regressions = [row["baseline"] for row in rows if row["status"] != "ok"]
+    if regressions:
+        stderr_console.print(f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False)
+        raise typer.Exit(REGRESSION_EXIT_CODE)

@@ -17,6 +17,19 @@ def _pyplot():
     return plt
 
 
+def _save(figure, path: Path) -> None:
+    """Written whole or not at all, like every other file of a run."""
+    plt = _pyplot()
+    path = Path(path)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    try:
+        figure.savefig(partial, dpi=110)
+        partial.replace(path)
+    finally:
+        plt.close(figure)
+        partial.unlink(missing_ok=True)
+
+
 def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], title: str, path: Path) -> None:
     from sklearn.metrics import ConfusionMatrixDisplay
 
@@ -26,8 +39,7 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], title: st
     ConfusionMatrixDisplay(np.asarray(matrix), display_labels=classes).plot(ax=axes, cmap="Blues", colorbar=False, xticks_rotation=45)
     axes.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_learning_curves(history_csv: Path, path: Path) -> bool:
@@ -53,8 +65,7 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save(figure, path)
     return True
 
 
@@ -82,7 +93,4 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
         axes.grid(alpha=0.3)
     axes_list[0][-1].legend(fontsize="small")
     figure.tight_layout()
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-    figure.savefig(partial, dpi=110)
-    plt.close(figure)
-    partial.replace(path)
+    _save(figure, path)

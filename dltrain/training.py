@@ -121,6 +121,8 @@ def read_unfinished_run(run_dir: Path) -> tuple[Config, dict]:
         raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
     if provenance.get("status") == STATUS_COMPLETE:
         raise UsageError(f"{run_dir} is complete already; nothing to resume")
+    if not isinstance(provenance.get("data"), dict) or "meta" not in provenance["data"]:
+        raise DataError(f"{run_dir} stopped before training started; train it again instead")
     return config, provenance
 
 

@@ -74,11 +74,14 @@ def _existing_state(run_dir: Path, config: Config) -> str:
         return "new"
     try:
         saved = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
-        status = json.loads((run_dir / PROVENANCE_FILE).read_text()).get("status")
-    except Exception:  # no config, damaged files: not a run this sweep can use
+    except Exception:  # no config, a damaged one: not a run this sweep can use
         return "foreign"
     if saved != config:
         return "foreign"
+    try:
+        status = json.loads((run_dir / PROVENANCE_FILE).read_text()).get("status")
+    except (OSError, ValueError):  # stopped before training wrote its provenance
+        return "stale"
     if status == STATUS_COMPLETE:
         return "complete"
     return "resumable" if (run_dir / LAST_MODEL_FILE).is_file() else "stale"
@@ -89,6 +92,8 @@ def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], o
     from dltrain.compare import compare_runs
     from dltrain.training import check_training_inputs, resume_run, train_run
 
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
     points = grid_points(config_name, grid, overrides)
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data_dir, point.config)

@@ -219,6 +219,7 @@ CASES = [
     ("predict-out-is-a-folder", lambda tmp, s: ["predict", s["har_run"], s["har"], "--out", tmp], 2, "--out", None),
     # compare / sweep
     ("compare-not-a-run", lambda tmp, s: ["compare", tmp], 1, "is not a dltrain run", None),
+    ("sweep-out-is-a-file", lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam", "--out", _a_file(tmp, "out")], 2, "is a file", None),
     ("sweep-bad-grid", lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam,lion", "--out", tmp / "out"], 2, "unknown optimizer 'lion'", "out"),
 ]
 

@@ -116,8 +116,8 @@ class Run:
             )
 
 
-def open_run(run_dir: Path) -> Run:
-    """A finished run, or a DataError saying why the folder is not one."""
+def read_run_files(run_dir: Path) -> tuple[Config, dict]:
+    """config.yaml and provenance.json of a run folder, finished or not."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
@@ -129,7 +129,16 @@ def open_run(run_dir: Path) -> Run:
         config = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
     except Exception as error:
         raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
-    if not isinstance(provenance, dict) or not isinstance(provenance.get("data", {}).get("meta", {}).get("classes"), list):
+    if not isinstance(provenance, dict):
+        raise DataError(f"{run_dir}: damaged run files ({PROVENANCE_FILE} is not an object)")
+    return config, provenance
+
+
+def open_run(run_dir: Path) -> Run:
+    """A finished run, or a DataError saying why the folder is not one."""
+    run_dir = Path(run_dir)
+    config, provenance = read_run_files(run_dir)
+    if not isinstance(provenance.get("data", {}).get("meta", {}).get("classes"), list):
         raise DataError(f"{run_dir}: {PROVENANCE_FILE} lacks the data description; train again")
     if provenance.get("status") != STATUS_COMPLETE:
         raise DataError(f"{run_dir}: training did not finish (status {provenance.get('status')!r}); train again")

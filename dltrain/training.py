@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from dltrain.config import Config
 from dltrain.dataset import check_output_folder, read_meta, write_json_atomic, write_text_atomic
@@ -25,6 +24,7 @@ from dltrain.run_directory import (
     TENSORBOARD_FOLDER,
     git_commit,
     prepare_run_folder,
+    read_run_files,
     software_versions,
 )
 
@@ -112,13 +112,7 @@ def _trim_history(path: Path, epochs_done: int) -> None:
 
 
 def read_unfinished_run(run_dir: Path) -> tuple[Config, dict]:
-    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / PROVENANCE_FILE).is_file():
-        raise DataError(f"{run_dir} is not a dltrain run (no {CONFIG_FILE} and {PROVENANCE_FILE})")
-    try:
-        config = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
-        provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
-    except Exception as error:
-        raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
+    config, provenance = read_run_files(run_dir)
     if provenance.get("status") == STATUS_COMPLETE:
         raise UsageError(f"{run_dir} is complete already; nothing to resume")
     if not isinstance(provenance.get("data"), dict) or "meta" not in provenance["data"]:

@@ -82,6 +82,8 @@ def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
     result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=9"])
     assert result.exit_code == 2 and "--resume continues with the run's own config.yaml" in result.stderr
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no such run folder" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "is not a dltrain run" in result.stderr
 
 

@@ -59,7 +59,7 @@ sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs)
 reproduce: install ## Re-run both baselines from scratch at the CI budget (about 2 minutes); exit 3 on a regression
 	$(BIN)/dltrain reproduce --all --budget ci
 
-reproduce-full: install ## The same at the presets' full budgets (about 10 minutes)
+reproduce-full: install ## The same at the presets' full budgets (about 11 minutes)
 	$(BIN)/dltrain reproduce --all --budget full
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)

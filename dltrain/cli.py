@@ -133,19 +133,12 @@ def prepare_retina_command(
     import os
 
     from dltrain.retina.images import ImageOptions
-    from dltrain.retina.prepare import prepare_retina
+    from dltrain.retina.prepare import prepare_retina_source
 
-    workers = workers or os.cpu_count() or 1
-    if source == "demo":
-        from dltrain.retina.simulate import write_demo_set
-
-        raw = demo_dir or out.parent / "raw" / "retina-demo"
-        logger.info("writing the simulated demo set (Kaggle layout) to %s", raw)
-        write_demo_set(raw, patients=patients, test_patients=test_patients, seed=seed, mix=mix, workers=workers)
-        source_path = raw
-    else:
-        source_path = Path(source)
-    prepare_retina(source_path, out, ImageOptions(size=size, graham=graham), val_fraction, test_fraction, seed, workers, force=force)
+    prepare_retina_source(
+        source, out, ImageOptions(size=size, graham=graham), val_fraction, test_fraction, seed, workers or os.cpu_count() or 1, force,
+        demo_dir=demo_dir, patients=patients, test_patients=test_patients, mix=mix,
+    )
 
 
 def _default_run_dir(data_dir: Path, config_name: str) -> Path:

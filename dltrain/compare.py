@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dltrain.dataset import write_text_atomic
+from dltrain.dataset import refuse_file_as_folder, write_text_atomic
 from dltrain.errors import DataError, UsageError
 from dltrain.run_directory import CONFIG_FILE, HISTORY_FILE, PROVENANCE_FILE
 
@@ -106,8 +106,7 @@ def compare_runs(run_dirs: list[Path], out: Path | None = None) -> pd.DataFrame:
         from dltrain.figures import plot_run_comparison
 
         out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} is a file; give a folder")
+        refuse_file_as_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
         plot_run_comparison(dict(zip(run_labels(records), (record.history for record in records))), out / COMPARISON_FIGURE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dltrain.errors import UsageError
@@ -26,9 +26,7 @@ class DeviceSetup:
     strategy_name: str
     replicas: int
     mixed_precision: bool
-    jit_compile: Any  # "auto", True or False, as handed to model.compile
     memory_growth: bool
-    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict:
         return {
@@ -100,7 +98,7 @@ def configure_devices(train_config) -> DeviceSetup:
         notes.append("train.strategy=mirrored found one device only; training runs on it unchanged")
     for note in notes:
         logger.warning(note)
-    return DeviceSetup(device, strategy, train_config.strategy, replicas, mixed_precision, train_config.jit_compile, memory_growth, notes)
+    return DeviceSetup(device, strategy, train_config.strategy, replicas, mixed_precision, memory_growth)
 
 
 @contextmanager

@@ -59,17 +59,13 @@ def _prepare(baseline: Baseline, budget: Budget, data_dir: Path) -> None:
         prepare_har(baseline.source, data_dir, HarOptions(**options), force=True)
         return
     from dltrain.retina.images import ImageOptions
-    from dltrain.retina.prepare import prepare_retina
+    from dltrain.retina.prepare import prepare_retina_source
 
-    source = Path(baseline.source)
-    seed = options.pop("seed", 42)
     image_options = ImageOptions(size=options.pop("size", 512), graham=options.pop("graham", False))
-    if baseline.source == "demo":
-        from dltrain.retina.simulate import write_demo_set
-
-        source = data_dir.parent / "raw"
-        write_demo_set(source, seed=seed, workers=workers, **options)
-    prepare_retina(source, data_dir, image_options, 0.2, 0.2, seed, workers, force=True)
+    prepare_retina_source(
+        baseline.source, data_dir, image_options, seed=options.pop("seed", 42), workers=workers, force=True,
+        demo_dir=data_dir.parent / "raw", **options,
+    )
 
 
 def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Path) -> dict:

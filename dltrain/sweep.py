@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from dltrain.config import Config, load_config
+from dltrain.dataset import refuse_file_as_folder
 from dltrain.errors import DltrainError, UsageError
 from dltrain.run_directory import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, PROVENANCE_FILE, STATUS_COMPLETE
 
@@ -92,8 +93,7 @@ def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], o
     from dltrain.compare import compare_runs
     from dltrain.training import check_training_inputs, resume_run, train_run
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
+    refuse_file_as_folder(out)
     points = grid_points(config_name, grid, overrides)
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data_dir, point.config)

@@ -144,7 +144,7 @@ def _loss_and_metrics(config: Config):
     return "sparse_categorical_crossentropy", ["accuracy"]
 
 
-def build_model(meta: dict, config: Config, steps_per_epoch: int, jit_compile="auto"):
+def build_model(meta: dict, config: Config, steps_per_epoch: int):
     from dltrain.models import MODELS
     from dltrain.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -157,7 +157,7 @@ def build_model(meta: dict, config: Config, steps_per_epoch: int, jit_compile="a
         model = with_standardisation(model, np.asarray(normalization["mean"]), np.asarray(normalization["std"]))
     learning_rate = SCHEDULES.get(config.schedule.name)(config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs)
     loss, metrics = _loss_and_metrics(config)
-    model.compile(optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate), loss=loss, metrics=metrics, jit_compile=jit_compile)
+    model.compile(optimizer=OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate), loss=loss, metrics=metrics, jit_compile=config.train.jit_compile)
     return model
 
 
@@ -250,7 +250,7 @@ def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, 
     with device_scope(setup, config.train.deterministic):
         global_batch = check_global_batch(config.train, setup.replicas, meta["splits"]["train"])
         feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch)
-        model = build_model(meta, config, feeds.steps_per_epoch, setup.jit_compile)
+        model = build_model(meta, config, feeds.steps_per_epoch)
         if resume_state:
             restore_training_state(model, run_dir / LAST_MODEL_FILE, resume_state, config.schedule.name in ("constant", "plateau"))
             provenance.update(status="running", resumed_after_epochs=provenance.get("resumed_after_epochs", []) + [first_epoch])

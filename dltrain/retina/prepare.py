@@ -23,7 +23,7 @@ import pandas as pd
 
 from dltrain import __version__
 from dltrain.console import progress_bar
-from dltrain.dataset import META_FILE, write_json_atomic, write_text_atomic
+from dltrain.dataset import META_FILE, refuse_file_as_folder, write_json_atomic, write_text_atomic
 from dltrain.errors import DataError, UsageError
 from dltrain.retina.images import ImageOptions, RejectedImage, prepare_image, save_jpeg_atomic
 from dltrain.retina.sources import LEVELS, Reject, RetinaItem, list_retina_source
@@ -90,8 +90,7 @@ def preparation_state(source: Path, options: ImageOptions) -> dict:
 def check_retina_out(out: Path, state: dict, force: bool) -> None:
     """Resume into a folder prepared from the same source with the same options; refuse
     anything else unless --force, which starts it afresh."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
+    refuse_file_as_folder(out)
     if not out.is_dir() or not any(out.iterdir()):
         return
     state_path = out / STATE_FILE
@@ -104,6 +103,20 @@ def check_retina_out(out: Path, state: dict, force: bool) -> None:
     if not force:
         raise UsageError(f"--out {out} already holds other files, or images prepared from another source or with other options; pass --force to replace them")
     shutil.rmtree(out)
+
+
+def prepare_retina_source(source: str, out: Path, options: ImageOptions, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                          seed: int = 42, workers: int = 1, force: bool = False, demo_dir: Path | None = None, **demo_options) -> dict:
+    """SOURCE as `prepare retina` takes it: 'demo' (the simulated set, written first in the Kaggle
+    layout under `demo_dir`; `demo_options` go to write_demo_set) or a folder."""
+    if source != "demo":
+        return prepare_retina(Path(source), out, options, val_fraction, test_fraction, seed, workers, force)
+    from dltrain.retina.simulate import write_demo_set
+
+    raw = demo_dir or out.parent / "raw" / "retina-demo"
+    logger.info("writing the simulated demo set (Kaggle layout) to %s", raw)
+    write_demo_set(raw, seed=seed, workers=workers, **demo_options)
+    return prepare_retina(raw, out, options, val_fraction, test_fraction, seed, workers, force)
 
 
 def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction: float, test_fraction: float,

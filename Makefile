@@ -13,7 +13,7 @@ SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set sc
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina test sweep reproduce reproduce-full bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina test sweep reproduce reproduce-full bench bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ reproduce: install ## Re-run both baselines from scratch at the CI budget (about
 
 reproduce-full: install ## The same at the presets' full budgets (about 11 minutes)
 	$(BIN)/dltrain reproduce --all --budget full
+
+bench: install ## The speed bench suite, side by side in one run; writes bench/RESULTS.md (about 13 minutes)
+	$(BIN)/python bench/suite.py
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import timed  # bench/timing.py: these scripts run as `python bench/NAME.py`
+from common import timed  # bench/common.py: these scripts run as `python bench/NAME.py`
 
 ACCURACY_BAR = 0.93
 TIME_BAR_SECONDS = 600.0

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from timing import timed  # bench/timing.py: these scripts run as `python bench/NAME.py`
+from common import timed  # bench/common.py: these scripts run as `python bench/NAME.py`
 
 KAPPA_BAR = 0.80
 DEMO_SECONDS_BAR = 600.0

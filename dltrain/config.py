@@ -40,7 +40,7 @@ class ModelConfig(Section):
     recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
     input_noise: float = Field(0.0, ge=0.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only")
     pooling: Literal["global_average", "flatten"] = Field("global_average", description="CNN: how the last feature map becomes a vector")
-    dense_units: int = Field(0, ge=0, description="CNN: units of the dense layer before the head (0: none)")
+    dense_units: int = Field(0, ge=0, description="units of a dense layer before the head (0: none)")
     head: Literal["classification", "regression"] = Field(
         "classification", description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on validation"
     )

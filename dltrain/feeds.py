@@ -67,12 +67,11 @@ def training_feeds(data_dir: Path, meta: dict, config, batch_size: int, first_ep
         val_data = _array_dataset(val.x, encode_targets(val.y, config, num_classes), batch_size)
         spans_all_epochs = True
     else:
-        from dltrain.retina.pipeline import augmenter, image_dataset, read_split_table
+        from dltrain.retina.pipeline import image_dataset, read_split_table
 
         train_table, val_table = read_split_table(data_dir, "train"), read_split_table(data_dir, "val")
         train_levels, val_levels = train_table["level"].to_numpy(np.int64), val_table["level"].to_numpy(np.int64)
-        augment = augmenter(config.augment, seed)
-        train_data = image_dataset(data_dir, train_table, batch_size, True, augment, seed, encode_targets(train_levels, config, num_classes))
+        train_data = image_dataset(data_dir, train_table, batch_size, True, config.augment, seed, encode_targets(train_levels, config, num_classes))
         val_data = image_dataset(data_dir, val_table, batch_size, targets=encode_targets(val_levels, config, num_classes))
         spans_all_epochs = False
     class_weight = None

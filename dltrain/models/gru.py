@@ -46,5 +46,8 @@ def build_gru(input_shape, num_classes, params, regularization=None):
             hidden = layers.BatchNormalization(name=f"batch_norm_{index + 1}")(hidden)
         if params.dropout > 0:
             hidden = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(hidden)
+    if params.dense_units:
+        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
+        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
     outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(hidden)
     return keras.Model(inputs, outputs, name="gru_classifier")

@@ -10,6 +10,7 @@ import pandas as pd
 from PIL import Image
 
 from dltrain.errors import DataError
+from dltrain.retina.augment import augmented, is_enabled
 from dltrain.retina.prepare import IMAGES_FOLDER
 
 logger = logging.getLogger("dltrain")
@@ -27,27 +28,9 @@ def read_split_table(data_dir: Path, split: str) -> pd.DataFrame:
     return table
 
 
-def augmenter(config, seed: int):
-    """Keras preprocessing layers for on-the-fly augmentation, or None when every switch is off."""
-    import keras
-    from keras import layers
-
-    steps = []
-    if config.flip:
-        steps.append(layers.RandomFlip("horizontal_and_vertical", seed=seed))
-    if config.rotation:
-        steps.append(layers.RandomRotation(0.5, fill_mode="constant", seed=seed))  # +-180 degrees
-    if config.zoom:
-        steps.append(layers.RandomZoom((-config.zoom, config.zoom), fill_mode="constant", seed=seed))
-    if config.brightness:
-        steps.append(layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed))
-    if config.contrast:
-        steps.append(layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed))
-    return keras.Sequential(steps, name="augment") if steps else None
-
-
 def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training: bool = False, augment=None, seed: int = 0, targets=None):
-    """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column."""
+    """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column;
+    `augment` is an AugmentConfig (training only; None: no augmentation)."""
     import tensorflow as tf
 
     paths = [str(Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg") for name in table["image"]]
@@ -69,6 +52,6 @@ def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training
     if training:
         dataset = dataset.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    if training and augment is not None:
-        dataset = dataset.map(lambda images, target: (augment(images, training=True), target), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augment is not None and is_enabled(augment):
+        dataset = augmented(dataset, augment, seed)
     return dataset.prefetch(tf.data.AUTOTUNE)

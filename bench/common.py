@@ -1,0 +1,196 @@
+"""Shared by the bench scripts: timing commands with their peak memory, small derived DATA_DIRs,
+per-epoch timing of a training, and the report each script prints and adds to bench/RESULTS.md.
+
+The scripts run as `python bench/NAME.py`, so they import this module by its bare name.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DLTRAIN = [sys.executable, "-m", "dltrain"]
+SAMPLE_SECONDS = 0.02  # how often a running command's memory is read
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float  # the largest sum of resident memory over the process and its children
+
+
+def measure(command: list[str], quiet: bool = True) -> Measured:
+    """Run `command` in a fresh process (start-up and imports included); raises if it fails."""
+    import psutil
+
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    watched = psutil.Process(process.pid)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                tree = [watched, *watched.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    try:
+                        total += member.memory_info().rss
+                    except psutil.Error:  # a worker that has just exited
+                        pass
+                peak = max(peak, total)
+            except psutil.Error:
+                return
+            stop.wait(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, errors = process.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{errors[-2000:]}")
+    return Measured(seconds, peak / 2**20)
+
+
+def timed(command: list[str]) -> float:
+    """Seconds from start to exit of `command` (start-up and imports included); raises if it fails."""
+    return measure(command).seconds
+
+
+def prepare_hapt(out: Path) -> Path:
+    if not (out / "meta.json").is_file():
+        subprocess.run([*DLTRAIN, "prepare", "har", "hapt", "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def prepare_retina_demo(raw: Path, out: Path, patients: int, size: int) -> Path:
+    """The simulated Kaggle-layout set under `raw` (kept between calls), prepared at `size` px."""
+    if not (out / "meta.json").is_file():
+        subprocess.run([*DLTRAIN, "prepare", "retina", "demo", "--out", str(out), "--demo-dir", str(raw), "--patients", str(patients),
+                        "--test-patients", "0", "--size", str(size), "--mix", "balanced", "--force"], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def scaled_data_dir(source: Path, out: Path, fraction: float) -> Path:
+    """A copy of a prepared DATA_DIR whose train split holds `fraction` of the source's training
+    samples (repeated when above 1: retina images by hard links under new names, activity windows
+    as array rows). The val and test splits are kept as they are."""
+    meta = json.loads((source / "meta.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    if meta["task"] == "har":
+        for split in meta["splits"]:
+            shutil.copy(source / f"{split}.npz", out / f"{split}.npz")
+        with np.load(source / "train.npz", allow_pickle=False) as train:
+            arrays = {name: train[name] for name in train.files}
+        rows = np.resize(np.arange(len(arrays["y"])), round(len(arrays["y"]) * fraction))
+        np.savez(out / "train.npz", **{name: values[rows] for name, values in arrays.items()})
+        meta["splits"]["train"] = len(rows)
+    else:
+        (out / "images").mkdir()
+        for path in (source / "images").iterdir():
+            (out / "images" / path.name).hardlink_to(path)
+        for table in source.glob("*.csv"):
+            shutil.copy(table, out / table.name)
+        train = pd.read_csv(source / "train.csv", dtype={"image": str, "patient": str})
+        rows = train.iloc[np.resize(np.arange(len(train)), round(len(train) * fraction))].reset_index(drop=True)
+        copies = rows.groupby("image").cumcount()
+        renamed = np.where(copies > 0, rows["image"] + "-copy" + copies.astype(str), rows["image"])
+        for original, name in zip(rows["image"], renamed):
+            if name != original:
+                (out / "images" / f"{name}.jpeg").hardlink_to(source / "images" / f"{original}.jpeg")
+        rows["image"] = renamed
+        rows.to_csv(out / "train.csv", index=False)
+        meta["splits"]["train"] = len(rows)
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def epoch_timer():
+    """A Keras callback keeping the seconds of each epoch's training batches (validation excluded)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self.started = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def _close(self) -> None:
+            if self.started is not None:
+                self.seconds.append(time.perf_counter() - self.started)
+                self.started = None
+
+        def on_test_begin(self, logs=None):  # fit's validation pass starts: the epoch's training is over
+            self._close()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._close()
+
+    return EpochTimer()
+
+
+def steady_seconds(seconds: list[float]) -> float:
+    """The median epoch after the first (which also traces the step and fills any cache)."""
+    later = seconds[1:] or seconds
+    return float(np.median(later))
+
+
+@dataclass
+class Report:
+    """One bench's result: printed as a table, and written as a Markdown section for RESULTS.md."""
+
+    title: str
+    command: str
+    headers: list[str]
+    rows: list[list] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *cells) -> None:
+        self.rows.append(list(cells))
+
+    @staticmethod
+    def _cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        return str(value)
+
+    def text(self) -> str:
+        cells = [self.headers] + [[self._cell(value) for value in row] for row in self.rows]
+        widths = [max(len(row[index]) for row in cells) for index in range(len(self.headers))]
+        lines = [self.title, ""]
+        for row in cells:
+            lines.append("  ".join(value.rjust(width) if index else value.ljust(width) for index, (value, width) in enumerate(zip(row, widths))))
+        return "\n".join(lines + [""] + self.notes)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", f"`{self.command}`", "", "| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
+        lines += ["| " + " | ".join(self._cell(value) for value in row) + " |" for row in self.rows]
+        return "\n".join(lines + [""] + [f"- {note}" for note in self.notes] + [""])
+
+    def emit(self, markdown_path: Path | None) -> None:
+        print()
+        print(self.text())
+        if markdown_path is not None:
+            markdown_path.write_text(self.markdown())
+
+
+def verdict(ratio: float, goal: float, at_least: bool = True) -> str:
+    met = ratio >= goal if at_least else ratio <= goal
+    return f"{'met' if met else 'NOT met'} ({'>=' if at_least else '<='} {goal:g})"

@@ -1,0 +1,130 @@
+"""Predict: `dltrain predict` on a folder of photographs and on activity recordings, vs the same
+model's batched `predict` on tensors already in memory, and vs the course's per-image loop.
+
+    python bench/predict_speed.py            # about 3 minutes
+    python bench/predict_speed.py --smoke    # tiny sizes, to check the script still runs
+
+Everything runs in this process. `dltrain predict` is `predict_run` (what the command calls),
+timed from the call to the CSV on disk: model loading, reading and preparing every input,
+predicting, writing. `in memory` loads the same model and times only `model.predict` on the
+inputs decoded beforehand into one array: the model's own speed. The per-image loop is what the
+course notebook does: for each file, open it, make a batch of one, `model.predict`. Ratio =
+in-memory seconds / dltrain seconds (goal >= 0.9); the loop's ratio = loop seconds / dltrain seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, verdict
+
+GOAL = 0.9
+
+
+def short_run(data_dir: Path, run_dir: Path, preset: str, settings: list[str]) -> Path:
+    from dltrain.config import load_config
+    from dltrain.training import train_run
+
+    if not (run_dir / "model.keras").is_file():
+        overrides = ["train.epochs=1", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]
+        train_run(data_dir, run_dir, load_config(preset, overrides), preset, force=True)
+    return run_dir
+
+
+def dltrain_seconds(run_dir: Path, source: Path, out: Path) -> float:
+    from dltrain.prediction import predict_run
+
+    started = time.perf_counter()
+    predict_run(run_dir, str(source), out)
+    return time.perf_counter() - started
+
+
+def in_memory_seconds(run_dir: Path, inputs: np.ndarray) -> float:
+    from dltrain.feeds import SCORING_BATCH_SIZE
+    from dltrain.run_directory import open_run
+
+    model = open_run(run_dir).load_model()
+    started = time.perf_counter()
+    model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+    return time.perf_counter() - started
+
+
+def per_image_loop_seconds(run_dir: Path, paths: list[Path], size: int) -> float:
+    from dltrain.run_directory import open_run
+
+    model = open_run(run_dir).load_model()
+    started = time.perf_counter()
+    for path in paths:
+        image = np.asarray(Image.open(path).convert("RGB").resize((size, size)), np.float32)
+        model.predict(image[None], verbose=0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
+    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
+    arguments = parser.parse_args()
+    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-predict-"))
+    import_quietly()
+    from dltrain.dataset import read_split
+
+    report = Report("Predict: dltrain predict vs batched predict in memory, and the per-image loop",
+                    f"python bench/predict_speed.py{' --smoke' if arguments.smoke else ''}",
+                    ["input", "items", "dltrain s", "in-memory s", "ratio", "goal", "per-image loop s", "dltrain speed-up over the loop"])
+
+    size = 64 if arguments.smoke else 128
+    prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
+    train_count = len((prepared / "train.csv").read_text().splitlines()) - 1
+    images = 32 if arguments.smoke else 2048
+    data = scaled_data_dir(prepared, work / "retina-predict", images / train_count)
+    run = short_run(data, work / "run-retina", "retina-cnn", ["train.batch_size=8"] if arguments.smoke else [])
+    import pandas as pd
+
+    folder = work / "photographs"
+    folder.mkdir(exist_ok=True)
+    names = pd.read_csv(data / "train.csv", dtype={"image": str})["image"]
+    for name in names:
+        target = folder / f"{name}.jpeg"
+        if not target.exists():
+            target.hardlink_to(data / "images" / f"{name}.jpeg")
+    paths = sorted(folder.iterdir())
+    decoded = np.stack([np.asarray(Image.open(path).convert("RGB"), np.float32) for path in paths])
+    ours = dltrain_seconds(run, folder, work / "submission.csv")
+    memory = in_memory_seconds(run, decoded)
+    loop_paths = paths[: len(paths) // 8 or 1]  # the loop is slow: timed on an eighth, scaled up
+    loop = per_image_loop_seconds(run, loop_paths, size) * len(paths) / len(loop_paths)
+    report.add(f"folder of {size} px JPEGs", len(paths), ours, memory, memory / ours, verdict(memory / ours, GOAL), loop, loop / ours)
+
+    hapt = prepare_hapt(work / "hapt")
+    har_data = scaled_data_dir(hapt, work / "hapt-small", 0.05) if arguments.smoke else hapt
+    har_run = short_run(har_data, work / "run-har", "har-gru", [])
+    windows = read_split(hapt, "test")
+    ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
+    memory = in_memory_seconds(har_run, windows.x)
+    report.add("HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
+    from dltrain.har.sources import HarOptions, read_har_source
+
+    recordings = read_har_source("hapt", HarOptions(), for_prediction=True).windows.x
+    ours = dltrain_seconds(har_run, "hapt", work / "predictions-hapt.csv")
+    memory = in_memory_seconds(har_run, recordings)
+    report.add("hapt recordings (read, windowed)", len(recordings), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
+    report.notes.append("the per-image loop was timed on an eighth of the folder and scaled to the whole.")
+    report.emit(arguments.markdown)
+
+
+def import_quietly() -> None:
+    from dltrain.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly(verbose=False)
+
+
+if __name__ == "__main__":
+    main()

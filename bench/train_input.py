@@ -1,0 +1,131 @@
+"""Does the input pipeline starve the model? One epoch through `dltrain train` from a prepared
+DATA_DIR vs the same model and the same steps fed from tensors already in memory.
+
+    python bench/train_input.py            # retina CNN at 128 and 256 px, the activity GRU (about 5 minutes)
+    python bench/train_input.py --smoke    # tiny sizes, to check the script still runs
+    python bench/train_input.py --augmentation-off   # also the 256 px case without augmentation
+
+Both sides run in this process, one after the other, with the same preset, seed and batch size.
+`dltrain` is `train_run` (what the command calls) with its callbacks, checkpoints and the
+tf.data pipeline (decode, cache, shuffle, augmentation, prefetch); `in memory` is `fit` on the
+training split decoded into one tensor beforehand, without callbacks, shuffling or augmentation:
+the model's own speed. Epoch seconds count the training batches only (validation excluded);
+the figure is the median epoch after the first, which also traces the step and fills the cache.
+Ratio = in-memory seconds / dltrain seconds; the goal is >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import Report, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds, verdict
+
+GOAL = 0.95
+AUGMENTATION_OFF = ["augment.flip=false", "augment.rotation=false", "augment.zoom=0", "augment.brightness=0", "augment.contrast=0"]
+
+
+def budget(epochs: int, settings: list[str]) -> list[str]:
+    return [f"train.epochs={epochs}", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]
+
+
+def dltrain_epochs(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
+    from dltrain.config import load_config
+    from dltrain.training import train_run
+
+    config = load_config(preset, budget(epochs, settings))
+    timer = epoch_timer()
+    train_run(data_dir, run_dir, config, preset, force=True, extra_callbacks=[timer])
+    return timer.seconds
+
+
+def training_tensors(data_dir: Path, meta: dict, config) -> tuple[np.ndarray, np.ndarray]:
+    """The training split as arrays, decoded exactly as the pipeline decodes it, before any timing."""
+    from dltrain.dataset import read_split
+    from dltrain.feeds import encode_targets
+
+    if meta["task"] == "har":
+        split = read_split(data_dir, "train")
+        return split.x, encode_targets(split.y, config, len(meta["classes"]))
+    from PIL import Image
+
+    from dltrain.retina.pipeline import read_split_table
+
+    table = read_split_table(data_dir, "train")
+    images = np.stack([np.asarray(Image.open(data_dir / "images" / f"{name}.jpeg").convert("RGB")) for name in table["image"]]).astype(np.float32)
+    return images, encode_targets(table["level"].to_numpy(np.int64), config, len(meta["classes"]))
+
+
+def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
+    import keras
+    import tensorflow as tf
+
+    from dltrain.config import load_config
+    from dltrain.dataset import read_meta
+    from dltrain.training import build_model
+
+    config = load_config(preset, budget(epochs, settings))
+    meta = read_meta(data_dir)
+    x, y = training_tensors(data_dir, meta, config)
+    keras.utils.set_random_seed(config.train.seed)
+    batch = config.train.batch_size
+    steps = -(-len(x) // batch)
+    model = build_model(meta, config, steps)
+    dataset = tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y))).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
+    timer = epoch_timer()
+    model.fit(dataset, epochs=epochs, callbacks=[timer], verbose=0, shuffle=False)
+    return timer.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 epochs")
+    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
+    parser.add_argument("--augmentation-off", action="store_true", help="add the 256 px case without augmentation")
+    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
+    arguments = parser.parse_args()
+    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-input-"))
+    epochs = 2 if arguments.smoke else 3
+    raw = work / "retina-raw"
+    # (name, DATA_DIR, preset, settings): the retina sets are the simulated demo photographs
+    # prepared at each size, their train split repeated (hard links) to a few hundred images.
+    cases = []
+    for size, images in ((128, 256), (256, 128))[: 1 if arguments.smoke else 2]:
+        patients = 8 if arguments.smoke else 40
+        prepared = prepare_retina_demo(raw, work / f"retina-{size}px", patients, 64 if arguments.smoke else size)
+        train_images = 48 if arguments.smoke else images
+        train_count = len((prepared / "train.csv").read_text().splitlines()) - 1
+        data = scaled_data_dir(prepared, work / f"retina-{size}px-x", train_images / train_count)
+        settings = ["train.batch_size=8"] if arguments.smoke else []
+        cases.append((f"retina-cnn {size if not arguments.smoke else 64} px, {train_images} images", data, "retina-cnn", settings))
+    hapt = prepare_hapt(work / "hapt")
+    har_share = 0.05 if arguments.smoke else 0.5
+    har_data = scaled_data_dir(hapt, work / "hapt-half", har_share)
+    cases.append((f"har-gru, {har_share:.0%} of the HAPT train split", har_data, "har-gru", []))
+    if arguments.augmentation_off:  # where augmentation costs the most, the same without it
+        name, data, preset, settings = cases[-2]
+        cases.append((f"{name}, augmentation off", data, preset, [*settings, *AUGMENTATION_OFF]))
+
+    report = Report(
+        "Train input efficiency: dltrain train vs in-memory tensors",
+        f"python bench/train_input.py{' --smoke' if arguments.smoke else ''}",
+        ["case", "dltrain s/epoch", "in-memory s/epoch (before / after)", "ratio", "goal"],
+    )
+    for index, (name, data, preset, settings) in enumerate(cases):
+        # In memory, dltrain, in memory again: a slow spell of a shared machine shows as a gap
+        # between the two in-memory figures instead of landing on one side only.
+        before = steady_seconds(in_memory_epochs(data, preset, epochs, settings))
+        ours = steady_seconds(dltrain_epochs(data, work / f"run-{index}", preset, epochs, settings))
+        after = steady_seconds(in_memory_epochs(data, preset, epochs, settings))
+        ratio = (before + after) / 2 / ours
+        report.add(name, ours, f"{before:.2f} / {after:.2f}", ratio, verdict(ratio, GOAL))
+    report.notes.append(f"{epochs} epochs per training; seconds are the median epoch after the first (which traces the step and fills "
+                        "the cache), training batches only; ratio = mean of the two in-memory figures / dltrain.")
+    report.emit(arguments.markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -315,3 +315,20 @@ def reproduce(
     if regressions:
         stderr_console.print(f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False)
         raise typer.Exit(REGRESSION_EXIT_CODE)
+
+
+@app.command()
+@user_errors
+def lab(
+    experiments: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, in the lecture's order).")] = None,
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")] = Path("data/hapt"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")] = Path("models/lab"),
+    budget: Annotated[str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")] = "quick",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")] = False,
+) -> None:
+    """The lecture's claims on your data: one small grid per technique, a figure, a table and generated statements in REPORT.md."""
+    from dltrain.lab.runner import run_lab
+
+    report = run_lab(data, out, experiments or [], budget, overrides or [], force)
+    stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)

@@ -91,15 +91,26 @@ def _existing_state(run_dir: Path, config: Config) -> str:
 def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], overrides: list[str], out: Path, force: bool = False):
     """Train every grid point under `out`, then compare them; returns (comparison, failures)."""
     from dltrain.compare import compare_runs
+
+    points = grid_points(config_name, grid, overrides)
+    failures = train_points(data_dir, config_name, points, out, force)
+    finished = [out / point.name for point in points if (out / point.name / HISTORY_FILE).is_file()]
+    frame = compare_runs(finished, out) if finished else None
+    return frame, failures
+
+
+def train_points(data_dir: Path, config_name: str | None, points: list[GridPoint], out: Path, force: bool = False, extra_callbacks=None) -> list[tuple[str, str]]:
+    """Train each point into `out/<point name>`: complete runs are kept, interrupted ones resumed,
+    a failing one logged and skipped. `extra_callbacks(point)` gives callbacks for a new training.
+    Returns the failures as (point name, message)."""
     from dltrain.training import check_training_inputs, resume_run, train_run
 
     refuse_file_as_folder(out)
-    points = grid_points(config_name, grid, overrides)
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data_dir, point.config)
         if _existing_state(out / point.name, point.config) == "foreign" and not force:
             raise UsageError(f"{out / point.name} holds another run; choose another --out or pass --force to replace it")
-    logger.info("sweep of %d runs into %s", len(points), out)
+    logger.info("%d runs into %s", len(points), out)
     failures = []
     for index, point in enumerate(points, start=1):
         run_dir = out / point.name
@@ -111,10 +122,8 @@ def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], o
             elif state != "complete":
                 if state in ("stale", "foreign"):
                     shutil.rmtree(run_dir)
-                train_run(data_dir, run_dir, point.config, config_name)
+                train_run(data_dir, run_dir, point.config, config_name, extra_callbacks=extra_callbacks(point) if extra_callbacks else ())
         except DltrainError as error:  # one diverging point should not cost the others
             logger.error("run %s failed: %s", point.name, error)
             failures.append((point.name, str(error)))
-    finished = [out / point.name for point in points if (out / point.name / HISTORY_FILE).is_file()]
-    frame = compare_runs(finished, out) if finished else None
-    return frame, failures
+    return failures

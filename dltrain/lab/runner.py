@@ -1,0 +1,174 @@
+"""Run the lab's experiments on a DATA_DIR and write DIR/REPORT.md with one figure per experiment.
+
+Each experiment trains its cells with the sweep machinery (complete cells are kept when the lab
+is run again, interrupted ones resumed, a failing one reported while the rest go on), compares
+them, and adds its figure, table and generated statements to the report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dltrain.config import load_config
+from dltrain.dataset import read_meta, refuse_file_as_folder, write_text_atomic
+from dltrain.errors import UsageError
+from dltrain.lab.experiments import BUDGET_EPOCHS, EXPERIMENTS, LAB_BASE, CellResult, Experiment
+from dltrain.run_directory import HISTORY_FILE, MODEL_FILE, PROVENANCE_FILE
+
+logger = logging.getLogger("dltrain")
+LAB_ORDER = ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")  # the lecture's order
+REPORT_FILE = "REPORT.md"
+TIMING_FILE = "epoch-seconds.json"  # per cell: the seconds of each epoch's training batches
+
+
+def epoch_seconds_callback(path: Path):
+    import keras
+
+    class EpochSeconds(keras.callbacks.Callback):
+        """Writes the seconds of each epoch's training batches (validation excluded) to `path`."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self.started = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_test_begin(self, logs=None):
+            if self.started is not None:
+                self.seconds.append(time.perf_counter() - self.started)
+                self.started = None
+                write_text_atomic(path, json.dumps(self.seconds))
+
+    return EpochSeconds()
+
+
+def check_experiments(names: list[str]) -> list[str]:
+    for name in names:
+        EXPERIMENTS.get(name)  # an unknown name: one line listing the valid ones
+    return sorted(set(names), key=LAB_ORDER.index) if names else list(LAB_ORDER)
+
+
+def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", overrides: list[str] | None = None, force: bool = False) -> Path:
+    from dltrain.sweep import GridPoint, train_points
+
+    if budget not in BUDGET_EPOCHS:
+        raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
+    names = check_experiments(names)
+    refuse_file_as_folder(out)
+    meta = read_meta(data_dir)
+    if meta.get("task") != "har":
+        raise UsageError(f"{data_dir} holds {meta.get('task')} data; the lab runs on activity data (make it with 'dltrain prepare har hapt')")
+    experiments = [EXPERIMENTS.get(name)(budget, meta) for name in names]
+    plans = []
+    for experiment in experiments:  # every cell's config is validated before the first run
+        points = [GridPoint(_folder(cell.label), [*LAB_BASE, *cell.overrides, *(overrides or [])],
+                            load_config("har-gru", [*LAB_BASE, *cell.overrides, *(overrides or [])])) for cell in experiment.cells]
+        plans.append((experiment, points))
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for experiment, points in plans:
+        logger.info("lab experiment %s: %d runs", experiment.name, len(points))
+        runs = out / experiment.name / "runs"
+        failures = dict(train_points(data_dir, "har-gru", points, runs, force,
+                                     extra_callbacks=lambda point, runs=runs: [epoch_seconds_callback(runs / point.name / TIMING_FILE)]))
+        results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in zip(experiment.cells, points)]
+        if experiment.name == "init":
+            _probe_initialisation(results, points, data_dir, meta)
+        sections.append(_section(experiment, results, out))
+    report = out / REPORT_FILE
+    header = [
+        "# The lecture, reproduced",
+        "",
+        f"Data: `{data_dir}` ({meta.get('source', {}).get('kind', meta.get('task'))}; train {meta['splits']['train']} windows). "
+        f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
+        f"Model: the `har-gru` preset with `{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
+        "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim the runs did not "
+        "bear out is reported as such.",
+        "",
+    ]
+    write_text_atomic(report, "\n".join(header + sections))
+    return report
+
+
+def _folder(label: str) -> str:
+    return "".join(character if character.isalnum() or character in "._-" else "-" for character in label)
+
+
+def _result(label: str, run_dir: Path, failure: str | None) -> CellResult:
+    history = pd.read_csv(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else None
+    if history is not None and history.empty:
+        history = None
+    provenance = json.loads((run_dir / PROVENANCE_FILE).read_text()) if (run_dir / PROVENANCE_FILE).is_file() else {}
+    timing = run_dir / TIMING_FILE
+    seconds = json.loads(timing.read_text()) if timing.is_file() else []
+    if history is not None and len(seconds) != len(history) and provenance.get("train_seconds"):
+        seconds = [provenance["train_seconds"] / len(history)] * len(history)  # a run resumed or kept from before the lab timed it
+    return CellResult(label, run_dir, history, provenance, failure, seconds)
+
+
+def _probe_initialisation(results: list[CellResult], points, data_dir: Path, meta: dict) -> None:
+    """Activation statistics and gradient norms before training; the dense layer's unit spread after."""
+    import keras
+
+    from dltrain.dataset import read_split
+    from dltrain.feeds import encode_targets
+    from dltrain.lab.probes import initial_statistics, unit_spread, units_identical
+    from dltrain.training import _loss_and_metrics, build_model
+
+    train = read_split(data_dir, "train")
+    for result, point in zip(results, points):
+        keras.utils.set_random_seed(point.config.train.seed)
+        model = build_model(meta, point.config, 1)
+        loss, _ = _loss_and_metrics(point.config)
+        rows = initial_statistics(model, train.x, encode_targets(train.y, point.config, len(meta["classes"])), loss)
+        result.extra["layers"] = rows
+        gru = [row["saturated"] for row in rows if row["saturated"] is not None]
+        result.extra["saturated"] = gru[0] if gru else None
+        if result.usable and (result.run_dir / MODEL_FILE).is_file():
+            trained = keras.saving.load_model(result.run_dir / MODEL_FILE, safe_mode=True, compile=False)
+            spread = unit_spread(trained)
+            result.extra.update(unit_spread=spread, identical_units=units_identical(spread), dense_units=point.config.model.dense_units)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            return "n/a"
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
+        return str(value).replace("|", "/")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _section(experiment: Experiment, results: list[CellResult], out: Path) -> str:
+    from dltrain.lab.figures import plot_experiment
+
+    table, statements = experiment.summarise(results)
+    folder = out / experiment.name
+    write_text_atomic(folder / "table.csv", table.to_csv(index=False))
+    figure = folder / f"{experiment.name}.png"
+    plot_experiment(experiment, results, figure)
+    lines = [f"## {experiment.title}", "", f"_The lecture:_ {experiment.claim}", "", f"![{experiment.title}]({figure.relative_to(out)})", "",
+             _markdown_table(table), "", *[f"- {statement}" for statement in statements], ""]
+    if experiment.name == "init":
+        lines += _layer_table(results)
+    return "\n".join(lines)
+
+
+def _layer_table(results: list[CellResult]) -> list[str]:
+    rows = [{"cell": result.label, **row} for result in results for row in result.extra.get("layers", [])]
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows).rename(columns={"std": "output std", "saturated": "saturated share", "gradient_norm": "kernel gradient norm"})
+    return ["Per layer, on 256 training windows before any update:", "", _markdown_table(frame), ""]

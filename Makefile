@@ -8,12 +8,13 @@ RETINA_DATA := data/retina-demo
 RETINA_RAW := data/raw/retina-demo
 RETINA_RUN := models/demo-retina-cnn
 SWEEP_OUT := models/sweep-optimizers
+LAB_OUT := models/lab
 # The lecture's comparison of SGD techniques: same model, same rate, same budget, no annealing.
 SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set schedule.name=constant \
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina test sweep reproduce reproduce-full bench bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina test sweep lab reproduce reproduce-full bench bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +56,10 @@ sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs)
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
 	$(BIN)/dltrain sweep $(DEMO_DATA) --config har-gru --out $(SWEEP_OUT) $(SWEEP_BUDGET) \
 		--grid optimizer.name=sgd,momentum,nesterov,adagrad,rmsprop,adam
+
+lab: install ## The lecture's claims on HAPT, quick budget (about 15 minutes): $(LAB_OUT)/REPORT.md + one figure per experiment
+	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
+	$(BIN)/dltrain lab --data $(DEMO_DATA) --out $(LAB_OUT) --budget quick
 
 reproduce: install ## Re-run both baselines from scratch at the CI budget (about 2 minutes); exit 3 on a regression
 	$(BIN)/dltrain reproduce --all --budget ci

@@ -332,3 +332,23 @@ def lab(
 
     report = run_lab(data, out, experiments or [], budget, overrides or [], force)
     stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")],
+    export_format: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), litert (TensorFlow Lite, batch of one) or onnx (needs the 'onnx' extra).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise.")],
+    quantize: Annotated[str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")] = "none",
+    tolerance: Annotated[Optional[float], typer.Option(help="Largest probability difference to the Keras model allowed on the check samples (default: 1e-4; float16 1e-2; dynamic 5e-2).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+) -> None:
+    """Export a run's model and check it on the spot against the Keras model on 32 validation samples."""
+    from dltrain.export import export_run
+
+    check = export_run(run_dir, export_format, out, quantize, tolerance, force)
+    print(f"wrote {check.path} ({check.format}{', ' + check.quantization + ' quantisation' if check.quantization != 'none' else ''})")
+    print(f"check on {check.samples} validation samples: largest probability difference {check.max_difference:.2e}, classes agree {check.agreement:.1%}")
+    if check.accuracy:
+        print(f"validation accuracy: Keras {check.accuracy['keras']:.4f}, export {check.accuracy['exported']:.4f}")

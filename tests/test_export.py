@@ -1,0 +1,86 @@
+"""`dltrain export`: each format's on-the-spot parity check, on a small trained model of each task."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_uci_folder
+from dltrain.cli import app
+from test_retina_cli import retina_run  # noqa: F401  (a module fixture: a tiny trained retina-cnn run)
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def har_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    dataset = write_uci_folder(root / "raw", windows_per_subject=12, window=32)
+    assert runner.invoke(app, ["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
+    result = runner.invoke(app, ["train", str(root / "data"), "--out", str(root / "run"), "--config", "har-gru", "--set", "train.epochs=2",
+                                 "--set", "early_stopping.start_from_epoch=0", "--set", "train.batch_size=8"])
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+def _export(run, *arguments):
+    return runner.invoke(app, ["export", str(run), *arguments])
+
+
+@pytest.mark.parametrize("task", ["har", "retina"])
+@pytest.mark.parametrize("export_format, name", [("saved_model", "served"), ("litert", "model.tflite")])
+def test_export_matches_the_keras_model(task, export_format, name, har_run, retina_run, tmp_path):  # noqa: F811
+    import tensorflow as tf
+
+    run = har_run if task == "har" else retina_run["run"]
+    out = tmp_path / name
+    result = _export(run, "--format", export_format, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "classes agree 100.0%" in result.output
+    difference = float(result.output.split("largest probability difference ")[1].split(",")[0])
+    assert difference <= 1e-4
+    if export_format == "saved_model":
+        served = tf.saved_model.load(str(out))  # what TF Serving loads
+        (spec,) = served.signatures["serving_default"].structured_input_signature[1].values()
+        assert spec.shape[0] is None  # any batch size
+    else:
+        interpreter = tf.lite.Interpreter(model_path=str(out))
+        assert interpreter.get_input_details()[0]["shape"][0] == 1  # a fixed batch of one, for phones
+
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic"])
+def test_quantised_litert_reports_accuracy_beside_the_float_model(quantization, har_run, tmp_path):
+    out = tmp_path / "small.tflite"
+    result = _export(har_run, "--format", "litert", "--quantize", quantization, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "validation accuracy: Keras" in result.output and out.stat().st_size > 1000
+
+
+def test_an_export_beyond_the_tolerance_is_refused_and_removed(har_run, tmp_path):
+    out = tmp_path / "q.tflite"
+    result = _export(har_run, "--format", "litert", "--quantize", "dynamic", "--tolerance", "1e-12", "--out", str(out))
+    assert result.exit_code == 1
+    assert "disagrees with the Keras model" in result.output and "nothing written" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_without_the_extra_names_it(har_run, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tf2onnx") is not None:
+        pytest.skip("tf2onnx is installed here: the ONNX export runs instead")
+    result = _export(har_run, "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert result.exit_code == 2 and "pip install 'dltrain[onnx]'" in result.output
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    (["--format", "coreml", "--out", "m.x"], "choose one of saved_model, litert, onnx"),
+    (["--format", "litert", "--out", "m.onnx"], "ending in .tflite"),
+    (["--format", "saved_model", "--quantize", "dynamic", "--out", "served"], "--quantize applies to --format litert only"),
+])
+def test_bad_export_options_are_one_line(arguments, fragment, har_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _export(har_run, *arguments)
+    assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -200,7 +200,7 @@ def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, kappa=N
     callbacks += list(stateful.values())
     callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
     if config.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_FOLDER)))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_FOLDER), histogram_freq=int(config.train.tensorboard_histograms)))
     seconds_before = (resume_state or {}).get("train_seconds", 0.0)
     callbacks.append(LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before))
     first_epoch = (resume_state or {}).get("epochs_done", 0)

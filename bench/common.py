@@ -121,29 +121,9 @@ def scaled_data_dir(source: Path, out: Path, fraction: float) -> Path:
 
 def epoch_timer():
     """A Keras callback keeping the seconds of each epoch's training batches (validation excluded)."""
-    import keras
+    from dltrain.callbacks import EpochSeconds
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self.started = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def _close(self) -> None:
-            if self.started is not None:
-                self.seconds.append(time.perf_counter() - self.started)
-                self.started = None
-
-        def on_test_begin(self, logs=None):  # fit's validation pass starts: the epoch's training is over
-            self._close()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._close()
-
-    return EpochTimer()
+    return EpochSeconds()
 
 
 def steady_seconds(seconds: list[float]) -> float:

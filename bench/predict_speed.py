@@ -83,7 +83,7 @@ def main() -> None:
     size = 64 if arguments.smoke else 128
     prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
     train_count = len((prepared / "train.csv").read_text().splitlines()) - 1
-    images = 32 if arguments.smoke else 2048
+    images = 32 if arguments.smoke else 1024
     data = scaled_data_dir(prepared, work / "retina-predict", images / train_count)
     run = short_run(data, work / "run-retina", "retina-cnn", ["train.batch_size=8"] if arguments.smoke else [])
     import pandas as pd

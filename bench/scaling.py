@@ -5,7 +5,7 @@
 
 Each point is `train_run` (what `dltrain train` calls) on a DATA_DIR whose train split is a
 quarter, a half and all of a base set (activity: the HAPT train split; retina: the simulated
-demo photographs at 128 px, repeated by hard links to 1,024 images). Seconds per epoch count
+demo photographs at 128 px, repeated by hard links to 512 images). Seconds per epoch count
 the training batches only, median of the epochs after the first. Linear cost means seconds per
 1x-unit of data stay the same: the last column is (s/epoch / scale) / (s/epoch at 1x).
 """
@@ -40,7 +40,7 @@ def main() -> None:
     hapt = prepare_hapt(work / "hapt")
     size = 64 if arguments.smoke else 128
     retina = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
-    retina_images = 64 if arguments.smoke else 1024
+    retina_images = 64 if arguments.smoke else 512
     retina_train = len((retina / "train.csv").read_text().splitlines()) - 1
     # (task, base DATA_DIR, share of it that is 4x, preset, settings)
     tasks = [

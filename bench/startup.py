@@ -1,6 +1,6 @@
 """Start-up: `dltrain --help` and `dltrain prepare --help` vs `python -c "import tensorflow"`.
 
-    python bench/startup.py            # 5 alternating repeats of each (about 1 minute)
+    python bench/startup.py            # 3 alternating repeats of each (about 30 seconds)
     python bench/startup.py --smoke    # one repeat
 
 The commands run as fresh processes, alternating, and the median of each is kept. Ratio =
@@ -22,7 +22,7 @@ GOAL = 0.1
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="one repeat")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
     arguments = parser.parse_args()
     commands = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -138,3 +139,33 @@ class ProgressDisplay(keras.callbacks.Callback):
         if self.progress:
             self.progress.stop()
             self.progress = None
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Keeps the seconds of each epoch's training batches (validation excluded), and writes the
+    list as JSON to `path` after each epoch when one is given (the lab plots loss against time)."""
+
+    def __init__(self, path=None) -> None:
+        super().__init__()
+        self.path = path
+        self.seconds: list[float] = []
+        self.started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def _close(self) -> None:
+        if self.started is None:
+            return
+        self.seconds.append(time.perf_counter() - self.started)
+        self.started = None
+        if self.path is not None:
+            from dltrain.dataset import write_text_atomic
+
+            write_text_atomic(self.path, json.dumps(self.seconds))
+
+    def on_test_begin(self, logs=None):  # fit's validation pass starts: the epoch's training is over
+        self._close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._close()

@@ -326,11 +326,12 @@ def lab(
     budget: Annotated[str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")] = "quick",
     overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable).")] = None,
     force: Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")] = False,
+    report_only: Annotated[bool, typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out.")] = False,
 ) -> None:
     """The lecture's claims on your data: one small grid per technique, a figure, a table and generated statements in REPORT.md."""
     from dltrain.lab.runner import run_lab
 
-    report = run_lab(data, out, experiments or [], budget, overrides or [], force)
+    report = run_lab(data, out, experiments or [], budget, overrides or [], force, report_only)
     stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)
 
 

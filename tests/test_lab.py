@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import write_uci_folder
 from dltrain.cli import app
-from dltrain.lab.experiments import CellResult, loss_at_seconds, summarise_init
+from dltrain.lab.experiments import CellResult, best_loss_within, summarise_init
 
 runner = CliRunner()
 SMALL = ["--set", "train.batch_size=16"]
@@ -72,11 +72,11 @@ def test_a_diverging_cell_is_reported_and_the_lab_goes_on(lab_data, tmp_path):
     assert (out / "loss" / "loss.png").is_file()
 
 
-def test_loss_at_seconds_reads_the_last_epoch_finished_in_time():
+def test_best_loss_within_reads_only_the_epochs_finished_in_time():
     result = _result("mini-batch 64", {})
     result.epoch_seconds = [2.0, 2.0]
-    assert loss_at_seconds(result, 3.0) == 1.1 and loss_at_seconds(result, 4.0) == 0.9
-    assert pd.isna(loss_at_seconds(result, 1.0))
+    assert best_loss_within(result, 3.0) == 1.1 and best_loss_within(result, 4.0) == 0.9
+    assert pd.isna(best_loss_within(result, 1.0))
 
 
 def test_unknown_experiment_lists_the_valid_ones(lab_data, tmp_path):

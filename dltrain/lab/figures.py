@@ -11,7 +11,7 @@ from dltrain.figures import _pyplot, _save
 
 def plot_experiment(experiment, results, path: Path) -> None:
     plt = _pyplot()
-    panels = 2 if experiment.extra_panel else 1
+    panels = 2 if experiment.extra_panel not in (None, "seconds") else 1
     figure, axes_list = plt.subplots(1, panels, figsize=(6.5 * panels, 4.5), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     by_seconds = experiment.extra_panel == "seconds"
@@ -31,7 +31,7 @@ def plot_experiment(experiment, results, path: Path) -> None:
         axes.legend(fontsize="small")
     else:
         axes.text(0.5, 0.5, "no cell finished an epoch (see the report)", ha="center", va="center", transform=axes.transAxes)
-    if experiment.extra_panel and experiment.extra_panel != "seconds":
+    if panels == 2:
         _extra_panel(experiment.extra_panel, results, axes_list[0][1], colours)
     figure.tight_layout()
     _save(figure, path)

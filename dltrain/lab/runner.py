@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -27,36 +28,17 @@ REPORT_FILE = "REPORT.md"
 TIMING_FILE = "epoch-seconds.json"  # per cell: the seconds of each epoch's training batches
 
 
-def epoch_seconds_callback(path: Path):
-    import keras
-
-    class EpochSeconds(keras.callbacks.Callback):
-        """Writes the seconds of each epoch's training batches (validation excluded) to `path`."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self.started = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_test_begin(self, logs=None):
-            if self.started is not None:
-                self.seconds.append(time.perf_counter() - self.started)
-                self.started = None
-                write_text_atomic(path, json.dumps(self.seconds))
-
-    return EpochSeconds()
-
-
 def check_experiments(names: list[str]) -> list[str]:
     for name in names:
         EXPERIMENTS.get(name)  # an unknown name: one line listing the valid ones
     return sorted(set(names), key=LAB_ORDER.index) if names else list(LAB_ORDER)
 
 
-def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", overrides: list[str] | None = None, force: bool = False) -> Path:
+def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", overrides: list[str] | None = None, force: bool = False,
+            report_only: bool = False) -> Path:
+    """Train every experiment's cells under `out` and write REPORT.md; with `report_only`, rebuild
+    the report from the runs already there (a missing run is reported as such)."""
+    from dltrain.callbacks import EpochSeconds
     from dltrain.sweep import GridPoint, train_points
 
     if budget not in BUDGET_EPOCHS:
@@ -73,12 +55,16 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
                             load_config("har-gru", [*LAB_BASE, *cell.overrides, *(overrides or [])])) for cell in experiment.cells]
         plans.append((experiment, points))
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     sections = []
     for experiment, points in plans:
         logger.info("lab experiment %s: %d runs", experiment.name, len(points))
         runs = out / experiment.name / "runs"
-        failures = dict(train_points(data_dir, "har-gru", points, runs, force,
-                                     extra_callbacks=lambda point, runs=runs: [epoch_seconds_callback(runs / point.name / TIMING_FILE)]))
+        if report_only:
+            failures = {point.name: f"no run in {runs / point.name}" for point in points if not (runs / point.name / HISTORY_FILE).is_file()}
+        else:
+            failures = dict(train_points(data_dir, "har-gru", points, runs, force,
+                                         extra_callbacks=lambda point, runs=runs: [EpochSeconds(runs / point.name / TIMING_FILE)]))
         results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in zip(experiment.cells, points)]
         if experiment.name == "init":
             _probe_initialisation(results, points, data_dir, meta)
@@ -90,6 +76,9 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
         f"Data: `{data_dir}` ({meta.get('source', {}).get('kind', meta.get('task'))}; train {meta['splits']['train']} windows). "
         f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
         f"Model: the `har-gru` preset with `{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
+        f"Made by `{' '.join(['dltrain', *sys.argv[1:]]) if sys.argv[0].endswith('dltrain') else 'run_lab(...)'}` in "
+        f"{(time.perf_counter() - started) / 60:.1f} minutes" + (" (the report only, from runs trained earlier)." if report_only else
+                                                                 " (runs kept from an earlier call count as nothing)."),
         "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim the runs did not "
         "bear out is reported as such.",
         "",

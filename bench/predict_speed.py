@@ -15,6 +15,7 @@ in-memory seconds / dltrain seconds (goal >= 0.9); the loop's ratio = loop secon
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -89,12 +90,11 @@ def main() -> None:
     import pandas as pd
 
     folder = work / "photographs"
-    folder.mkdir(exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
     names = pd.read_csv(data / "train.csv", dtype={"image": str})["image"]
     for name in names:
-        target = folder / f"{name}.jpeg"
-        if not target.exists():
-            target.hardlink_to(data / "images" / f"{name}.jpeg")
+        (folder / f"{name}.jpeg").hardlink_to(data / "images" / f"{name}.jpeg")
     paths = sorted(folder.iterdir())
     decoded = np.stack([np.asarray(Image.open(path).convert("RGB"), np.float32) for path in paths])
     ours = dltrain_seconds(run, folder, work / "submission.csv")

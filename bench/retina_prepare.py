@@ -99,6 +99,7 @@ def main() -> None:
 
     def ours(copies: int):
         folder = kaggle_folder(paths, work / f"kaggle-x{copies}", copies)
+        shutil.rmtree(work / f"prepared-x{copies}", ignore_errors=True)  # prepare resumes into a folder it finished: start empty
         return measure([*DLTRAIN, "prepare", "retina", str(folder), "--out", str(work / f"prepared-x{copies}"), "--size", str(SIZE), "--force"])
 
     one = ours(1)

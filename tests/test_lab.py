@@ -45,6 +45,12 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
     assert table.loc[table["cell"] == "zeros", "dense units spread"].item() == 0
     assert "saturated" in report and "| normal N(0,1) | gru_1 |" in report  # the per-layer statistics
 
+    (out / "REPORT.md").unlink()
+    result = runner.invoke(app, ["lab", "init", "--data", str(lab_data), "--out", str(out), "--report-only", *SMALL])
+    assert result.exit_code == 0, result.output
+    rebuilt = (out / "REPORT.md").read_text()
+    assert "the report only, from runs trained earlier" in rebuilt and "units of the first dense layer are still identical" in rebuilt
+
 
 def _result(label, extra, accuracy=0.5):
     history = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.4, accuracy], "val_accuracy": [0.3, accuracy]})

@@ -129,7 +129,7 @@ def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
 
 CTRL_C_SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, time
     import keras
     import dltrain.training
     from dltrain.cli import app
@@ -139,6 +139,10 @@ CTRL_C_SCRIPT = textwrap.dedent(
         def on_train_batch_end(self, batch, logs=None):
             if batch == 2 and os.path.exists(os.path.join(sys.argv[2], "last.keras")):
                 os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl-C
+                # Python runs the handler at its next bytecode; sleeping here makes that this very
+                # callback. Under load the signal could otherwise land inside a TensorFlow call that
+                # swallows it (seen once in CI: the run then finished normally).
+                time.sleep(5)
 
 
     original = dltrain.training.train_run

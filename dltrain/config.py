@@ -77,7 +77,7 @@ class TrainConfig(Section):
         "the softmax and the one-hot label (the lecture's comparison); the regression head always uses MSE",
     )
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy only: targets (1-e) one-hot + e/classes")
-    tensorboard: bool = Field(False, description="write TensorBoard logs (loss, metrics, learning rate per epoch) to RUN_DIR/tensorboard")
+    tensorboard: bool = Field(True, description="write TensorBoard logs (loss, metrics, learning rate per epoch) to RUN_DIR/tensorboard")
     tensorboard_histograms: bool = Field(False, description="also weight histograms per epoch in the TensorBoard logs (larger files)")
     mixed_precision: Switch = Field("auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores")
     jit_compile: Switch = Field("auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)")

@@ -139,10 +139,12 @@ CTRL_C_SCRIPT = textwrap.dedent(
         def on_train_batch_end(self, batch, logs=None):
             if batch == 2 and os.path.exists(os.path.join(sys.argv[2], "last.keras")):
                 os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl-C
-                # Python runs the handler at its next bytecode; sleeping here makes that this very
-                # callback. Under load the signal could otherwise land inside a TensorFlow call that
-                # swallows it (seen once in CI: the run then finished normally).
-                time.sleep(5)
+                time.sleep(5)  # the handler runs here, at the next bytecode
+
+
+    # A shell that starts a job in the background without job control ignores SIGINT in it, and
+    # Python then installs no handler: the test would send Ctrl-C into the void. Restore a terminal's.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
     original = dltrain.training.train_run

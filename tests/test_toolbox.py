@@ -135,15 +135,15 @@ def test_restore_best_false_keeps_the_last_epoch(prepared, tmp_path):
     assert json.loads((run / "provenance.json").read_text())["best_epoch"] == 3
 
 
-def test_tensorboard_logs_go_into_the_run_with_the_learning_rate(prepared, tmp_path):
+def test_tensorboard_logs_go_into_every_run_with_the_learning_rate(prepared, tmp_path):
     import tensorflow as tf
 
-    run = tiny_run(prepared, "har", tmp_path, "train.tensorboard=true")
+    run = tiny_run(prepared, "har", tmp_path)  # on by default
     events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert events
     tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
     assert {"epoch_loss", "epoch_learning_rate"} <= tags
-    quiet = tiny_run(prepared, "har", tmp_path / "off")  # off by default
+    quiet = tiny_run(prepared, "har", tmp_path / "off", "train.tensorboard=false")
     assert not (quiet / "tensorboard").exists()
 
 

@@ -126,6 +126,26 @@ def epoch_timer():
     return EpochSeconds()
 
 
+def train_samples(data_dir: Path) -> int:
+    """The train split's size, as the DATA_DIR's meta.json records it."""
+    return int(json.loads((Path(data_dir) / "meta.json").read_text())["splits"]["train"])
+
+
+def epoch_budget(epochs: int, settings: list[str]) -> list[str]:
+    """Overrides for a timing run: exactly `epochs` epochs, every one kept, plus `settings`."""
+    return [f"train.epochs={epochs}", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]
+
+
+def dltrain_epoch_seconds(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
+    """`train_run` (what `dltrain train` calls) of `preset`, and the seconds of each epoch's training batches."""
+    from dltrain.config import load_config
+    from dltrain.training import train_run
+
+    timer = epoch_timer()
+    train_run(data_dir, run_dir, load_config(preset, epoch_budget(epochs, settings)), preset, force=True, extra_callbacks=[timer])
+    return timer.seconds
+
+
 def steady_seconds(seconds: list[float]) -> float:
     """The median epoch after the first (which also traces the step and fills any cache)."""
     later = seconds[1:] or seconds

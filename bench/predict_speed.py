@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, verdict
+from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, train_samples, verdict
 
 GOAL = 0.9
 
@@ -83,9 +83,8 @@ def main() -> None:
 
     size = 64 if arguments.smoke else 128
     prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
-    train_count = len((prepared / "train.csv").read_text().splitlines()) - 1
     images = 32 if arguments.smoke else 1024
-    data = scaled_data_dir(prepared, work / "retina-predict", images / train_count)
+    data = scaled_data_dir(prepared, work / "retina-predict", images / train_samples(prepared))
     run = short_run(data, work / "run-retina", "retina-cnn", ["train.batch_size=8"] if arguments.smoke else [])
     import pandas as pd
 

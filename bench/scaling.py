@@ -16,17 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import Report, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds
-
-
-def epoch_seconds(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> float:
-    from dltrain.config import load_config
-    from dltrain.training import train_run
-
-    config = load_config(preset, [f"train.epochs={epochs}", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings])
-    timer = epoch_timer()
-    train_run(data_dir, run_dir, config, preset, force=True, extra_callbacks=[timer])
-    return steady_seconds(timer.seconds)
+from common import Report, dltrain_epoch_seconds, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds, train_samples
 
 
 def main() -> None:
@@ -41,11 +31,10 @@ def main() -> None:
     size = 64 if arguments.smoke else 128
     retina = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
     retina_images = 64 if arguments.smoke else 512
-    retina_train = len((retina / "train.csv").read_text().splitlines()) - 1
     # (task, base DATA_DIR, share of it that is 4x, preset, settings)
     tasks = [
         ("har-gru", hapt, 0.1 if arguments.smoke else 1.0, "har-gru", []),
-        (f"retina-cnn {size} px", retina, retina_images / retina_train, "retina-cnn", ["train.batch_size=8"] if arguments.smoke else []),
+        (f"retina-cnn {size} px", retina, retina_images / train_samples(retina), "retina-cnn", ["train.batch_size=8"] if arguments.smoke else []),
     ]
     report = Report("Scaling: seconds per epoch at 1x, 2x and 4x the training data", f"python bench/scaling.py{' --smoke' if arguments.smoke else ''}",
                     ["task", "scale", "train samples", "s/epoch", "cost per 1x relative to 1x"])
@@ -53,18 +42,12 @@ def main() -> None:
         first = None
         for scale in (1, 2, 4):
             data = scaled_data_dir(base, work / f"{preset}-x{scale}", full_share * scale / 4)
-            samples = len((data / "train.csv").read_text().splitlines()) - 1 if preset == "retina-cnn" else _windows(data)
-            seconds = epoch_seconds(data, work / f"run-{preset}-x{scale}", preset, epochs, settings)
+            samples = train_samples(data)
+            seconds = steady_seconds(dltrain_epoch_seconds(data, work / f"run-{preset}-x{scale}", preset, epochs, settings))
             first = first or seconds
             report.add(task, f"{scale}x", samples, seconds, seconds / scale / first)
     report.notes.append(f"{epochs} epochs per point; 1.0 in the last column is perfectly linear cost.")
     report.emit(arguments.markdown)
-
-
-def _windows(data_dir: Path) -> int:
-    import json
-
-    return json.loads((data_dir / "meta.json").read_text())["splits"]["train"]
 
 
 if __name__ == "__main__":

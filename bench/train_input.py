@@ -22,24 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import Report, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds, verdict
+from common import (Report, dltrain_epoch_seconds, epoch_budget, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds,
+                    train_samples, verdict)
 
 GOAL = 0.95
 AUGMENTATION_OFF = ["augment.flip=false", "augment.rotation=false", "augment.zoom=0", "augment.brightness=0", "augment.contrast=0"]
-
-
-def budget(epochs: int, settings: list[str]) -> list[str]:
-    return [f"train.epochs={epochs}", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]
-
-
-def dltrain_epochs(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
-    from dltrain.config import load_config
-    from dltrain.training import train_run
-
-    config = load_config(preset, budget(epochs, settings))
-    timer = epoch_timer()
-    train_run(data_dir, run_dir, config, preset, force=True, extra_callbacks=[timer])
-    return timer.seconds
 
 
 def training_tensors(data_dir: Path, meta: dict, config) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +54,7 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
     from dltrain.dataset import read_meta
     from dltrain.training import build_model
 
-    config = load_config(preset, budget(epochs, settings))
+    config = load_config(preset, epoch_budget(epochs, settings))
     meta = read_meta(data_dir)
     x, y = training_tensors(data_dir, meta, config)
     keras.utils.set_random_seed(config.train.seed)
@@ -97,8 +84,7 @@ def main() -> None:
         patients = 8 if arguments.smoke else 40
         prepared = prepare_retina_demo(raw, work / f"retina-{size}px", patients, 64 if arguments.smoke else size)
         train_images = 48 if arguments.smoke else images
-        train_count = len((prepared / "train.csv").read_text().splitlines()) - 1
-        data = scaled_data_dir(prepared, work / f"retina-{size}px-x", train_images / train_count)
+        data = scaled_data_dir(prepared, work / f"retina-{size}px-x", train_images / train_samples(prepared))
         settings = ["train.batch_size=8"] if arguments.smoke else []
         cases.append((f"retina-cnn {size if not arguments.smoke else 64} px, {train_images} images", data, "retina-cnn", settings))
     hapt = prepare_hapt(work / "hapt")
@@ -118,7 +104,7 @@ def main() -> None:
         # In memory, dltrain, in memory again: a slow spell of a shared machine shows as a gap
         # between the two in-memory figures instead of landing on one side only.
         before = steady_seconds(in_memory_epochs(data, preset, epochs, settings))
-        ours = steady_seconds(dltrain_epochs(data, work / f"run-{index}", preset, epochs, settings))
+        ours = steady_seconds(dltrain_epoch_seconds(data, work / f"run-{index}", preset, epochs, settings))
         after = steady_seconds(in_memory_epochs(data, preset, epochs, settings))
         ratio = (before + after) / 2 / ours
         report.add(name, ours, f"{before:.2f} / {after:.2f}", ratio, verdict(ratio, GOAL))

@@ -230,11 +230,12 @@ def predict(
     split: Annotated[Optional[str], typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")] = None,
     probabilities: Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")] = True,
     tta: Annotated[bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")] = False,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Score with a file from 'dltrain export' (SavedModel folder, .tflite, .onnx) instead of the run's model.keras.")] = None,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.prediction import predict_run
 
-    frame = predict_run(run_dir, source, out, split, probabilities, tta)
+    frame = predict_run(run_dir, source, out, split, probabilities, tta, model)
     counts = frame[frame.columns[1]].value_counts()
     logger.info("wrote %d predictions to %s (%s)", len(frame), out, ", ".join(f"{name} {count}" for name, count in counts.items()))
 

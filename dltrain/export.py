@@ -8,19 +8,19 @@ tolerance is removed and reported as an error, never left behind as if it were g
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dltrain.errors import DataError, UsageError
+from dltrain.exported import FORMATS, ExportedModel, require_onnx_runtime
 
 logger = logging.getLogger("dltrain")
-FORMATS = ("saved_model", "litert", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic")
 CHECK_SAMPLES = 32
 MIN_AGREEMENT = 0.999  # share of the check samples whose predicted class must match
@@ -70,11 +70,6 @@ def _export_saved_model(model, target: Path) -> None:
     model.export(str(target), format="tf_saved_model", verbose=False)
 
 
-def _saved_model_predict(path: Path, inputs: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    served = tf.saved_model.load(str(path))
-    return np.concatenate([np.asarray(served.serve(tf.constant(inputs[start:start + 256]))) for start in range(0, len(inputs), 256)])
 
 
 def _export_litert(model, target: Path, quantization: str) -> None:
@@ -91,39 +86,52 @@ def _export_litert(model, target: Path, quantization: str) -> None:
     model.export(str(target), format="litert", input_signature=signature, verbose=False, **options)
 
 
-def _litert_predict(path: Path, inputs: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    source, result = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for sample in inputs:
-        interpreter.set_tensor(source["index"], sample[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(result["index"])[0].copy())
-    return np.stack(outputs)
 
 
 def _export_onnx(model, target: Path) -> None:
-    model.export(str(target), format="onnx", verbose=False)
+    """Freeze the model's forward pass into a graph and convert it with tf2onnx.
+
+    Not `model.export(format="onnx")`: with TensorFlow 2.21 its tf2onnx path leaves the constants the
+    input `Normalization` layer captures (the training mean and variance) as extra graph inputs
+    that no caller can feed. Freezing ourselves inlines them; `lower_control_flow=False` keeps the
+    GRU's while loop whole, which tf2onnx rewrites into an ONNX loop (lowered, it leaves dangling
+    placeholders).
+    """
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # The converters' deprecation notices about their own TF1-era calls are not the user's business.
+    quiet = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx")]
+    levels = [each.level for each in quiet]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for each in quiet:
+            each.setLevel(logging.ERROR)
+        try:
+            try:  # tf2onnx 1.17 still uses numpy aliases that numpy 2 removed; Keras ships the patch.
+                from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+                patch_tf2onnx()
+            except ImportError:
+                pass
+            signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="inputs")
+            forward = tf.function(lambda inputs: model(inputs, training=False), input_signature=[signature])
+            frozen = convert_variables_to_constants_v2(forward.get_concrete_function(), lower_control_flow=False, aggressive_inlining=True)
+            tf2onnx.convert.from_graph_def(frozen.graph.as_graph_def(), name=model.name, input_names=[tensor.name for tensor in frozen.inputs],
+                                           output_names=[tensor.name for tensor in frozen.outputs], output_path=str(target))
+        finally:
+            for each, level in zip(quiet, levels):
+                each.setLevel(level)
 
 
-def _onnx_predict(path: Path, inputs: np.ndarray) -> np.ndarray:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: inputs[start:start + 256]})[0] for start in range(0, len(inputs), 256)])
 
 
 def check_format_available(export_format: str) -> None:
     if export_format not in FORMATS:
         raise UsageError(f"--format {export_format}: choose one of {', '.join(FORMATS)}")
     if export_format == "onnx":
-        missing = [name for name in ("tf2onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
-        if missing:
-            raise UsageError(f"ONNX export needs the optional extra: pip install 'dltrain[onnx]' ({', '.join(missing)} not installed)")
+        require_onnx_runtime(also=("tf2onnx",))
 
 
 def _suffix_for(export_format: str) -> str:
@@ -155,21 +163,22 @@ def export_run(run_dir: Path, export_format: str, out: Path, quantization: str =
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         target = staging / (out.name if suffix else "saved_model")
-        exporter, runner = {"saved_model": (_export_saved_model, _saved_model_predict), "litert": (_export_litert, _litert_predict),
-                            "onnx": (_export_onnx, _onnx_predict)}[export_format]
+        exporter = {"saved_model": _export_saved_model, "litert": _export_litert, "onnx": _export_onnx}[export_format]
+        # Predicting first also builds the loaded model's call graph, which the ONNX exporter requires.
+        expected = model.predict(inputs, verbose=0)
         logger.info("exporting %s as %s%s", run_dir, export_format, f" ({quantization} quantisation)" if quantization != "none" else "")
         if export_format == "litert":
             exporter(model, target, quantization)
         else:
             exporter(model, target)
-        expected = model.predict(inputs, verbose=0)
-        exported = np.asarray(runner(target, inputs), dtype=np.float64)
+        exported_model = ExportedModel(target)
+        exported = np.asarray(exported_model.predict(inputs), dtype=np.float64)
         check = ExportCheck(out, export_format, quantization, len(inputs), float(np.abs(exported - expected).max()),
                             float((_classes(exported, run) == _classes(expected, run)).mean()))
         if quantization != "none":
             all_inputs, all_labels = _check_inputs(run, None)
             check.accuracy = {"keras": float((_classes(model.predict(all_inputs, verbose=0), run) == all_labels).mean()),
-                              "exported": float((_classes(np.asarray(runner(target, all_inputs)), run) == all_labels).mean())}
+                              "exported": float((_classes(exported_model.predict(all_inputs), run) == all_labels).mean())}
         if check.max_difference > tolerance or check.agreement < MIN_AGREEMENT:
             raise DataError(
                 f"the {export_format} export disagrees with the Keras model on {len(inputs)} validation samples "

@@ -67,7 +67,7 @@ def write_csv_atomic(frame: pd.DataFrame, out: Path) -> None:
     write_text_atomic(out, frame.to_csv(index=False, float_format="%.6f"))
 
 
-def predict_har(run, source: str, split_name: str | None, probabilities: bool) -> pd.DataFrame:
+def predict_har(run, source: str, split_name: str | None, probabilities: bool, load_model) -> pd.DataFrame:
     meta = run.data_meta
     source_path = Path(source)
     if source_path.is_dir() and (source_path / META_FILE).is_file():
@@ -76,7 +76,7 @@ def predict_har(run, source: str, split_name: str | None, probabilities: bool) -
         if split_name is not None:
             raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
         x, ids = windows_from_source(source, meta)
-    model = run.load_model()
+    model = load_model(x.shape[1:], f"the windows of {source}")
     logger.info("predicting %d windows", len(x))
     scores = model.predict(x, batch_size=SCORING_BATCH_SIZE, verbose=0)
     classes = np.asarray(meta["classes"])
@@ -87,15 +87,40 @@ def predict_har(run, source: str, split_name: str | None, probabilities: bool) -
     return frame
 
 
-def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = None, probabilities: bool = True, tta: bool = False) -> pd.DataFrame:
+def model_loader(run, exported: Path | None):
+    """`load(sample_shape, what)`: the run's model.keras, or with `exported` the file `dltrain export`
+    wrote (checked to take samples of the input's shape)."""
+    if exported is None:
+        return lambda sample_shape, what: run.load_model()
+
+    def load(sample_shape, what):
+        from dltrain.console import import_tensorflow_quietly
+        from dltrain.exported import ExportedModel
+
+        import_tensorflow_quietly()
+        model = ExportedModel(exported)
+        model.check_fits(sample_shape, what)
+        logger.info("scoring with the exported %s model %s", model.format, exported)
+        return model
+
+    return load
+
+
+def predict_run(run_dir: Path, source: str, out: Path, split_name: str | None = None, probabilities: bool = True, tta: bool = False,
+                exported: Path | None = None) -> pd.DataFrame:
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a CSV file path")
     run = open_run(run_dir)
+    if exported is not None:
+        from dltrain.exported import format_of
+
+        format_of(exported)  # a wrong path is one line before any data is read
+    load_model = model_loader(run, exported)
     if run.data_meta["task"] == "retina":
         from dltrain.retina.submission import predict_retina
 
-        frame = predict_retina(run, Path(source), split_name, tta)
+        frame = predict_retina(run, Path(source), split_name, tta, load_model)
     else:
-        frame = predict_har(run, source, split_name, probabilities)
+        frame = predict_har(run, source, split_name, probabilities, load_model)
     write_csv_atomic(frame, out)
     return frame

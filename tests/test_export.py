@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -27,9 +29,24 @@ def _export(run, *arguments):
     return runner.invoke(app, ["export", str(run), *arguments])
 
 
+def _predict(run, source, out, *arguments):
+    result = runner.invoke(app, ["predict", str(run), str(source), "--out", str(out), *arguments])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out)
+
+
+@pytest.fixture(scope="module")
+def keras_predictions(har_run, retina_run, tmp_path_factory):  # noqa: F811
+    """What the runs' own model.keras predicts: the HAPT-style data's test split, the raw photographs."""
+    folder = tmp_path_factory.mktemp("keras-predictions")
+    return {"har": _predict(har_run, har_run.parent / "data", folder / "har.csv"),
+            "retina": _predict(retina_run["run"], retina_run["source"] / "train", folder / "retina.csv")}
+
+
 @pytest.mark.parametrize("task", ["har", "retina"])
-@pytest.mark.parametrize("export_format, name", [("saved_model", "served"), ("litert", "model.tflite")])
-def test_export_matches_the_keras_model(task, export_format, name, har_run, retina_run, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("export_format, name", [("saved_model", "served"), ("litert", "model.tflite"), ("onnx", "model.onnx")])
+def test_export_matches_the_keras_model_and_predicts_alike(task, export_format, name, har_run, retina_run, keras_predictions, tmp_path):  # noqa: F811
+    import onnxruntime
     import tensorflow as tf
 
     run = har_run if task == "har" else retina_run["run"]
@@ -43,9 +60,35 @@ def test_export_matches_the_keras_model(task, export_format, name, har_run, reti
         served = tf.saved_model.load(str(out))  # what TF Serving loads
         (spec,) = served.signatures["serving_default"].structured_input_signature[1].values()
         assert spec.shape[0] is None  # any batch size
-    else:
+    elif export_format == "litert":
         interpreter = tf.lite.Interpreter(model_path=str(out))
         assert interpreter.get_input_details()[0]["shape"][0] == 1  # a fixed batch of one, for phones
+    else:
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        assert len(session.get_inputs()) == 1  # the training mean and variance are inside, not extra inputs
+        assert not isinstance(session.get_inputs()[0].shape[0], int)  # any batch size
+    # `predict --model`: the exported file scores a whole input as the Keras model does.
+    expected = keras_predictions[task]
+    if task == "har":
+        predicted = _predict(run, run.parent / "data", tmp_path / "p.csv", "--model", str(out))
+        probabilities = [column for column in expected if column.startswith("prob_")]
+        assert (predicted["activity"] == expected["activity"]).all()
+        assert np.abs(predicted[probabilities].to_numpy() - expected[probabilities].to_numpy()).max() <= 1e-4
+    else:
+        predicted = _predict(run, retina_run["source"] / "train", tmp_path / "p.csv", "--model", str(out))
+        assert predicted.equals(expected)
+
+
+def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path):  # noqa: F811
+    out = tmp_path / "har.tflite"
+    assert _export(har_run, "--format", "litert", "--out", str(out)).exit_code == 0
+    result = runner.invoke(app, ["predict", str(retina_run["run"]), str(retina_run["source"] / "train"), "--out", str(tmp_path / "p.csv"), "--model", str(out)])
+    assert result.exit_code == 1 and "exported from another run" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p.csv").exists()
+    (tmp_path / "broken.onnx").write_text("not a model")
+    result = runner.invoke(app, ["predict", str(har_run), str(har_run.parent / "data"), "--out", str(tmp_path / "p.csv"), "--model", str(tmp_path / "broken.onnx")])
+    assert result.exit_code == 1 and "cannot be loaded as onnx" in result.output
+    assert not (tmp_path / "p.csv").exists()
 
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic"])

@@ -62,7 +62,12 @@ def prepared_chunks(paths: list[Path], options: ImageOptions, rejects: list[tupl
             yield images, names, len(chunk)
 
 
-def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.DataFrame:
+def _image_shape(meta: dict) -> tuple[int, int, int]:
+    size = meta["image_options"]["size"]
+    return (size, size, 3)
+
+
+def predict_retina(run, source: Path, split_name: str | None, tta: bool, load_model) -> pd.DataFrame:
     from dltrain.feeds import predict_outputs
 
     meta = run.data_meta
@@ -77,7 +82,7 @@ def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.D
         from dltrain.retina.pipeline import image_dataset, read_split_table
 
         table = read_split_table(source, prediction_split(source, meta, split_name))
-        model = run.load_model()
+        model = load_model(_image_shape(meta), f"the images of {source}")
         grades.append(grades_from_outputs(predict_outputs(model, image_dataset(source, table, 64), tta), head, thresholds))
         names = table["image"].tolist()
     else:
@@ -86,7 +91,7 @@ def predict_retina(run, source: Path, split_name: str | None, tta: bool) -> pd.D
         options = ImageOptions(**meta["image_options"])
         paths = raw_image_paths(source)
         rejects: list[tuple[str, str]] = []
-        model = run.load_model()
+        model = load_model(_image_shape(meta), f"the images of {source}")
         import tensorflow as tf
 
         with progress_bar("grading photographs", len(paths)) as advance:

@@ -79,6 +79,10 @@ class TrainConfig(Section):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy only: targets (1-e) one-hot + e/classes")
     tensorboard: bool = Field(True, description="write TensorBoard logs (loss, metrics, learning rate per epoch) to RUN_DIR/tensorboard")
     tensorboard_histograms: bool = Field(False, description="also weight histograms per epoch in the TensorBoard logs (larger files)")
+    tracking: Literal["none", "mlflow"] = Field(
+        "none", description="mlflow: the config, metrics per epoch and the run's files to MLflow (MLFLOW_TRACKING_URI, else ./mlruns); needs the mlflow extra"
+    )
+    tracking_experiment: str = Field("dltrain", min_length=1, description="the MLflow experiment that runs are tracked in")
     mixed_precision: Switch = Field("auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores")
     jit_compile: Switch = Field("auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)")
     deterministic: bool = Field(False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed")

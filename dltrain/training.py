@@ -51,6 +51,9 @@ def check_training_inputs(data_dir: Path, config: Config) -> dict:
         raise UsageError("early_stopping.monitor=val_accuracy needs the classification head; use val_kappa or val_loss")
     if config.model.head == "regression" and config.train.class_weight != "none":
         raise UsageError("train.class_weight=balanced needs the classification head (a regression has no classes to weigh)")
+    from dltrain.tracking import check_tracking_available
+
+    check_tracking_available(config)
     return meta
 
 
@@ -247,34 +250,47 @@ def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, 
     if config.model.name == "gru" and config.model.recurrent_dropout and setup.device["type"] == "GPU":
         logger.warning("model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times slower on this GPU")
     first_epoch = resume_state["epochs_done"] if resume_state else 0
-    with device_scope(setup, config.train.deterministic):
-        global_batch = check_global_batch(config.train, setup.replicas, meta["splits"]["train"])
-        feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch)
-        model = build_model(meta, config, feeds.steps_per_epoch)
-        if resume_state:
-            restore_training_state(model, run_dir / LAST_MODEL_FILE, resume_state, config.schedule.name in ("constant", "plateau"))
-            provenance.update(status="running", resumed_after_epochs=provenance.get("resumed_after_epochs", []) + [first_epoch])
-        else:
-            provenance = _new_provenance(config, data_dir, meta, setup, model, provenance)
-        write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
-        logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
+    tracker = None
+    try:
+        with device_scope(setup, config.train.deterministic):
+            global_batch = check_global_batch(config.train, setup.replicas, meta["splits"]["train"])
+            feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch)
+            model = build_model(meta, config, feeds.steps_per_epoch)
+            if resume_state:
+                restore_training_state(model, run_dir / LAST_MODEL_FILE, resume_state, config.schedule.name in ("constant", "plateau"))
+                provenance.update(status="running", resumed_after_epochs=provenance.get("resumed_after_epochs", []) + [first_epoch])
+            else:
+                provenance = _new_provenance(config, data_dir, meta, setup, model, provenance)
+            if config.train.tracking == "mlflow":
+                from dltrain.tracking import MlflowTracker
 
-        kappa = ValidationKappa(feeds.val, feeds.val_levels, config.model.head) if meta["task"] == "retina" else None
-        callbacks, nan_watch = build_callbacks(config, run_dir, feeds.steps_per_epoch, kappa, resume_state)
-        model.fit(
-            feeds.train,
-            validation_data=feeds.val,
-            epochs=config.train.epochs,
-            initial_epoch=first_epoch,
-            steps_per_epoch=feeds.steps_per_epoch if feeds.spans_all_epochs else None,
-            callbacks=callbacks + list(extra_callbacks),
-            class_weight=feeds.class_weight,
-            verbose=0,
-            shuffle=False,
-        )
-    last_checkpoint = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint))
-    best_checkpoint = next((callback for callback in callbacks if isinstance(callback, BestModelCheckpoint)), None)
-    return _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, last_checkpoint.train_seconds())
+                tracker = MlflowTracker(config, run_dir, provenance)  # records its run id in the provenance
+            write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
+            logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance["precision"], provenance["xla"])
+
+            kappa = ValidationKappa(feeds.val, feeds.val_levels, config.model.head) if meta["task"] == "retina" else None
+            callbacks, nan_watch = build_callbacks(config, run_dir, feeds.steps_per_epoch, kappa, resume_state)
+            model.fit(
+                feeds.train,
+                validation_data=feeds.val,
+                epochs=config.train.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=feeds.steps_per_epoch if feeds.spans_all_epochs else None,
+                callbacks=callbacks + ([tracker.callback()] if tracker else []) + list(extra_callbacks),
+                class_weight=feeds.class_weight,
+                verbose=0,
+                shuffle=False,
+            )
+        last_checkpoint = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint))
+        best_checkpoint = next((callback for callback in callbacks if isinstance(callback, BestModelCheckpoint)), None)
+        provenance = _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, last_checkpoint.train_seconds())
+    except BaseException as error:
+        if tracker:
+            tracker.stop(interrupted=isinstance(error, KeyboardInterrupt))
+        raise
+    if tracker:
+        tracker.finish(run_dir, provenance)
+    return provenance
 
 
 def _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, seconds) -> dict:

@@ -156,10 +156,24 @@ def train(
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")] = False,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
+    backend: Annotated[str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).", rich_help_panel="Backend and several hosts")] = "tensorflow",
+    distributed: Annotated[bool, typer.Option("--distributed", help="One of several processes (hosts) training together, data-parallel (--backend jax).", rich_help_panel="Backend and several hosts")] = False,
+    coordinator: Annotated[Optional[str], typer.Option(envvar="DLTRAIN_COORDINATOR", help="HOST:PORT of process 0, the same for every process.", rich_help_panel="Backend and several hosts")] = None,
+    num_processes: Annotated[Optional[int], typer.Option(envvar="DLTRAIN_NUM_PROCESSES", help="How many processes train together.", rich_help_panel="Backend and several hosts")] = None,
+    process_id: Annotated[Optional[int], typer.Option(envvar="DLTRAIN_PROCESS_ID", help="This process's number, 0 to N-1; process 0 writes RUN_DIR.", rich_help_panel="Backend and several hosts")] = None,
 ) -> None:
     """Train a model on DATA_DIR; the best and last model, history and metrics go to RUN_DIR."""
     from dltrain.errors import UsageError
+    from dltrain.multihost import SINGLE_PROCESS, check_process_options, select_backend
 
+    group = SINGLE_PROCESS
+    if distributed:
+        if backend != "jax":
+            raise UsageError("--distributed runs on --backend jax (Keras 3 on TensorFlow has no multi-worker training)")
+        if resume is not None:
+            raise UsageError("--resume continues single-process runs only; train a --distributed run again")
+        group = check_process_options(coordinator, num_processes, process_id)
+    select_backend(backend)  # before anything imports Keras
     if resume is not None:
         if config or overrides or out or force or print_config:
             raise UsageError("--resume continues with the run's own config.yaml and folder; --config, --set, --out, --force and --print-config do not apply")
@@ -181,7 +195,19 @@ def train(
     run_dir = out or _default_run_dir(data_dir, config_name)
     from dltrain.training import train_run
 
-    _report_run(train_run(data_dir, run_dir, resolved, config_name, force=force), run_dir)
+    if group.is_chief:
+        _report_run(train_run(data_dir, run_dir, resolved, config_name, force=force, group=group), run_dir)
+        return
+    # The other processes train in step with process 0 into a folder of their own, then drop it.
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"dltrain-process-{group.process_id}-"))
+    try:
+        train_run(data_dir, scratch / "run", resolved, config_name, group=group)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    logger.info("process %d of %d done; process 0 wrote the run", group.process_id, group.num_processes)
 
 
 def _report_run(provenance: dict, run_dir: Path) -> None:
@@ -298,9 +324,13 @@ def reproduce(
     budget: Annotated[str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")] = "ci",
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path("models/reproduce"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")] = False,
+    backend: Annotated[str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")] = "tensorflow",
 ) -> None:
     """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
     from dltrain.errors import UsageError
+    from dltrain.multihost import select_backend
+
+    select_backend(backend)  # before anything imports Keras
     from dltrain.reproduce import load_baselines, reproduce as run_reproduce, results_table
 
     if all_baselines == bool(names):

@@ -27,9 +27,11 @@ class DeviceSetup:
     replicas: int
     mixed_precision: bool
     memory_growth: bool
+    backend: str = "tensorflow"
 
     def describe(self) -> dict:
         return {
+            "backend": self.backend,
             "strategy": self.strategy_name,
             "replicas": self.replicas,
             "mixed_precision": self.mixed_precision,
@@ -75,10 +77,38 @@ def _mirrored_strategy(tf, gpus):
     return tf.distribute.MirroredStrategy(devices=cpus)
 
 
-def configure_devices(train_config) -> DeviceSetup:
+def _configure_jax(train_config, distributed: bool, keras, tf) -> DeviceSetup:
+    """Keras on JAX: JAX owns the accelerators; TensorFlow (the input pipeline) stays on the CPU."""
+    import jax
+
+    try:
+        tf.config.set_visible_devices([], "GPU")  # else TensorFlow would take the GPU memory JAX needs
+    except RuntimeError:  # TensorFlow's devices were initialised earlier in this process
+        pass
+    if train_config.strategy == "mirrored":
+        raise UsageError("train.strategy=mirrored is TensorFlow's; on --backend jax use --distributed (or one device)")
+    local = jax.local_devices()
+    platform = local[0].platform.upper()
+    device = {"type": platform, "count": len(local), "names": [device.device_kind for device in local]}
+    notes: list[str] = []
+    mixed_precision = bool(train_config.mixed_precision) and (train_config.mixed_precision != "auto" or platform == "GPU")
+    if mixed_precision and platform == "CPU":
+        notes.append("train.mixed_precision=true on a CPU: float16 is emulated there and usually slower than float32")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    for note in notes:
+        logger.warning(note)
+    # Data-parallel over every device of every process when distributed (the batch size is per replica).
+    replicas = len(jax.devices()) if distributed else 1
+    name = "jax-data-parallel" if distributed else "default"
+    return DeviceSetup(device, tf.distribute.get_strategy(), name, replicas, mixed_precision, False, backend="jax")
+
+
+def configure_devices(train_config, distributed: bool = False) -> DeviceSetup:
     import keras
     import tensorflow as tf
 
+    if keras.backend.backend() == "jax":
+        return _configure_jax(train_config, distributed, keras, tf)
     gpus = tf.config.list_physical_devices("GPU")
     memory_growth = _enable_memory_growth(tf, gpus)
     details = _gpu_details(tf, gpus)

@@ -14,13 +14,28 @@ from dltrain.errors import DataError
 SCORING_BATCH_SIZE = 256
 
 
-def _array_dataset(x, y, batch_size: int):
+def own_share(dataset, global_batch: int, shard: tuple[int, int] | None):
+    """This process's part of every global batch: (process_id, num_processes) -> rows
+    [id * b, (id + 1) * b) of each batch, b = global batch / processes. The batches must be full
+    (drop_remainder), or a short last batch would leave one process without rows."""
+    if shard is None:
+        return dataset
+    process_id, num_processes = shard
+    return dataset.rebatch(global_batch // num_processes).shard(num_processes, process_id)
+
+
+def _array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=shard is not None)
+    if shard is None:
+        return batches.prefetch(tf.data.AUTOTUNE)
+    # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data".
+    counted = own_share(batches, batch_size, shard).apply(tf.data.experimental.assert_cardinality(len(x) // batch_size))
+    return counted.prefetch(tf.data.AUTOTUNE)
 
 
-def _epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
+def _epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int, shard: tuple[int, int] | None = None):
     """Batches of every epoch from `first_epoch` on, each epoch in an order drawn from (seed, epoch)
     alone. tf.data's reshuffling depends on how many epochs this process has iterated, so a resumed
     run would see other orders; with this one it sees exactly the batches it would have seen."""
@@ -30,9 +45,9 @@ def _epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, ep
 
     def one_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=shard is not None)
 
-    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    batches = own_share(tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch), batch_size, shard)
     return batches.map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -56,17 +71,21 @@ class TrainingFeeds:
     val_levels: np.ndarray
 
 
-def training_feeds(data_dir: Path, meta: dict, config, batch_size: int, first_epoch: int = 0) -> TrainingFeeds:
-    """Training and validation feeds; `batch_size` is the global batch (all replicas together)."""
+def training_feeds(data_dir: Path, meta: dict, config, batch_size: int, first_epoch: int = 0, shard: tuple[int, int] | None = None) -> TrainingFeeds:
+    """Training and validation feeds; `batch_size` is the global batch (all replicas together).
+    With `shard` (process_id, num_processes), this process's share of every full global batch
+    (activity data): every process draws the same batches from the same seed and keeps its rows."""
     seed, num_classes = config.train.seed, len(meta["classes"])
     if meta["task"] == "har":
         train, val = read_split(data_dir, "train"), read_split(data_dir, "val")
+        if shard is not None and len(val.y) < batch_size:
+            raise DataError(f"{data_dir}: {len(val.y)} validation windows, fewer than one global batch of {batch_size}; lower train.batch_size")
         train_levels, val_levels = train.y, val.y
         train_targets = encode_targets(train.y, config, num_classes)
-        train_data = _epoch_seeded_dataset(train.x, train_targets, batch_size, seed, first_epoch, config.train.epochs)
-        val_data = _array_dataset(val.x, encode_targets(val.y, config, num_classes), batch_size)
+        train_data = _epoch_seeded_dataset(train.x, train_targets, batch_size, seed, first_epoch, config.train.epochs, shard)
+        val_data = _array_dataset(val.x, encode_targets(val.y, config, num_classes), batch_size, shard)
         spans_all_epochs = True
-    else:
+    else:  # training refuses --distributed for retina data
         from dltrain.retina.pipeline import image_dataset, read_split_table
 
         train_table, val_table = read_split_table(data_dir, "train"), read_split_table(data_dir, "val")
@@ -77,7 +96,7 @@ def training_feeds(data_dir: Path, meta: dict, config, batch_size: int, first_ep
     class_weight = None
     if config.train.class_weight == "balanced":  # training refuses it for the regression head
         class_weight = balanced_class_weights(train_levels, num_classes)
-    steps_per_epoch = math.ceil(len(train_levels) / batch_size)
+    steps_per_epoch = len(train_levels) // batch_size if shard is not None else math.ceil(len(train_levels) / batch_size)
     return TrainingFeeds(train_data, val_data, steps_per_epoch, spans_all_epochs, class_weight, val_levels)
 
 

@@ -18,8 +18,6 @@ import os
 import time
 from pathlib import Path
 
-import keras
-
 from dltrain.config import Config
 from dltrain.errors import UsageError
 
@@ -96,8 +94,17 @@ class MlflowTracker:
                 logger.warning("MLflow: metrics not logged (%s: %s); training goes on", type(error).__name__, error)
                 self._warned = True
 
-    def callback(self) -> keras.callbacks.Callback:
-        return _EpochMetrics(self)
+    def callback(self):
+        """A Keras callback that logs each epoch's logs (Keras is imported only once training starts)."""
+        import keras
+
+        tracker = self
+
+        class EpochMetrics(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                tracker.log_metrics(dict(logs or {}), epoch)
+
+        return EpochMetrics()
 
     def finish(self, run_dir: Path, provenance: dict) -> None:
         # Prefixed: the kept model's val_accuracy is not one more point of the per-epoch val_accuracy curve.
@@ -116,11 +123,3 @@ class MlflowTracker:
         except Exception:  # already failing for another reason; that one is the error to report
             pass
 
-
-class _EpochMetrics(keras.callbacks.Callback):
-    def __init__(self, tracker: MlflowTracker):
-        super().__init__()
-        self.tracker = tracker
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.tracker.log_metrics(dict(logs or {}), epoch)

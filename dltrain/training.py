@@ -14,6 +14,7 @@ import pandas as pd
 from dltrain.config import Config
 from dltrain.dataset import check_output_folder, read_meta, write_json_atomic, write_text_atomic
 from dltrain.errors import DataError, UsageError
+from dltrain.multihost import SINGLE_PROCESS, ProcessGroup
 from dltrain.run_directory import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -66,13 +67,26 @@ def with_standardisation(core, mean, std):
     return keras.Model(inputs, core(standardised), name=core.name)
 
 
-def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False, extra_callbacks=()) -> dict:
+def check_distributed(meta: dict, group: ProcessGroup) -> None:
+    if not group.distributed:
+        return
+    if meta["task"] != "har":
+        raise UsageError("--distributed trains activity data only in this version: retina's per-epoch val_kappa predicts on one process")
+
+
+def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False, extra_callbacks=(),
+              group: ProcessGroup = SINGLE_PROCESS) -> dict:
     check_output_folder(run_dir, force, "run")
     meta = check_training_inputs(data_dir, config)
+    check_distributed(meta, group)
+    if group.distributed:
+        from dltrain.multihost import join
+
+        join(group)  # after every local check: a process that refuses its inputs never keeps the others waiting
     prepare_run_folder(run_dir, force)
     try:
         write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
-        return _train_in_folder(data_dir, run_dir, config, meta, {"config_source": config_source}, None, extra_callbacks)
+        return _train_in_folder(data_dir, run_dir, config, meta, {"config_source": config_source}, None, extra_callbacks, group)
     except KeyboardInterrupt:
         _interrupted(run_dir)
         raise
@@ -99,7 +113,7 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
     _trim_history(run_dir / HISTORY_FILE, state["epochs_done"])
     logger.info("resuming %s after epoch %d of %d", run_dir, state["epochs_done"], config.train.epochs)
     try:
-        return _train_in_folder(data_dir, run_dir, config, meta, provenance, state, extra_callbacks)
+        return _train_in_folder(data_dir, run_dir, config, meta, provenance, state, extra_callbacks, SINGLE_PROCESS)
     except KeyboardInterrupt:
         _interrupted(run_dir)
         raise
@@ -233,7 +247,7 @@ def _new_provenance(config: Config, data_dir: Path, meta: dict, setup, model, ex
     }
 
 
-def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, extra_callbacks) -> dict:
+def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, extra_callbacks, group: ProcessGroup) -> dict:
     from dltrain.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -245,7 +259,7 @@ def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, 
     from dltrain.feeds import training_feeds
 
     keras.utils.set_random_seed(config.train.seed)
-    setup = configure_devices(config.train)
+    setup = configure_devices(config.train, group.distributed)
     logger.info("training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas)
     if config.model.name == "gru" and config.model.recurrent_dropout and setup.device["type"] == "GPU":
         logger.warning("model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times slower on this GPU")
@@ -254,14 +268,17 @@ def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, 
     try:
         with device_scope(setup, config.train.deterministic):
             global_batch = check_global_batch(config.train, setup.replicas, meta["splits"]["train"])
-            feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch)
+            shard = (group.process_id, group.num_processes) if group.distributed else None
+            feeds = training_feeds(data_dir, meta, config, global_batch, first_epoch, shard)
             model = build_model(meta, config, feeds.steps_per_epoch)
             if resume_state:
                 restore_training_state(model, run_dir / LAST_MODEL_FILE, resume_state, config.schedule.name in ("constant", "plateau"))
                 provenance.update(status="running", resumed_after_epochs=provenance.get("resumed_after_epochs", []) + [first_epoch])
             else:
                 provenance = _new_provenance(config, data_dir, meta, setup, model, provenance)
-            if config.train.tracking == "mlflow":
+            if group.distributed:
+                provenance["processes"] = group.describe()
+            if config.train.tracking == "mlflow" and group.is_chief:
                 from dltrain.tracking import MlflowTracker
 
                 tracker = MlflowTracker(config, run_dir, provenance)  # records its run id in the provenance
@@ -281,6 +298,11 @@ def _train_in_folder(data_dir, run_dir, config, meta, provenance, resume_state, 
                 verbose=0,
                 shuffle=False,
             )
+        if group.distributed:
+            from dltrain.multihost import check_same_weights, leave
+
+            provenance["weights_sha256"] = check_same_weights(model, group)
+            leave()  # scoring below loads model.keras on this process alone
         last_checkpoint = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint))
         best_checkpoint = next((callback for callback in callbacks if isinstance(callback, BestModelCheckpoint)), None)
         provenance = _finish(data_dir, run_dir, config, meta, provenance, nan_watch, best_checkpoint, last_checkpoint.train_seconds())

@@ -131,6 +131,18 @@ def train_samples(data_dir: Path) -> int:
     return int(json.loads((Path(data_dir) / "meta.json").read_text())["splits"]["train"])
 
 
+# Smoke mode checks that a script still runs, not the machine: the smallest model of each preset,
+# no TensorBoard logs, so the CI smoke runs cost seconds, not minutes.
+SMOKE_SETTINGS = {
+    "har-gru": ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "model.dense_units=0", "train.tensorboard=false"],
+    "retina-cnn": ["model.conv_layers=1", "model.dense_units=8", "train.batch_size=8", "train.tensorboard=false"],
+}
+
+
+def smoke_settings(preset: str, smoke: bool) -> list[str]:
+    return SMOKE_SETTINGS[preset] if smoke else []
+
+
 def epoch_budget(epochs: int, settings: list[str]) -> list[str]:
     """Overrides for a timing run: exactly `epochs` epochs, every one kept, plus `settings`."""
     return [f"train.epochs={epochs}", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, train_samples, verdict
+from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, train_samples, verdict
 
 GOAL = 0.9
 
@@ -85,7 +85,7 @@ def main() -> None:
     prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
     images = 32 if arguments.smoke else 1024
     data = scaled_data_dir(prepared, work / "retina-predict", images / train_samples(prepared))
-    run = short_run(data, work / "run-retina", "retina-cnn", ["train.batch_size=8"] if arguments.smoke else [])
+    run = short_run(data, work / "run-retina", "retina-cnn", smoke_settings("retina-cnn", arguments.smoke))
     import pandas as pd
 
     folder = work / "photographs"
@@ -104,7 +104,7 @@ def main() -> None:
 
     hapt = prepare_hapt(work / "hapt")
     har_data = scaled_data_dir(hapt, work / "hapt-small", 0.05) if arguments.smoke else hapt
-    har_run = short_run(har_data, work / "run-har", "har-gru", [])
+    har_run = short_run(har_data, work / "run-har", "har-gru", smoke_settings("har-gru", arguments.smoke))
     windows = read_split(hapt, "test")
     ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
     memory = in_memory_seconds(har_run, windows.x)

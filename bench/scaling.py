@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import Report, dltrain_epoch_seconds, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds, train_samples
+from common import Report, dltrain_epoch_seconds, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, steady_seconds, train_samples
 
 
 def main() -> None:
@@ -33,14 +33,14 @@ def main() -> None:
     retina_images = 64 if arguments.smoke else 512
     # (task, base DATA_DIR, share of it that is 4x, preset, settings)
     tasks = [
-        ("har-gru", hapt, 0.1 if arguments.smoke else 1.0, "har-gru", []),
-        (f"retina-cnn {size} px", retina, retina_images / train_samples(retina), "retina-cnn", ["train.batch_size=8"] if arguments.smoke else []),
+        ("har-gru", hapt, 0.1 if arguments.smoke else 1.0, "har-gru", smoke_settings("har-gru", arguments.smoke)),
+        (f"retina-cnn {size} px", retina, retina_images / train_samples(retina), "retina-cnn", smoke_settings("retina-cnn", arguments.smoke)),
     ]
     report = Report("Scaling: seconds per epoch at 1x, 2x and 4x the training data", f"python bench/scaling.py{' --smoke' if arguments.smoke else ''}",
                     ["task", "scale", "train samples", "s/epoch", "cost per 1x relative to 1x"])
     for task, base, full_share, preset, settings in tasks:
         first = None
-        for scale in (1, 2, 4):
+        for scale in (1, 2) if arguments.smoke else (1, 2, 4):
             data = scaled_data_dir(base, work / f"{preset}-x{scale}", full_share * scale / 4)
             samples = train_samples(data)
             seconds = steady_seconds(dltrain_epoch_seconds(data, work / f"run-{preset}-x{scale}", preset, epochs, settings))

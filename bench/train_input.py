@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (Report, dltrain_epoch_seconds, epoch_budget, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, steady_seconds,
+from common import (Report, dltrain_epoch_seconds, epoch_budget, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, steady_seconds,
                     train_samples, verdict)
 
 GOAL = 0.95
@@ -85,12 +85,12 @@ def main() -> None:
         prepared = prepare_retina_demo(raw, work / f"retina-{size}px", patients, 64 if arguments.smoke else size)
         train_images = 48 if arguments.smoke else images
         data = scaled_data_dir(prepared, work / f"retina-{size}px-x", train_images / train_samples(prepared))
-        settings = ["train.batch_size=8"] if arguments.smoke else []
+        settings = smoke_settings("retina-cnn", arguments.smoke)
         cases.append((f"retina-cnn {size if not arguments.smoke else 64} px, {train_images} images", data, "retina-cnn", settings))
     hapt = prepare_hapt(work / "hapt")
     har_share = 0.05 if arguments.smoke else 0.5
     har_data = scaled_data_dir(hapt, work / "hapt-half", har_share)
-    cases.append((f"har-gru, {har_share:.0%} of the HAPT train split", har_data, "har-gru", []))
+    cases.append((f"har-gru, {har_share:.0%} of the HAPT train split", har_data, "har-gru", smoke_settings("har-gru", arguments.smoke)))
     if arguments.augmentation_off:  # where augmentation costs the most, the same without it
         name, data, preset, settings = cases[-2]
         cases.append((f"{name}, augmentation off", data, preset, [*settings, *AUGMENTATION_OFF]))

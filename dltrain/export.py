@@ -125,8 +125,6 @@ def _export_onnx(model, target: Path) -> None:
                 each.setLevel(level)
 
 
-
-
 def check_format_available(export_format: str) -> None:
     if export_format not in FORMATS:
         raise UsageError(f"--format {export_format}: choose one of {', '.join(FORMATS)}")
@@ -164,7 +162,6 @@ def export_run(run_dir: Path, export_format: str, out: Path, quantization: str =
     try:
         target = staging / (out.name if suffix else "saved_model")
         exporter = {"saved_model": _export_saved_model, "litert": _export_litert, "onnx": _export_onnx}[export_format]
-        # Predicting first also builds the loaded model's call graph, which the ONNX exporter requires.
         expected = model.predict(inputs, verbose=0)
         logger.info("exporting %s as %s%s", run_dir, export_format, f" ({quantization} quantisation)" if quantization != "none" else "")
         if export_format == "litert":

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import write_uci_folder
 from dltrain.cli import app
+from dltrain.reproduce import load_baselines
 
 runner = CliRunner()
 TIMEOUT = 300  # seconds per process; a hung collective fails the test instead of the CI job
@@ -95,10 +96,12 @@ def test_two_processes_end_with_the_same_weights_and_write_the_run_once(data_dir
 
 def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     """The real HAPT recordings, the har-gru preset at the CI budget: the band TensorFlow is held to."""
-    code, output = _finish(_dltrain("reproduce", "har-gru", "--budget", "ci", "--backend", "jax", "--out", tmp_path, "--json"))
-    assert code == 0, output[-3000:]
-    (row,) = json.loads(output.strip().splitlines()[-1])
-    assert row["status"] == "ok" and row["low"] <= row["measured"] <= row["high"]
+    result = subprocess.run([sys.executable, "-m", "dltrain", "reproduce", "har-gru", "--budget", "ci", "--backend", "jax", "--out", str(tmp_path), "--json"],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout)
+    low, high = load_baselines()["har-gru"].budgets["ci"].band
+    assert row["status"] == "ok" and low <= row["measured"] <= high
     provenance = json.loads(next(tmp_path.rglob("provenance.json")).read_text())
     assert provenance["backend"] == "jax"
 

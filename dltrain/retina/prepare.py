@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,32 +32,49 @@ from dltrain.retina.sources import LEVELS, Reject, RetinaItem, list_retina_sourc
 logger = logging.getLogger("dltrain")
 STATE_FILE = "prepare-state.json"
 IMAGES_FOLDER = "images"
+T = TypeVar("T")
 GRADE_NAMES = ["no DR", "mild", "moderate", "severe", "proliferative"]  # grades 0-4
+
+
+def _patient_grades(items: list[RetinaItem]) -> tuple[dict[str, str], list[RetinaItem], dict[str, int]]:
+    """(fixed splits from the source, items still to split, patient -> worst grade)."""
+    splits = {item.name: item.split for item in items if item.split}
+    open_items = [item for item in items if not item.split and item.level is not None]
+    patients: dict[str, int] = {}
+    for item in open_items:
+        patients[item.patient] = max(patients.get(item.patient, 0), item.level)
+    return splits, open_items, patients
+
+
+def held_out_counts(items: list[RetinaItem], val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """How many patients go to val and test: arithmetic only, so a split that cannot be made is
+    refused before anything is written (the split itself needs scikit-learn, 1.6 s to import)."""
+    splits, _, patients = _patient_grades(items)
+    has_val = any(split == "val" for split in splits.values())
+    counts, remaining = {}, len(patients)
+    for split, fraction in {"val": 0.0 if has_val else val_fraction, "test": test_fraction}.items():
+        # The fraction is of all patients; rescale it to what is left after the previous cut.
+        share = fraction * len(patients) / max(remaining, 1)
+        if share <= 0 or remaining < 2:
+            continue
+        count = max(1, int(round(share * remaining)))
+        if count >= remaining:
+            raise DataError(f"{len(patients)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction")
+        counts[split] = count
+        remaining -= count
+    return counts
 
 
 def split_by_patient(items: list[RetinaItem], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
     """Image name -> split. Whole patients move together, stratified by the patient's worst grade."""
     from sklearn.model_selection import train_test_split
 
-    splits = {item.name: item.split for item in items if item.split}
-    open_items = [item for item in items if not item.split and item.level is not None]
-    patients: dict[str, int] = {}
-    for item in open_items:
-        patients[item.patient] = max(patients.get(item.patient, 0), item.level)
+    counts = held_out_counts(items, val_fraction, test_fraction)
+    splits, open_items, patients = _patient_grades(items)
     names = sorted(patients)
-    grades = [patients[name] for name in names]
-    has_val = any(split == "val" for split in splits.values())
-    held_out = {"val": 0.0 if has_val else val_fraction, "test": test_fraction}
     assignment = {name: "train" for name in names}
-    remaining, remaining_grades = names, grades
-    for split, fraction in held_out.items():
-        # The fraction is of all patients; rescale it to what is left after the previous cut.
-        share = fraction * len(names) / max(len(remaining), 1)
-        if share <= 0 or len(remaining) < 2:
-            continue
-        count = max(1, int(round(share * len(remaining))))
-        if count >= len(remaining):
-            raise DataError(f"{len(names)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction")
+    remaining, remaining_grades = names, [patients[name] for name in names]
+    for split, count in counts.items():
         try:
             kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed, stratify=remaining_grades)
         except ValueError:  # a grade with a single patient, or fewer held-out patients than grades
@@ -129,7 +147,7 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     items, rejects, layout = list_retina_source(source)
-    splits = split_by_patient(items, val_fraction, test_fraction, seed)
+    held_out_counts(items, val_fraction, test_fraction)  # refuse an impossible split before writing anything
     state = preparation_state(source, options)
     check_retina_out(out, state, force)
 
@@ -140,7 +158,8 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
     for stray in images_dir.glob(".*.partial"):  # left by a run that was killed mid-write
         stray.unlink()
     tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
-    reasons = _run_tasks(tasks, workers)
+    # The patient split is drawn while the workers prepare the images: it does not affect them.
+    reasons, splits = _run_tasks(tasks, workers, lambda: split_by_patient(items, val_fraction, test_fraction, seed))
     usable = []
     for item, reason in zip(items, reasons):
         if reason is None:
@@ -156,19 +175,26 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
     return meta
 
 
-def _run_tasks(tasks: list[tuple], workers: int) -> list[str | None]:
+def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> tuple[list[str | None], T]:
+    """Prepare every image (a reject reason or None each) and, at the same time, run `meanwhile`
+    in a thread of this process; its result comes back beside the reasons."""
     reasons: list[str | None] = []
     with progress_bar("preparing images", len(tasks)) as advance:
         if workers == 1 or len(tasks) < 2:
+            result = meanwhile()
             for task in tasks:
                 reasons.append(_prepare_one(task))
                 advance()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for reason in pool.map(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))):
-                    reasons.append(reason)
-                    advance()
-    return reasons
+            return reasons, result
+        with ProcessPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as thread:
+            # map() forks every worker and queues every task before `meanwhile` starts: forking
+            # while another thread imports modules could hand a worker a held import lock.
+            results = pool.map(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
+            later = thread.submit(meanwhile)
+            for reason in results:
+                reasons.append(reason)
+                advance()
+            return reasons, later.result()
 
 
 def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> dict:

@@ -117,3 +117,10 @@ def test_bad_launch_options_are_one_line(arguments, fragment, data_dir, tmp_path
     result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), *arguments])
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_the_jax_backend_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # how Python marks a module as not importable
+    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--backend", "jax"])
+    assert result.exit_code == 2 and "pip install 'dltrain[jax]'" in result.output
+    assert not (tmp_path / "run").exists()

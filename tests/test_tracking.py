@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -90,4 +91,12 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
     result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
                                  *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
     assert result.exit_code == 2 and "MLflow tracking at" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_tracking_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # how Python marks a module as not importable
+    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
+                                 *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
+    assert result.exit_code == 2 and "pip install 'dltrain[mlflow]'" in result.output
     assert not (tmp_path / "run").exists()

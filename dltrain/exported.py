@@ -8,13 +8,13 @@ model: classes, windowing, image options and grading thresholds.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from dltrain.errors import DataError, UsageError
+from dltrain.extras import require_extra
 
 FORMATS = ("saved_model", "litert", "onnx")
 BATCH = 256  # samples per call for the formats that take any batch size
@@ -36,9 +36,7 @@ def format_of(path: Path) -> str:
 
 
 def require_onnx_runtime(also: tuple[str, ...] = ()) -> None:
-    missing = [name for name in (*also, "onnxruntime") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UsageError(f"ONNX needs the optional extra: pip install 'dltrain[onnx]' ({', '.join(missing)} not installed)")
+    require_extra("onnx", (*also, "onnxruntime"), "ONNX")
 
 
 class ExportedModel:

@@ -11,13 +11,13 @@ their checkpoints: saving reads the replicated variables in step with the other 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import sys
 from dataclasses import dataclass
 
 from dltrain.errors import UsageError
+from dltrain.extras import require_extra
 
 logger = logging.getLogger("dltrain")
 BACKENDS = ("tensorflow", "jax")
@@ -51,8 +51,8 @@ def select_backend(backend: str) -> None:
     """Must run before Keras is imported: Keras reads KERAS_BACKEND once, at import."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
-    if backend == "jax" and importlib.util.find_spec("jax") is None:
-        raise UsageError("--backend jax needs the optional extra: pip install 'dltrain[jax]' (jax not installed)")
+    if backend == "jax":
+        require_extra("jax", ("jax",), "--backend jax")
     if "keras" in sys.modules:
         import keras
 

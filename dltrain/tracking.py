@@ -12,7 +12,6 @@ process-global active run, so sweeps and tests that train several runs in one pr
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from dltrain.config import Config
 from dltrain.errors import UsageError
+from dltrain.extras import require_extra
 
 logger = logging.getLogger("dltrain")
 DEFAULT_STORE = "mlruns"
@@ -28,8 +28,8 @@ BATCH_LIMIT = 100  # entities per log_batch call that every MLflow store accepts
 
 def check_tracking_available(config: Config) -> None:
     """Refused before a run folder exists: tracking asked for without the package."""
-    if config.train.tracking == "mlflow" and importlib.util.find_spec("mlflow") is None:
-        raise UsageError("train.tracking=mlflow needs the optional extra: pip install 'dltrain[mlflow]' (mlflow not installed)")
+    if config.train.tracking == "mlflow":
+        require_extra("mlflow", ("mlflow",), "train.tracking=mlflow")
 
 
 def tracking_uri() -> str:

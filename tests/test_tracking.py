@@ -10,23 +10,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from conftest import write_classroom_folder
 from dltrain.cli import app
 from dltrain.config import load_config
 from dltrain.training import resume_run, train_run
-from test_resume import InterruptAfterEpoch
+from test_resume import InterruptAfterEpoch, data_dir  # noqa: F401  (a module fixture: a small prepared activity set)
 
 runner = CliRunner()
 TINY = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "train.batch_size=8",
         "early_stopping.start_from_epoch=0", "train.tensorboard=false", "train.tracking=mlflow"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tracking")
-    source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=True)
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
-    return root / "data"
 
 
 @pytest.fixture

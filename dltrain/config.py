@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dltrain.errors import UsageError
 
+logger = logging.getLogger("dltrain")
 
 class Section(BaseModel):
     # Unknown keys are errors, and assignment re-validates so nothing slips in after loading.
@@ -262,13 +264,44 @@ def _describe_validation_error(error: ValidationError, origin: str) -> str:
     return f"{origin}: {key} = {first.get('input')!r}: {message}"
 
 
+# Warm-ups counted in epochs: (section, key, the schedule it applies to or None for any).
+WARM_UPS = (("early_stopping", "start_from_epoch", None), ("schedule", "warmup_epochs", "cosine"))
+
+
+def _default(section: str, key: str) -> Any:
+    return Config.model_fields[section].annotation.model_fields[key].default
+
+
+def fit_warm_ups_to_epochs(tree: dict[str, Any], explicit: set[str]) -> None:
+    """A preset's warm-up that is as long as the whole run (e.g. 10 warm-up epochs with
+    `--set train.epochs=2`) is shortened to a quarter of the run, with one logged line; the value
+    used is what config.yaml records. A warm-up the user set with --set is kept, and a conflict
+    with it is refused by validation as before."""
+    epochs = tree.get("train", {}).get("epochs", _default("train", "epochs")) if isinstance(tree.get("train", {}), dict) else None
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        return  # validation reports the bad value itself
+    for section, key, schedule in WARM_UPS:
+        values = tree.get(section, {})
+        if not isinstance(values, dict) or f"{section}.{key}" in explicit:
+            continue
+        schedule_name = tree.get("schedule", {}).get("name", _default("schedule", "name")) if isinstance(tree.get("schedule"), dict) else None
+        warm_up = values.get(key, _default(section, key))
+        if schedule is not None and schedule_name != schedule or not isinstance(warm_up, int) or warm_up < epochs:
+            continue
+        tree.setdefault(section, {})[key] = epochs // 4
+        logger.info("%s.%s %d is not below train.epochs %d: using %d (a quarter of the run)", section, key, warm_up, epochs, epochs // 4)
+
+
 def load_config(name_or_file: str | None, overrides: list[str] | None = None) -> Config:
     """Layer the defaults, a preset or file, then `--set` overrides; validate once at the end."""
     tree: dict[str, Any] = read_config_source(name_or_file) if name_or_file else {}
     origin = f"config {name_or_file}" if name_or_file else "config"
+    explicit = set()
     for assignment in overrides or []:
         path, value = parse_override(assignment)
         _apply_override(tree, path, value)
+        explicit.add(".".join(path))
+    fit_warm_ups_to_epochs(tree, explicit)
     if overrides:
         origin = f"{origin} with --set"
     try:

@@ -45,7 +45,9 @@ def check_training_inputs(data_dir: Path, config: Config) -> dict:
     if config.model.name != expected_model:
         raise UsageError(f"model.name {config.model.name!r} does not fit {task} data; use {expected_model!r} (e.g. --config {task}-{expected_model})")
     if config.train.batch_size > meta["splits"]["train"]:
-        raise UsageError(f"train.batch_size {config.train.batch_size} is larger than the {meta['splits']['train']} training samples")
+        # Keras would run the whole set as one batch anyway; config.yaml records the value used.
+        logger.info("train.batch_size %d is larger than the %d training samples: using %d", config.train.batch_size, meta["splits"]["train"], meta["splits"]["train"])
+        config.train.batch_size = meta["splits"]["train"]
     if task != "retina" and (config.model.head == "regression" or config.early_stopping.monitor == "val_kappa"):
         raise UsageError("model.head=regression and early_stopping.monitor=val_kappa apply to retina data only")
     if config.model.head == "regression" and config.early_stopping.monitor == "val_accuracy":

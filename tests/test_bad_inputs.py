@@ -195,7 +195,6 @@ CASES = [
     ("train-wrong-type", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=many"], 2, "train.epochs", "out"),
     ("train-negative-rate", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "optimizer.learning_rate=-0.1"], 2, "optimizer.learning_rate", "out"),
     ("train-zero-epochs", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=0"], 2, "train.epochs", "out"),
-    ("train-batch-too-large", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.batch_size=5000"], 2, "larger than the", "out"),
     ("train-not-prepared", lambda tmp, s: ["train", s["har_source"], "--out", tmp / "out"], 1, "is not a prepared DATA_DIR", "out"),
     ("train-data-is-a-file", lambda tmp, s: ["train", _a_file(tmp), "--out", tmp / "out"], 1, "notes.txt", "out"),
     ("train-corrupt-meta", _corrupt_meta, 1, "meta.json", "out"),

@@ -16,6 +16,26 @@ def test_har_gru_preset_ships_with_the_package():
     assert config.optimizer.name == "adam"
 
 
+@pytest.mark.parametrize("preset", ["har-gru", "retina-cnn"])
+@pytest.mark.parametrize("epochs", [1, 2, 10])
+def test_any_epoch_count_works_with_every_preset(preset, epochs):
+    """A preset's warm-up longer than a short run is shortened to a quarter of it, and the value
+    used is what the config (and so config.yaml) holds."""
+    config = load_config(preset, [f"train.epochs={epochs}"])
+    assert config.train.epochs == epochs
+    assert config.early_stopping.start_from_epoch < epochs
+    preset_warm_up = load_config(preset).early_stopping.start_from_epoch
+    expected = preset_warm_up if preset_warm_up < epochs else epochs // 4
+    assert config.early_stopping.start_from_epoch == expected
+
+
+def test_a_cosine_warm_up_from_a_file_fits_a_short_run(tmp_path):
+    path = tmp_path / "cosine.yaml"
+    path.write_text(yaml.safe_dump({"schedule": {"name": "cosine", "warmup_epochs": 5}, "train": {"epochs": 20}}))
+    assert load_config(str(path), ["train.epochs=4"]).schedule.warmup_epochs == 1
+    assert load_config(str(path)).schedule.warmup_epochs == 5
+
+
 def test_required_keys_exist():
     for key in ("train.epochs", "train.batch_size", "train.seed", "optimizer.name", "optimizer.learning_rate",
                 "model.name", "model.dropout", "model.batch_norm", "early_stopping.patience"):

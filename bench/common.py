@@ -121,7 +121,7 @@ def scaled_data_dir(source: Path, out: Path, fraction: float) -> Path:
 
 def epoch_timer():
     """A Keras callback keeping the seconds of each epoch's training batches (validation excluded)."""
-    from dltrain.callbacks import EpochSeconds
+    from dltrain.training.callbacks import EpochSeconds
 
     return EpochSeconds()
 
@@ -150,8 +150,8 @@ def epoch_budget(epochs: int, settings: list[str]) -> list[str]:
 
 def dltrain_epoch_seconds(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
     """`train_run` (what `dltrain train` calls) of `preset`, and the seconds of each epoch's training batches."""
-    from dltrain.config import load_config
-    from dltrain.training import train_run
+    from dltrain.config.schema import load_config
+    from dltrain.training.session import train_run
 
     timer = epoch_timer()
     train_run(data_dir, run_dir, load_config(preset, epoch_budget(epochs, settings)), preset, force=True, extra_callbacks=[timer])

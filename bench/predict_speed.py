@@ -29,8 +29,8 @@ GOAL = 0.9
 
 
 def short_run(data_dir: Path, run_dir: Path, preset: str, settings: list[str]) -> Path:
-    from dltrain.config import load_config
-    from dltrain.training import train_run
+    from dltrain.config.schema import load_config
+    from dltrain.training.session import train_run
 
     if not (run_dir / "model.keras").is_file():
         overrides = ["train.epochs=1", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", *settings]
@@ -39,7 +39,7 @@ def short_run(data_dir: Path, run_dir: Path, preset: str, settings: list[str]) -
 
 
 def dltrain_seconds(run_dir: Path, source: Path, out: Path) -> float:
-    from dltrain.prediction import predict_run
+    from dltrain.inference.predict import predict_run
 
     started = time.perf_counter()
     predict_run(run_dir, str(source), out)
@@ -47,8 +47,8 @@ def dltrain_seconds(run_dir: Path, source: Path, out: Path) -> float:
 
 
 def in_memory_seconds(run_dir: Path, inputs: np.ndarray) -> float:
-    from dltrain.feeds import SCORING_BATCH_SIZE
-    from dltrain.run_directory import open_run
+    from dltrain.training.feeds import SCORING_BATCH_SIZE
+    from dltrain.runs.rundir import open_run
 
     started = time.perf_counter()  # loading counts on both sides: predicting needs the model
     model = open_run(run_dir).load_model()
@@ -57,7 +57,7 @@ def in_memory_seconds(run_dir: Path, inputs: np.ndarray) -> float:
 
 
 def per_image_loop_seconds(run_dir: Path, paths: list[Path], size: int) -> float:
-    from dltrain.run_directory import open_run
+    from dltrain.runs.rundir import open_run
 
     model = open_run(run_dir).load_model()
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def main() -> None:
     arguments = parser.parse_args()
     work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-predict-"))
     import_quietly()
-    from dltrain.dataset import read_split
+    from dltrain.data.datadir import read_split
 
     report = Report("Predict: dltrain predict vs batched predict in memory, and the per-image loop",
                     f"python bench/predict_speed.py{' --smoke' if arguments.smoke else ''}",
@@ -109,7 +109,7 @@ def main() -> None:
     ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
     memory = in_memory_seconds(har_run, windows.x)
     report.add("HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
-    from dltrain.har.sources import HarOptions, read_har_source
+    from dltrain.data.har.types import HarOptions, read_har_source
 
     started = time.perf_counter()
     recordings = read_har_source("hapt", HarOptions(), for_prediction=True).windows.x
@@ -124,7 +124,7 @@ def main() -> None:
 
 
 def import_quietly() -> None:
-    from dltrain.console import import_tensorflow_quietly
+    from dltrain.core.console import import_tensorflow_quietly
 
     import_tensorflow_quietly(verbose=False)
 

@@ -31,15 +31,15 @@ AUGMENTATION_OFF = ["augment.flip=false", "augment.rotation=false", "augment.zoo
 
 def training_tensors(data_dir: Path, meta: dict, config) -> tuple[np.ndarray, np.ndarray]:
     """The training split as arrays, decoded exactly as the pipeline decodes it, before any timing."""
-    from dltrain.dataset import read_split
-    from dltrain.feeds import encode_targets
+    from dltrain.data.datadir import read_split
+    from dltrain.training.feeds import encode_targets
 
     if meta["task"] == "har":
         split = read_split(data_dir, "train")
         return split.x, encode_targets(split.y, config, len(meta["classes"]))
     from PIL import Image
 
-    from dltrain.retina.pipeline import read_split_table
+    from dltrain.data.retina.pipeline import read_split_table
 
     table = read_split_table(data_dir, "train")
     images = np.stack([np.asarray(Image.open(data_dir / "images" / f"{name}.jpeg").convert("RGB")) for name in table["image"]]).astype(np.float32)
@@ -50,9 +50,9 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
     import keras
     import tensorflow as tf
 
-    from dltrain.config import load_config
-    from dltrain.dataset import read_meta
-    from dltrain.training import build_model
+    from dltrain.config.schema import load_config
+    from dltrain.data.datadir import read_meta
+    from dltrain.training.session import build_model
 
     config = load_config(preset, epoch_budget(epochs, settings))
     meta = read_meta(data_dir)

@@ -1,3 +1,3 @@
-from dltrain.cli import app
+from dltrain.cli.app import app
 
 app(prog_name="dltrain")

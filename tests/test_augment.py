@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltrain.config import AugmentConfig
+from dltrain.config.schema import AugmentConfig
 
 tf = pytest.importorskip("tensorflow")
 
-from dltrain.retina.augment import augment_batch, augmented, is_enabled  # noqa: E402
+from dltrain.data.retina.augment import augment_batch, augmented, is_enabled  # noqa: E402
 
 OFF = dict(flip=False, rotation=False, zoom=0.0, brightness=0.0, contrast=0.0)
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
-from dltrain.cli import app
+from dltrain.cli.app import app
 from test_retina_prepare import fundus_jpeg, kaggle_folder
 
 runner = CliRunner()
@@ -287,8 +287,8 @@ def test_random_bytes_never_escape_as_a_traceback(shared, tmp_path, seed):
 
 
 def test_the_hapt_reader_refuses_a_pickle_that_names_os_system(tmp_path):
-    from dltrain.errors import DataError
-    from dltrain.har.hapt import _SafeUnpickler
+    from dltrain.core.errors import DataError
+    from dltrain.data.har.readers.hapt import _SafeUnpickler
 
     class Exploit:
         def __reduce__(self):

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
-from dltrain.cli import app
+from dltrain.cli.app import app
 
 runner = CliRunner()
 TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=2",
@@ -37,7 +37,7 @@ def assert_one_line_error(result, exit_code: int, fragment: str) -> None:
 
 def test_help_does_not_import_tensorflow():
     code = (
-        "import sys; from typer.testing import CliRunner; from dltrain.cli import app\n"
+        "import sys; from typer.testing import CliRunner; from dltrain.cli.app import app\n"
         "for args in (['--help'], ['prepare', '--help'], ['prepare', 'har', '--help'], ['train', '--help']):\n"
         "    result = CliRunner().invoke(app, args); assert result.exit_code == 0, result.output\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dltrain.config import Config, load_config, preset_names, valid_keys
-from dltrain.errors import UsageError
+from dltrain.config.schema import Config, load_config, preset_names, valid_keys
+from dltrain.core.errors import UsageError
 
 
 def test_har_gru_preset_ships_with_the_package():

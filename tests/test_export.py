@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_uci_folder
-from dltrain.cli import app
+from dltrain.cli.app import app
 from test_retina_cli import retina_run  # noqa: F401  (a module fixture: a tiny trained retina-cnn run)
 
 runner = CliRunner()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltrain.retina.grading import apply_thresholds, quadratic_kappa, tune_thresholds
+from dltrain.tasks.grading import apply_thresholds, quadratic_kappa, tune_thresholds
 
 
 def test_kappa_keeps_all_five_grades():

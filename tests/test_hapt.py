@@ -11,8 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from dltrain.errors import DataError
-from dltrain.har import hapt
+from dltrain.core.errors import DataError
+from dltrain.data.har.readers import hapt
 
 
 class CallsSystem:

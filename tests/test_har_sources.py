@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
-from dltrain.errors import DataError, UsageError
-from dltrain.har.sources import HarOptions, read_har_source
-from dltrain.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
+from dltrain.core.errors import DataError, UsageError
+from dltrain.data.har.types import HarOptions, read_har_source
+from dltrain.data.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
 
 
 def test_cut_windows_uses_step_and_keeps_channel_order():

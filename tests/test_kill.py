@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder, write_long_csv
-from dltrain.cli import app
-from dltrain.config import load_config
-from dltrain.training import train_run
+from dltrain.cli.app import app
+from dltrain.config.schema import load_config
+from dltrain.training.session import train_run
 from test_retina_prepare import kaggle_folder
 
 runner = CliRunner()
@@ -84,8 +84,8 @@ KILLING_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     import keras
-    from dltrain.config import load_config
-    from dltrain.training import train_run
+    from dltrain.config.schema import load_config
+    from dltrain.training.session import train_run
 
 
     class KillMidEpoch(keras.callbacks.Callback):
@@ -131,8 +131,8 @@ CTRL_C_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, time
     import keras
-    import dltrain.training
-    from dltrain.cli import app
+    import dltrain.training.session
+    from dltrain.cli.app import app
 
 
     class PressCtrlC(keras.callbacks.Callback):
@@ -147,8 +147,8 @@ CTRL_C_SCRIPT = textwrap.dedent(
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-    original = dltrain.training.train_run
-    dltrain.training.train_run = lambda *args, **kwargs: original(*args, **kwargs, extra_callbacks=[PressCtrlC()])
+    original = dltrain.training.session.train_run
+    dltrain.training.session.train_run = lambda *args, **kwargs: original(*args, **kwargs, extra_callbacks=[PressCtrlC()])
     app(["train", sys.argv[1], "--out", sys.argv[2]] + sum((["--set", setting] for setting in sys.argv[3:]), []))
     """
 )

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_uci_folder
-from dltrain.cli import app
+from dltrain.cli.app import app
 from dltrain.lab.experiments import CellResult, best_loss_within, summarise_init
 
 runner = CliRunner()

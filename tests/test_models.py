@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltrain.config import ModelConfig, OptimizerConfig
-from dltrain.errors import UsageError
-from dltrain.models import MODELS
-from dltrain.optimizers import OPTIMIZERS
+from dltrain.config.schema import ModelConfig, OptimizerConfig
+from dltrain.core.errors import UsageError
+from dltrain.networks import MODELS
+from dltrain.training.optimizers import OPTIMIZERS
 
 # Each model's input, and variants that exercise its options.
 INPUTS = {"gru": (24, 5), "cnn": (32, 32, 3)}
@@ -93,14 +93,14 @@ def test_every_initializer_builds_both_models(name):
 
 
 def test_uniform_fan_in_matches_the_lecture_bound():
-    from dltrain.models.layers import initializer
+    from dltrain.networks.layers import initializer
 
     values = np.asarray(initializer("uniform_fan_in")((400, 50)))
     assert np.abs(values).max() <= 1 / np.sqrt(400) + 1e-6 and np.abs(values).max() > 0.9 / np.sqrt(400)
 
 
 def test_l2_penalty_enters_the_loss():
-    from dltrain.config import RegularizationConfig
+    from dltrain.config.schema import RegularizationConfig
 
     params = ModelConfig(name="cnn", conv_layers=1, conv_filters=4, dense_units=4)
     plain = MODELS.get("cnn")((16, 16, 3), 3, params)

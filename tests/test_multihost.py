@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_uci_folder
-from dltrain.cli import app
-from dltrain.reproduce import load_baselines
+from dltrain.cli.app import app
+from dltrain.runs.reproduce import load_baselines
 
 runner = CliRunner()
 TIMEOUT = 300  # seconds per process; a hung collective fails the test instead of the CI job

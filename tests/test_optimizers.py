@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder
-from dltrain.cli import app
-from dltrain.config import OptimizerConfig
-from dltrain.optimizers import OPTIMIZERS, SCHEDULES
+from dltrain.cli.app import app
+from dltrain.config.schema import OptimizerConfig
+from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
 runner = CliRunner()
 LR = 0.01

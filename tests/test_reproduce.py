@@ -8,8 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from dltrain.cli import REGRESSION_EXIT_CODE, app
-from dltrain.reproduce import load_baselines
+from dltrain.cli.app import REGRESSION_EXIT_CODE, app
+from dltrain.runs.reproduce import load_baselines
 
 runner = CliRunner()
 
@@ -40,7 +40,7 @@ def test_reproduce_needs_names_or_all(tmp_path):
 
 def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
     # A band no model can reach: the exit code and the line CI reads must say so.
-    import dltrain.reproduce as reproduce_module
+    import dltrain.runs.reproduce as reproduce_module
 
     original = reproduce_module.load_baselines
 

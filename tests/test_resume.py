@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder
-from dltrain.checkpoints import read_resume_state
-from dltrain.cli import app
-from dltrain.config import load_config
-from dltrain.training import resume_run, train_run
+from dltrain.training.checkpoints import read_resume_state
+from dltrain.cli.app import app
+from dltrain.config.schema import load_config
+from dltrain.training.session import resume_run, train_run
 
 runner = CliRunner()
 EPOCHS = 6

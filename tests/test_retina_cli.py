@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dltrain.cli import app
+from dltrain.cli.app import app
 from test_retina_prepare import fundus_jpeg, kaggle_folder
 
 runner = CliRunner()

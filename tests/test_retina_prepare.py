@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from dltrain.cli import app
-from dltrain.errors import DataError
-from dltrain.retina.images import ImageOptions, RejectedImage, decode, fundus_box, prepare_image
-from dltrain.retina.prepare import split_by_patient
-from dltrain.retina.sources import RetinaItem, list_retina_source
+from dltrain.cli.app import app
+from dltrain.core.errors import DataError
+from dltrain.data.retina.images import ImageOptions, RejectedImage, decode, fundus_box, prepare_image
+from dltrain.data.retina.prepare import split_by_patient
+from dltrain.data.retina.sources import RetinaItem, list_retina_source
 
 runner = CliRunner()
 
@@ -200,7 +200,7 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
 
 
 def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
-    from dltrain.retina.simulate import write_demo_set
+    from dltrain.data.retina.simulate import write_demo_set
 
     first = write_demo_set(tmp_path / "one", patients=3, test_patients=1, seed=5, mix="balanced")
     second = write_demo_set(tmp_path / "two", patients=3, test_patients=1, seed=5, mix="balanced")
@@ -217,7 +217,7 @@ def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
 
 
 def test_both_eyes_get_correlated_grades():
-    from dltrain.retina.simulate import GRADE_MIXES, patient_grades
+    from dltrain.data.retina.simulate import GRADE_MIXES, patient_grades
 
     grades = patient_grades(2000, GRADE_MIXES["kaggle"], np.random.default_rng(0))
     differences = np.array([abs(left - right) for left, right in grades])
@@ -227,7 +227,7 @@ def test_both_eyes_get_correlated_grades():
 
 
 def test_demo_set_with_other_parameters_is_regenerated_not_mixed(tmp_path):
-    from dltrain.retina.simulate import write_demo_set
+    from dltrain.data.retina.simulate import write_demo_set
 
     root = write_demo_set(tmp_path / "demo", patients=2, test_patients=0, seed=1, mix="balanced")
     before = (root / "train" / "1_left.jpeg").read_bytes()

@@ -15,11 +15,11 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import write_classroom_folder
-from dltrain.cli import app
-from dltrain.config import ModelConfig, TrainConfig, load_config
-from dltrain.dataset import read_meta, read_split
-from dltrain.optimizers import OPTIMIZERS, SCHEDULES
-from dltrain.training import build_model, train_run
+from dltrain.cli.app import app
+from dltrain.config.schema import ModelConfig, TrainConfig, load_config
+from dltrain.data.datadir import read_meta, read_split
+from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
+from dltrain.training.session import build_model, train_run
 from test_retina_prepare import kaggle_folder
 
 runner = CliRunner()
@@ -163,7 +163,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dltrain.cli import app
+    from dltrain.cli.app import app
 
     app(sys.argv[1:])
     """

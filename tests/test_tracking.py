@@ -10,9 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from dltrain.cli import app
-from dltrain.config import load_config
-from dltrain.training import resume_run, train_run
+from dltrain.cli.app import app
+from dltrain.config.schema import load_config
+from dltrain.training.session import resume_run, train_run
 from test_resume import InterruptAfterEpoch, data_dir  # noqa: F401  (a module fixture: a small prepared activity set)
 
 runner = CliRunner()

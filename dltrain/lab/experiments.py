@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from dltrain.registry import Registry
+from dltrain.core.registry import Registry
 
 # The lab's model: the activity GRU made small and plain (no batch norm, no dropout, constant
 # rate, every epoch kept) so that what each cell changes is the only thing that differs.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.figures import _pyplot, _save
+from dltrain.reporting.figures import _pyplot, _save
 
 
 def plot_experiment(experiment, results, path: Path) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dltrain.config import load_config
-from dltrain.dataset import read_meta, refuse_file_as_folder, write_text_atomic
-from dltrain.errors import UsageError
+from dltrain.config.schema import load_config
+from dltrain.data.datadir import read_meta, refuse_file_as_folder, write_text_atomic
+from dltrain.core.errors import UsageError
 from dltrain.lab.experiments import BUDGET_EPOCHS, EXPERIMENTS, LAB_BASE, CellResult, Experiment
-from dltrain.run_directory import HISTORY_FILE, MODEL_FILE, PROVENANCE_FILE
+from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, PROVENANCE_FILE
 
 logger = logging.getLogger("dltrain")
 LAB_ORDER = ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")  # the lecture's order
@@ -38,8 +38,8 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
             report_only: bool = False) -> Path:
     """Train every experiment's cells under `out` and write REPORT.md; with `report_only`, rebuild
     the report from the runs already there (a missing run is reported as such)."""
-    from dltrain.callbacks import EpochSeconds
-    from dltrain.sweep import GridPoint, train_points
+    from dltrain.training.callbacks import EpochSeconds
+    from dltrain.runs.sweep import GridPoint, train_points
 
     if budget not in BUDGET_EPOCHS:
         raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
@@ -107,10 +107,10 @@ def _probe_initialisation(results: list[CellResult], points, data_dir: Path, met
     """Activation statistics and gradient norms before training; the dense layer's unit spread after."""
     import keras
 
-    from dltrain.dataset import read_split
-    from dltrain.feeds import encode_targets
+    from dltrain.data.datadir import read_split
+    from dltrain.training.feeds import encode_targets
     from dltrain.lab.probes import initial_statistics, unit_spread, units_identical
-    from dltrain.training import _loss_and_metrics, build_model
+    from dltrain.training.session import _loss_and_metrics, build_model
 
     train = read_split(data_dir, "train")
     for result, point in zip(results, points):

@@ -1,0 +1,1 @@
+"""What every layer uses: errors, registries, console output, atomic files, optional extras."""

@@ -1,0 +1,1 @@
+"""Readers of the activity SOURCE layouts, one module each."""

@@ -1,0 +1,229 @@
+"""`dltrain prepare retina`: photographs -> cropped square JPEGs, patient-wise splits, rejects.
+
+DATA_DIR layout:
+    images/<name>.jpeg                     one per usable photograph, `--size` pixels square
+    train.csv, val.csv, test.csv           image,level,patient (both eyes of a patient together)
+    unlabelled.csv                         image,patient (Kaggle test/), for predict
+    rejects.csv                            image,reason for everything that could not be used
+    prepare-state.json                     the image options, so a re-run can resume safely
+    meta.json                              written last: its presence means the folder is complete
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from dltrain import __version__
+from dltrain.core.console import progress_bar
+from dltrain.data.datadir import META_FILE, refuse_file_as_folder, write_json_atomic, write_text_atomic
+from dltrain.core.errors import DataError, UsageError
+from dltrain.data.retina.images import ImageOptions, RejectedImage, prepare_image, save_jpeg_atomic
+from dltrain.data.retina.sources import LEVELS, Reject, RetinaItem, list_retina_source
+
+logger = logging.getLogger("dltrain")
+STATE_FILE = "prepare-state.json"
+IMAGES_FOLDER = "images"
+T = TypeVar("T")
+GRADE_NAMES = ["no DR", "mild", "moderate", "severe", "proliferative"]  # grades 0-4
+
+
+def _patient_grades(items: list[RetinaItem]) -> tuple[dict[str, str], list[RetinaItem], dict[str, int]]:
+    """(fixed splits from the source, items still to split, patient -> worst grade)."""
+    splits = {item.name: item.split for item in items if item.split}
+    open_items = [item for item in items if not item.split and item.level is not None]
+    patients: dict[str, int] = {}
+    for item in open_items:
+        patients[item.patient] = max(patients.get(item.patient, 0), item.level)
+    return splits, open_items, patients
+
+
+def held_out_counts(items: list[RetinaItem], val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """How many patients go to val and test: arithmetic only, so a split that cannot be made is
+    refused before anything is written (the split itself needs scikit-learn, 1.6 s to import)."""
+    splits, _, patients = _patient_grades(items)
+    has_val = any(split == "val" for split in splits.values())
+    counts, remaining = {}, len(patients)
+    for split, fraction in {"val": 0.0 if has_val else val_fraction, "test": test_fraction}.items():
+        # The fraction is of all patients; rescale it to what is left after the previous cut.
+        share = fraction * len(patients) / max(remaining, 1)
+        if share <= 0 or remaining < 2:
+            continue
+        count = max(1, int(round(share * remaining)))
+        if count >= remaining:
+            raise DataError(f"{len(patients)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction")
+        counts[split] = count
+        remaining -= count
+    return counts
+
+
+def split_by_patient(items: list[RetinaItem], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """Image name -> split. Whole patients move together, stratified by the patient's worst grade."""
+    from sklearn.model_selection import train_test_split
+
+    counts = held_out_counts(items, val_fraction, test_fraction)
+    splits, open_items, patients = _patient_grades(items)
+    names = sorted(patients)
+    assignment = {name: "train" for name in names}
+    remaining, remaining_grades = names, [patients[name] for name in names]
+    for split, count in counts.items():
+        try:
+            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed, stratify=remaining_grades)
+        except ValueError:  # a grade with a single patient, or fewer held-out patients than grades
+            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed)
+        for name in chosen:
+            assignment[name] = split
+        remaining, remaining_grades = kept, kept_grades
+    for item in open_items:
+        splits[item.name] = assignment[item.patient]
+    return splits
+
+
+def _prepare_one(task: tuple[str, str, ImageOptions]) -> str | None:
+    """Runs in a worker: write one prepared image atomically; return a reject reason or None."""
+    source, target, options = task
+    target_path = Path(target)
+    if target_path.is_file() and target_path.stat().st_mtime_ns >= Path(source).stat().st_mtime_ns:
+        return None  # prepared by an earlier run with the same options, from this very file
+    try:
+        image = prepare_image(Path(source), options)
+    except RejectedImage as error:
+        return str(error)
+    save_jpeg_atomic(image, target_path, options.quality)
+    return None
+
+
+def preparation_state(source: Path, options: ImageOptions) -> dict:
+    return {"image_options": options.fingerprint(), "source": str(source.resolve())}
+
+
+def check_retina_out(out: Path, state: dict, force: bool) -> None:
+    """Resume into a folder prepared from the same source with the same options; refuse
+    anything else unless --force, which starts it afresh."""
+    refuse_file_as_folder(out)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    state_path = out / STATE_FILE
+    try:
+        same = state_path.is_file() and json.loads(state_path.read_text()) == state
+    except json.JSONDecodeError:
+        same = False
+    if same:
+        return
+    if not force:
+        raise UsageError(f"--out {out} already holds other files, or images prepared from another source or with other options; pass --force to replace them")
+    shutil.rmtree(out)
+
+
+def prepare_retina_source(source: str, out: Path, options: ImageOptions, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                          seed: int = 42, workers: int = 1, force: bool = False, demo_dir: Path | None = None, **demo_options) -> dict:
+    """SOURCE as `prepare retina` takes it: 'demo' (the simulated set, written first in the Kaggle
+    layout under `demo_dir`; `demo_options` go to write_demo_set) or a folder."""
+    if source != "demo":
+        return prepare_retina(Path(source), out, options, val_fraction, test_fraction, seed, workers, force)
+    from dltrain.data.retina.simulate import write_demo_set
+
+    raw = demo_dir or out.parent / "raw" / "retina-demo"
+    logger.info("writing the simulated demo set (Kaggle layout) to %s", raw)
+    write_demo_set(raw, seed=seed, workers=workers, **demo_options)
+    return prepare_retina(raw, out, options, val_fraction, test_fraction, seed, workers, force)
+
+
+def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction: float, test_fraction: float,
+                   seed: int, workers: int, force: bool = False) -> dict:
+    if options.size < 32:
+        raise UsageError(f"--size {options.size}: must be at least 32 pixels")
+    for name, value in (("val-fraction", val_fraction), ("test-fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise UsageError(f"--{name} {value}: must lie in [0, 1)")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    items, rejects, layout = list_retina_source(source)
+    held_out_counts(items, val_fraction, test_fraction)  # refuse an impossible split before writing anything
+    state = preparation_state(source, options)
+    check_retina_out(out, state, force)
+
+    images_dir = out / IMAGES_FOLDER
+    images_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / STATE_FILE, state)
+    (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
+    for stray in images_dir.glob(".*.partial"):  # left by a run that was killed mid-write
+        stray.unlink()
+    tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
+    # The patient split is drawn while the workers prepare the images: it does not affect them.
+    reasons, splits = _run_tasks(tasks, workers, lambda: split_by_patient(items, val_fraction, test_fraction, seed))
+    usable = []
+    for item, reason in zip(items, reasons):
+        if reason is None:
+            usable.append(item)
+        else:
+            rejects.append(Reject(item.name, reason))
+
+    meta = _write_tables(out, usable, splits, rejects, options)
+    meta.update(source={"kind": layout, "path": str(source)}, options={"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed})
+    write_json_atomic(out / META_FILE, meta)
+    summary = ", ".join(f"{name} {count}" for name, count in meta["splits"].items())
+    logger.info("prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s", len(usable), options.size, summary, len(rejects), out)
+    return meta
+
+
+def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> tuple[list[str | None], T]:
+    """Prepare every image (a reject reason or None each) and, at the same time, run `meanwhile`
+    in a thread of this process; its result comes back beside the reasons."""
+    reasons: list[str | None] = []
+    with progress_bar("preparing images", len(tasks)) as advance:
+        if workers == 1 or len(tasks) < 2:
+            result = meanwhile()
+            for task in tasks:
+                reasons.append(_prepare_one(task))
+                advance()
+            return reasons, result
+        with ProcessPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as thread:
+            # map() forks every worker and queues every task before `meanwhile` starts: forking
+            # while another thread imports modules could hand a worker a held import lock.
+            results = pool.map(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
+            later = thread.submit(meanwhile)
+            for reason in results:
+                reasons.append(reason)
+                advance()
+            return reasons, later.result()
+
+
+def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> dict:
+    rows = pd.DataFrame(
+        [{"image": item.name, "level": item.level, "patient": item.patient, "split": splits.get(item.name, "unlabelled")} for item in usable],
+        columns=["image", "level", "patient", "split"],
+    ).astype({"level": "Int64"})  # unlabelled rows have no level; the others stay integers
+    meta = {
+        "format_version": 1,
+        "task": "retina",
+        "classes": GRADE_NAMES,
+        "input_shape": [options.size, options.size, 3],
+        "image_options": {"size": options.size, "graham": options.graham, "quality": options.quality},
+        "splits": {},
+        "class_counts": {},
+        "rejects": len(rejects),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dltrain_version": __version__,
+    }
+    for split in ("train", "val", "test", "unlabelled"):
+        part = rows[rows["split"] == split].drop(columns="split")
+        if split == "unlabelled":
+            part = part.drop(columns="level")
+        write_text_atomic(out / f"{split}.csv", part.to_csv(index=False))
+        if len(part):
+            meta["splits"][split] = int(len(part))
+        if split != "unlabelled" and len(part):
+            counts = np.bincount(part["level"].astype(int), minlength=len(LEVELS))
+            meta["class_counts"][split] = dict(zip(GRADE_NAMES, counts.tolist()))
+    reject_table = pd.DataFrame([{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"])
+    write_text_atomic(out / "rejects.csv", reject_table.to_csv(index=False))
+    return meta

@@ -1,0 +1,1 @@
+"""Using a trained run: evaluate, predict, export, and exported models."""

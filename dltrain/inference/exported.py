@@ -1,0 +1,114 @@
+"""Models written by `dltrain export`, loaded behind the one method scoring uses: `predict`.
+
+`dltrain export` checks its file against the Keras model on the spot; `dltrain predict --model`
+scores whole inputs with the exported file through this module, so the same parity can be seen on
+a folder of photographs or a set of recordings. The run still supplies everything around the
+model: classes, windowing, image options and grading thresholds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.core.errors import DataError, UsageError
+from dltrain.core.extras import require_extra
+
+FORMATS = ("saved_model", "litert", "onnx")
+BATCH = 256  # samples per call for the formats that take any batch size
+
+
+def format_of(path: Path) -> str:
+    """The export format of `path`, from what `dltrain export` writes: a SavedModel folder, a .tflite or an .onnx file."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "saved_model"
+        raise DataError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file or folder")
+    if path.suffix == ".tflite":
+        return "litert"
+    if path.suffix == ".onnx":
+        return "onnx"
+    raise DataError(f"{path}: not an exported model (a SavedModel folder, a .tflite or an .onnx file)")
+
+
+def require_onnx_runtime(also: tuple[str, ...] = ()) -> None:
+    require_extra("onnx", (*also, "onnxruntime"), "ONNX")
+
+
+class ExportedModel:
+    """An exported model with Keras's `predict(inputs, batch_size=..., verbose=...)` shape of call.
+
+    `inputs` is an array of samples or a tf.data pipeline of (inputs, target) batches, as the
+    scoring code passes to a Keras model.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.format = format_of(path)
+        try:
+            self._load()
+        except (UsageError, DataError):
+            raise
+        except Exception as error:  # each runtime raises its own types for a damaged file
+            raise DataError(f"{path} cannot be loaded as {self.format} ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+
+    def _load(self) -> None:
+        if self.format == "saved_model":
+            import tensorflow as tf
+
+            self._served = tf.saved_model.load(str(self.path))
+            if not hasattr(self._served, "serve"):
+                raise DataError(f"{self.path}: this SavedModel has no 'serve' endpoint (write it with dltrain export)")
+            (spec,) = self._served.serve.concrete_functions[0].structured_input_signature[0]
+            self.input_shape = tuple(spec.shape)
+        elif self.format == "litert":
+            import tensorflow as tf
+
+            with warnings.catch_warnings():  # a notice about TensorFlow's own plans, not about the user's input
+                warnings.simplefilter("ignore", UserWarning)
+                self._interpreter = tf.lite.Interpreter(model_path=str(self.path))
+            self._interpreter.allocate_tensors()
+            self._source, self._result = self._interpreter.get_input_details()[0], self._interpreter.get_output_details()[0]
+            self.input_shape = (None, *self._source["shape"][1:])
+        else:
+            require_onnx_runtime()
+            import onnxruntime
+
+            self._session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            source = self._session.get_inputs()[0]
+            self._input_name = source.name
+            self.input_shape = (None, *source.shape[1:])
+
+    def check_fits(self, sample_shape: tuple[int, ...], what: str) -> None:
+        """One line instead of a runtime's error deep inside when the export is for other data."""
+        expected = tuple(int(size) for size in sample_shape)
+        takes = tuple(int(size) for size in self.input_shape[1:])
+        if takes != expected:
+            raise DataError(f"{self.path} takes samples of shape {takes}, but {what} are of shape {expected}: it was exported from another run")
+
+    def _predict_array(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        if self.format == "litert":  # a batch of one: the phone's way of calling it
+            outputs = []
+            for sample in samples:
+                self._interpreter.set_tensor(self._source["index"], sample[None])
+                self._interpreter.invoke()
+                outputs.append(self._interpreter.get_tensor(self._result["index"])[0].copy())
+            return np.stack(outputs)
+        if self.format == "saved_model":
+            import tensorflow as tf
+
+            call = lambda part: np.asarray(self._served.serve(tf.constant(part)))  # noqa: E731
+        else:
+            call = lambda part: self._session.run(None, {self._input_name: part})[0]  # noqa: E731
+        return np.concatenate([call(samples[start : start + BATCH]) for start in range(0, len(samples), BATCH)])
+
+    def predict(self, inputs, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        if isinstance(inputs, np.ndarray):
+            return self._predict_array(inputs)
+        # A tf.data pipeline of (inputs, target) batches: score batch by batch, never all at once.
+        return np.concatenate([self._predict_array(batch[0].numpy() if isinstance(batch, tuple) else batch.numpy()) for batch in inputs])

@@ -1,0 +1,18 @@
+"""Model registry. Every builder has one signature:
+build(input_shape, num_classes, params, regularization=None) -> keras.Model.
+
+`params` is the validated `model` section of the config, `regularization` its `regularization`
+section (L1/L2 on the kernels). The returned model takes standardised
+inputs and ends in a softmax over `num_classes`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from dltrain.core.registry import Registry
+
+MODELS: Registry[Callable] = Registry("model")
+
+# Importing the builder modules registers them; they import Keras only when called.
+from dltrain.networks import cnn, gru  # noqa: E402,F401

@@ -1,0 +1,53 @@
+"""Stacked GRU for inertial windows (batch, timesteps, channels), with an optional convolutional front end."""
+
+from __future__ import annotations
+
+from dltrain.networks import MODELS
+
+
+@MODELS.register("gru")
+def build_gru(input_shape, num_classes, params, regularization=None):
+    import keras
+    from keras import layers
+
+    from dltrain.networks.layers import activation_layer, initializer, weight_options
+
+    if params.head != "classification":
+        raise ValueError("model gru has only the classification head")
+    inputs = keras.Input(shape=tuple(input_shape), name="signals")
+    hidden = inputs
+    if params.input_noise:
+        hidden = layers.GaussianNoise(params.input_noise, name="input_noise")(hidden)
+    weights = weight_options(params, regularization)
+    for index in range(params.conv_layers):
+        # An optional convolutional front end: local motion patterns, and each pooling halves the
+        # sequence the GRU has to walk through (the recurrent part is the slow, sequential one).
+        hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}", **weights)(hidden)
+        if params.batch_norm:
+            hidden = layers.BatchNormalization(name=f"conv_batch_norm_{index + 1}")(hidden)
+        hidden = activation_layer(params.activation, f"conv_{params.activation}_{index + 1}")(hidden)
+        hidden = layers.MaxPooling1D(2, padding="same", name=f"pool_{index + 1}")(hidden)
+    for index in range(params.layers):
+        last = index == params.layers - 1
+        # Defaults kept cuDNN-compatible: tanh/sigmoid, reset_after=True, and no recurrent dropout
+        # unless asked for (training warns on a GPU then: cuDNN cannot run it).
+        recurrent = layers.GRU(
+            params.units,
+            return_sequences=not last,
+            recurrent_dropout=params.recurrent_dropout,
+            recurrent_initializer=initializer(params.recurrent_initializer),
+            name=f"gru_{index + 1}",
+            **weights,
+        )
+        if params.bidirectional:
+            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index + 1}")
+        hidden = recurrent(hidden)
+        if params.batch_norm:
+            hidden = layers.BatchNormalization(name=f"batch_norm_{index + 1}")(hidden)
+        if params.dropout > 0:
+            hidden = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(hidden)
+    if params.dense_units:
+        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
+        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(hidden)
+    return keras.Model(inputs, outputs, name="gru_classifier")

@@ -1,0 +1,1 @@
+"""Run folders and what works over several of them: compare, sweep, reproduce."""

@@ -1,0 +1,1 @@
+"""Model training: the session, callbacks, checkpoints, optimizers, devices, several hosts, tracking."""

@@ -150,7 +150,7 @@ def epoch_budget(epochs: int, settings: list[str]) -> list[str]:
 
 def dltrain_epoch_seconds(data_dir: Path, run_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
     """`train_run` (what `dltrain train` calls) of `preset`, and the seconds of each epoch's training batches."""
-    from dltrain.config.schema import load_config
+    from dltrain.config.loading import load_config
     from dltrain.training.session import train_run
 
     timer = epoch_timer()

@@ -29,7 +29,7 @@ GOAL = 0.9
 
 
 def short_run(data_dir: Path, run_dir: Path, preset: str, settings: list[str]) -> Path:
-    from dltrain.config.schema import load_config
+    from dltrain.config.loading import load_config
     from dltrain.training.session import train_run
 
     if not (run_dir / "model.keras").is_file():
@@ -47,19 +47,19 @@ def dltrain_seconds(run_dir: Path, source: Path, out: Path) -> float:
 
 
 def in_memory_seconds(run_dir: Path, inputs: np.ndarray) -> float:
-    from dltrain.training.feeds import SCORING_BATCH_SIZE
-    from dltrain.runs.rundir import open_run
+    from dltrain.data.feeds import SCORING_BATCH_SIZE
+    from dltrain.runs.rundir import Run
 
     started = time.perf_counter()  # loading counts on both sides: predicting needs the model
-    model = open_run(run_dir).load_model()
+    model = Run.open(run_dir).load_model()
     model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
     return time.perf_counter() - started
 
 
 def per_image_loop_seconds(run_dir: Path, paths: list[Path], size: int) -> float:
-    from dltrain.runs.rundir import open_run
+    from dltrain.runs.rundir import Run
 
-    model = open_run(run_dir).load_model()
+    model = Run.open(run_dir).load_model()
     started = time.perf_counter()
     for path in paths:
         image = np.asarray(Image.open(path).convert("RGB").resize((size, size)), np.float32)
@@ -75,7 +75,7 @@ def main() -> None:
     arguments = parser.parse_args()
     work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-predict-"))
     import_quietly()
-    from dltrain.data.datadir import read_split
+    from dltrain.data.datadir import DataDir
 
     report = Report("Predict: dltrain predict vs batched predict in memory, and the per-image loop",
                     f"python bench/predict_speed.py{' --smoke' if arguments.smoke else ''}",
@@ -105,7 +105,7 @@ def main() -> None:
     hapt = prepare_hapt(work / "hapt")
     har_data = scaled_data_dir(hapt, work / "hapt-small", 0.05) if arguments.smoke else hapt
     har_run = short_run(har_data, work / "run-har", "har-gru", smoke_settings("har-gru", arguments.smoke))
-    windows = read_split(hapt, "test")
+    windows = DataDir.open(hapt).split("test")
     ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
     memory = in_memory_seconds(har_run, windows.x)
     report.add("HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")

@@ -29,38 +29,31 @@ GOAL = 0.95
 AUGMENTATION_OFF = ["augment.flip=false", "augment.rotation=false", "augment.zoom=0", "augment.brightness=0", "augment.contrast=0"]
 
 
-def training_tensors(data_dir: Path, meta: dict, config) -> tuple[np.ndarray, np.ndarray]:
+def training_tensors(data, config) -> tuple[np.ndarray, np.ndarray]:
     """The training split as arrays, decoded exactly as the pipeline decodes it, before any timing."""
-    from dltrain.data.datadir import read_split
-    from dltrain.training.feeds import encode_targets
+    from dltrain.data.feeds import encode_targets
+    from dltrain.tasks import task_of
 
-    if meta["task"] == "har":
-        split = read_split(data_dir, "train")
-        return split.x, encode_targets(split.y, config, len(meta["classes"]))
-    from PIL import Image
-
-    from dltrain.data.retina.pipeline import read_split_table
-
-    table = read_split_table(data_dir, "train")
-    images = np.stack([np.asarray(Image.open(data_dir / "images" / f"{name}.jpeg").convert("RGB")) for name in table["image"]]).astype(np.float32)
-    return images, encode_targets(table["level"].to_numpy(np.int64), config, len(meta["classes"]))
+    scoring = task_of(data.meta).scoring_inputs(data, "train")
+    inputs = scoring.inputs if isinstance(scoring.inputs, np.ndarray) else np.concatenate([batch.numpy() for batch, _ in scoring.inputs])
+    return inputs.astype(np.float32), encode_targets(scoring.labels, config, len(data.meta.classes))
 
 
 def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[str]) -> list[float]:
     import keras
     import tensorflow as tf
 
-    from dltrain.config.schema import load_config
-    from dltrain.data.datadir import read_meta
-    from dltrain.training.session import build_model
+    from dltrain.config.loading import load_config
+    from dltrain.data.datadir import DataDir
+    from dltrain.training.building import build_model
 
     config = load_config(preset, epoch_budget(epochs, settings))
-    meta = read_meta(data_dir)
-    x, y = training_tensors(data_dir, meta, config)
+    data = DataDir.open(data_dir)
+    x, y = training_tensors(data, config)
     keras.utils.set_random_seed(config.train.seed)
     batch = config.train.batch_size
     steps = -(-len(x) // batch)
-    model = build_model(meta, config, steps)
+    model = build_model(data, config, steps)
     dataset = tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y))).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
     timer = epoch_timer()
     model.fit(dataset, epochs=epochs, callbacks=[timer], verbose=0, shuffle=False)

@@ -318,7 +318,9 @@ def test_interrupted_run_is_not_evaluated(trained, tmp_path):
     provenance["status"] = "interrupted"
     (partial / "provenance.json").write_text(json.dumps(provenance))
     result = invoke("evaluate", partial, "--split", "val")
-    assert_one_line_error(result, 1, "training did not finish")
+    assert_one_line_error(result, 1, f"training was interrupted; continue it with 'dltrain train --resume {partial}'")
+    (partial / "last.keras").unlink()  # interrupted before its first epoch ended: nothing to resume
+    assert_one_line_error(invoke("evaluate", partial, "--split", "val"), 1, "training did not finish")
 
 
 def test_warm_up_epochs_are_never_kept_as_the_best_model(trained, tmp_path):

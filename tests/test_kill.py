@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import write_classroom_folder, write_long_csv
 from dltrain.cli.app import app
-from dltrain.config.schema import load_config
+from dltrain.config.loading import load_config
 from dltrain.training.session import train_run
 from test_retina_prepare import kaggle_folder
 
@@ -84,7 +84,7 @@ KILLING_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     import keras
-    from dltrain.config.schema import load_config
+    from dltrain.config.loading import load_config
     from dltrain.training.session import train_run
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import write_uci_folder
 from dltrain.cli.app import app
+from dltrain.runs.rundir import Provenance
 from dltrain.lab.experiments import CellResult, best_loss_within, summarise_init
 
 runner = CliRunner()
@@ -54,7 +55,7 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
 
 def _result(label, extra, accuracy=0.5):
     history = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.4, accuracy], "val_accuracy": [0.3, accuracy]})
-    return CellResult(label, Path(label), history, {}, extra=extra)
+    return CellResult(label, Path(label), history, Provenance(), extra=extra)
 
 
 def test_identical_units_sentence_only_when_the_numbers_show_it():

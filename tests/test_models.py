@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltrain.config.schema import ModelConfig, OptimizerConfig
+from dltrain.config.schema import MODEL_CONFIGS, CnnConfig, GruConfig, OptimizerConfig
 from dltrain.core.errors import UsageError
 from dltrain.networks import MODELS
 from dltrain.training.optimizers import OPTIMIZERS
@@ -25,7 +25,7 @@ def test_every_registered_model_has_test_cases():
 
 @pytest.mark.parametrize(("name", "variant"), CASES, ids=[f"{name}-{','.join(variant) or 'defaults'}" for name, variant in CASES])
 def test_model_maps_inputs_to_class_probabilities(name, variant):
-    params = ModelConfig(name=name, units=8, **variant)
+    params = MODEL_CONFIGS[name](**({"units": 8} if name == "gru" else {}), **variant)
     model = MODELS.get(name)(INPUTS[name], 4, params)
     # No Lambda layers: they hold Python code, which safe_mode refuses to load (and should).
     assert not [layer for layer in model._flatten_layers() if type(layer).__name__ == "Lambda"]
@@ -36,17 +36,26 @@ def test_model_maps_inputs_to_class_probabilities(name, variant):
 
 
 def test_cnn_regression_head_has_one_output():
-    model = MODELS.get("cnn")((32, 32, 3), 5, ModelConfig(name="cnn", conv_layers=2, conv_filters=4, head="regression"))
+    model = MODELS.get("cnn")((32, 32, 3), 5, CnnConfig(conv_layers=2, conv_filters=4, head="regression"))
     assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 1)
 
 
 def test_cnn_without_blocks_is_refused():
-    with pytest.raises(ValueError, match="conv_layers >= 1"):
-        MODELS.get("cnn")((32, 32, 3), 5, ModelConfig(name="cnn", conv_layers=0))
+    with pytest.raises(ValueError, match="conv_layers"):
+        CnnConfig(conv_layers=0)
+
+
+def test_a_key_of_another_model_is_refused_naming_it():
+    from dltrain.config.loading import load_config
+
+    with pytest.raises(UsageError, match="model.units is a key of model gru, not of model cnn"):
+        load_config("retina-cnn", ["model.units=8"])
+    with pytest.raises(UsageError, match="model.head = 'regression'"):
+        load_config("har-gru", ["model.head=regression"])
 
 
 def test_gru_keeps_the_cudnn_conditions():
-    model = MODELS.get("gru")((16, 3), 2, ModelConfig(units=4))
+    model = MODELS.get("gru")((16, 3), 2, GruConfig(units=4))
     for layer in model.layers:
         if layer.__class__.__name__ == "GRU":
             assert layer.activation.__name__ == "tanh" and layer.recurrent_activation.__name__ == "sigmoid"
@@ -75,7 +84,7 @@ def _fit_a_few_steps(model, input_shape, classes=3):
 @pytest.mark.parametrize(("initializer", "identical"), [("zeros", True), ("he_normal", False)])
 def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical):
     # The lecture's symmetry problem: with zeros every unit of a layer gets the same gradient.
-    params = ModelConfig(name="cnn", conv_layers=1, conv_filters=4, dense_units=6, dropout=0.0, initializer=initializer)
+    params = CnnConfig(conv_layers=1, conv_filters=4, dense_units=6, dropout=0.0, initializer=initializer)
     model = MODELS.get("cnn")((16, 16, 3), 3, params)
     _fit_a_few_steps(model, (16, 16, 3))
     kernel = np.asarray(model.get_layer("dense").kernel)
@@ -87,7 +96,8 @@ def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical
 @pytest.mark.parametrize("name", ["zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"])
 def test_every_initializer_builds_both_models(name):
     for model_name, shape in INPUTS.items():
-        params = ModelConfig(name=model_name, units=4, conv_layers=1, conv_filters=4, initializer=name, recurrent_initializer=name)
+        own = {"units": 4, "recurrent_initializer": name} if model_name == "gru" else {}
+        params = MODEL_CONFIGS[model_name](conv_layers=1, conv_filters=4, initializer=name, **own)
         model = MODELS.get(model_name)(shape, 3, params)
         assert np.isfinite(np.asarray(model(np.zeros((1, *shape), np.float32)))).all()
 
@@ -102,7 +112,7 @@ def test_uniform_fan_in_matches_the_lecture_bound():
 def test_l2_penalty_enters_the_loss():
     from dltrain.config.schema import RegularizationConfig
 
-    params = ModelConfig(name="cnn", conv_layers=1, conv_filters=4, dense_units=4)
+    params = CnnConfig(conv_layers=1, conv_filters=4, dense_units=4)
     plain = MODELS.get("cnn")((16, 16, 3), 3, params)
     penalised = MODELS.get("cnn")((16, 16, 3), 3, params, RegularizationConfig(l2=0.5))
     assert not plain.losses and len(penalised.losses) >= 3  # convolutions, dense and output kernels

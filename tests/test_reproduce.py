@@ -8,7 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from dltrain.cli.app import REGRESSION_EXIT_CODE, app
+from dltrain.cli.app import app
+from dltrain.cli.common import REGRESSION_EXIT_CODE
 from dltrain.runs.reproduce import load_baselines
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import write_classroom_folder
 from dltrain.training.checkpoints import read_resume_state
 from dltrain.cli.app import app
-from dltrain.config.schema import load_config
+from dltrain.config.loading import load_config
 from dltrain.training.session import resume_run, train_run
 
 runner = CliRunner()
@@ -64,13 +64,13 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(data_dir, tmp
     assert len(pd.read_csv(parted / "history.csv")) == 3
 
     provenance = resume_run(parted)
-    assert provenance["status"] == "complete" and provenance["resumed_after_epochs"] == [3]
+    assert provenance.status == "complete" and provenance.resumed_after_epochs == [3]
     whole_history, parted_history = pd.read_csv(whole / "history.csv"), pd.read_csv(parted / "history.csv")
     assert len(parted_history) == len(whole_history)
     pd.testing.assert_frame_equal(parted_history, whole_history, rtol=1e-5)
     for resumed, uninterrupted in zip(final_weights(parted), final_weights(whole)):
         np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-5, atol=1e-6)
-    assert provenance["best_epoch"] == json.loads((whole / "provenance.json").read_text())["best_epoch"]
+    assert provenance.best_epoch == json.loads((whole / "provenance.json").read_text())["best_epoch"]
 
 
 def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
@@ -120,5 +120,5 @@ def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
     state = read_resume_state(run / "last.keras")
     assert len(state["optimizer_variables"]) > len(keras.saving.load_model(run / "last.keras", compile=False).trainable_weights)
     provenance = resume_run(run)
-    assert provenance["status"] == "complete" and provenance["precision"] == "mixed_float16"
+    assert provenance.status == "complete" and provenance.precision == "mixed_float16"
     assert len(pd.read_csv(run / "history.csv")) == 3

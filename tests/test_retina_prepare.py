@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from dltrain.cli.app import app
 from dltrain.core.errors import DataError
-from dltrain.data.retina.images import ImageOptions, RejectedImage, decode, fundus_box, prepare_image
+from dltrain.data.retina.images import RejectedImage, decode, fundus_box, prepare_image
+from dltrain.data.retina.meta import ImageOptions
 from dltrain.data.retina.prepare import split_by_patient
 from dltrain.data.retina.sources import RetinaItem, list_retina_source
 

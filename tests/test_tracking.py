@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from dltrain.cli.app import app
-from dltrain.config.schema import load_config
+from dltrain.config.loading import load_config
 from dltrain.training.session import resume_run, train_run
 from test_resume import InterruptAfterEpoch, data_dir  # noqa: F401  (a module fixture: a small prepared activity set)
 

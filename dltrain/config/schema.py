@@ -1,58 +1,100 @@
-"""One typed configuration: defaults < preset or YAML file < `--set key=value`, validated on load."""
+"""The configuration's schema: every section and key, its type, bounds, default and description."""
 
 from __future__ import annotations
 
-import logging
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from dltrain.core.errors import UsageError
-
-logger = logging.getLogger("dltrain")
 
 class Section(BaseModel):
-    # Unknown keys are errors, and assignment re-validates so nothing slips in after loading.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Unknown keys are errors, assignment re-validates so nothing slips in after loading, and
+    # NaN or infinite numbers are refused (a comparison with NaN is always false: it would switch
+    # checks off rather than fail them).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 Initializer = Literal[
     "zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"
 ]
+Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
+LARGEST_LAYER = 4096  # units or filters of one layer; more does not fit a GPU's memory with any useful batch
 
 
-class ModelConfig(Section):
-    name: str = "gru"
-    units: int = Field(64, gt=0, description="units per recurrent layer")
-    layers: int = Field(2, gt=0, description="number of stacked recurrent layers")
-    bidirectional: bool = False
-    conv_layers: int = Field(0, ge=0, description="convolution blocks: before the GRU (0: none), or the CNN's depth")
-    conv_filters: int = Field(64, gt=0, description="filters per block (the CNN doubles them every block)")
-    conv_kernel: int = Field(5, gt=0, description="kernel size of the convolutions")
+class ModelBase(Section):
+    """What every model has: dropout, batch norm, activation, initialisation, input noise, a dense layer before the head."""
+
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
-    recurrent_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="GRU: dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU"
-    )
     batch_norm: bool = False
-    activation: Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"] = "relu"
+    activation: Activation = "relu"
     initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
+    input_noise: float = Field(0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only")
+    dense_units: int = Field(0, ge=0, le=LARGEST_LAYER, description="units of a dense layer before the head (0: none)")
+
+    def cudnn_recurrent(self) -> bool | None:
+        """Whether the recurrent layers qualify for cuDNN's kernel on a GPU; None without recurrent layers."""
+        return None
+
+
+class GruConfig(ModelBase):
+    """Stacked GRU over inertial windows, with an optional convolutional front end."""
+
+    name: Literal["gru"] = "gru"
+    units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
+    layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
+    bidirectional: bool = False
+    conv_layers: int = Field(0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none")
+    conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of each Conv1D block")
+    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
+    recurrent_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU"
+    )
     recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
-    input_noise: float = Field(0.0, ge=0.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only")
-    pooling: Literal["global_average", "flatten"] = Field("global_average", description="CNN: how the last feature map becomes a vector")
-    dense_units: int = Field(0, ge=0, description="units of a dense layer before the head (0: none)")
+    head: Literal["classification"] = Field("classification", description="softmax over the classes")
+
+    def cudnn_recurrent(self) -> bool | None:
+        # cuDNN's GRU kernel needs the defaults kept by the builder (tanh, sigmoid, reset_after) and no recurrent dropout.
+        return self.recurrent_dropout == 0
+
+
+class CnnConfig(ModelBase):
+    """The course's image CNN: blocks of two convolutions with batch norm and max pooling, a dense head."""
+
+    name: Literal["cnn"] = "cnn"
+    conv_layers: int = Field(4, ge=1, le=12, description="convolution blocks (two convolutions and a max pooling each)")
+    conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them")
+    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
+    pooling: Literal["global_average", "flatten"] = Field("global_average", description="how the last feature map becomes a vector")
     head: Literal["classification", "regression"] = Field(
         "classification", description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on validation"
     )
 
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
+
+MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig}
+DEFAULT_MODEL = "gru"
+ModelConfig = Annotated[Union[GruConfig, CnnConfig], Field(discriminator="name")]
+
+
+def model_section(values: Any, info: ValidationInfo) -> Any:
+    """Before the union picks its member: a key of another model is refused naming that model.
+    Saved run configs (validation context `saved_run`) written when the section was one flat
+    union of every model's keys drop those keys instead: they never had an effect."""
+    if not isinstance(values, dict):
+        return values
+    values = {"name": DEFAULT_MODEL, **values}  # the union needs its tag even where the default model is meant
+    name = values["name"]
+    if name not in MODEL_CONFIGS:
         from dltrain.networks import MODELS
 
-        return MODELS.check(name)
+        raise ValueError(MODELS.unknown_message(str(name)))
+    own = MODEL_CONFIGS[name].model_fields
+    foreign = {key: owner for key in values if key not in own for owner, config in MODEL_CONFIGS.items() if key in config.model_fields}
+    if foreign and (info.context or {}).get("saved_run"):
+        return {key: value for key, value in values.items() if key not in foreign}
+    for key, owner in foreign.items():
+        raise ValueError(f"model.{key} is a key of model {owner}, not of model {name}")
+    return values
 
 
 class RegularizationConfig(Section):
@@ -69,9 +111,9 @@ Switch = Union[Literal["auto"], bool]
 
 
 class TrainConfig(Section):
-    epochs: int = Field(40, gt=0)
-    batch_size: int = Field(64, gt=0, description="per replica; the global batch is batch_size x replicas")
-    seed: int = Field(42, ge=0)
+    epochs: int = Field(40, gt=0, le=100_000)
+    batch_size: int = Field(64, gt=0, le=1_000_000, description="per replica; the global batch is batch_size x replicas")
+    seed: int = Field(42, ge=0, lt=2**32, description="seeds Python, NumPy and the backend (which take 32-bit seeds)")
     class_weight: Literal["none", "balanced"] = Field("none", description="'balanced' weighs each class by the inverse of its share")
     loss: Literal["crossentropy", "mse"] = Field(
         "crossentropy",
@@ -134,11 +176,11 @@ class ScheduleConfig(Section):
 
     name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau"] = "constant"
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="step and plateau: the multiplier")
-    every: int = Field(10, ge=1, description="step: epochs between cuts")
+    every: int = Field(10, ge=1, le=100_000, description="step: epochs between cuts")
     decay_rate: float = Field(0.1, gt=0.0, description="exponential and inverse_time: k, per epoch")
     final_learning_rate: float = Field(0.0, ge=0.0, description="linear: the rate at the end of training")
-    warmup_epochs: int = Field(0, ge=0, description="cosine: epochs of linear warm-up from 0")
-    patience: int = Field(3, ge=1, description="plateau: epochs without improvement before the rate is cut")
+    warmup_epochs: int = Field(0, ge=0, le=100_000, description="cosine: epochs of linear warm-up from 0")
+    patience: int = Field(3, ge=1, le=100_000, description="plateau: epochs without improvement before the rate is cut")
     min_learning_rate: float = Field(1e-5, ge=0.0, description="plateau: the floor")
 
 
@@ -146,20 +188,22 @@ class EarlyStoppingConfig(Section):
     monitor: Literal["val_loss", "val_accuracy", "val_kappa"] = Field(
         "val_loss", description="also what the best checkpoint and the plateau schedule follow"
     )
-    patience: int = Field(8, ge=0, description="epochs without improvement before stopping; 0 disables")
+    patience: int = Field(8, ge=0, le=100_000, description="epochs without improvement before stopping; 0 disables")
     min_delta: float = Field(0.0, ge=0.0, description="smallest change of the monitor that counts as an improvement")
-    start_from_epoch: int = Field(0, ge=0, description="warm-up epochs that are neither checkpointed nor judged")
+    start_from_epoch: int = Field(0, ge=0, le=100_000, description="warm-up epochs that are neither checkpointed nor judged")
     restore_best: bool = Field(True, description="model.keras is the best epoch (true) or the last one (false); last.keras is always the last")
 
 
 class Config(Section):
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = GruConfig()
     train: TrainConfig = TrainConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     augment: AugmentConfig = AugmentConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+
+    _model_section = field_validator("model", mode="before")(model_section)
 
     @model_validator(mode="after")
     def _schedule_fits_training(self) -> "Config":
@@ -187,124 +231,3 @@ class Config(Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-
-def preset_names() -> list[str]:
-    folder = resources.files("dltrain.config") / "presets"
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
-
-
-def _read_yaml_mapping(text: str, origin: str) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise UsageError(f"{origin}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UsageError(f"{origin}: expected a mapping of sections (model:, train:, ...), got {type(loaded).__name__}")
-    return loaded
-
-
-def read_config_source(name_or_file: str) -> dict[str, Any]:
-    """A preset shipped with the package, or a YAML file on disk."""
-    path = Path(name_or_file)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
-        if not path.is_file():
-            raise UsageError(f"config file {path} does not exist (presets: {', '.join(preset_names())})")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}: not a text file (a YAML config must be UTF-8 text)") from None
-        return _read_yaml_mapping(text, str(path))
-    if name_or_file not in preset_names():
-        raise UsageError(f"unknown config {name_or_file!r}: not a file, and not a preset ({', '.join(preset_names())})")
-    text = (resources.files("dltrain.config") / "presets" / f"{name_or_file}.yaml").read_text()
-    return _read_yaml_mapping(text, f"preset {name_or_file}")
-
-
-def parse_override(assignment: str) -> tuple[list[str], Any]:
-    """`model.units=128` -> (["model", "units"], 128); the value is read as YAML (numbers, booleans)."""
-    key, separator, raw_value = assignment.partition("=")
-    if not separator or not key.strip():
-        raise UsageError(f"--set {assignment!r}: expected key=value, e.g. --set train.epochs=10")
-    try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
-    except yaml.YAMLError:
-        value = raw_value
-    return key.strip().split("."), value
-
-
-def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    node = tree
-    for depth, part in enumerate(path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UsageError(f"--set {'.'.join(path)}: {'.'.join(path[: depth + 1])} is not a section")
-        node = child
-    node[path[-1]] = value
-
-
-def valid_keys() -> list[str]:
-    keys = []
-    for section_name, section_field in Config.model_fields.items():
-        for key in section_field.annotation.model_fields:
-            keys.append(f"{section_name}.{key}")
-    return keys
-
-
-def _describe_validation_error(error: ValidationError, origin: str) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    if first["type"] == "extra_forbidden":
-        return f"{origin}: unknown config key {key!r}; valid keys: {', '.join(valid_keys())}"
-    message = first["msg"].removeprefix("Value error, ")
-    if not key:  # a rule across keys: the message names them
-        return f"{origin}: {message}"
-    return f"{origin}: {key} = {first.get('input')!r}: {message}"
-
-
-# Warm-ups counted in epochs: (section, key, the schedule it applies to or None for any).
-WARM_UPS = (("early_stopping", "start_from_epoch", None), ("schedule", "warmup_epochs", "cosine"))
-
-
-def _default(section: str, key: str) -> Any:
-    return Config.model_fields[section].annotation.model_fields[key].default
-
-
-def fit_warm_ups_to_epochs(tree: dict[str, Any], explicit: set[str]) -> None:
-    """A preset's warm-up that is as long as the whole run (e.g. 10 warm-up epochs with
-    `--set train.epochs=2`) is shortened to a quarter of the run, with one logged line; the value
-    used is what config.yaml records. A warm-up the user set with --set is kept, and a conflict
-    with it is refused by validation as before."""
-    epochs = tree.get("train", {}).get("epochs", _default("train", "epochs")) if isinstance(tree.get("train", {}), dict) else None
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        return  # validation reports the bad value itself
-    for section, key, schedule in WARM_UPS:
-        values = tree.get(section, {})
-        if not isinstance(values, dict) or f"{section}.{key}" in explicit:
-            continue
-        schedule_name = tree.get("schedule", {}).get("name", _default("schedule", "name")) if isinstance(tree.get("schedule"), dict) else None
-        warm_up = values.get(key, _default(section, key))
-        if schedule is not None and schedule_name != schedule or not isinstance(warm_up, int) or warm_up < epochs:
-            continue
-        tree.setdefault(section, {})[key] = epochs // 4
-        logger.info("%s.%s %d is not below train.epochs %d: using %d (a quarter of the run)", section, key, warm_up, epochs, epochs // 4)
-
-
-def load_config(name_or_file: str | None, overrides: list[str] | None = None) -> Config:
-    """Layer the defaults, a preset or file, then `--set` overrides; validate once at the end."""
-    tree: dict[str, Any] = read_config_source(name_or_file) if name_or_file else {}
-    origin = f"config {name_or_file}" if name_or_file else "config"
-    explicit = set()
-    for assignment in overrides or []:
-        path, value = parse_override(assignment)
-        _apply_override(tree, path, value)
-        explicit.add(".".join(path))
-    fit_warm_ups_to_epochs(tree, explicit)
-    if overrides:
-        origin = f"{origin} with --set"
-    try:
-        return Config.model_validate(tree)
-    except ValidationError as error:
-        raise UsageError(_describe_validation_error(error, origin)) from None

@@ -51,19 +51,17 @@ def is_interactive() -> bool:
     return stderr_console.is_terminal
 
 
+def new_progress(*extra_columns) -> Progress:
+    """The one look of every progress display: description, bar, n/total, elapsed, remaining."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, *extra_columns, console=stderr_console, transient=False)
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[callable]:
     """Yield an `advance(n=1)` function; a Rich bar on a terminal, a few log lines otherwise."""
     if is_interactive():
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=stderr_console,
-            transient=False,
-        )
+        progress = new_progress()
         with progress:
             task = progress.add_task(description, total=total)
             yield lambda n=1: progress.advance(task, n)

@@ -1,136 +1,95 @@
-"""A prepared DATA_DIR: `meta.json` plus one `<split>.npz` per split, written atomically.
+"""A prepared DATA_DIR: `meta.json` (read once, validated against the task's schema) and its splits.
 
-`meta.json` carries everything `train`, `evaluate` and `predict` need (task, classes, channels,
-shapes, normalisation statistics, split sizes, source, options), so no task flag is ever needed.
-Arrays are plain numpy (no pickled objects): `np.load(..., allow_pickle=False)` reads them.
+`meta.json` carries everything `train`, `evaluate` and `predict` need (task, classes, shapes,
+normalisation statistics, image options, split sizes, source, options), so no task flag is ever
+needed. It is written last by `prepare`: a folder without it is not (yet) a DATA_DIR.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Annotated, Any, Union
 
-import numpy as np
+from pydantic import Field, TypeAdapter, ValidationError
 
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError, UsageError, describe_validation_error
+from dltrain.core.files import write_json_atomic
+from dltrain.data.har.meta import HarMeta
+from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
+from dltrain.data.retina.meta import RetinaMeta
 
 META_FILE = "meta.json"
-SPLITS = ("train", "val", "test", "unlabelled")
+DataMeta = Annotated[Union[HarMeta, RetinaMeta], Field(discriminator="task")]
+META_SCHEMA: TypeAdapter = TypeAdapter(DataMeta)
+
+
+def parse_meta(payload: Any, origin: str) -> HarMeta | RetinaMeta:
+    """A meta.json's content as its typed model, or one DataError naming `origin` and the problem."""
+    if not isinstance(payload, dict) or "task" not in payload:
+        raise DataError(f"{origin} lacks 'task'; was it written by dltrain prepare?")
+    version = payload.get("format_version")
+    if version != DATA_FORMAT_VERSION:
+        raise DataError(f"{origin}: format version {version!r}, but this dltrain reads version {DATA_FORMAT_VERSION}; run 'dltrain prepare' again")
+    try:
+        return META_SCHEMA.validate_python(payload)
+    except ValidationError as error:
+        location = [str(part) for part in error.errors()[0]["loc"][1:]]  # without the union's tag (the task)
+        raise DataError(f"{origin}: {describe_validation_error(error, location)}") from None
+
+
+def write_meta(folder: Path, meta: HarMeta | RetinaMeta) -> None:
+    """The one writer of meta.json; written last, its presence marks a complete DATA_DIR."""
+    write_json_atomic(Path(folder) / META_FILE, meta.model_dump(mode="json"))
 
 
 @dataclass
-class Split:
-    x: np.ndarray
-    y: np.ndarray
-    ids: np.ndarray
-    subjects: np.ndarray
+class DataDir:
+    path: Path
+    meta: HarMeta | RetinaMeta
+    _splits: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def open(cls, path: Path) -> "DataDir":
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: no such folder (make one with 'dltrain prepare')")
+        meta_path = path / META_FILE
+        if not path.is_dir() or not meta_path.is_file():
+            raise DataError(f"{path} is not a prepared DATA_DIR (no {META_FILE}); make one with 'dltrain prepare'")
+        try:
+            payload = json.loads(meta_path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+            raise DataError(f"{meta_path} is not valid JSON ({str(error).splitlines()[0]})") from None
+        return cls(path, parse_meta(payload, str(meta_path)))
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+    @property
+    def task(self) -> str:
+        return self.meta.task
 
+    def has_split(self, name: str) -> bool:
+        return self.meta.split_size(name) > 0
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary sibling, then rename: readers never see a half-written file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    def available_splits(self) -> list[str]:
+        return [name for name in SPLITS if self.has_split(name)]
 
+    def prediction_split(self, requested: str | None) -> str:
+        """The split to predict: as asked, else `unlabelled` if present, else `test`."""
+        available = self.available_splits()
+        if requested is None:
+            chosen = "unlabelled" if "unlabelled" in available else "test" if "test" in available else None
+            if chosen is None:
+                raise UsageError(f"{self.path} has no test or unlabelled split; choose one with --split ({', '.join(available)})")
+            return chosen
+        if requested not in available:
+            raise DataError(f"{self.path} has no {requested} split (splits: {', '.join(available)})")
+        return requested
 
-def _umask() -> int:
-    # mkstemp/mkdtemp create private files; finished outputs get the user's usual permissions.
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def refuse_file_as_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-
-
-def check_output_folder(out: Path, force: bool, what: str) -> None:
-    """Refuse to overwrite a non-empty folder unless --force."""
-    refuse_file_as_folder(out)
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"--out {out} already holds files; choose another folder or pass --force to replace the {what}")
-
-
-@contextmanager
-def atomic_folder(out: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces `out` in one rename, on failure it vanishes."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Left by an earlier run that was killed (SIGKILL, power loss) before it could clean up.
-    for stale in [*out.parent.glob(f".{out.name}.partial-*"), *out.parent.glob(f".{out.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    os.chmod(staging, 0o777 & ~_umask())
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, retired / out.name)
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
-
-
-def write_split(folder: Path, name: str, split: Split) -> None:
-    np.savez(folder / f"{name}.npz", x=split.x.astype(np.float32), y=split.y, ids=split.ids.astype(str), subjects=split.subjects)
-
-
-def read_meta(data_dir: Path) -> dict:
-    data_dir = Path(data_dir)
-    if not data_dir.exists():
-        raise DataError(f"{data_dir}: no such folder (make one with 'dltrain prepare')")
-    meta_path = data_dir / META_FILE
-    if not data_dir.is_dir() or not meta_path.is_file():
-        raise DataError(f"{data_dir} is not a prepared DATA_DIR (no {META_FILE}); make one with 'dltrain prepare'")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{meta_path} is not valid JSON ({error})") from None
-    if not isinstance(meta, dict) or "task" not in meta or "classes" not in meta:
-        raise DataError(f"{meta_path} lacks 'task' or 'classes'; was it written by dltrain prepare?")
-    return meta
-
-
-def read_split(data_dir: Path, name: str) -> Split:
-    if name not in SPLITS:
-        raise UsageError(f"unknown split {name!r}; valid: {', '.join(SPLITS)}")
-    path = Path(data_dir) / f"{name}.npz"
-    if not path.is_file():
-        raise DataError(f"{data_dir} has no {name} split ({path.name} missing)")
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return Split(arrays["x"], arrays["y"], arrays["ids"], arrays["subjects"])
-    except (OSError, ValueError, KeyError) as error:
-        raise DataError(f"{path} is unreadable or incomplete ({error})") from None
+    def split(self, name: str):
+        """A split as its task stores it (arrays for activity windows, a table for photographs), read once."""
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; valid: {', '.join(SPLITS)}")
+        if name not in self._splits:
+            self._splits[name] = self.meta.read_split(self.path, name)
+        return self._splits[name]

@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.core.errors import DataError, UsageError
+from dltrain.core.files import swap_in
+from dltrain.data.datadir import DataDir
+from dltrain.runs.rundir import Run
+from dltrain.tasks import task_of
 from dltrain.inference.exported import FORMATS, ExportedModel, require_onnx_runtime
 
 logger = logging.getLogger("dltrain")
@@ -39,21 +43,16 @@ class ExportCheck:
 
 
 def _classes(outputs: np.ndarray, run) -> np.ndarray:
-    """Predicted classes: argmax of probabilities, or the tuned thresholds of a regression head."""
-    if outputs.shape[-1] == 1:
-        from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs
-
-        return grades_from_outputs(outputs, "regression", run.provenance.get("thresholds") or DEFAULT_THRESHOLDS)
-    return outputs.argmax(axis=1)
+    """Predicted classes as the run's task grades them (argmax, or a regression head's thresholds)."""
+    return task_of(run.data_meta).labels_from_outputs(outputs, run)
 
 
 def _check_inputs(run, samples: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (and labels) of the run's validation split as a float32 array, `samples` of them or all."""
-    from dltrain.training.feeds import scoring_inputs
-
-    data_dir = run.data_dir
-    inputs, labels, _ = scoring_inputs(data_dir, run.data_meta, "val")
-    if not isinstance(inputs, np.ndarray):  # retina: a tf.data pipeline of batches
+    data = DataDir.open(run.data_dir)
+    scoring = task_of(run.data_meta).scoring_inputs(data, "val")
+    inputs = scoring.inputs
+    if not isinstance(inputs, np.ndarray):  # images: a tf.data pipeline of batches
         batches = []
         for images, _ in inputs:
             batches.append(images.numpy())
@@ -62,8 +61,8 @@ def _check_inputs(run, samples: int | None) -> tuple[np.ndarray, np.ndarray]:
         inputs = np.concatenate(batches)
     count = len(inputs) if samples is None else min(samples, len(inputs))
     if count == 0:
-        raise DataError(f"{data_dir}: the validation split is empty; nothing to check the export on")
-    return inputs[:count].astype(np.float32), labels[:count]
+        raise DataError(f"{data.path}: the validation split is empty; nothing to check the export on")
+    return inputs[:count].astype(np.float32), scoring.labels[:count]
 
 
 def _export_saved_model(model, target: Path) -> None:
@@ -136,10 +135,8 @@ def _suffix_for(export_format: str) -> str:
     return {"saved_model": "", "litert": ".tflite", "onnx": ".onnx"}[export_format]
 
 
-def export_run(run_dir: Path, export_format: str, out: Path, quantization: str = "none", tolerance: float | None = None, force: bool = False) -> ExportCheck:
-    from dltrain.core.console import import_tensorflow_quietly
-    from dltrain.runs.rundir import open_run
-
+def _check_options(export_format: str, out: Path, quantization: str, tolerance: float | None, force: bool) -> float:
+    """Every option refused before anything is loaded; returns the tolerance to check with."""
     check_format_available(export_format)
     if quantization not in QUANTIZATIONS:
         raise UsageError(f"--quantize {quantization}: choose one of {', '.join(QUANTIZATIONS)}")
@@ -151,39 +148,49 @@ def export_run(run_dir: Path, export_format: str, out: Path, quantization: str =
     if out.exists() and not force:
         raise UsageError(f"--out {out} already exists; choose another path or pass --force to replace it")
     tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else tolerance
-    if tolerance <= 0:
-        raise UsageError(f"--tolerance {tolerance}: must be positive")
-    run = open_run(run_dir)
+    if not tolerance > 0:
+        raise UsageError(f"--tolerance {tolerance}: must be a positive number")
+    return tolerance
+
+
+def _compare(model, exported_model, run, inputs, check: ExportCheck) -> None:
+    """Probabilities and classes of the export against the Keras model; for a quantised export
+    also the accuracy of both on the whole validation split."""
+    expected = model.predict(inputs, verbose=0)
+    exported = np.asarray(exported_model.predict(inputs), dtype=np.float64)
+    check.max_difference = float(np.abs(exported - expected).max())
+    check.agreement = float((_classes(exported, run) == _classes(expected, run)).mean())
+    if check.quantization != "none":
+        all_inputs, all_labels = _check_inputs(run, None)
+        check.accuracy = {"keras": float((_classes(model.predict(all_inputs, verbose=0), run) == all_labels).mean()),
+                          "exported": float((_classes(exported_model.predict(all_inputs), run) == all_labels).mean())}
+
+
+def export_run(run_dir: Path, export_format: str, out: Path, quantization: str = "none", tolerance: float | None = None, force: bool = False) -> ExportCheck:
+    from dltrain.core.console import import_tensorflow_quietly
+
+    tolerance = _check_options(export_format, out, quantization, tolerance, force)
+    run = Run.open(run_dir)
     import_tensorflow_quietly()
     model = run.load_model()
-    inputs, labels = _check_inputs(run, CHECK_SAMPLES)
+    inputs, _ = _check_inputs(run, CHECK_SAMPLES)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        target = staging / (out.name if suffix else "saved_model")
-        exporter = {"saved_model": _export_saved_model, "litert": _export_litert, "onnx": _export_onnx}[export_format]
-        expected = model.predict(inputs, verbose=0)
+        target = staging / (out.name if _suffix_for(export_format) else "saved_model")
         logger.info("exporting %s as %s%s", run_dir, export_format, f" ({quantization} quantisation)" if quantization != "none" else "")
         if export_format == "litert":
-            exporter(model, target, quantization)
+            _export_litert(model, target, quantization)
         else:
-            exporter(model, target)
-        exported_model = ExportedModel(target)
-        exported = np.asarray(exported_model.predict(inputs), dtype=np.float64)
-        check = ExportCheck(out, export_format, quantization, len(inputs), float(np.abs(exported - expected).max()),
-                            float((_classes(exported, run) == _classes(expected, run)).mean()))
-        if quantization != "none":
-            all_inputs, all_labels = _check_inputs(run, None)
-            check.accuracy = {"keras": float((_classes(model.predict(all_inputs, verbose=0), run) == all_labels).mean()),
-                              "exported": float((_classes(exported_model.predict(all_inputs), run) == all_labels).mean())}
-        if check.max_difference > tolerance or check.agreement < MIN_AGREEMENT:
+            {"saved_model": _export_saved_model, "onnx": _export_onnx}[export_format](model, target)
+        check = ExportCheck(out, export_format, quantization, len(inputs), float("nan"), 0.0)
+        _compare(model, ExportedModel(target), run, inputs, check)
+        if not check.max_difference <= tolerance or check.agreement < MIN_AGREEMENT:
             raise DataError(
                 f"the {export_format} export disagrees with the Keras model on {len(inputs)} validation samples "
                 f"(largest probability difference {check.max_difference:.2e}, tolerance {tolerance:g}; classes agree on {check.agreement:.1%}); nothing written"
             )
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        target.rename(out)
+        swap_in(target, out)
         return check
     finally:
         shutil.rmtree(staging, ignore_errors=True)

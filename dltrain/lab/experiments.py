@@ -52,7 +52,7 @@ class CellResult:
         """What went wrong in this cell, in words, or None."""
         if self.failure:
             return f"failed: {self.failure}"
-        diverged = self.provenance.get("diverged_at")
+        diverged = self.provenance.diverged_at
         if diverged:
             return f"diverged (loss NaN or infinite) in epoch {diverged['epoch']}, {diverged['where']}; its curves stop there"
         return None
@@ -283,14 +283,14 @@ def kept_gap(result: CellResult) -> float:
     with early stopping, the last one otherwise)."""
     if not result.usable:
         return float("nan")
-    epoch = result.provenance.get("best_epoch") or len(result.history)
+    epoch = result.provenance.best_epoch or len(result.history)
     row = result.history.iloc[min(epoch, len(result.history)) - 1]
     return float(row["accuracy"] - row["val_accuracy"])
 
 
 def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     table = _base_table(results)
-    table["kept epoch"] = [result.provenance.get("best_epoch") for result in results]
+    table["kept epoch"] = [result.provenance.best_epoch for result in results]
     table["train - val accuracy (kept epoch)"] = [kept_gap(result) for result in results]
     statements = []
     by_label = {result.label: result for result in results if result.usable}
@@ -312,7 +312,7 @@ def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, l
 @EXPERIMENTS.register("batch-size")
 def batch_size_experiment(budget: str, meta: dict) -> Experiment:
     epochs = BUDGET_EPOCHS[budget]
-    samples = int(meta["splits"]["train"])
+    samples = meta.split_size("train")
     # About the same compute for each: one epoch of single-example updates costs about as much as
     # several epochs of mini-batches; full batch gets more epochs, as each is a single update.
     cells = [

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.reporting.figures import _pyplot, _save
+from dltrain.reporting.figures import pyplot, save_figure
 
 
 def plot_experiment(experiment, results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     panels = 2 if experiment.extra_panel not in (None, "seconds") else 1
     figure, axes_list = plt.subplots(1, panels, figsize=(6.5 * panels, 4.5), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -34,7 +34,7 @@ def plot_experiment(experiment, results, path: Path) -> None:
     if panels == 2:
         _extra_panel(experiment.extra_panel, results, axes_list[0][1], colours)
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _extra_panel(kind: str, results, axes, colours) -> None:

@@ -16,15 +16,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dltrain.config.schema import load_config
-from dltrain.data.datadir import read_meta, refuse_file_as_folder, write_text_atomic
-from dltrain.core.errors import UsageError
+from dltrain.config.loading import load_config
+from dltrain.core.errors import DltrainError, UsageError
+from dltrain.core.files import write_text_atomic
+from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.data.datadir import DataDir
+from dltrain.tasks import task_of
 from dltrain.lab.experiments import BUDGET_EPOCHS, EXPERIMENTS, LAB_BASE, CellResult, Experiment
-from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, PROVENANCE_FILE
+from dltrain.reporting.tables import format_cell
+from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Provenance, Run
 
 logger = logging.getLogger("dltrain")
 LAB_ORDER = ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")  # the lecture's order
 REPORT_FILE = "REPORT.md"
+LAB_PRESET = "har-gru"  # the lab's base model, made small and plain by LAB_BASE
 TIMING_FILE = "epoch-seconds.json"  # per cell: the seconds of each epoch's training batches
 
 
@@ -45,14 +50,17 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
         raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
     names = check_experiments(names)
     refuse_file_as_folder(out)
-    meta = read_meta(data_dir)
-    if meta.get("task") != "har":
-        raise UsageError(f"{data_dir} holds {meta.get('task')} data; the lab runs on activity data (make it with 'dltrain prepare har hapt')")
+    data = DataDir.open(data_dir)
+    try:
+        task_of(data.meta).check_config(load_config(LAB_PRESET, LAB_BASE), data)
+    except UsageError:
+        raise UsageError(f"{data_dir} holds {data.task} data; the lab's {LAB_PRESET} runs on activity data (make it with 'dltrain prepare har hapt')") from None
+    meta = data.meta
     experiments = [EXPERIMENTS.get(name)(budget, meta) for name in names]
     plans = []
     for experiment in experiments:  # every cell's config is validated before the first run
         points = [GridPoint(_folder(cell.label), [*LAB_BASE, *cell.overrides, *(overrides or [])],
-                            load_config("har-gru", [*LAB_BASE, *cell.overrides, *(overrides or [])])) for cell in experiment.cells]
+                            load_config(LAB_PRESET, [*LAB_BASE, *cell.overrides, *(overrides or [])])) for cell in experiment.cells]
         plans.append((experiment, points))
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -63,19 +71,19 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
         if report_only:
             failures = {point.name: f"no run in {runs / point.name}" for point in points if not (runs / point.name / HISTORY_FILE).is_file()}
         else:
-            failures = dict(train_points(data_dir, "har-gru", points, runs, force,
+            failures = dict(train_points(data_dir, LAB_PRESET, points, runs, force,
                                          extra_callbacks=lambda point, runs=runs: [EpochSeconds(runs / point.name / TIMING_FILE)]))
         results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in zip(experiment.cells, points)]
         if experiment.name == "init":
-            _probe_initialisation(results, points, data_dir, meta)
+            _probe_initialisation(results, points, data)
         sections.append(_section(experiment, results, out))
     report = out / REPORT_FILE
     header = [
         "# The lecture, reproduced",
         "",
-        f"Data: `{data_dir}` ({meta.get('source', {}).get('kind', meta.get('task'))}; train {meta['splits']['train']} windows). "
+        f"Data: `{data_dir}` ({meta.source.get('kind', meta.task)}; train {meta.split_size('train')} windows). "
         f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
-        f"Model: the `har-gru` preset with `{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
+        f"Model: the `{LAB_PRESET}` preset with `{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
         f"Made by `{' '.join(['dltrain', *sys.argv[1:]]) if sys.argv[0].endswith('dltrain') else 'run_lab(...)'}` in "
         f"{(time.perf_counter() - started) / 60:.1f} minutes" + (" (the report only, from runs trained earlier)." if report_only else
                                                                  " (runs kept from an earlier call count as nothing)."),
@@ -92,32 +100,32 @@ def _folder(label: str) -> str:
 
 
 def _result(label: str, run_dir: Path, failure: str | None) -> CellResult:
-    history = pd.read_csv(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else None
-    if history is not None and history.empty:
-        history = None
-    provenance = json.loads((run_dir / PROVENANCE_FILE).read_text()) if (run_dir / PROVENANCE_FILE).is_file() else {}
+    try:
+        run = Run.open(run_dir, finished=False)
+    except DltrainError:  # the run failed before writing its files
+        return CellResult(label, run_dir, None, Provenance(), failure or f"no run in {run_dir}", [])
+    history = run.history()
+    history = None if history.empty else history
     timing = run_dir / TIMING_FILE
     seconds = json.loads(timing.read_text()) if timing.is_file() else []
-    if history is not None and len(seconds) != len(history) and provenance.get("train_seconds"):
-        seconds = [provenance["train_seconds"] / len(history)] * len(history)  # a run resumed or kept from before the lab timed it
-    return CellResult(label, run_dir, history, provenance, failure, seconds)
+    if history is not None and len(seconds) != len(history) and run.provenance.train_seconds:
+        seconds = [run.provenance.train_seconds / len(history)] * len(history)  # a run resumed or kept from before the lab timed it
+    return CellResult(label, run_dir, history, run.provenance, failure, seconds)
 
 
-def _probe_initialisation(results: list[CellResult], points, data_dir: Path, meta: dict) -> None:
+def _probe_initialisation(results: list[CellResult], points, data: DataDir) -> None:
     """Activation statistics and gradient norms before training; the dense layer's unit spread after."""
     import keras
 
-    from dltrain.data.datadir import read_split
-    from dltrain.training.feeds import encode_targets
+    from dltrain.data.feeds import encode_targets
     from dltrain.lab.probes import initial_statistics, unit_spread, units_identical
-    from dltrain.training.session import _loss_and_metrics, build_model
+    from dltrain.training.building import build_model
 
-    train = read_split(data_dir, "train")
+    train = data.split("train")
     for result, point in zip(results, points):
         keras.utils.set_random_seed(point.config.train.seed)
-        model = build_model(meta, point.config, 1)
-        loss, _ = _loss_and_metrics(point.config)
-        rows = initial_statistics(model, train.x, encode_targets(train.y, point.config, len(meta["classes"])), loss)
+        model = build_model(data, point.config, 1)
+        rows = initial_statistics(model, train.x, encode_targets(train.y, point.config, len(data.meta.classes)), model.loss)
         result.extra["layers"] = rows
         gru = [row["saturated"] for row in rows if row["saturated"] is not None]
         result.extra["saturated"] = gru[0] if gru else None
@@ -129,11 +137,7 @@ def _probe_initialisation(results: list[CellResult], points, data_dir: Path, met
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
-        if value is None or (isinstance(value, float) and not np.isfinite(value)):
-            return "n/a"
-        if isinstance(value, float):
-            return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
-        return str(value).replace("|", "/")
+        return format_cell(value, missing="n/a").replace("|", "/")
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]

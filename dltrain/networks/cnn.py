@@ -12,10 +12,6 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
 
-    if params.conv_layers < 1:
-        raise ValueError("model cnn needs model.conv_layers >= 1 (its number of convolution blocks)")
-    if params.recurrent_dropout:
-        raise ValueError("model cnn has no recurrent layers; model.recurrent_dropout applies to gru only")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     hidden = layers.Rescaling(1 / 255, name="scale")(inputs)
     if params.input_noise:

@@ -12,8 +12,6 @@ def build_gru(input_shape, num_classes, params, regularization=None):
 
     from dltrain.networks.layers import activation_layer, initializer, weight_options
 
-    if params.head != "classification":
-        raise ValueError("model gru has only the classification head")
     inputs = keras.Input(shape=tuple(input_shape), name="signals")
     hidden = inputs
     if params.input_noise:

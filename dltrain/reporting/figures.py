@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dltrain.core.files import atomic_file
 
-def _pyplot():
+
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # headless: CI and servers have no display
@@ -17,29 +19,39 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
     """Written whole or not at all, like every other file of a run."""
-    plt = _pyplot()
-    path = Path(path)
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     try:
-        figure.savefig(partial, dpi=110)
-        partial.replace(path)
+        with atomic_file(Path(path)) as partial:
+            figure.savefig(partial, dpi=110)
     finally:
-        plt.close(figure)
-        partial.unlink(missing_ok=True)
+        pyplot().close(figure)
 
 
-def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], title: str, path: Path) -> None:
-    from sklearn.metrics import ConfusionMatrixDisplay
+def plot_confusion_matrix(metrics: dict, path: Path) -> None:
+    """Counts with the share of each true class (row percentages); the split and its headline
+    metrics in the title; class names horizontal on the y-axis and wrapped on the x-axis."""
+    import textwrap
 
-    plt = _pyplot()
-    size = max(5.0, 0.7 * len(classes) + 2)
+    plt = pyplot()
+    matrix, classes = np.asarray(metrics["confusion_matrix"]), metrics["classes"]
+    size = max(5.5, 0.9 * len(classes) + 2.5)
     figure, axes = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=classes).plot(ax=axes, cmap="Blues", colorbar=False, xticks_rotation=45)
-    axes.set_title(title)
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros(matrix.shape, float), where=rows > 0)
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if shares[row, column] > 0.6 else "black"
+        axes.text(column, row, f"{count}\n{shares[row, column]:.0%}", ha="center", va="center", color=colour, fontsize=8)
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, [textwrap.fill(name.replace("_", " "), 10) for name in classes], fontsize=8)
+    axes.set_yticks(ticks, [name.replace("_", " ") for name in classes], fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true (row: share of the class)")
+    kappa = f", kappa {metrics['quadratic_weighted_kappa']:.4f}" if "quadratic_weighted_kappa" in metrics else ""
+    axes.set_title(f"{metrics.get('split', '')} split: accuracy {metrics['accuracy']:.4f}{kappa} ({metrics['count']} samples)")
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_learning_curves(history_csv: Path, path: Path) -> bool:
@@ -49,7 +61,7 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
     history = pd.read_csv(history_csv)
     if history.empty:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     metrics = [name for name in ("loss", "accuracy") if name in history]
@@ -65,14 +77,14 @@ def plot_learning_curves(history_csv: Path, path: Path) -> bool:
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
     return True
 
 
 def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
     """Validation (solid) and training (dashed) curves of several runs, one colour per run:
     loss, then accuracy (or kappa, or MAE: the first of them every run logged)."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     second = next((name for name in ("accuracy", "kappa", "mae") if all(name in h or f"val_{name}" in h for h in histories.values())), None)
@@ -93,4 +105,4 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
         axes.grid(alpha=0.3)
     axes_list[0][-1].legend(fontsize="small")
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from dltrain.data.datadir import refuse_file_as_folder, write_text_atomic
+from dltrain.config.loading import flat_settings
+from dltrain.core.files import write_text_atomic
+from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.core.errors import DataError, UsageError
-from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, PROVENANCE_FILE
+from dltrain.reporting.tables import format_cell, short_metric_name
+from dltrain.runs.rundir import HISTORY_FILE, Provenance, Run
 
 COMPARISON_TABLE = "comparison.csv"
 COMPARISON_FIGURE = "comparison.png"
@@ -22,36 +24,17 @@ COMPARISON_FIGURE = "comparison.png"
 class RunRecord:
     path: Path
     settings: dict[str, object]  # "section.key" -> value
-    provenance: dict
+    provenance: Provenance
     history: pd.DataFrame
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def read_run_record(run_dir: Path) -> RunRecord:
     """A run, finished or not, as long as it has its config and at least one epoch of history."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: no such run folder")
-    missing = [name for name in (CONFIG_FILE, PROVENANCE_FILE, HISTORY_FILE) if not (run_dir / name).is_file()]
-    if missing:
-        raise DataError(f"{run_dir} is not a dltrain run with a history (missing {', '.join(missing)})")
-    try:
-        settings = _flatten(yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {})
-        provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
-        history = pd.read_csv(run_dir / HISTORY_FILE)
-    except Exception as error:  # YAML, JSON and CSV parsers raise their own types
-        raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
-    return RunRecord(run_dir, settings, provenance, history)
+    run = Run.open(run_dir, finished=False)
+    history = run.history()
+    if history.empty:
+        raise DataError(f"{run.path} is not a dltrain run with a history (no epoch finished: {HISTORY_FILE} missing or empty)")
+    return RunRecord(run.path, flat_settings(run.config.model_dump(mode="json")), run.provenance, history)
 
 
 def differing_settings(records: list[RunRecord]) -> list[str]:
@@ -71,19 +54,19 @@ def comparison_frame(records: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for record in records:
         provenance, history = record.provenance, record.history
-        row = {"run": record.path.name, "status": provenance.get("status", "?")}
+        row = {"run": record.path.name, "status": provenance.status}
         row.update({key: record.settings.get(key) for key in differing})
         row["best val_loss"] = _best(history, "val_loss", lowest=True)
         for column in ("val_accuracy", "val_kappa"):
             if any(column in other.history for other in records):
                 row[f"best {column}"] = _best(history, column, lowest=False)
-        row["best epoch"] = provenance.get("best_epoch")
+        row["best epoch"] = provenance.best_epoch
         row["epochs"] = len(history)
-        row["seconds"] = provenance.get("train_seconds")
-        for split, values in (provenance.get("metrics") or {}).items():
+        row["seconds"] = provenance.train_seconds
+        for split, values in provenance.metrics.items():
             for name in ("accuracy", "quadratic_weighted_kappa"):
                 if name in values:
-                    row[f"{split} {name.replace('quadratic_weighted_kappa', 'kappa')}"] = values[name]
+                    row[f"{split} {short_metric_name(name)}"] = values[name]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -121,13 +104,5 @@ def comparison_table(frame: pd.DataFrame):
     for column in frame.columns:
         table.add_column(column, justify="left" if column in ("run", "status") or frame[column].dtype == object else "right")
     for _, row in frame.iterrows():
-        table.add_row(*(Text(_cell(value)) for value in row))  # Text: values are not markup
+        table.add_row(*(Text(format_cell(value)) for value in row))  # Text: values are not markup
     return table
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
-    return str(value)

@@ -14,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dltrain.core.errors import UsageError
+from dltrain.reporting.tables import short_metric_name
+from dltrain.tasks import TASKS
 
 logger = logging.getLogger("dltrain")
 BUDGETS = ("ci", "full")
@@ -34,7 +36,7 @@ class Budget(BaseModel):
 
 class Baseline(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    task: Literal["har", "retina"]
+    task: str
     source: str
     preset: str
     metric: Literal["accuracy", "quadratic_weighted_kappa"]
@@ -49,47 +51,28 @@ def load_baselines(path: Path | None = None) -> dict[str, Baseline]:
         raise UsageError(f"baselines file: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}") from None
 
 
-def _prepare(baseline: Baseline, budget: Budget, data_dir: Path) -> None:
-    workers = os.cpu_count() or 1
-    options = dict(budget.prepare)
-    if baseline.task == "har":
-        from dltrain.data.har.prepare import prepare_har
-        from dltrain.data.har.types import HarOptions
-
-        prepare_har(baseline.source, data_dir, HarOptions(**options), force=True)
-        return
-    from dltrain.data.retina.images import ImageOptions
-    from dltrain.data.retina.prepare import prepare_retina_source
-
-    image_options = ImageOptions(size=options.pop("size", 512), graham=options.pop("graham", False))
-    prepare_retina_source(
-        baseline.source, data_dir, image_options, seed=options.pop("seed", 42), workers=workers, force=True,
-        demo_dir=data_dir.parent / "raw", **options,
-    )
-
-
 def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Path) -> dict:
     """Prepare, train and score one baseline; the row of the results table."""
-    from dltrain.config.schema import load_config
+    from dltrain.config.loading import load_config
     from dltrain.training.session import train_run
 
     budget = baseline.budgets[budget_name]
     folder = out / f"{name}-{budget_name}"
     started = time.perf_counter()
     logger.info("reproducing %s at the %s budget in %s", name, budget_name, folder)
-    _prepare(baseline, budget, folder / "data")
+    TASKS.get(baseline.task).prepare(baseline.source, folder / "data", budget.prepare, os.cpu_count() or 1)
     config = load_config(baseline.preset, [*budget.set, "train.deterministic=true"])
     provenance = train_run(folder / "data", folder / "run", config, baseline.preset, force=True)
-    measured = provenance["metrics"]["test"][baseline.metric]
+    measured = provenance.metrics["test"][baseline.metric]
     low, high = budget.band
     return {
         "baseline": name,
         "budget": budget_name,
-        "metric": f"test {baseline.metric.replace('quadratic_weighted_kappa', 'kappa')}",
+        "metric": f"test {short_metric_name(baseline.metric)}",
         "expected": f"{low:.2f} - {high:.2f}",
         "measured": round(float(measured), 4),
         "status": "ok" if low <= measured <= high else "REGRESSION",
-        "epochs": provenance["epochs_run"],
+        "epochs": provenance.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
         "run": str(folder / "run"),
     }

@@ -1,4 +1,4 @@
-"""The run directory: everything that explains and reproduces one training run.
+"""The run directory: everything that explains and reproduces one training run, and its one reader.
 
     config.yaml        resolved configuration, written before training starts
     provenance.json    status, versions, git commit, seed, device, precision, XLA, and the DATA_DIR
@@ -8,21 +8,30 @@
     history.csv        one row per epoch (losses, metrics, learning rate)
     metrics-<split>.json, confusion-matrix-<split>.png, learning-curves.png
     tensorboard/       TensorBoard logs, with train.tensorboard: true
+
+`Run.open` is the only code that reads a run folder; `Run.save_provenance` the only code that
+writes provenance.json, whose schema `Provenance` is validated on every read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
+import pandas as pd
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dltrain.config.loading import validate_config
 from dltrain.config.schema import Config
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, describe_validation_error
+from dltrain.core.files import write_json_atomic, write_text_atomic
+from dltrain.data.datadir import DataMeta
 
 CONFIG_FILE = "config.yaml"
 PROVENANCE_FILE = "provenance.json"
@@ -31,18 +40,67 @@ LAST_MODEL_FILE = "last.keras"
 TENSORBOARD_FOLDER = "tensorboard"
 HISTORY_FILE = "history.csv"
 STATUS_COMPLETE = "complete"
+PROVENANCE_FORMAT_VERSION = 1
+Status = Literal["running", "interrupted", "complete"]
+
+
+class DataRecord(BaseModel):
+    """The DATA_DIR a run was trained on, with a copy of its meta.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    meta: DataMeta
+
+
+class Provenance(BaseModel):
+    """provenance.json: what ran, where, on which data, and what it scored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    format_version: Literal[1] = PROVENANCE_FORMAT_VERSION
+    status: Status = "running"
+    command: str = ""
+    config_source: str | None = None
+    seed: int = 0
+    versions: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    device: dict[str, Any] = Field(default_factory=dict)
+    backend: str = "tensorflow"
+    strategy: str = "default"
+    replicas: int = 1
+    mixed_precision: bool = False
+    memory_growth: bool = False
+    precision: str = "float32"
+    xla: bool = False
+    deterministic_ops: bool = False
+    cudnn_gru: bool = False
+    parameters: int = 0
+    data: DataRecord | None = None
+    processes: dict[str, Any] | None = None
+    tracking: dict[str, str] | None = None
+    resumed_after_epochs: list[int] = Field(default_factory=list)
+    diverged_at: dict[str, Any] | None = None
+    thresholds: list[float] | None = None
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    train_seconds: float | None = None
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    weights_sha256: str | None = None
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing_finite(cls, thresholds):
+        if thresholds is not None and (len(thresholds) != 4 or not all(math.isfinite(value) for value in thresholds)
+                                       or any(low >= high for low, high in zip(thresholds, thresholds[1:]))):
+            raise ValueError("thresholds must be 4 increasing finite numbers")
+        return thresholds
 
 
 def git_commit() -> str | None:
     """The commit of the dltrain source tree, if it is a git checkout."""
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -65,30 +123,102 @@ def software_versions() -> dict:
     }
 
 
-def prepare_run_folder(run_dir: Path, force: bool) -> None:
-    """Create an empty run folder; with --force an existing one is replaced."""
-    if run_dir.exists() and force:
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _read_provenance(path: Path) -> Provenance:
+    try:
+        payload = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise DataError(f"{path} is not valid JSON ({str(error).splitlines()[0]})") from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: not a JSON object")
+    version = payload.get("format_version", PROVENANCE_FORMAT_VERSION)  # runs written before the field existed are version 1
+    if version != PROVENANCE_FORMAT_VERSION:
+        raise DataError(f"{path}: format version {version!r}, but this dltrain reads version {PROVENANCE_FORMAT_VERSION}; train the run again")
+    try:
+        return Provenance.model_validate(payload)
+    except ValidationError as error:
+        raise DataError(f"{path}: {describe_validation_error(error)}") from None
+
+
+def _read_config(path: Path) -> Config:
+    try:
+        tree = yaml.safe_load(path.read_bytes())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as error:
+        raise DataError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(tree, dict):
+        raise DataError(f"{path}: not a mapping of sections")
+    try:
+        return validate_config(tree, str(path), saved_run=True)
+    except Exception as error:  # a UsageError from validation: the file, not the user's command, is at fault
+        raise DataError(str(error)) from None
 
 
 @dataclass
 class Run:
     path: Path
     config: Config
-    provenance: dict
+    provenance: Provenance
+
+    @classmethod
+    def create(cls, path: Path, config: Config, provenance: Provenance) -> "Run":
+        """A new run in the (existing, empty) folder `path`: config.yaml is written before anything trains."""
+        run = cls(Path(path), config, provenance)
+        write_text_atomic(run.path / CONFIG_FILE, config.to_yaml())
+        return run
+
+    @classmethod
+    def open(cls, path: Path, finished: bool = True) -> "Run":
+        """A run folder's config and provenance, validated; with `finished`, only a complete run
+        with its model and data description (what evaluate, predict and export need)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError(f"{path}: no such run folder")
+        missing = [name for name in (CONFIG_FILE, PROVENANCE_FILE) if not (path / name).is_file()]
+        if missing:
+            raise DataError(f"{path} is not a dltrain run (missing {', '.join(missing)})")
+        run = cls(path, _read_config(path / CONFIG_FILE), _read_provenance(path / PROVENANCE_FILE))
+        if finished:
+            run.check_finished()
+        return run
+
+    def check_finished(self) -> None:
+        status = self.provenance.status
+        if status == "interrupted" and (self.path / LAST_MODEL_FILE).is_file():
+            raise DataError(f"{self.path}: training was interrupted; continue it with 'dltrain train --resume {self.path}'")
+        if status != STATUS_COMPLETE or self.provenance.data is None:
+            raise DataError(f"{self.path}: training did not finish (status {status!r}); train again")
+        if not self.model_path.is_file():
+            raise DataError(f"{self.path}: no {MODEL_FILE}")
+
+    def save_provenance(self) -> None:
+        write_json_atomic(self.path / PROVENANCE_FILE, self.provenance.model_dump(mode="json", exclude_none=True))
 
     @property
-    def data_meta(self) -> dict:
-        return self.provenance["data"]["meta"]
+    def data_meta(self) -> DataMeta:
+        return self.provenance.data.meta
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.provenance.data.path)
 
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
 
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.provenance["data"]["path"])
+    def history(self) -> pd.DataFrame:
+        """history.csv, every column numeric (an empty frame before the first epoch ends)."""
+        path = self.path / HISTORY_FILE
+        if not path.is_file():
+            return pd.DataFrame()
+        try:
+            history = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+            raise DataError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+        text = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
+        if text:
+            raise DataError(f"{path}: column {text[0]!r} holds text; history.csv has numbers only")
+        return history
 
     def load_model(self):
         from dltrain.core.console import import_tensorflow_quietly
@@ -101,47 +231,16 @@ class Run:
             model = keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
         except Exception as error:  # Keras raises many types for a damaged archive
             raise DataError(f"{self.model_path} cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-        self._check_fits(model)
+        self.check_fits(model, self.model_path)
         return model
 
-    def _check_fits(self, model) -> None:
-        """A model.keras copied in from another run would fail deep inside Keras; say so here."""
-        expected_inputs = tuple(self.data_meta["input_shape"])
-        expected_outputs = 1 if self.config.model.head == "regression" else len(self.data_meta["classes"])
+    def check_fits(self, model, path: Path) -> None:
+        """A model file copied in from another run would fail deep inside Keras; say so here."""
+        expected_inputs = tuple(self.data_meta.input_shape)
+        expected_outputs = 1 if self.config.model.head == "regression" else len(self.data_meta.classes)
         inputs, outputs = tuple(model.input_shape[1:]), model.output_shape[-1]
         if inputs != expected_inputs or outputs != expected_outputs:
             raise DataError(
-                f"{self.model_path} takes inputs {list(inputs)} and gives {outputs} output(s), but this run's data has inputs "
+                f"{path} takes inputs {list(inputs)} and gives {outputs} output(s), but this run's data has inputs "
                 f"{list(expected_inputs)} and needs {expected_outputs}: the file belongs to another run"
             )
-
-
-def read_run_files(run_dir: Path) -> tuple[Config, dict]:
-    """config.yaml and provenance.json of a run folder, finished or not."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: no such run folder")
-    missing = [name for name in (CONFIG_FILE, PROVENANCE_FILE) if not (run_dir / name).is_file()]
-    if missing:
-        raise DataError(f"{run_dir} is not a dltrain run (missing {', '.join(missing)})")
-    try:
-        provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
-        config = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
-    except Exception as error:
-        raise DataError(f"{run_dir}: damaged run files ({type(error).__name__})") from None
-    if not isinstance(provenance, dict):
-        raise DataError(f"{run_dir}: damaged run files ({PROVENANCE_FILE} is not an object)")
-    return config, provenance
-
-
-def open_run(run_dir: Path) -> Run:
-    """A finished run, or a DataError saying why the folder is not one."""
-    run_dir = Path(run_dir)
-    config, provenance = read_run_files(run_dir)
-    if not isinstance(provenance.get("data", {}).get("meta", {}).get("classes"), list):
-        raise DataError(f"{run_dir}: {PROVENANCE_FILE} lacks the data description; train again")
-    if provenance.get("status") != STATUS_COMPLETE:
-        raise DataError(f"{run_dir}: training did not finish (status {provenance.get('status')!r}); train again")
-    if not (run_dir / MODEL_FILE).is_file():
-        raise DataError(f"{run_dir}: no {MODEL_FILE}")
-    return Run(run_dir, config, provenance)

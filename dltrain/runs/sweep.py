@@ -7,7 +7,6 @@ complete, resumes those that were interrupted, and trains the rest.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 import shutil
@@ -16,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from dltrain.config.schema import Config, load_config
-from dltrain.data.datadir import refuse_file_as_folder
+from dltrain.config.loading import load_config, validate_config
+from dltrain.config.schema import Config
+from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.core.errors import DltrainError, UsageError
-from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, PROVENANCE_FILE, STATUS_COMPLETE
+from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, STATUS_COMPLETE, Run
 
 logger = logging.getLogger("dltrain")
 
@@ -74,23 +74,32 @@ def _existing_state(run_dir: Path, config: Config) -> str:
     if not run_dir.exists():
         return "new"
     try:
-        saved = Config.model_validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
-    except Exception:  # no config, a damaged one: not a run this sweep can use
+        run = Run.open(run_dir, finished=False)
+    except DltrainError:  # no config or provenance, or damaged ones: not a run this sweep can use
+        return "stale" if _same_config(run_dir, config) else "foreign"
+    if run.config != config:
         return "foreign"
-    if saved != config:
-        return "foreign"
-    try:
-        status = json.loads((run_dir / PROVENANCE_FILE).read_text()).get("status")
-    except (OSError, ValueError):  # stopped before training wrote its provenance
-        return "stale"
-    if status == STATUS_COMPLETE:
+    if run.provenance.status == STATUS_COMPLETE:
         return "complete"
     return "resumable" if (run_dir / LAST_MODEL_FILE).is_file() else "stale"
 
 
+def _same_config(run_dir: Path, config: Config) -> bool:
+    """A run that stopped before training wrote its provenance still has its config.yaml."""
+    try:
+        return validate_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text()), str(run_dir), saved_run=True) == config
+    except Exception:  # no config, or a damaged one
+        return False
+
+
 def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], overrides: list[str], out: Path, force: bool = False):
-    """Train every grid point under `out`, then compare them; returns (comparison, failures)."""
+    """Train every grid point under `out`, then compare them; returns (comparison, failures).
+    Without `config_name`, every point starts from the data's task preset."""
+    from dltrain.data.datadir import DataDir
     from dltrain.runs.compare import compare_runs
+    from dltrain.tasks import task_of
+
+    config_name = config_name or task_of(DataDir.open(data_dir).meta).preset
 
     points = grid_points(config_name, grid, overrides)
     failures = train_points(data_dir, config_name, points, out, force)
@@ -103,11 +112,13 @@ def train_points(data_dir: Path, config_name: str | None, points: list[GridPoint
     """Train each point into `out/<point name>`: complete runs are kept, interrupted ones resumed,
     a failing one logged and skipped. `extra_callbacks(point)` gives callbacks for a new training.
     Returns the failures as (point name, message)."""
+    from dltrain.data.datadir import DataDir
     from dltrain.training.session import check_training_inputs, resume_run, train_run
 
     refuse_file_as_folder(out)
+    data = DataDir.open(data_dir)
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
-        check_training_inputs(data_dir, point.config)
+        check_training_inputs(data, point.config)
         if _existing_state(out / point.name, point.config) == "foreign" and not force:
             raise UsageError(f"{out / point.name} holds another run; choose another --out or pass --force to replace it")
     logger.info("%d runs into %s", len(points), out)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-LEVELS = [0, 1, 2, 3, 4]
+from dltrain.data.retina.meta import LEVELS
+
 DEFAULT_THRESHOLDS = (0.5, 1.5, 2.5, 3.5)
 
 
@@ -12,7 +13,7 @@ def quadratic_kappa(levels, predicted) -> float:
     from sklearn.metrics import cohen_kappa_score
 
     # `labels` keeps all five grades in the weight matrix even when a split lacks some of them.
-    return float(cohen_kappa_score(levels, predicted, weights="quadratic", labels=LEVELS))
+    return float(cohen_kappa_score(levels, predicted, weights="quadratic", labels=list(LEVELS)))
 
 
 def apply_thresholds(values: np.ndarray, thresholds=DEFAULT_THRESHOLDS) -> np.ndarray:

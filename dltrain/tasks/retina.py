@@ -1,110 +1,154 @@
-"""`dltrain predict` for retinopathy: raw photographs or a prepared DATA_DIR -> Kaggle `image,level`."""
+"""Retinopathy grading: a fundus photograph -> grade 0-4, scored by quadratic weighted kappa;
+predictions in the Kaggle submission format `image,level`."""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 from dltrain.core.console import progress_bar
-from dltrain.data.datadir import META_FILE
 from dltrain.core.errors import DataError, UsageError
-from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs
-from dltrain.data.retina.images import ImageOptions, RejectedImage, prepare_image
-from dltrain.data.retina.sources import IMAGE_SUFFIXES
+from dltrain.data.datadir import META_FILE, DataDir
+from dltrain.data.feeds import SCORING_BATCH_SIZE, TrainingFeeds, balanced_class_weights, encode_targets
+from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
+from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
+from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
 logger = logging.getLogger("dltrain")
-CHUNK = 128  # photographs prepared and scored at a time: memory stays flat on 53,576 test images
-LOOK_AHEAD = 2  # chunks prepared ahead of the one being scored
-PREPARE_THREADS = 2
+PREDICT_BATCH_SIZE = 64
 
 
-def raw_image_paths(source: Path) -> list[Path]:
-    if source.is_file():
-        if source.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DataError(f"{source}: not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return [source]
-    paths = sorted(path for path in source.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return paths
+class RetinaTask:
+    name = "retina"
+    preset = "retina-cnn"
+    models = ("cnn",)
+    headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
+    supports_distributed = False  # --distributed: several processes share every batch
+    submission_columns = ("image", "level")
 
+    def check_config(self, config, data: DataDir) -> None:
+        check_model_fits(self, config)
+        regression = config.model.head == "regression"
+        if regression and config.early_stopping.monitor == "val_accuracy":
+            raise UsageError("early_stopping.monitor=val_accuracy needs the classification head; use val_kappa or val_loss")
+        if regression and config.train.class_weight != "none":
+            raise UsageError("train.class_weight=balanced needs the classification head (a regression has no classes to weigh)")
 
-def _prepare_chunk(chunk: list[Path], options: ImageOptions) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
-    images, names, rejects = [], [], []
-    for path in chunk:
-        try:
-            images.append(np.asarray(prepare_image(path, options)))
-            names.append(path.stem)
-        except RejectedImage as error:
-            rejects.append((path.name, str(error)))
-    return images, names, rejects
+    def loss_and_metrics(self, config):
+        from dltrain.tasks.kappa import QuadraticKappa
 
+        kappa = QuadraticKappa(head=config.model.head)  # val_kappa comes out of Keras's validation pass
+        if config.model.head == "regression":
+            return "mean_squared_error", ["mae", kappa]
+        loss, metrics = crossentropy_or_mse(config)
+        return loss, [*metrics, kappa]
 
-def prepared_chunks(paths: list[Path], options: ImageOptions, rejects: list[tuple[str, str]]) -> Iterator[tuple[list[np.ndarray], list[str], int]]:
-    """Chunks of (images, names, files read), prepared exactly as `prepare retina` does;
-    unusable files go to `rejects` instead. The next chunks are prepared in background threads
-    (PIL decodes and resizes without the GIL) while the caller predicts the current one; at most
-    LOOK_AHEAD chunks wait in memory."""
-    chunks = [paths[start : start + CHUNK] for start in range(0, len(paths), CHUNK)]
-    with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
-        pending = deque(pool.submit(_prepare_chunk, chunk, options) for chunk in chunks[:LOOK_AHEAD])
-        for index, chunk in enumerate(chunks):
-            images, names, chunk_rejects = pending.popleft().result()
-            if index + LOOK_AHEAD < len(chunks):
-                pending.append(pool.submit(_prepare_chunk, chunks[index + LOOK_AHEAD], options))
-            rejects.extend(chunk_rejects)
-            yield images, names, len(chunk)
+    def training_feeds(self, data: DataDir, config, batch_size: int, first_epoch: int = 0, shard=None) -> TrainingFeeds:
+        from dltrain.data.retina.pipeline import image_dataset
 
+        if shard is not None:
+            raise UsageError("--distributed trains activity data only in this version")
+        train, val = data.split("train"), data.split("val")
+        classes = len(data.meta.classes)
+        train_levels, val_levels = train["level"].to_numpy(np.int64), val["level"].to_numpy(np.int64)
+        train_data = image_dataset(data.path, train, batch_size, True, config.augment, config.train.seed, encode_targets(train_levels, config, classes))
+        val_data = image_dataset(data.path, val, batch_size, targets=encode_targets(val_levels, config, classes))
+        weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
+        return TrainingFeeds(train_data, val_data, -(-len(train_levels) // batch_size), False, weights, val_levels)
 
-def _image_shape(meta: dict) -> tuple[int, int, int]:
-    size = meta["image_options"]["size"]
-    return (size, size, 3)
+    def wrap_model(self, model, data: DataDir):
+        return model  # the CNN rescales 0-255 pixels itself
 
+    def tune(self, model, data: DataDir, config) -> dict:
+        """A regression head's grade thresholds, tuned for kappa on the validation split."""
+        if config.model.head != "regression":
+            return {}
+        scoring = self.scoring_inputs(data, "val")
+        thresholds = tune_thresholds(self.predict_outputs(model, scoring.inputs), scoring.labels)
+        logger.info("regression thresholds tuned on validation: %s", thresholds)
+        return {"thresholds": thresholds}
 
-def predict_retina(run, source: Path, split_name: str | None, tta: bool, load_model) -> pd.DataFrame:
-    from dltrain.training.feeds import predict_outputs
+    def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
+        from dltrain.data.retina.pipeline import image_dataset
 
-    meta = run.data_meta
-    head = run.config.model.head
-    thresholds = run.provenance.get("thresholds") or DEFAULT_THRESHOLDS
-    if not source.exists():
-        raise DataError(f"{source}: no such file or folder")
-    names: list[str] = []
-    grades: list[np.ndarray] = []
-    if source.is_dir() and (source / META_FILE).is_file():
-        from dltrain.inference.predict import prediction_split
-        from dltrain.data.retina.pipeline import image_dataset, read_split_table
+        if split == "unlabelled":
+            raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
+        table = data.split(split)
+        return ScoringInputs(image_dataset(data.path, table, SCORING_BATCH_SIZE), table["level"].to_numpy(np.int64), table["image"].to_numpy(str))
 
-        table = read_split_table(source, prediction_split(source, meta, split_name))
-        model = load_model(_image_shape(meta), f"the images of {source}")
-        grades.append(grades_from_outputs(predict_outputs(model, image_dataset(source, table, 64), tta), head, thresholds))
-        names = table["image"].tolist()
-    else:
-        if split_name is not None:
-            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
-        options = ImageOptions(**meta["image_options"])
-        paths = raw_image_paths(source)
-        rejects: list[tuple[str, str]] = []
-        model = load_model(_image_shape(meta), f"the images of {source}")
+    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
+        """Model outputs; with `tta`, the mean over the four flips of each image."""
+        outputs = model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+        if not tta:
+            return outputs
         import tensorflow as tf
 
+        flips = (tf.image.flip_left_right, tf.image.flip_up_down, lambda images: tf.image.flip_up_down(tf.image.flip_left_right(images)))
+        for flip in flips:
+            outputs = outputs + model.predict(inputs.map(lambda images, target, flip=flip: (flip(images), target)), verbose=0)
+        return outputs / (1 + len(flips))
+
+    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
+        return grades_from_outputs(outputs, run.config.model.head, run.provenance.thresholds or DEFAULT_THRESHOLDS)
+
+    def metrics(self, truth, predicted, classes) -> dict:
+        metrics = classification_metrics(truth, predicted, classes)
+        metrics["quadratic_weighted_kappa"] = quadratic_kappa(truth, predicted)
+        return metrics
+
+    def predict(self, run, request: PredictRequest) -> pd.DataFrame:
+        source = Path(request.source)
+        if not source.exists():
+            raise DataError(f"{source}: no such file or folder")
+        if source.is_dir() and (source / META_FILE).is_file():
+            names, grades = self._grade_data_dir(run, source, request)
+        else:
+            if request.split is not None:
+                raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+            names, grades = self._grade_photographs(run, source, request)
+        return pd.DataFrame({"image": names, "level": grades.astype(int)})
+
+    def _grade_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+        from dltrain.data.retina.pipeline import image_dataset
+
+        data = DataDir.open(source)
+        run.data_meta.check_compatible(data.meta, str(source))
+        table = data.split(data.prediction_split(request.split))
+        model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
+        outputs = self.predict_outputs(model, image_dataset(source, table, PREDICT_BATCH_SIZE), request.tta)
+        return table["image"].tolist(), self.labels_from_outputs(outputs, run)
+
+    def _grade_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+        import tensorflow as tf
+
+        from dltrain.data.retina.photographs import prepared_chunks, raw_image_paths
+
+        paths = raw_image_paths(source)
+        model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
+        names, grades = [], []
         with progress_bar("grading photographs", len(paths)) as advance:
-            for images, chunk_names, files_read in prepared_chunks(paths, options, rejects):
+            for images, chunk_names, files_read in prepared_chunks(paths, run.data_meta.image_options, request.rejects):
                 if images:
                     stacked = np.stack(images).astype(np.float32)
-                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(64)
-                    grades.append(grades_from_outputs(predict_outputs(model, dataset, tta), head, thresholds))
+                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(PREDICT_BATCH_SIZE)
+                    grades.append(self.labels_from_outputs(self.predict_outputs(model, dataset, request.tta), run))
                     names += chunk_names
                 advance(files_read)
-        for name, reason in rejects:
+        for name, reason in request.rejects:
             logger.warning("skipped %s: %s", name, reason)
         if not names:
-            name, reason = rejects[0] if rejects else ("", "")
+            name, reason = request.rejects[0] if request.rejects else ("", "")
             raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
-    return pd.DataFrame({"image": names, "level": np.concatenate(grades).astype(int)})
+        return names, np.concatenate(grades)
+
+    def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
+        from dltrain.data.retina.meta import ImageOptions
+        from dltrain.data.retina.prepare import prepare_retina_source
+
+        options = dict(options)
+        image_options = ImageOptions(size=options.pop("size", 512), graham=options.pop("graham", False))
+        prepare_retina_source(source, out, image_options, seed=options.pop("seed", 42), workers=workers, force=True,
+                              demo_dir=out.parent / "raw", **options)

@@ -8,9 +8,9 @@ import math
 import time
 
 import keras
-import numpy as np
 
-from dltrain.core.console import is_interactive, stderr_console
+from dltrain.core.console import is_interactive, new_progress
+from dltrain.training.optimizers import current_learning_rate
 
 logger = logging.getLogger("dltrain")
 
@@ -44,28 +44,6 @@ class StopOnNaN(keras.callbacks.Callback):
             self._diverged("validation")
 
 
-class ValidationKappa(keras.callbacks.Callback):
-    """Adds `val_kappa` (quadratic weighted kappa on the validation split) to each epoch's logs,
-    so that early stopping, the plateau schedule and the best checkpoint can follow the
-    assignment's own metric. Regression outputs are cut at the default thresholds here."""
-
-    def __init__(self, val_data, val_levels, head: str) -> None:
-        super().__init__()
-        self.val_data = val_data
-        self.val_levels = val_levels
-        self.head = head
-
-    def on_epoch_end(self, epoch, logs=None):
-        from dltrain.tasks.grading import grades_from_outputs, quadratic_kappa
-
-        if logs is not None:
-            outputs = self.model.predict(self.val_data, verbose=0)
-            if not np.isfinite(outputs).all():  # a diverged epoch: nothing to grade
-                logs["val_kappa"] = float("nan")
-                return
-            logs["val_kappa"] = quadratic_kappa(self.val_levels, grades_from_outputs(outputs, self.head))
-
-
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the learning rate the epoch started with to its logs (and so to history.csv): with a
     schedule, the rate at the epoch's first step; with the plateau rule, the rate before any cut."""
@@ -75,8 +53,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         self.epoch_learning_rate = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        learning_rate = self.model.optimizer.learning_rate  # a schedule's value at the current step
-        self.epoch_learning_rate = float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
+        self.epoch_learning_rate = current_learning_rate(self.model.optimizer)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -103,17 +80,9 @@ class ProgressDisplay(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not is_interactive():
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import TextColumn
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=stderr_console,
-        )
+        self.progress = new_progress(TextColumn("{task.fields[metrics]}"))
         self.progress.start()
         self.epoch_task = self.progress.add_task("epochs", total=self.epochs, completed=self.initial_epoch, metrics="")
         self.batch_task = self.progress.add_task("batches", total=self.steps_per_epoch, metrics="")
@@ -160,7 +129,7 @@ class EpochSeconds(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.started)
         self.started = None
         if self.path is not None:
-            from dltrain.data.datadir import write_text_atomic
+            from dltrain.core.files import write_text_atomic
 
             write_text_atomic(self.path, json.dumps(self.seconds))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +21,8 @@ import keras
 import numpy as np
 
 from dltrain.core.errors import DataError
+from dltrain.core.files import atomic_file
+from dltrain.training.optimizers import current_learning_rate
 
 RESUME_MEMBER = "dltrain-resume.json"
 OPTIMIZER_MEMBER = "dltrain-optimizer.npz"
@@ -29,16 +30,12 @@ OPTIMIZER_MEMBER = "dltrain-optimizer.npz"
 
 def save_model_atomic(model, path: Path, extra_members: dict[str, bytes] | None = None) -> None:
     """Write `path` whole or not at all (Keras insists on the .keras suffix, hence the name)."""
-    partial = path.with_name(f"{path.stem}.partial.keras")
-    try:
+    with atomic_file(Path(path)) as partial:
         model.save(partial)
         if extra_members:
             with zipfile.ZipFile(partial, "a") as archive:
                 for name, payload in extra_members.items():
                     archive.writestr(name, payload)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def read_resume_state(path: Path) -> dict:
@@ -158,11 +155,10 @@ class LastCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.is_diverged():  # weights full of NaN are nothing to continue from
             return
-        learning_rate = self.model.optimizer.learning_rate
         state = {
             "epochs_done": epoch + 1,
             "train_seconds": self.train_seconds(),
-            "learning_rate": float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate),
+            "learning_rate": current_learning_rate(self.model.optimizer),
             "callbacks": {name: callback.state() for name, callback in self.stateful_callbacks.items()},
             "seed_generators": seed_generator_states(self.model),
         }

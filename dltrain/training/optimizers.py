@@ -18,6 +18,12 @@ OPTIMIZERS: Registry[Callable] = Registry("optimizer")
 SCHEDULES: Registry[Callable] = Registry("schedule")
 
 
+def current_learning_rate(optimizer) -> float:
+    """The rate the optimizer uses now: a schedule's value at the current step, or the plain number."""
+    learning_rate = optimizer.learning_rate
+    return float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
+
+
 def _common(config) -> dict:
     """Arguments every Keras optimizer takes; unset ones keep Keras's defaults."""
     arguments = {}

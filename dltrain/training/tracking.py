@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from dltrain.config.loading import flat_settings
 from dltrain.config.schema import Config
 from dltrain.core.errors import UsageError
 from dltrain.core.extras import require_extra
@@ -40,26 +41,17 @@ def tracking_uri() -> str:
     return Path(DEFAULT_STORE).resolve().as_uri()
 
 
-def flat_parameters(values: dict, prefix: str = "") -> dict[str, str]:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flat_parameters(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = str(value)
-    return flat
-
-
 class MlflowTracker:
     """The MLflow side of one training: started (or reopened on --resume) before the first epoch."""
 
-    def __init__(self, config: Config, run_dir: Path, provenance: dict):
+    def __init__(self, config: Config, run_dir: Path, earlier: dict | None = None):
+        """`earlier`: the provenance's `tracking` entry of the run being resumed, if any."""
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri()
         self._warned = False
-        earlier = provenance.get("tracking") or {}
+        earlier = earlier or {}
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
             if earlier.get("mlflow_run_id") and earlier.get("uri") == self.uri:
@@ -72,13 +64,16 @@ class MlflowTracker:
                 experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
                 run = self.client.create_run(experiment_id, run_name=run_dir.name, tags={"dltrain.run_dir": str(run_dir.resolve())})
                 self.run_id = run.info.run_id
-                parameters = [Param(key, value) for key, value in flat_parameters(config.model_dump(mode="json")).items()]
+                parameters = [Param(key, str(value)) for key, value in flat_settings(config.model_dump(mode="json")).items()]
                 for start in range(0, len(parameters), BATCH_LIMIT):
                     self.client.log_batch(self.run_id, params=parameters[start : start + BATCH_LIMIT])
                 logger.info("MLflow: run %s in experiment %r at %s", self.run_id, name, self.uri)
         except Exception as error:  # an unreachable server or an unwritable store: say so before training
             raise UsageError(f"MLflow tracking at {self.uri} failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-        provenance["tracking"] = {"mlflow_run_id": self.run_id, "uri": self.uri}
+
+    def record(self) -> dict[str, str]:
+        """What provenance.json keeps, so that a resumed run continues this MLflow run."""
+        return {"mlflow_run_id": self.run_id, "uri": self.uri}
 
     def log_metrics(self, values: dict, step: int) -> None:
         """Training goes on if the store hiccups mid-run; the user is told once."""
@@ -106,10 +101,10 @@ class MlflowTracker:
 
         return EpochMetrics()
 
-    def finish(self, run_dir: Path, provenance: dict) -> None:
+    def finish(self, run_dir: Path, metrics: dict[str, dict[str, float]], epochs_run: int) -> None:
         # Prefixed: the kept model's val_accuracy is not one more point of the per-epoch val_accuracy curve.
-        scores = {f"final_{split}_{name}": value for split, values in provenance.get("metrics", {}).items() for name, value in values.items()}
-        self.log_metrics(scores, provenance.get("epochs_run", 0))
+        scores = {f"final_{split}_{name}": value for split, values in metrics.items() for name, value in values.items()}
+        self.log_metrics(scores, epochs_run)
         try:
             self.client.log_artifacts(self.run_id, str(run_dir))
             self.client.set_terminated(self.run_id, status="FINISHED")

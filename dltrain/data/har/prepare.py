@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from dltrain import __version__
-from dltrain.data.datadir import META_FILE, Split, atomic_folder, check_output_folder, write_json_atomic, write_split
+from dltrain.core.files import atomic_folder
+from dltrain.core.outputs import check_output_folder
+from dltrain.data.datadir import parse_meta, write_meta
+from dltrain.data.har.meta import Split, write_split
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.har.types import SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, HarOptions, HarSource, read_har_source
 
@@ -121,7 +124,7 @@ def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False
             known = sorted(set(split.subjects.tolist()) - {UNKNOWN_SUBJECT})
             if known:
                 meta["split_subjects"][name] = known
-        write_json_atomic(staging / META_FILE, meta)
+        write_meta(staging, parse_meta(meta, "the prepared meta.json"))
     missing = [name for name in ("val", "test") if name not in meta["splits"]]
     if "val" in missing:
         logger.warning("no validation split: 'dltrain train' needs one (raise --val-fraction)")

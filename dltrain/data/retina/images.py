@@ -6,12 +6,13 @@ smallest scale that still covers the requested size instead of at full resolutio
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+
+from dltrain.core.files import atomic_file
+from dltrain.data.retina.meta import ImageOptions
 
 BORDER_MARGIN = 10  # o_O: the fundus is what is brighter than the border by this much
 BLANK_MAXIMUM = 15  # an image whose brightest pixel is below this is treated as blank
@@ -20,16 +21,6 @@ MASK_RADIUS = 0.9  # Graham: keep the central 90% of the radius
 
 class RejectedImage(Exception):
     """An image that cannot be used; the message is the reason written to rejects.csv."""
-
-
-@dataclass(frozen=True)
-class ImageOptions:
-    size: int = 512
-    graham: bool = False
-    quality: int = 95
-
-    def fingerprint(self) -> str:
-        return f"size={self.size},graham={int(self.graham)},quality={self.quality}"
 
 
 def decode(path, size: int) -> np.ndarray:
@@ -101,11 +92,8 @@ def graham_normalise(image: Image.Image) -> Image.Image:
 
 
 def save_jpeg_atomic(image: Image.Image, target, quality: int) -> None:
-    """Save beside the target as a hidden `.partial` file, then rename into place."""
-    target = Path(target)
-    partial = target.with_name(f".{target.name}.partial")
-    image.save(partial, format="JPEG", quality=quality)
-    os.replace(partial, target)
+    with atomic_file(Path(target)) as partial:
+        image.save(partial, format="JPEG", quality=quality)
 
 
 def prepare_image(path, options: ImageOptions) -> Image.Image:

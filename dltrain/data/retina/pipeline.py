@@ -9,23 +9,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dltrain.core.errors import DataError
 from dltrain.data.retina.augment import augmented, is_enabled
-from dltrain.data.retina.prepare import IMAGES_FOLDER
+from dltrain.data.retina.meta import IMAGES_FOLDER
 
 logger = logging.getLogger("dltrain")
 CACHE_LIMIT_BYTES = 4 * 1024**3  # decoded images are kept in memory when they fit in this
-
-
-def read_split_table(data_dir: Path, split: str) -> pd.DataFrame:
-    path = Path(data_dir) / f"{split}.csv"
-    if not path.is_file():
-        raise DataError(f"{data_dir} has no {split} split ({path.name} missing)")
-    table = pd.read_csv(path, dtype={"image": str, "patient": str})
-    missing = [name for name in table["image"] if not (Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg").is_file()]
-    if missing:
-        raise DataError(f"{data_dir}: {len(missing)} prepared image(s) of the {split} split are missing (first: {missing[0]}); run prepare again")
-    return table
 
 
 def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training: bool = False, augment=None, seed: int = 0, targets=None):

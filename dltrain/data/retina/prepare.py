@@ -24,16 +24,17 @@ import pandas as pd
 
 from dltrain import __version__
 from dltrain.core.console import progress_bar
-from dltrain.data.datadir import META_FILE, refuse_file_as_folder, write_json_atomic, write_text_atomic
+from dltrain.core.files import write_json_atomic, write_text_atomic
+from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.data.datadir import META_FILE, write_meta
 from dltrain.core.errors import DataError, UsageError
-from dltrain.data.retina.images import ImageOptions, RejectedImage, prepare_image, save_jpeg_atomic
-from dltrain.data.retina.sources import LEVELS, Reject, RetinaItem, list_retina_source
+from dltrain.data.retina.images import RejectedImage, prepare_image, save_jpeg_atomic
+from dltrain.data.retina.meta import GRADE_NAMES, IMAGES_FOLDER, LEVELS, ImageOptions, RetinaMeta
+from dltrain.data.retina.sources import Reject, RetinaItem, list_retina_source
 
 logger = logging.getLogger("dltrain")
 STATE_FILE = "prepare-state.json"
-IMAGES_FOLDER = "images"
 T = TypeVar("T")
-GRADE_NAMES = ["no DR", "mild", "moderate", "severe", "proliferative"]  # grades 0-4
 
 
 def _patient_grades(items: list[RetinaItem]) -> tuple[dict[str, str], list[RetinaItem], dict[str, int]]:
@@ -139,8 +140,6 @@ def prepare_retina_source(source: str, out: Path, options: ImageOptions, val_fra
 
 def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction: float, test_fraction: float,
                    seed: int, workers: int, force: bool = False) -> dict:
-    if options.size < 32:
-        raise UsageError(f"--size {options.size}: must be at least 32 pixels")
     for name, value in (("val-fraction", val_fraction), ("test-fraction", test_fraction)):
         if not 0 <= value < 1:
             raise UsageError(f"--{name} {value}: must lie in [0, 1)")
@@ -155,7 +154,7 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
     images_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / STATE_FILE, state)
     (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
-    for stray in images_dir.glob(".*.partial"):  # left by a run that was killed mid-write
+    for stray in images_dir.glob(".*.partial*"):  # left by a run that was killed mid-write
         stray.unlink()
     tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
     # The patient split is drawn while the workers prepare the images: it does not affect them.
@@ -168,9 +167,10 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
             rejects.append(Reject(item.name, reason))
 
     meta = _write_tables(out, usable, splits, rejects, options)
-    meta.update(source={"kind": layout, "path": str(source)}, options={"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed})
-    write_json_atomic(out / META_FILE, meta)
-    summary = ", ".join(f"{name} {count}" for name, count in meta["splits"].items())
+    meta.source = {"kind": layout, "path": str(source)}
+    meta.options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed}
+    write_meta(out, meta)
+    summary = ", ".join(f"{name} {count}" for name, count in meta.splits.items())
     logger.info("prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s", len(usable), options.size, summary, len(rejects), out)
     return meta
 
@@ -197,33 +197,26 @@ def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> 
             return reasons, later.result()
 
 
-def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> dict:
+def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> RetinaMeta:
     rows = pd.DataFrame(
         [{"image": item.name, "level": item.level, "patient": item.patient, "split": splits.get(item.name, "unlabelled")} for item in usable],
         columns=["image", "level", "patient", "split"],
     ).astype({"level": "Int64"})  # unlabelled rows have no level; the others stay integers
-    meta = {
-        "format_version": 1,
-        "task": "retina",
-        "classes": GRADE_NAMES,
-        "input_shape": [options.size, options.size, 3],
-        "image_options": {"size": options.size, "graham": options.graham, "quality": options.quality},
-        "splits": {},
-        "class_counts": {},
-        "rejects": len(rejects),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dltrain_version": __version__,
-    }
+    splits_written, class_counts = {}, {}
     for split in ("train", "val", "test", "unlabelled"):
         part = rows[rows["split"] == split].drop(columns="split")
         if split == "unlabelled":
             part = part.drop(columns="level")
         write_text_atomic(out / f"{split}.csv", part.to_csv(index=False))
         if len(part):
-            meta["splits"][split] = int(len(part))
+            splits_written[split] = int(len(part))
         if split != "unlabelled" and len(part):
             counts = np.bincount(part["level"].astype(int), minlength=len(LEVELS))
-            meta["class_counts"][split] = dict(zip(GRADE_NAMES, counts.tolist()))
+            class_counts[split] = dict(zip(GRADE_NAMES, counts.tolist()))
     reject_table = pd.DataFrame([{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"])
     write_text_atomic(out / "rejects.csv", reject_table.to_csv(index=False))
-    return meta
+    return RetinaMeta(
+        classes=GRADE_NAMES, input_shape=[options.size, options.size, 3], image_options=options, splits=splits_written,
+        class_counts=class_counts, rejects=len(rejects), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        dltrain_version=__version__,
+    )

@@ -28,7 +28,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from dltrain.core.console import progress_bar
-from dltrain.data.datadir import write_text_atomic
+from dltrain.core.files import write_text_atomic
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.retina.images import fundus_box, save_jpeg_atomic
 

@@ -1,0 +1,108 @@
+"""Commands over several runs: `compare`, `sweep`, `reproduce`, `lab`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from dltrain.cli.common import REGRESSION_EXIT_CODE, table_width, user_errors
+from dltrain.core.console import stderr_console
+
+logger = logging.getLogger("dltrain")
+
+
+@user_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves).")] = None,
+) -> None:
+    """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
+    from rich.console import Console
+
+    from dltrain.runs.compare import compare_runs, comparison_table
+
+    frame = compare_runs(run_dirs, out)
+    Console(width=table_width()).print(comparison_table(frame))
+    if out is not None:
+        stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
+
+
+@user_errors
+def sweep(
+    data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is trained).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")],
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset).")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")] = False,
+) -> None:
+    """Train one run per grid point (complete ones are kept, interrupted ones resumed), then compare them."""
+    from rich.console import Console
+
+    from dltrain.core.errors import DataError
+    from dltrain.runs.compare import comparison_table
+    from dltrain.runs.sweep import parse_grid
+    from dltrain.runs.sweep import sweep as run_sweep
+
+    frame, failures = run_sweep(data_dir, config, parse_grid(grid), overrides or [], out, force)
+    if frame is not None:
+        Console(width=table_width()).print(comparison_table(frame))
+        stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
+    if failures:
+        raise DataError(f"{len(failures)} of the sweep's runs failed: " + "; ".join(f"{name}: {message}" for name, message in failures))
+
+
+@user_errors
+def reproduce(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")] = None,
+    all_baselines: Annotated[bool, typer.Option("--all", help="Re-run every baseline.")] = False,
+    budget: Annotated[str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")] = "ci",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path("models/reproduce"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")] = False,
+    backend: Annotated[str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")] = "tensorflow",
+) -> None:
+    """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
+    from dltrain.core.errors import UsageError
+    from dltrain.training.multihost import select_backend
+
+    select_backend(backend)  # before anything imports Keras
+    from dltrain.runs.reproduce import load_baselines, reproduce as run_reproduce, results_table
+
+    if all_baselines == bool(names):
+        raise UsageError(f"name the baselines to re-run or pass --all (baselines: {', '.join(load_baselines())})")
+    rows = run_reproduce(list(load_baselines()) if all_baselines else list(names), budget, out)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        from rich.console import Console
+
+        Console(width=table_width()).print(results_table(rows))
+    regressions = [row["baseline"] for row in rows if row["status"] != "ok"]
+    if regressions:
+        stderr_console.print(f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False)
+        raise typer.Exit(REGRESSION_EXIT_CODE)
+
+
+@user_errors
+def lab(
+    experiments: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, in the lecture's order).")] = None,
+    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")] = Path("data/hapt"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")] = Path("models/lab"),
+    budget: Annotated[str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")] = "quick",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")] = False,
+    report_only: Annotated[bool, typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out.")] = False,
+) -> None:
+    """The lecture's claims on your data: one small grid per technique, a figure, a table and generated statements in REPORT.md."""
+    from dltrain.lab.runner import run_lab
+
+    report = run_lab(data, out, experiments or [], budget, overrides or [], force, report_only)
+    stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)
+
+

@@ -1,0 +1,79 @@
+"""Input pipelines shared by the tasks: tf.data over in-memory arrays, per-epoch seeded orders,
+each process's share of a global batch, targets for each loss, class weights."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+SCORING_BATCH_SIZE = 256
+
+
+def own_share(dataset, global_batch: int, shard: tuple[int, int] | None):
+    """This process's part of every global batch: (process_id, num_processes) -> rows
+    [id * b, (id + 1) * b) of each batch, b = global batch / processes. The batches must be full
+    (drop_remainder), or a short last batch would leave one process without rows."""
+    if shard is None:
+        return dataset
+    process_id, num_processes = shard
+    return dataset.rebatch(global_batch // num_processes).shard(num_processes, process_id)
+
+
+def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=shard is not None)
+    if shard is None:
+        return batches.prefetch(tf.data.AUTOTUNE)
+    # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data".
+    counted = own_share(batches, batch_size, shard).apply(tf.data.experimental.assert_cardinality(len(x) // batch_size))
+    return counted.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int, shard: tuple[int, int] | None = None):
+    """Batches of every epoch from `first_epoch` on, each epoch in an order drawn from (seed, epoch)
+    alone. tf.data's reshuffling depends on how many epochs this process has iterated, so a resumed
+    run would see other orders; with this one it sees exactly the batches it would have seen."""
+    import tensorflow as tf
+
+    inputs, targets = tf.constant(x), tf.constant(y)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=shard is not None)
+
+    batches = own_share(tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch), batch_size, shard)
+    return batches.map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def encode_targets(levels: np.ndarray, config, num_classes: int) -> np.ndarray:
+    """Grades as floats for the regression head; one-hot rows where the loss needs them (MSE on the
+    probabilities, label smoothing); otherwise the class indices (sparse cross-entropy)."""
+    if config.model.head == "regression":
+        return levels.astype(np.float32)
+    if config.train.loss == "mse" or config.train.label_smoothing:
+        return np.eye(num_classes, dtype=np.float32)[levels]
+    return levels
+
+
+@dataclass
+class TrainingFeeds:
+    """What `fit` takes for one training: the batches, how many make an epoch, class weights."""
+
+    train: object
+    val: object
+    steps_per_epoch: int
+    spans_all_epochs: bool  # True: `train` holds every remaining epoch, fit needs steps_per_epoch
+    class_weight: dict | None
+    val_labels: np.ndarray
+
+
+def balanced_class_weights(levels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Inverse class frequency, normalised so that the mean weight over the samples is 1."""
+    counts = np.bincount(levels, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    return {index: float(len(levels) / (present.sum() * count)) if count else 0.0 for index, count in enumerate(counts)}

@@ -1,0 +1,56 @@
+"""What every prepared DATA_DIR's `meta.json` holds, whatever the task: the shared part of the schema.
+
+Each task's data package extends `MetaBase` with its own fields (`data/har/meta.py`,
+`data/retina/meta.py`); `data/datadir.py` reads and writes the union of them, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from dltrain.core.errors import DataError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+
+DATA_FORMAT_VERSION = 1
+SplitName = Literal["train", "val", "test", "unlabelled"]
+SPLITS: tuple[SplitName, ...] = ("train", "val", "test", "unlabelled")
+LABELLED_SPLITS: tuple[SplitName, ...] = ("train", "val", "test")
+
+
+class MetaBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: Literal[1] = DATA_FORMAT_VERSION
+    task: str
+    classes: list[str] = Field(min_length=2)
+    input_shape: list[PositiveInt] = Field(min_length=1)
+    splits: dict[SplitName, NonNegativeInt]
+    class_counts: dict[SplitName, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    rejects: NonNegativeInt = 0
+    created: str = ""
+    dltrain_version: str = ""
+
+    @model_validator(mode="after")
+    def _classes_are_distinct(self):
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes: a class is named twice")
+        return self
+
+    # The fields another DATA_DIR must share with this one for a model trained here to score it.
+    compatibility_fields: ClassVar[tuple[str, ...]] = ("task", "classes", "input_shape")
+
+    def split_size(self, name: str) -> int:
+        return int(self.splits.get(name, 0))
+
+    def check_compatible(self, other: "MetaBase", other_origin: str) -> None:
+        """Refuse, naming the first difference, a DATA_DIR whose data this one's model cannot score."""
+        for name in self.compatibility_fields:
+            ours, theirs = getattr(self, name, None), getattr(other, name, None)
+            if ours != theirs:
+                raise DataError(f"{other_origin} does not match the run's data: {name} {_plain(theirs)} vs {_plain(ours)}")
+
+
+def _plain(value):
+    return value.model_dump() if isinstance(value, BaseModel) else value

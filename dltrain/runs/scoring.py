@@ -1,0 +1,30 @@
+"""Scoring a run's model on one split of a DATA_DIR: the task's metrics, written into the run as
+metrics-<split>.json with the confusion matrix and learning curves beside it. Used by `train`
+(the kept model, at the end) and by `evaluate`."""
+
+from __future__ import annotations
+
+from dltrain.core.files import write_json_atomic
+from dltrain.data.datadir import DataDir
+from dltrain.runs.rundir import HISTORY_FILE, Run
+from dltrain.tasks import task_of
+
+
+def score_split(model, data: DataDir, split: str, run: Run, tta: bool = False) -> dict:
+    """Score one labelled split, write metrics-<split>.json and the figures into the run, return the metrics."""
+    from dltrain.reporting.figures import plot_confusion_matrix, plot_learning_curves
+
+    task = task_of(run.data_meta)
+    scoring = task.scoring_inputs(data, split)
+    outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
+    classes = run.data_meta.classes
+    metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run), classes)
+    metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)
+    write_json_atomic(run.path / f"metrics-{split}.json", metrics)
+    plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png")
+    plot_learning_curves(run.path / HISTORY_FILE, run.path / "learning-curves.png")
+    return metrics
+
+
+def headline(metrics: dict, names: tuple[str, ...]) -> dict[str, float]:
+    return {name: metrics[name] for name in names if name in metrics}

@@ -1,0 +1,95 @@
+"""The Task interface: everything that differs between activity recognition and retinopathy grading.
+
+Generic code (training, scoring, prediction, export, reproduce) asks the task of a DATA_DIR or a
+run (`TASKS.get(meta.task)`) and never compares a task's name. A new task is one module here
+implementing this protocol, plus its data readers under `data/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+import numpy as np
+
+from dltrain.core.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dltrain.config.schema import Config
+    from dltrain.data.datadir import DataDir
+    from dltrain.data.feeds import TrainingFeeds
+    from dltrain.runs.rundir import Run
+
+
+@dataclass
+class ScoringInputs:
+    """One split ready for `model.predict`: the inputs (an array or a tf.data pipeline of
+    (inputs, target) batches, never augmented), the true labels and the sample ids."""
+
+    inputs: Any
+    labels: np.ndarray
+    ids: np.ndarray
+
+
+@dataclass
+class PredictRequest:
+    """What `dltrain predict` asks beyond the run: the INPUT, an optional split of a DATA_DIR, and options."""
+
+    source: str
+    split: str | None = None
+    probabilities: bool = True
+    tta: bool = False
+    load_model: Callable = None  # load_model(sample_shape, what) -> a model with Keras's predict
+    rejects: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) of inputs that could not be read
+
+
+class Task(Protocol):
+    name: str
+    preset: str  # the default preset for data of this task
+    models: tuple[str, ...]  # model names whose builders fit this task's data
+    headline: tuple[str, ...]  # the metrics reported after training and in comparisons
+    supports_distributed: bool  # whether `train --distributed` can train it
+    submission_columns: tuple[str, ...]  # the first columns of `predict`'s CSV
+
+    def check_config(self, config: Config, data: DataDir) -> None:
+        """Refuse a config that cannot train on this data, in one line (UsageError)."""
+
+    def loss_and_metrics(self, config: Config) -> tuple[Any, list]:
+        """The Keras loss and metrics to compile with; validation metrics follow from them."""
+
+    def training_feeds(self, data: DataDir, config: Config, batch_size: int, first_epoch: int, shard: tuple[int, int] | None) -> TrainingFeeds:
+        """Training and validation batches; `batch_size` is the global batch, `shard` this process's share."""
+
+    def wrap_model(self, model, data: DataDir):
+        """The model as it is saved: e.g. with the training standardisation in front."""
+
+    def tune(self, model, data: DataDir, config: Config) -> dict:
+        """Provenance entries fitted on validation after training (e.g. grading thresholds)."""
+
+    def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
+        """A labelled split for scoring; unlabelled splits are refused (use predict)."""
+
+    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
+        """Model outputs for scoring inputs; with `tta`, averaged over the task's test-time augmentations."""
+
+    def labels_from_outputs(self, outputs: np.ndarray, run: Run) -> np.ndarray:
+        """Class indices from model outputs (argmax, or the run's thresholds for a regression head)."""
+
+    def metrics(self, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
+        """The assignment's metrics on one split."""
+
+    def predict(self, run: Run, request: PredictRequest) -> pd.DataFrame:
+        """Predictions for INPUT in the task's submission format."""
+
+    def prepare(self, source: str, out: Path, options: dict[str, Any], workers: int) -> None:
+        """Prepare SOURCE into a DATA_DIR at `out` with `prepare`'s keyword options (reproduce's baselines)."""
+
+
+def check_model_fits(task: Task, config: Config) -> None:
+    if config.model.name not in task.models:
+        raise UsageError(
+            f"model.name {config.model.name!r} does not fit {task.name} data; use {' or '.join(map(repr, task.models))} (e.g. --config {task.preset})"
+        )

@@ -1,0 +1,133 @@
+"""Activity recognition: inertial windows -> one of the activities (UCI HAR, HAPT, classroom CSVs, ...)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dltrain.core.errors import DataError, UsageError
+from dltrain.data.datadir import META_FILE, DataDir
+from dltrain.data.feeds import SCORING_BATCH_SIZE, TrainingFeeds, array_dataset, balanced_class_weights, encode_targets, epoch_seeded_dataset
+from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
+from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
+
+logger = logging.getLogger("dltrain")
+
+
+class HarTask:
+    name = "har"
+    preset = "har-gru"
+    models = ("gru",)
+    headline = ("accuracy", "macro_f1")
+    supports_distributed = True  # --distributed: several processes share every batch
+    submission_columns = ("id", "activity")
+    monitors = ("val_loss", "val_accuracy")
+
+    def check_config(self, config, data: DataDir) -> None:
+        check_model_fits(self, config)
+        if config.early_stopping.monitor not in self.monitors:
+            raise UsageError(f"early_stopping.monitor={config.early_stopping.monitor} does not apply to activity data; use {' or '.join(self.monitors)}")
+
+    def loss_and_metrics(self, config):
+        return crossentropy_or_mse(config)
+
+    def training_feeds(self, data: DataDir, config, batch_size: int, first_epoch: int = 0, shard=None) -> TrainingFeeds:
+        """Every process draws the same seeded batches and keeps its own rows of each (`shard`)."""
+        train, val = data.split("train"), data.split("val")
+        if shard is not None and len(val.y) < batch_size:
+            raise DataError(f"{data.path}: {len(val.y)} validation windows, fewer than one global batch of {batch_size}; lower train.batch_size")
+        classes = len(data.meta.classes)
+        train_data = epoch_seeded_dataset(train.x, encode_targets(train.y, config, classes), batch_size, config.train.seed, first_epoch,
+                                          config.train.epochs, shard)
+        val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
+        steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
+        weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
+        return TrainingFeeds(train_data, val_data, steps, True, weights, val.y)
+
+    def wrap_model(self, model, data: DataDir):
+        """Prepend the training-set standardisation so the saved model takes raw signals."""
+        import keras
+
+        normalization = data.meta.normalization
+        inputs = keras.Input(shape=model.input_shape[1:], name="raw_signals")
+        variance = np.square(np.asarray(normalization.std))
+        standardised = keras.layers.Normalization(axis=-1, mean=np.asarray(normalization.mean), variance=variance, name="standardize")(inputs)
+        return keras.Model(inputs, model(standardised), name=model.name)
+
+    def tune(self, model, data: DataDir, config) -> dict:
+        return {}
+
+    def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
+        windows = data.split(split)
+        if (windows.y < 0).any():
+            raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
+        return ScoringInputs(windows.x, windows.y, windows.ids)
+
+    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
+        return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+
+    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
+        return np.asarray(outputs).argmax(axis=1)
+
+    def metrics(self, truth, predicted, classes) -> dict:
+        return classification_metrics(truth, predicted, classes)
+
+    def predict(self, run, request: PredictRequest) -> pd.DataFrame:
+        x, ids = self._windows(run, request)
+        model = request.load_model(x.shape[1:], f"the windows of {request.source}")
+        logger.info("predicting %d windows", len(x))
+        scores = model.predict(x, batch_size=SCORING_BATCH_SIZE, verbose=0)
+        classes = np.asarray(run.data_meta.classes)
+        frame = pd.DataFrame({"id": ids, "activity": classes[scores.argmax(axis=1)]})
+        if request.probabilities:
+            for index, name in enumerate(classes):
+                frame[f"prob_{name}"] = scores[:, index]
+        return frame
+
+    def _windows(self, run, request: PredictRequest) -> tuple[np.ndarray, np.ndarray]:
+        source = Path(request.source)
+        if source.is_dir() and (source / META_FILE).is_file():
+            data = DataDir.open(source)
+            run.data_meta.check_compatible(data.meta, str(source))
+            windows = data.split(data.prediction_split(request.split))
+            return windows.x, windows.ids
+        if request.split is not None:
+            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+        return windows_from_source(request.source, run.data_meta)
+
+    def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
+        from dltrain.data.har.prepare import prepare_har
+        from dltrain.data.har.types import HarOptions
+
+        prepare_har(source, out, HarOptions(**options), force=True)
+
+
+def windows_from_source(source: str, run_meta) -> tuple[np.ndarray, np.ndarray]:
+    """Read SOURCE exactly as the training data was cut: same window, step, channels and columns."""
+    from dltrain.data.har.types import HarOptions, read_har_source
+
+    trained = run_meta.options
+    options = HarOptions(
+        window=run_meta.window if run_meta.step else None,
+        step=run_meta.step,
+        channels=",".join(run_meta.channels),
+        transitions=trained.get("transitions", False),
+        label_column=trained.get("label_column"),
+        time_column=trained.get("time_column"),
+        subject_column=trained.get("subject_column"),
+    )
+    har = read_har_source(source, options, for_prediction=True)
+    unknown = sorted(set(har.classes) - set(run_meta.classes))
+    if unknown:
+        raise DataError(f"{source}: class folder(s) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta.classes)})")
+    if har.channels != run_meta.channels:
+        raise DataError(f"{source}: channels {har.channels} differ from the model's {run_meta.channels}")
+    if har.window != run_meta.window:
+        raise DataError(f"{source}: series of {har.window} readings, but the model takes windows of {run_meta.window}")
+    if len(har.windows.x) == 0:
+        raise DataError(f"{source}: no window of {run_meta.window} readings to predict")
+    return har.windows.x, har.windows.ids

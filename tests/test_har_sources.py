@@ -10,7 +10,9 @@ import pytest
 
 from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 from dltrain.core.errors import DataError, UsageError
-from dltrain.data.har.types import HarOptions, read_har_source
+from dltrain.data.har.prepare import prepare_har
+from dltrain.data.har.readers import read_har_source
+from dltrain.data.har.types import EXCLUDED, UNLABELLED, HarOptions
 from dltrain.data.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
 
 
@@ -156,8 +158,11 @@ def test_long_csv_without_subject_splits_by_blocks_of_time(tmp_path):
 def test_long_csv_missing_label_column(tmp_path):
     path = tmp_path / "nolabel.csv"
     pd.DataFrame({"time": range(10), "x": range(10)}).to_csv(path, index=False)
+    # Prediction reads it, every window unlabelled; prepare refuses it.
+    source = read_har_source(str(path), HarOptions(window=4))
+    assert len(source.windows.x) == 4 and (source.windows.y == UNLABELLED).all()
     with pytest.raises(DataError, match="no label/activity column; name it with --label-column"):
-        read_har_source(str(path), HarOptions(window=4))
+        prepare_har(str(path), tmp_path / "data", HarOptions(window=4))
 
 
 def test_long_csv_named_column_that_does_not_exist(long_csv):
@@ -209,7 +214,8 @@ def test_long_csv_with_date_time_stamps_like_daphnet(tmp_path):
     assert source.classes == ["0", "1"]
     assert source.windows.x.shape[1:] == (64, 9)
     assert source.windows.ids[0] == "1970-01-01 00:04:40.000"
-    assert {"train", "val", "test"} == set(source.windows.splits)
+    # Windows straddling two blocks of time belong to no split.
+    assert {"train", "val", "test", EXCLUDED} == set(source.windows.splits)
 
 
 def test_long_csv_repeated_time_stamps_get_unique_ids(tmp_path):

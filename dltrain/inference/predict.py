@@ -12,7 +12,8 @@ from dltrain.data.datadir import META_FILE, SPLITS, read_meta, read_split, write
 from dltrain.core.errors import DataError, UsageError
 from dltrain.inference.evaluate import check_compatible
 from dltrain.training.feeds import SCORING_BATCH_SIZE
-from dltrain.data.har.types import HarOptions, read_har_source
+from dltrain.data.har.readers import read_har_source
+from dltrain.data.har.types import HarOptions
 from dltrain.runs.rundir import open_run
 
 logger = logging.getLogger("dltrain")
@@ -49,10 +50,12 @@ def windows_from_source(source: str, run_meta: dict) -> tuple[np.ndarray, np.nda
         time_column=trained.get("time_column"),
         subject_column=trained.get("subject_column"),
     )
-    har = read_har_source(source, options, for_prediction=True)
+    # Every window the reader cut is predicted, whatever its label or split.
+    har = read_har_source(source, options)
     unknown = sorted(set(har.classes) - set(run_meta["classes"]))
     if unknown:
-        raise DataError(f"{source}: class folder(s) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta['classes'])})")
+        known = ", ".join(run_meta["classes"])
+        raise DataError(f"{source}: class(es) {', '.join(unknown)} unknown to the model (classes: {known})")
     if har.channels != run_meta["channels"]:
         raise DataError(f"{source}: channels {har.channels} differ from the model's {run_meta['channels']}")
     if har.window != run_meta["window"]:

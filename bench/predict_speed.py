@@ -109,10 +109,11 @@ def main() -> None:
     ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
     memory = in_memory_seconds(har_run, windows.x)
     report.add("HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
-    from dltrain.data.har.types import HarOptions, read_har_source
+    from dltrain.data.har.readers import read_har_source
+    from dltrain.data.har.types import HarOptions
 
     started = time.perf_counter()
-    recordings = read_har_source("hapt", HarOptions(), for_prediction=True).windows.x
+    recordings = read_har_source("hapt", HarOptions()).windows.x
     reading = time.perf_counter() - started
     ours = dltrain_seconds(har_run, "hapt", work / "predictions-hapt.csv")
     memory = in_memory_seconds(har_run, recordings)

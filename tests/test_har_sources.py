@@ -10,7 +10,13 @@ import pytest
 
 from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 from dltrain.core.errors import DataError, UsageError
-from dltrain.data.har.types import HarOptions, read_har_source
+from dltrain.data.har.meta import HarMeta, Normalization
+from dltrain.data.har.prepare import prepare_har
+from dltrain.data.har.readers import READERS, classroom, read_har_source, uci, uea
+from dltrain.data.har.readers import long_csv as long_csv_reader
+from dltrain.data.har.splits import last_share_per_class, split_by_subject, time_block_splits, time_blocks
+from dltrain.data.har.types import EXCLUDED, SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, UNLABELLED, HarOptions, WindowSet
+from dltrain.tasks.har import windows_from_source
 from dltrain.data.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
 
 
@@ -156,8 +162,11 @@ def test_long_csv_without_subject_splits_by_blocks_of_time(tmp_path):
 def test_long_csv_missing_label_column(tmp_path):
     path = tmp_path / "nolabel.csv"
     pd.DataFrame({"time": range(10), "x": range(10)}).to_csv(path, index=False)
+    # Prediction reads it, every window unlabelled; prepare refuses it.
+    source = read_har_source(str(path), HarOptions(window=4))
+    assert len(source.windows.x) == 4 and (source.windows.y == UNLABELLED).all()
     with pytest.raises(DataError, match="no label/activity column; name it with --label-column"):
-        read_har_source(str(path), HarOptions(window=4))
+        prepare_har(str(path), tmp_path / "data", HarOptions(window=4))
 
 
 def test_long_csv_named_column_that_does_not_exist(long_csv):
@@ -209,7 +218,8 @@ def test_long_csv_with_date_time_stamps_like_daphnet(tmp_path):
     assert source.classes == ["0", "1"]
     assert source.windows.x.shape[1:] == (64, 9)
     assert source.windows.ids[0] == "1970-01-01 00:04:40.000"
-    assert {"train", "val", "test"} == set(source.windows.splits)
+    # Windows straddling two blocks of time belong to no split.
+    assert {"train", "val", "test", EXCLUDED} == set(source.windows.splits)
 
 
 def test_long_csv_repeated_time_stamps_get_unique_ids(tmp_path):
@@ -296,3 +306,124 @@ def test_a_recording_shorter_than_the_window_is_skipped_not_fatal(tmp_path, capl
     assert set(source.windows.subjects) == {1, 2}
     assert source.notes["skipped_short_recordings"] == 1
     assert "skipped 1 recording(s) shorter than the window of 32" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------
+# Split rules, reader detection, labels of long CSVs with gaps, prediction without training labels
+# ---------------------------------------------------------------------------------------------
+
+
+def test_subject_split_never_puts_a_subject_in_two_splits():
+    subjects = np.repeat(np.arange(1, 11), 7)
+    labels = np.zeros(len(subjects), np.int64)
+    labels[subjects == 10] = UNLABELLED  # unlabelled windows take no part in choosing subjects
+    ids = np.arange(len(subjects)).astype(str)
+    windows = WindowSet.of(np.zeros((len(subjects), 4, 1)), labels, subjects, ids, SPLIT_BY_SUBJECT)
+    splits = split_by_subject(windows, HarOptions(val_fraction=0.2, test_fraction=0.2, seed=1), "test source")
+    labelled = labels != UNLABELLED
+    for subject in range(1, 10):
+        assert len(set(splits[subjects == subject])) == 1
+    subject_counts = {name: len(set(subjects[labelled & (splits == name)])) for name in ("train", "val", "test")}
+    assert subject_counts == {"train": 5, "val": 2, "test": 2}
+    assert (splits[subjects == 10] == SPLIT_BY_SUBJECT).all()
+
+
+def test_subject_split_keeps_a_test_split_the_source_gave():
+    splits = np.array(["test"] * 3 + [SPLIT_BY_SUBJECT] * 6)
+    subjects = [1, 1, 1, 2, 3, 4, 5, 6, 7]
+    windows = WindowSet.of(np.zeros((9, 4, 1)), np.zeros(9), subjects, np.arange(9).astype(str), splits)
+    chosen = split_by_subject(windows, HarOptions(val_fraction=0.2), "test source")
+    assert (chosen[:3] == "test").all() and set(chosen[3:]) == {"train", "val"}
+
+
+def test_subject_split_refuses_windows_without_subject_or_split():
+    windows = WindowSet.of(np.zeros((2, 4, 1)), [0, 1], UNKNOWN_SUBJECT, ["a", "b"], SPLIT_BY_SUBJECT)
+    with pytest.raises(DataError, match="neither a subject nor a split"):
+        split_by_subject(windows, HarOptions(), "test source")
+
+
+def test_last_share_of_each_class_is_validation_then_test():
+    classes = ["a", "b"] * 5 + ["c"] * 3
+    splits = last_share_per_class(classes, val_fraction=0.2, test_fraction=0.4)
+    by_class = {name: [split for split, value in zip(splits, classes) if value == name] for name in "abc"}
+    assert by_class["a"] == ["train", "train", "val", "test", "test"]
+    assert by_class["b"] == by_class["a"]
+    assert by_class["c"] == ["train", "val", "test"]
+    assert last_share_per_class(["a"] * 5, val_fraction=0.4, test_fraction=0.0) == ["train"] * 3 + ["val"] * 2
+
+
+def test_time_blocks_exclude_windows_straddling_two_blocks():
+    assert time_blocks(100, 0.2, 0.2) == [(0, 60, "train"), (60, 80, "val"), (80, 100, "test")]
+    starts = np.arange(0, 91, 5)
+    splits = time_block_splits(starts, window=10, count=100, val_fraction=0.2, test_fraction=0.2)
+    for start, split in zip(starts, splits):
+        inside = [name for low, high, name in time_blocks(100, 0.2, 0.2) if low <= start and start + 10 <= high]
+        assert split == (inside[0] if inside else EXCLUDED)
+    assert [splits[starts == start][0] for start in (50, 55, 60)] == ["train", EXCLUDED, "val"]
+    with pytest.raises(UsageError, match="must be below 1"):
+        time_blocks(100, 0.5, 0.5)
+
+
+def test_each_reader_detects_its_own_layout(tmp_path, uci_folder, classroom_folder, long_csv):
+    ts_file = write_ts(tmp_path / "Tiny_TRAIN.ts", ["Standing", "Running"])
+    assert uea.detect(ts_file) and not uea.detect(long_csv) and not uea.detect(tmp_path)
+    assert long_csv_reader.detect(long_csv) and not long_csv_reader.detect(classroom_folder)
+    assert uci.detect(uci_folder) and uci.detect(uci_folder.parent) and not uci.detect(classroom_folder)
+    assert not uci.detect(long_csv)
+    assert classroom.detect(classroom_folder) and not classroom.detect(long_csv)
+    # The registry asks the more specific reader first: .ts before any file, UCI before any folder.
+    assert READERS.index(uea) < READERS.index(long_csv_reader) and READERS.index(uci) < READERS.index(classroom)
+
+
+def write_gapped_csv(path, gap=(100, 160), count=300):
+    """One subject; channel x is the row number; labels A before the gap, none inside it, B after."""
+    rows = np.arange(count)
+    labels = np.where(rows < gap[0], "A", np.where(rows < gap[1], "", "B"))
+    frame = pd.DataFrame({"user": 1, "time": rows, "x": rows.astype(float), "activity": labels})
+    frame.loc[frame["activity"] == "", "activity"] = None
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_long_csv_windows_never_join_the_two_sides_of_a_gap_in_labels(tmp_path, pure):
+    path = write_gapped_csv(tmp_path / "gap.csv")
+    source = read_har_source(str(path), HarOptions(window=32, step=16, pure_windows=pure))
+    rows = source.windows.x[:, :, 0]
+    assert len(rows) == (300 - 32) // 16 + 1  # every window of the stream, over the gap too
+    assert (np.diff(rows, axis=1) == 1).all()  # each window is contiguous readings
+    labelled = source.windows.y != UNLABELLED
+    assert source.classes == ["A", "B"]
+    assert not ((rows[labelled] < 100).any(axis=1) & (rows[labelled] >= 160).any(axis=1)).any()
+    inside_gap = ((rows >= 100) & (rows < 160)).mean(axis=1)
+    assert not labelled[inside_gap > 0.5].any()  # mostly unlabelled rows: an unlabelled window
+    if pure:
+        assert not labelled[inside_gap > 0].any()
+    else:
+        assert labelled[(inside_gap > 0) & (inside_gap < 0.5)].any()
+
+
+def test_prediction_reads_a_long_csv_with_one_class_only(tmp_path):
+    path = write_long_csv(tmp_path / "w.csv", subjects=(1, 2), samples_per_activity=64)
+    frame = pd.read_csv(path)
+    frame = frame[frame["activity"] == "Walking"]
+    frame.to_csv(path, index=False)
+    classes = ["Jogging", "Sitting", "Walking"]
+    run_meta = HarMeta(window=32, step=16, channels=["x", "y", "z"], classes=classes, input_shape=[32, 3], splits={},
+                       normalization=Normalization(mean=[0.0] * 3, std=[1.0] * 3))
+    x, ids = windows_from_source(str(path), run_meta)
+    assert x.shape == (2 * 3, 32, 3) and len(set(ids)) == 6
+    with pytest.raises(DataError, match="holds 1 distinct label.*need at least 2 classes"):
+        prepare_har(str(path), tmp_path / "data", HarOptions(window=32))
+    assert not (tmp_path / "data").exists()
+
+
+def test_prediction_on_a_uci_folder_takes_the_trained_step_and_lacks_no_label_file(uci_folder, tmp_path):
+    (uci_folder / "test" / "y_test.txt").unlink()
+    source = read_har_source(str(uci_folder), HarOptions(window=32, step=16))  # as predict passes a HAPT run's
+    assert (source.windows.splits[source.windows.y == UNLABELLED] == "unlabelled").all()
+    assert (source.windows.y[source.windows.splits == "test"] >= 0).all() and len(source.windows.x) == 42
+    with pytest.raises(DataError, match=r"UCI HAR folder is missing .*y_test.txt"):
+        prepare_har(str(uci_folder), tmp_path / "data", HarOptions())
+    with pytest.raises(UsageError, match="--step does not apply to a UCI HAR folder"):
+        prepare_har(str(uci_folder), tmp_path / "data", HarOptions(step=16))

@@ -108,7 +108,8 @@ class HarTask:
 
 def windows_from_source(source: str, run_meta) -> tuple[np.ndarray, np.ndarray]:
     """Read SOURCE exactly as the training data was cut: same window, step, channels and columns."""
-    from dltrain.data.har.types import HarOptions, read_har_source
+    from dltrain.data.har.readers import read_har_source
+    from dltrain.data.har.types import HarOptions
 
     trained = run_meta.options
     options = HarOptions(
@@ -120,10 +121,10 @@ def windows_from_source(source: str, run_meta) -> tuple[np.ndarray, np.ndarray]:
         time_column=trained.get("time_column"),
         subject_column=trained.get("subject_column"),
     )
-    har = read_har_source(source, options, for_prediction=True)
+    har = read_har_source(source, options)  # every window the reader cut is predicted, whatever its label or split
     unknown = sorted(set(har.classes) - set(run_meta.classes))
     if unknown:
-        raise DataError(f"{source}: class folder(s) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta.classes)})")
+        raise DataError(f"{source}: class(es) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta.classes)})")
     if har.channels != run_meta.channels:
         raise DataError(f"{source}: channels {har.channels} differ from the model's {run_meta.channels}")
     if har.window != run_meta.window:

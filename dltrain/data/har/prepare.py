@@ -10,49 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from dltrain import __version__
+from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import atomic_folder
 from dltrain.core.outputs import check_output_folder
-from dltrain.data.datadir import parse_meta, write_meta
-from dltrain.data.har.meta import Split, write_split
-from dltrain.core.errors import DataError, UsageError
-from dltrain.data.har.types import SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, HarOptions, HarSource, read_har_source
+from dltrain.data.datadir import write_meta
+from dltrain.data.har.meta import HarMeta, Split, write_split
+from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
+from dltrain.data.har.readers import read_har_source
+from dltrain.data.har.splits import split_by_subject
+from dltrain.data.har.types import UNKNOWN_SUBJECT, HarOptions, HarSource
 
 logger = logging.getLogger("dltrain")
-FORMAT_VERSION = 1
-
-
-def assign_subject_splits(source: HarSource, options: HarOptions) -> np.ndarray:
-    """Final split of each window: undecided windows go to train/val(/test) by whole subjects."""
-    windows = source.windows
-    splits = windows.splits.copy()
-    undecided = splits == SPLIT_BY_SUBJECT
-    if not undecided.any():
-        return splits
-    subjects = np.unique(windows.subjects[undecided])
-    if (subjects == UNKNOWN_SUBJECT).any():
-        raise DataError(f"{source.path}: some windows have neither a subject nor a split")
-    needs_test = not (splits == "test").any()
-    rng = np.random.default_rng(options.seed)
-    shuffled = rng.permutation(subjects)
-    val_count = _subject_count(len(subjects), options.val_fraction)
-    test_count = _subject_count(len(subjects), options.test_fraction) if needs_test else 0
-    if val_count + test_count >= len(subjects):
-        raise DataError(
-            f"{source.path}: {len(subjects)} subject(s) cannot be split into train, validation"
-            f"{' and test' if needs_test else ''} by subject; lower --val-fraction/--test-fraction or add subjects"
-        )
-    val_subjects = set(shuffled[:val_count].tolist())
-    test_subjects = set(shuffled[val_count : val_count + test_count].tolist())
-    for index in np.flatnonzero(undecided):
-        subject = windows.subjects[index]
-        splits[index] = "val" if subject in val_subjects else "test" if subject in test_subjects else "train"
-    return splits
-
-
-def _subject_count(total: int, fraction: float) -> int:
-    if fraction <= 0:
-        return 0
-    return max(1, int(round(total * fraction)))
 
 
 def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,22 +43,51 @@ def validate_options(options: HarOptions) -> None:
             raise UsageError(f"--{name.replace('_', '-')} {value}: must lie in [0, 1)")
 
 
-def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False) -> dict:
+def refuse_unpreparable(har: HarSource, source: str, options: HarOptions) -> None:
+    """What a reader accepts for prediction but training cannot use: re-cutting windows the source
+    cut itself, a source without labels (or files) to learn from."""
+    if har.ready_cut is not None:
+        if options.step is not None:
+            raise UsageError(f"--step does not apply to {har.ready_cut}: its windows are already cut")
+        if options.window is not None and options.window != har.window:
+            raise UsageError(
+                f"--window {options.window}: the windows of {har.ready_cut} are already cut to {har.window} readings"
+            )
+    if har.training_refusals:
+        raise DataError(har.training_refusals[0])
+    if not (har.windows.y >= 0).any():
+        raise DataError(f"{source}: no labelled windows of {har.window} readings found")
+
+
+def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False) -> HarMeta:
     validate_options(options)
     check_output_folder(out, force, "prepared data")
     har = read_har_source(source, options)
-    windows = har.windows
-    labelled = windows.y >= 0
-    if not labelled.any():
-        raise DataError(f"{source}: no labelled windows of {har.window} readings found")
-    splits = assign_subject_splits(har, options)
-    train = labelled & (splits == "train")
+    refuse_unpreparable(har, source, options)
+    splits = split_by_subject(har.windows, options, har.path)
+    train = (har.windows.y >= 0) & (splits == "train")
     if not train.any():
         raise DataError(f"{source}: the train split is empty")
-    mean, std = standardisation(windows.x[train])
+    mean, std = standardisation(har.windows.x[train])
+    meta = write_data_dir(out, har, splits, base_meta(har, source, options, mean, std))
+    if "val" not in meta.splits:
+        logger.warning("no validation split: 'dltrain train' needs one (raise --val-fraction)")
+    logger.info(
+        "prepared %s: %s windows of %d x %d, classes %s -> %s",
+        har.kind,
+        ", ".join(f"{name} {count}" for name, count in meta.splits.items()),
+        har.window,
+        len(har.channels),
+        ", ".join(har.classes),
+        out,
+    )
+    return meta
 
-    meta = {
-        "format_version": FORMAT_VERSION,
+
+def base_meta(har: HarSource, source: str, options: HarOptions, mean: np.ndarray, std: np.ndarray) -> dict:
+    """meta.json before the splits are written (their sizes, class counts and subjects come then)."""
+    return {
+        "format_version": DATA_FORMAT_VERSION,
         "task": "har",
         "classes": har.classes,
         "channels": har.channels,
@@ -108,8 +105,15 @@ def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dltrain_version": __version__,
     }
+
+
+def write_data_dir(out: Path, har: HarSource, splits: np.ndarray, meta: dict) -> HarMeta:
+    """Each split's windows (labelled ones only, but for `unlabelled`) and meta.json, atomically;
+    fills in meta's split sizes, class counts and subjects, and returns it validated."""
+    windows = har.windows
+    labelled = windows.y >= 0
     with atomic_folder(out) as staging:
-        for name in ("train", "val", "test", "unlabelled"):
+        for name in SPLITS:
             chosen = splits == name
             if name != "unlabelled":
                 chosen &= labelled
@@ -124,17 +128,6 @@ def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False
             known = sorted(set(split.subjects.tolist()) - {UNKNOWN_SUBJECT})
             if known:
                 meta["split_subjects"][name] = known
-        write_meta(staging, parse_meta(meta, "the prepared meta.json"))
-    missing = [name for name in ("val", "test") if name not in meta["splits"]]
-    if "val" in missing:
-        logger.warning("no validation split: 'dltrain train' needs one (raise --val-fraction)")
-    logger.info(
-        "prepared %s: %s windows of %d x %d, classes %s -> %s",
-        har.kind,
-        ", ".join(f"{name} {count}" for name, count in meta["splits"].items()),
-        har.window,
-        len(har.channels),
-        ", ".join(har.classes),
-        out,
-    )
-    return meta
+        typed = HarMeta.model_validate(meta)
+        write_meta(staging, typed)
+    return typed

@@ -68,11 +68,24 @@ def windows_within_runs(
     return np.concatenate(pieces), np.concatenate(piece_labels), np.concatenate(piece_starts)
 
 
+def label_counts(labels: np.ndarray, window: int, step: int, num_classes: int) -> np.ndarray:
+    """How often each label 0..num_classes-1 occurs in each window: (windows, num_classes)."""
+    label_windows = sliding_window_view(labels, window)[::step]
+    return np.stack([(label_windows == index).sum(axis=1) for index in range(num_classes)], axis=1)
+
+
 def majority_labels(labels: np.ndarray, window: int, step: int, num_classes: int) -> np.ndarray:
     """The most frequent label (0..num_classes-1) of each window; ties go to the lower index."""
-    label_windows = sliding_window_view(labels, window)[::step]
-    counts = np.stack([(label_windows == index).sum(axis=1) for index in range(num_classes)], axis=1)
-    return counts.argmax(axis=1)
+    return label_counts(labels, window, step, num_classes).argmax(axis=1)
+
+
+def series_windows(values: np.ndarray, window: int, step: int | None, name: str) -> tuple[np.ndarray, list[str]]:
+    """One per-file series as windows with ids: whole when `step` is None (id `name`), else cut
+    (ids `name#start`)."""
+    if step is None:
+        return values[None], [name]
+    x, starts = cut_windows(values, window, step)
+    return x, [f"{name}#{start}" for start in starts]
 
 
 class ShortRecordings:

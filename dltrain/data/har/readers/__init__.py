@@ -1,1 +1,36 @@
-"""Readers of the activity SOURCE layouts, one module each."""
+"""Readers of the activity SOURCE layouts, one module each, and the dispatcher that picks one.
+
+Each reader module has `read(path, options) -> HarSource` and (but for `hapt`, named by the word)
+`detect(path) -> bool`. A reader returns every window it can cut, labelled where the source knows
+the label and tagged with the split the source gives it; what prepare keeps and what prediction
+uses is decided by them, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dltrain.core.errors import DataError
+from dltrain.data.har.readers import classroom, hapt_windows, long_csv, uci, uea
+from dltrain.data.har.types import HarOptions, HarSource
+
+HAPT_SOURCE = "hapt"
+# Asked in order, the first whose detect() is true reads: a .ts file before any other file, a UCI
+# HAR folder before any other folder.
+READERS = (uea, long_csv, uci, classroom)
+
+
+def read_har_source(source: str, options: HarOptions) -> HarSource:
+    """Read SOURCE: `hapt`, a UCI HAR folder, a classroom folder, a long CSV, or a .ts file."""
+    if source == HAPT_SOURCE:
+        return hapt_windows.read(None, options)
+    path = Path(source)
+    if not path.exists():
+        raise DataError(
+            f"{source}: no such file or folder "
+            "(SOURCE is 'hapt', a UCI HAR folder, a folder of class folders, a CSV file or a .ts file)"
+        )
+    for reader in READERS:
+        if reader.detect(path):
+            return reader.read(path, options)
+    raise DataError(f"{source}: neither a file nor a folder")

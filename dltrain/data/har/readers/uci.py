@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError
 from dltrain.data.har.types import (
     SPLIT_BY_SUBJECT,
     UCI_CHANNELS,
+    UNKNOWN_SUBJECT,
     UNLABELLED,
     HarOptions,
     HarSource,
@@ -22,6 +23,10 @@ from dltrain.data.har.readers.hapt import HAPT_ACTIVITIES
 
 UCI_SPLITS = ("train", "test")
 UCI_SAMPLE_RATE_HZ = 50.0
+
+
+def detect(path: Path) -> bool:
+    return find_uci_root(path) is not None
 
 
 def find_uci_root(path: Path) -> Path | None:
@@ -64,65 +69,76 @@ def _read_class_names(root: Path) -> list[str]:
     return [name for _, name in numbered]
 
 
-def read_uci(root: Path, options: HarOptions, for_prediction: bool = False) -> HarSource:
-    if options.step is not None and not for_prediction:
-        raise UsageError("--step does not apply to a UCI HAR folder: its windows are already cut")
+def read(path: Path, options: HarOptions) -> HarSource:
+    """Both splits' windows as UCI HAR cut them; a split without its y_ or subject_ file is read
+    unlabelled or without subjects, which prediction accepts and prepare refuses."""
+    root = find_uci_root(path) or path
     channel_index = select_channels(UCI_CHANNELS, options.channels, UCI_CHANNELS, str(root))
     classes = _read_class_names(root)
-    parts = []
-    window = None
+    parts: list[WindowSet] = []
+    refusals: list[str] = []
     for split in UCI_SPLITS:
         signals_dir = root / split / "Inertial Signals"
         if not signals_dir.is_dir():
-            if split == "train" and not for_prediction:
-                raise DataError(f"{root}: no train/Inertial Signals folder")
+            if split == "train":
+                refusals.append(f"{root}: no train/Inertial Signals folder")
             continue
-        channels = []
-        for index in channel_index:
-            path = signals_dir / f"{UCI_CHANNELS[index]}_{split}.txt"
-            matrix = _read_matrix(path, np.float32)
-            if channels and matrix.shape != channels[0].shape:
-                raise DataError(f"{path}: {matrix.shape[0]} rows of {matrix.shape[1]} values, but the other signal files have {channels[0].shape[0]} rows of {channels[0].shape[1]}")
-            channels.append(matrix)
-        x = np.stack(channels, axis=2)
-        check_finite(x, str(signals_dir))
-        if window is not None and x.shape[1] != window:
-            raise DataError(f"{signals_dir}: windows of {x.shape[1]} readings, but the train windows have {window}")
-        window = x.shape[1]
-        if options.window is not None and options.window != window and not for_prediction:
-            raise UsageError(f"--window {options.window}: the UCI HAR windows are already cut to {window} readings")
-        count = len(x)
-        subjects = _read_vector(root / split / f"subject_{split}.txt", count, required=not for_prediction)
-        ids = [f"{split}/{row:05d}" for row in range(1, count + 1)]
-        if for_prediction:
-            parts.append(WindowSet.of(x, np.full(count, UNLABELLED), 0, ids, "unlabelled"))
-            parts[-1].subjects = subjects
-            continue
-        labels = _read_vector(root / split / f"y_{split}.txt", count, required=True)
-        if labels.min() < 1 or labels.max() > len(classes):
-            raise DataError(f"{root / split / f'y_{split}.txt'}: labels must lie in 1..{len(classes)} (activity_labels.txt), found {labels.min()}..{labels.max()}")
-        part = WindowSet.of(x, labels - 1, 0, ids, "test" if split == "test" else SPLIT_BY_SUBJECT)
-        part.subjects = subjects
+        x = read_signals(signals_dir, split, channel_index)
+        if parts and x.shape[1] != parts[0].x.shape[1]:
+            raise DataError(
+                f"{signals_dir}: windows of {x.shape[1]} readings, but the train windows have {parts[0].x.shape[1]}"
+            )
+        part, missing = split_windows(root, split, x, classes)
         parts.append(part)
+        refusals.extend(f"UCI HAR folder is missing {file}" for file in missing)
     if not parts:
         raise DataError(f"{root}: no Inertial Signals found under train/ or test/")
-    return HarSource(
-        kind="uci-har",
-        path=str(root),
-        channels=[UCI_CHANNELS[index] for index in channel_index],
-        classes=classes,
-        windows=WindowSet.concatenate(parts, window, len(channel_index)),
-        window=window,
-        step=None,
-        sample_rate_hz=UCI_SAMPLE_RATE_HZ,
+    return HarSource.assemble(
+        "uci-har", root, [UCI_CHANNELS[index] for index in channel_index], classes, parts, parts[0].x.shape[1], None,
+        UCI_SAMPLE_RATE_HZ, ready_cut="a UCI HAR folder", training_refusals=refusals,
     )
 
 
-def _read_vector(path: Path, count: int, required: bool) -> np.ndarray:
+def read_signals(signals_dir: Path, split: str, channel_index: list[int]) -> np.ndarray:
+    """(windows, readings, channels) from one `*_{split}.txt` file per channel."""
+    channels = []
+    for index in channel_index:
+        path = signals_dir / f"{UCI_CHANNELS[index]}_{split}.txt"
+        matrix = _read_matrix(path, np.float32)
+        if channels and matrix.shape != channels[0].shape:
+            raise DataError(
+                f"{path}: {matrix.shape[0]} rows of {matrix.shape[1]} values, "
+                f"but the other signal files have {channels[0].shape[0]} rows of {channels[0].shape[1]}"
+            )
+        channels.append(matrix)
+    x = np.stack(channels, axis=2)
+    check_finite(x, str(signals_dir))
+    return x
+
+
+def split_windows(root: Path, split: str, x: np.ndarray, classes: list[str]) -> tuple[WindowSet, list[Path]]:
+    """(one split's windows, the subject_/y_ files it lacks). Labelled windows of train are split
+    later by subject; test is the test split; a split without its y_ file is unlabelled."""
+    count = len(x)
+    ids = [f"{split}/{row:05d}" for row in range(1, count + 1)]
+    subject_file, label_file = root / split / f"subject_{split}.txt", root / split / f"y_{split}.txt"
+    subjects, labels = _read_vector(subject_file, count), _read_vector(label_file, count)
+    missing = [file for file, values in ((subject_file, subjects), (label_file, labels)) if values is None]
+    subjects = UNKNOWN_SUBJECT if subjects is None else subjects
+    if labels is None:
+        return WindowSet.of(x, np.full(count, UNLABELLED), subjects, ids, "unlabelled"), missing
+    if labels.min() < 1 or labels.max() > len(classes):
+        raise DataError(
+            f"{label_file}: labels must lie in 1..{len(classes)} (activity_labels.txt), "
+            f"found {labels.min()}..{labels.max()}"
+        )
+    return WindowSet.of(x, labels - 1, subjects, ids, "test" if split == "test" else SPLIT_BY_SUBJECT), missing
+
+
+def _read_vector(path: Path, count: int) -> np.ndarray | None:
+    """One integer per window, or None where the file is missing."""
     if not path.is_file():
-        if required:
-            raise DataError(f"UCI HAR folder is missing {path}")
-        return np.full(count, -1, np.int64)
+        return None
     matrix = _read_matrix(path, np.float64)
     if matrix.shape != (count, 1):
         raise DataError(f"{path}: expected {count} rows of one integer (one per window), got {matrix.shape[0]} rows of {matrix.shape[1]}")

@@ -13,16 +13,39 @@ known, so validation is the last share of each class's series in file order.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from dltrain.core.errors import DataError
-from dltrain.data.har.types import UNKNOWN_SUBJECT, UNLABELLED, HarOptions, HarSource, WindowSet, check_finite, select_channels
-from dltrain.data.har.windows import ShortRecordings, cut_windows
+from dltrain.data.har.splits import last_share_per_class
+from dltrain.data.har.types import (
+    UNKNOWN_SUBJECT,
+    UNLABELLED,
+    HarOptions,
+    HarSource,
+    WindowSet,
+    check_finite,
+    select_channels,
+)
+from dltrain.data.har.windows import ShortRecordings, series_windows
 
 
-def read_ts_file(path: Path) -> tuple[list[np.ndarray], list[str | None], list[str]]:
-    """(series as (length, dimensions) arrays, labels or None, declared class labels)."""
+class TsFile(NamedTuple):
+    """A parsed .ts file."""
+
+    path: Path
+    series: list[np.ndarray]  # each (length, dimensions)
+    labels: list[str | None]  # one per series; None in a file without class labels
+    declared: list[str]  # the @classLabel list, in its order
+
+
+def detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == ".ts"
+
+
+def read_ts_file(path: Path) -> TsFile:
+    """Parse one .ts file: the header's class labels, then one series (and its label) per data line."""
     declared: list[str] = []
     has_labels = False
     series, labels = [], []
@@ -61,60 +84,57 @@ def read_ts_file(path: Path) -> tuple[list[np.ndarray], list[str | None], list[s
         labels.append(label)
     if not in_data or not series:
         raise DataError(f"{path}: no @data section with series")
-    return series, labels, declared
+    return TsFile(path, series, labels, declared)
 
 
-def read_uea(path: Path, options: HarOptions, for_prediction: bool = False) -> HarSource:
-    parts_by_split = [("train", path)]
-    if path.stem.upper().endswith("_TRAIN"):
-        test_path = path.with_name(path.stem[: -len("_TRAIN")] + "_TEST" + path.suffix)
-        if test_path.is_file():
-            parts_by_split.append(("test", test_path))
-    loaded = [(split, file, *read_ts_file(file)) for split, file in parts_by_split]
-    classes = loaded[0][4] or sorted({label for *_, labels, _ in loaded for label in labels if label is not None})
-    channels = [f"dim_{index}" for index in range(loaded[0][2][0].shape[1])]
+def read(path: Path, options: HarOptions) -> HarSource:
+    files = train_and_test(path)
+    train = files["train"]
+    classes = train.declared or sorted({label for ts in files.values() for label in ts.labels if label is not None})
+    channels = [f"dim_{index}" for index in range(train.series[0].shape[1])]
     channel_index = select_channels(channels, options.channels, channels, str(path))
-    lengths = {len(values) for _, _, series, _, _ in loaded for values in series}
-    if options.window is None and len(lengths) > 1:
-        raise DataError(f"{path}: series of unequal length ({min(lengths)} to {max(lengths)}); pass --window to cut them")
-    window = options.window or lengths.pop()
-    step = options.resolved_step(window) if options.window else None
-
-    parts = []
+    window, step = ts_window(path, files, options)
     short = ShortRecordings(window)
-    for split, file, series, labels, _ in loaded:
-        splits = [split] * len(series)
-        if split == "train" and not for_prediction:
-            splits = _last_share_per_class(labels, options.val_fraction)
-        for index, (values, label, chosen) in enumerate(zip(series, labels, splits)):
+    parts = []
+    for split, ts in files.items():
+        # No subjects are known: validation is the last share of each class's train series.
+        if split == "train":
+            splits = last_share_per_class(ts.labels, options.val_fraction, 0.0)
+        else:
+            splits = [split] * len(ts.series)
+        for index, (values, label, chosen) in enumerate(zip(ts.series, ts.labels, splits)):
             if label is not None and label not in classes:
-                raise DataError(f"{file}: series {index + 1} has label {label!r}, not among @classLabel {classes}")
-            values = values[:, channel_index]
-            if not short.fits(len(values), f"{file} series {index + 1}"):
+                raise DataError(f"{ts.path}: series {index + 1} has label {label!r}, not among @classLabel {classes}")
+            if not short.fits(len(values), f"{ts.path} series {index + 1}"):
                 continue
-            x, starts = cut_windows(values, window, step or window)
-            target = UNLABELLED if label is None or for_prediction else classes.index(label)
-            ids = [f"{file.stem}/{index:05d}" + (f"#{start}" if step else "") for start in starts]
-            parts.append(WindowSet.of(x, np.full(len(x), target), UNKNOWN_SUBJECT, ids, "unlabelled" if for_prediction else chosen))
-    skipped = short.report(sum(len(part.x) for part in parts))
-    return HarSource(
-        kind="uea-ts",
-        path=str(path),
-        channels=[channels[index] for index in channel_index],
-        classes=list(classes),
-        windows=WindowSet.concatenate(parts, window, len(channel_index)),
-        window=window,
-        step=step,
-        sample_rate_hz=options.sample_rate_hz,
-        notes={"files": [str(file) for _, file in parts_by_split], "skipped_short_recordings": skipped},
+            x, ids = series_windows(values[:, channel_index], window, step, f"{ts.path.stem}/{index:05d}")
+            target = UNLABELLED if label is None else classes.index(label)
+            parts.append(WindowSet.of(x, np.full(len(x), target), UNKNOWN_SUBJECT, ids, chosen))
+    return HarSource.assemble(
+        "uea-ts", path, [channels[index] for index in channel_index], classes, parts, window, step,
+        options.sample_rate_hz,
+        notes={"files": [str(ts.path) for ts in files.values()]}, short=short,
+        ready_cut=".ts series used whole (no --window)" if step is None else None,
     )
 
 
-def _last_share_per_class(labels: list[str | None], fraction: float) -> list[str]:
-    splits = ["train"] * len(labels)
-    for label in set(labels):
-        positions = [index for index, value in enumerate(labels) if value == label]
-        count = int(round(len(positions) * fraction))
-        for index in positions[len(positions) - count :] if count else []:
-            splits[index] = "val"
-    return splits
+def train_and_test(path: Path) -> dict[str, TsFile]:
+    """The file given as the train split, and its `_TEST.ts` sibling (if any) as the test split."""
+    files = {"train": read_ts_file(path)}
+    if path.stem.upper().endswith("_TRAIN"):
+        test_path = path.with_name(path.stem[: -len("_TRAIN")] + "_TEST" + path.suffix)
+        if test_path.is_file():
+            files["test"] = read_ts_file(test_path)
+    return files
+
+
+def ts_window(path: Path, files: dict[str, TsFile], options: HarOptions) -> tuple[int, int | None]:
+    """(window, step): the series' common length and no step, or --window and its step."""
+    if options.window is not None:
+        return options.window, options.resolved_step(options.window)
+    lengths = {len(values) for ts in files.values() for values in ts.series}
+    if len(lengths) > 1:
+        raise DataError(
+            f"{path}: series of unequal length ({min(lengths)} to {max(lengths)}); pass --window to cut them"
+        )
+    return lengths.pop(), None

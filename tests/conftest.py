@@ -1,4 +1,5 @@
-"""Small activity datasets written in the real layouts, in tmp_path; nothing is mocked."""
+"""What the tests share: small datasets written in the real layouts in tmp_path (nothing is mocked),
+the one CliRunner, and module fixtures of a tiny trained run of each task."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from dltrain.cli.app import app
+
+RUNNER = CliRunner()
+
+
+def invoke(*arguments):
+    """`dltrain ARGUMENTS` through Typer's CliRunner, the one runner of the suite (Paths become strings)."""
+    return RUNNER.invoke(app, [str(argument) for argument in arguments])
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return invoke
+
 
 UCI_SIGNALS = [f"{group}_{axis}" for group in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
 ACTIVITIES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
@@ -97,3 +115,75 @@ def classroom_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def long_csv(tmp_path: Path) -> Path:
     return write_long_csv(tmp_path / "wisdm.csv")
+
+
+def fundus_jpeg(path: Path, width=360, height=240, level=0, seed=0) -> Path:
+    """A bright disc on a black frame (wider than tall, like a camera frame), a few dark dots per level."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (width, height), (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    radius = height * 0.45
+    centre = (width / 2, height / 2)
+    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), fill=(200, 90, 50))
+    for _ in range(level * 5):
+        x, y = centre[0] + rng.uniform(-0.6, 0.6) * radius, centre[1] + rng.uniform(-0.6, 0.6) * radius
+        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(60, 10, 10))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="JPEG", quality=90)
+    return path
+
+
+def kaggle_folder(root: Path, patients=10, with_test=True) -> Path:
+    rows = []
+    for patient in range(1, patients + 1):
+        for eye in ("left", "right"):
+            level = (patient + (eye == "right")) % 5
+            fundus_jpeg(root / "train" / f"{patient}_{eye}.jpeg", level=level, seed=patient)
+            rows.append({"image": f"{patient}_{eye}", "level": level})
+    pd.DataFrame(rows).to_csv(root / "trainLabels.csv", index=False)
+    if with_test:
+        for name in ("900_left", "900_right"):
+            fundus_jpeg(root / "test" / f"{name}.jpeg")
+    return root
+
+
+def interrupt_after_epoch(epoch: int):
+    """A Keras callback that stands in for Ctrl-C once epoch `epoch`'s checkpoints are written."""
+    import keras
+
+    class InterruptAfterEpoch(keras.callbacks.Callback):
+        """Stands in for Ctrl-C: raised once the epoch's checkpoints are written."""
+
+        def __init__(self, epoch: int) -> None:
+            super().__init__()
+            self.epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == self.epoch:
+                raise KeyboardInterrupt
+
+    return InterruptAfterEpoch(epoch)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
+    assert invoke("prepare", "har", source, "--out", root / "data").exit_code == 0
+    return root / "data"
+
+
+TINY_CNN = ["--set", "model.conv_layers=2", "--set", "model.conv_filters=4", "--set", "model.dense_units=8",
+            "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
+
+
+@pytest.fixture(scope="module")
+def retina_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retina")
+    source = kaggle_folder(root / "kaggle", patients=12)
+    data = root / "data"
+    assert invoke("prepare", "retina", source, "--out", data, "--size", "32", "--workers", "1").exit_code == 0
+    run = root / "run"
+    result = invoke("train", data, "--out", run, *TINY_CNN)  # the task preset: retina-cnn
+    assert result.exit_code == 0, result.output
+    return {"root": root, "source": source, "data": data, "run": run}

@@ -3,29 +3,26 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import (
+    invoke,
+    kaggle_folder,
+    write_classroom_folder,
+    write_long_csv,
+    write_series_csv,
+    write_uci_folder,
+)
 
-from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
-from dltrain.cli.app import app
-from test_retina_prepare import fundus_jpeg, kaggle_folder
-
-runner = CliRunner()
 TINY_HAR = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=1",
             "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
 TINY_CNN = ["--set", "model.conv_layers=1", "--set", "model.conv_filters=4", "--set", "model.dense_units=4", "--set", "train.epochs=1",
             "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
 
-
-def invoke(*arguments):
-    return runner.invoke(app, [str(argument) for argument in arguments])
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +243,7 @@ def test_bad_input_is_one_clear_line(shared, tmp_path, builder, exit_code, fragm
 
 
 def test_verbose_shows_the_traceback(shared, tmp_path):
-    result = runner.invoke(app, ["--verbose", "evaluate", str(tmp_path / "absent")])
+    result = invoke(*["--verbose", "evaluate", str(tmp_path / "absent")])
     assert result.exit_code != 0 and isinstance(result.exception, Exception)
     assert "no such run folder" in str(result.exception)
 

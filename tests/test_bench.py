@@ -42,8 +42,8 @@ def test_scaled_data_dir_repeats_the_train_split_only(tmp_path):
     import json
 
     import numpy as np
-
     from common import scaled_data_dir
+
     from dltrain.data.har.meta import Split, write_split
 
     source = tmp_path / "source"

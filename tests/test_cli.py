@@ -5,24 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
+from conftest import (
+    invoke,
+    write_classroom_folder,
+    write_long_csv,
+    write_series_csv,
+    write_uci_folder,
+)
 
-from conftest import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
-from dltrain.cli.app import app
-
-runner = CliRunner()
 TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=2",
         "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
 
-
-def invoke(*arguments: str):
-    return runner.invoke(app, [str(argument) for argument in arguments])
 
 
 def assert_one_line_error(result, exit_code: int, fragment: str) -> None:

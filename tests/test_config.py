@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dltrain.config.schema import Config
 from dltrain.config.loading import load_config, preset_names, valid_keys
+from dltrain.config.schema import Config
 from dltrain.core.errors import UsageError
 
 

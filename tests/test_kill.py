@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke, kaggle_folder, write_classroom_folder, write_long_csv
 
-from conftest import write_classroom_folder, write_long_csv
-from dltrain.cli.app import app
 from dltrain.config.loading import load_config
 from dltrain.training.session import train_run
-from test_retina_prepare import kaggle_folder
 
-runner = CliRunner()
 DLTRAIN = [sys.executable, "-m", "dltrain"]
 
 
@@ -51,7 +47,7 @@ def kill_after(command: list, seconds: float) -> None:
 def test_prepare_har_killed_anywhere_then_run_again(tmp_path, seconds):
     source = write_long_csv(tmp_path / "long.csv", subjects=tuple(range(1, 13)), samples_per_activity=3000)
     reference = tmp_path / "reference"
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(reference)]).exit_code == 0
+    assert invoke(*["prepare", "har", str(source), "--out", str(reference)]).exit_code == 0
     out = tmp_path / "data"
     command = [*DLTRAIN, "prepare", "har", source, "--out", out]
     kill_after(command, seconds)
@@ -68,7 +64,7 @@ def test_prepare_retina_killed_anywhere_then_run_again(tmp_path, seconds):
     source = kaggle_folder(tmp_path / "kaggle", patients=30, with_test=False)
     options = ["--size", "48", "--workers", "1"]
     reference = tmp_path / "reference"
-    assert runner.invoke(app, ["prepare", "retina", str(source), "--out", str(reference), *options]).exit_code == 0
+    assert invoke(*["prepare", "retina", str(source), "--out", str(reference), *options]).exit_code == 0
     out = tmp_path / "data"
     command = [*DLTRAIN, "prepare", "retina", source, "--out", out, *options]
     kill_after(command, seconds)
@@ -109,7 +105,7 @@ SETTINGS = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.con
 def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     source = write_classroom_folder(tmp_path / "classroom", per_class=(16, 6), with_test=False)
     data = tmp_path / "data"
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
+    assert invoke(*["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
     whole = tmp_path / "whole"
     train_run(data, whole, load_config("har-gru", SETTINGS), "har-gru")
 
@@ -118,7 +114,7 @@ def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
     assert json.loads((killed / "provenance.json").read_text())["status"] == "running"  # nobody could mark it
 
-    result = runner.invoke(app, ["train", "--resume", str(killed)])
+    result = invoke(*["train", "--resume", str(killed)])
     assert result.exit_code == 0, result.output
     whole_history, killed_history = pd.read_csv(whole / "history.csv"), pd.read_csv(killed / "history.csv")
     pd.testing.assert_frame_equal(killed_history, whole_history, rtol=1e-5)
@@ -157,7 +153,7 @@ CTRL_C_SCRIPT = textwrap.dedent(
 def test_ctrl_c_says_how_to_resume(tmp_path):
     source = write_classroom_folder(tmp_path / "classroom", per_class=(16, 6), with_test=False)
     data = tmp_path / "data"
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
+    assert invoke(*["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
     run = tmp_path / "run"
     process = subprocess.run([sys.executable, "-c", CTRL_C_SCRIPT, str(data), str(run), *SETTINGS], capture_output=True, text=True, timeout=300)
     assert process.returncode == 130, process.stderr[-2000:]

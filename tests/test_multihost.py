@@ -14,13 +14,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke, write_uci_folder
 
-from conftest import write_uci_folder
-from dltrain.cli.app import app
 from dltrain.runs.reproduce import load_baselines
 
-runner = CliRunner()
 TIMEOUT = 300  # seconds per process; a hung collective fails the test instead of the CI job
 # Every global batch full (160 windows / 16, 40 / 16 leaves 8 validation windows unused per epoch).
 SETTINGS = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "train.epochs=3",
@@ -55,7 +52,7 @@ def _finish(process) -> tuple[int, str]:
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("multihost")
     dataset = write_uci_folder(root / "raw", windows_per_subject=40, window=32)
-    assert runner.invoke(app, ["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
+    assert invoke(*["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
     return root / "data"
 
 
@@ -114,13 +111,13 @@ def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     (["--backend", "mxnet"], "choose one of tensorflow, jax"),
 ])
 def test_bad_launch_options_are_one_line(arguments, fragment, data_dir, tmp_path):
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), *arguments])
+    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), *arguments])
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
 
 
 def test_the_jax_backend_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # how Python marks a module as not importable
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--backend", "jax"])
+    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--backend", "jax"])
     assert result.exit_code == 2 and "pip install 'dltrain[jax]'" in result.output
     assert not (tmp_path / "run").exists()

@@ -8,14 +8,11 @@ import math
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke, write_classroom_folder
 
-from conftest import write_classroom_folder
-from dltrain.cli.app import app
 from dltrain.config.schema import OptimizerConfig
 from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
-runner = CliRunner()
 LR = 0.01
 TINY = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.batch_size=8",
         "--set", "early_stopping.patience=0", "--set", "early_stopping.start_from_epoch=0", "--set", f"optimizer.learning_rate={LR}"]
@@ -25,13 +22,13 @@ TINY = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.con
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("schedules")
     source = write_classroom_folder(root / "classroom", per_class=(16, 4), with_test=False)  # 48 train windows: 6 steps
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
+    assert invoke(*["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
     return root / "data"
 
 
 def train(data_dir, tmp_path, *settings):
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run), *TINY, *settings])
+    result = invoke(*["train", str(data_dir), "--out", str(run), *TINY, *settings])
     assert result.exit_code == 0, result.output
     return pd.read_csv(run / "history.csv")
 
@@ -68,7 +65,7 @@ def test_logged_learning_rate_follows_the_schedule(data_dir, tmp_path, name):
 
 
 def test_impossible_schedule_settings_are_config_errors(data_dir, tmp_path):
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "r"), *TINY, "--set", "schedule.name=cosine",
+    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "r"), *TINY, "--set", "schedule.name=cosine",
                                  "--set", "schedule.warmup_epochs=5", "--set", "train.epochs=5"])
     assert result.exit_code == 2 and "warmup_epochs (5) must be below train.epochs (5)" in result.stderr
     assert not (tmp_path / "r").exists()

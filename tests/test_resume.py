@@ -8,15 +8,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import interrupt_after_epoch, invoke
 
-from conftest import write_classroom_folder
-from dltrain.training.checkpoints import read_resume_state
-from dltrain.cli.app import app
 from dltrain.config.loading import load_config
+from dltrain.training.checkpoints import read_resume_state
 from dltrain.training.session import resume_run, train_run
 
-runner = CliRunner()
 EPOCHS = 6
 # Dropout, batch norm, the plateau rule and early stopping all carry state across epochs.
 SETTINGS = [
@@ -25,26 +22,6 @@ SETTINGS = [
     "schedule.name=plateau", "schedule.patience=1", "schedule.factor=0.5",
     "early_stopping.patience=3", "early_stopping.start_from_epoch=1", "early_stopping.monitor=val_loss",
 ]
-
-
-class InterruptAfterEpoch(keras.callbacks.Callback):
-    """Stands in for Ctrl-C: raised once the epoch's checkpoints are written."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
-    assert runner.invoke(app, ["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
-    return root / "data"
 
 
 def final_weights(run_dir):
@@ -58,7 +35,7 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(data_dir, tmp
 
     parted = tmp_path / "parted"
     with pytest.raises(KeyboardInterrupt):
-        train_run(data_dir, parted, config, "har-gru", extra_callbacks=[InterruptAfterEpoch(3)])
+        train_run(data_dir, parted, config, "har-gru", extra_callbacks=[interrupt_after_epoch(3)])
     assert json.loads((parted / "provenance.json").read_text())["status"] == "interrupted"
     assert read_resume_state(parted / "last.keras")["epochs_done"] == 3
     assert len(pd.read_csv(parted / "history.csv")) == 3
@@ -75,22 +52,22 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(data_dir, tmp
 
 def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
     run = tmp_path / "run"
-    assert runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), "--set", "train.epochs=2"]).exit_code == 0
+    assert invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), "--set", "train.epochs=2"]).exit_code == 0
     assert (run / "model.keras").is_file() and (run / "last.keras").is_file()
-    result = runner.invoke(app, ["train", "--resume", str(run)])
+    result = invoke(*["train", "--resume", str(run)])
     assert result.exit_code == 2 and "complete already" in result.stderr
-    result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=9"])
+    result = invoke(*["train", "--resume", str(run), "--set", "train.epochs=9"])
     assert result.exit_code == 2 and "--resume continues with the run's own config.yaml" in result.stderr
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
+    result = invoke(*["train", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no such run folder" in result.stderr
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    result = invoke(*["train", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "is not a dltrain run" in result.stderr
 
 
 def test_divergence_before_any_checkpoint_is_one_clear_error(data_dir, tmp_path):
     run = tmp_path / "run"
     # Plain SGD at an absurd rate overflows float32 within the first steps.
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []),
+    result = invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []),
                                  "--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false"])
     assert result.exit_code == 2, result.output
     assert "training diverged" in result.stderr and "lower optimizer.learning_rate" in result.stderr
@@ -104,7 +81,7 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
     settings = ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false",
                 "--set", "schedule.name=cosine", "--set", "schedule.warmup_epochs=4", "--set", "early_stopping.start_from_epoch=0",
                 "--set", "train.batch_size=48"]
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings])
+    result = invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings])
     assert result.exit_code == 0, result.output
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["status"] == "complete" and provenance["diverged_at"] == {"epoch": 2, "where": "validation"}
@@ -116,7 +93,7 @@ def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
     config = load_config("har-gru", SETTINGS + ["train.mixed_precision=true", "train.epochs=3", "train.deterministic=false"])
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train_run(data_dir, run, config, "har-gru", extra_callbacks=[InterruptAfterEpoch(1)])
+        train_run(data_dir, run, config, "har-gru", extra_callbacks=[interrupt_after_epoch(1)])
     state = read_resume_state(run / "last.keras")
     assert len(state["optimizer_variables"]) > len(keras.saving.load_model(run / "last.keras", compile=False).trainable_weights)
     provenance = resume_run(run)

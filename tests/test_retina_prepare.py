@@ -8,47 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageDraw
-from typer.testing import CliRunner
+from conftest import fundus_jpeg, invoke, kaggle_folder
+from PIL import Image
 
-from dltrain.cli.app import app
 from dltrain.core.errors import DataError
 from dltrain.data.retina.images import RejectedImage, decode, fundus_box, prepare_image
 from dltrain.data.retina.meta import ImageOptions
 from dltrain.data.retina.prepare import split_by_patient
 from dltrain.data.retina.sources import RetinaItem, list_retina_source
-
-runner = CliRunner()
-
-
-def fundus_jpeg(path: Path, width=360, height=240, level=0, seed=0) -> Path:
-    """A bright disc on a black frame (wider than tall, like a camera frame), a few dark dots per level."""
-    rng = np.random.default_rng(seed)
-    image = Image.new("RGB", (width, height), (0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    radius = height * 0.45
-    centre = (width / 2, height / 2)
-    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), fill=(200, 90, 50))
-    for _ in range(level * 5):
-        x, y = centre[0] + rng.uniform(-0.6, 0.6) * radius, centre[1] + rng.uniform(-0.6, 0.6) * radius
-        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(60, 10, 10))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="JPEG", quality=90)
-    return path
-
-
-def kaggle_folder(root: Path, patients=10, with_test=True) -> Path:
-    rows = []
-    for patient in range(1, patients + 1):
-        for eye in ("left", "right"):
-            level = (patient + (eye == "right")) % 5
-            fundus_jpeg(root / "train" / f"{patient}_{eye}.jpeg", level=level, seed=patient)
-            rows.append({"image": f"{patient}_{eye}", "level": level})
-    pd.DataFrame(rows).to_csv(root / "trainLabels.csv", index=False)
-    if with_test:
-        for name in ("900_left", "900_right"):
-            fundus_jpeg(root / "test" / f"{name}.jpeg")
-    return root
 
 
 def test_fundus_box_finds_the_disc_not_the_frame():
@@ -153,7 +120,7 @@ def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
     (root / "train" / "3_left.jpeg").write_bytes(b"")
     out = tmp_path / "data"
     arguments = ["prepare", "retina", str(root), "--out", str(out), "--size", "48", "--workers", "2", "--val-fraction", "0.2", "--test-fraction", "0.2"]
-    result = runner.invoke(app, arguments)
+    result = invoke(*arguments)
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "meta.json").read_text())
     assert meta["task"] == "retina" and meta["input_shape"] == [48, 48, 3]
@@ -169,15 +136,15 @@ def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
     # A re-run with the same options resumes: prepared images are kept, not rewritten.
     kept = out / "images" / "1_left.jpeg"
     stamp = kept.stat().st_mtime_ns
-    assert runner.invoke(app, arguments).exit_code == 0
+    assert invoke(*arguments).exit_code == 0
     assert kept.stat().st_mtime_ns == stamp
     # Other options on the same folder are refused without --force.
-    other = runner.invoke(app, [*arguments[:5], "--size", "64"])
+    other = invoke(*[*arguments[:5], "--size", "64"])
     assert other.exit_code == 2 and "--force" in other.stderr
 
 
 def test_prepare_missing_source(tmp_path):
-    result = runner.invoke(app, ["prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data")])
+    result = invoke(*["prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data")])
     assert result.exit_code == 1 and "no such folder" in result.stderr
     assert not (tmp_path / "data").exists()
 
@@ -186,7 +153,7 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
     root = kaggle_folder(tmp_path / "kaggle", patients=8)
     out = tmp_path / "data"
     arguments = ["prepare", "retina", str(root), "--out", str(out), "--size", "40", "--workers", "1"]
-    assert runner.invoke(app, arguments).exit_code == 0
+    assert invoke(*arguments).exit_code == 0
     complete = {path.name: path.read_bytes() for path in sorted((out / "images").iterdir())}
     tables = {name: (out / name).read_text() for name in ("train.csv", "val.csv", "test.csv", "rejects.csv")}
     # What a kill half-way leaves: no meta.json, some images missing, a stray partial file.
@@ -194,7 +161,7 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
     for path in sorted((out / "images").iterdir())[::2]:
         path.unlink()
     (out / "images" / ".1_left.jpeg.partial").write_bytes(b"half")
-    assert runner.invoke(app, arguments).exit_code == 0
+    assert invoke(*arguments).exit_code == 0
     assert {path.name: path.read_bytes() for path in sorted((out / "images").iterdir())} == complete  # the partial is gone
     assert {name: (out / name).read_text() for name in tables} == tables
     assert json.loads((out / "meta.json").read_text())["task"] == "retina"
@@ -245,10 +212,10 @@ def test_prepare_from_another_source_into_the_same_folder_needs_force(tmp_path):
     second = kaggle_folder(tmp_path / "two", patients=3, with_test=False)
     out = tmp_path / "data"
     options = ["--out", str(out), "--size", "32", "--workers", "1", "--val-fraction", "0.34", "--test-fraction", "0"]
-    assert runner.invoke(app, ["prepare", "retina", str(first), *options]).exit_code == 0
-    refused = runner.invoke(app, ["prepare", "retina", str(second), *options])
+    assert invoke(*["prepare", "retina", str(first), *options]).exit_code == 0
+    refused = invoke(*["prepare", "retina", str(second), *options])
     assert refused.exit_code == 2 and "another source" in refused.stderr
-    assert runner.invoke(app, ["prepare", "retina", str(second), *options, "--force"]).exit_code == 0
+    assert invoke(*["prepare", "retina", str(second), *options, "--force"]).exit_code == 0
 
 
 def test_kaggle_layout_with_images_beside_the_csv(tmp_path):

@@ -12,19 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
+from conftest import invoke, kaggle_folder, write_classroom_folder
 
-from conftest import write_classroom_folder
-from dltrain.cli.app import app
-from dltrain.config.schema import GruConfig, TrainConfig
 from dltrain.config.loading import load_config
+from dltrain.config.schema import GruConfig, TrainConfig
 from dltrain.data.datadir import DataDir
-from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 from dltrain.training.building import build_model
+from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 from dltrain.training.session import train_run
-from test_retina_prepare import kaggle_folder
 
-runner = CliRunner()
 REGISTRIES = {
     "optimizer.name": OPTIMIZERS.names(),
     "schedule.name": SCHEDULES.names(),
@@ -50,9 +46,9 @@ BASE = {
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("toolbox")
     har_source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
-    assert runner.invoke(app, ["prepare", "har", str(har_source), "--out", str(root / "har")]).exit_code == 0
+    assert invoke(*["prepare", "har", str(har_source), "--out", str(root / "har")]).exit_code == 0
     retina_source = kaggle_folder(root / "kaggle", patients=12)
-    assert runner.invoke(app, ["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]).exit_code == 0
+    assert invoke(*["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]).exit_code == 0
     return {"har": root / "har", "retina": root / "retina"}
 
 
@@ -111,7 +107,7 @@ def test_label_smoothing_reaches_the_loss(prepared, tmp_path):
 
 
 def test_label_smoothing_needs_cross_entropy(prepared, tmp_path):
-    result = runner.invoke(app, ["train", str(prepared["har"]), "--out", str(tmp_path / "r"), "--set", "train.loss=mse", "--set", "train.label_smoothing=0.1"])
+    result = invoke(*["train", str(prepared["har"]), "--out", str(tmp_path / "r"), "--set", "train.loss=mse", "--set", "train.label_smoothing=0.1"])
     assert result.exit_code == 2 and "label_smoothing applies to the cross-entropy loss" in result.stderr
 
 
@@ -197,26 +193,26 @@ def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
     out = tmp_path / "sweep"
     command = ["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,adam", "--grid", "train.batch_size=8,16", "--out", str(out),
                *sum((["--set", setting] for setting in BASE["har"] + ["train.epochs=2"]), [])]
-    result = runner.invoke(app, command)
+    result = invoke(*command)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "comparison.csv")
     assert len(table) == 4 and {"optimizer.name", "train.batch_size", "best val_loss", "epochs", "seconds"} <= set(table.columns)
     assert set(table["optimizer.name"]) == {"sgd", "adam"} and set(table["train.batch_size"]) == {8, 16}
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "optimizer.name" in result.stdout
-    again = runner.invoke(app, command)  # run again: every point is complete and kept
+    again = invoke(*command)  # run again: every point is complete and kept
     assert again.exit_code == 0 and again.stderr.count("complete already, kept") == 4
 
 
 def test_sweep_refuses_a_bad_grid_before_training(prepared, tmp_path):
-    result = runner.invoke(app, ["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,lion", "--out", str(tmp_path / "s")])
+    result = invoke(*["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,lion", "--out", str(tmp_path / "s")])
     assert result.exit_code == 2 and "unknown optimizer 'lion'" in result.stderr
     assert not (tmp_path / "s").exists()
-    result = runner.invoke(app, ["sweep", str(prepared["har"]), "--grid", "optimizer.name", "--out", str(tmp_path / "s")])
+    result = invoke(*["sweep", str(prepared["har"]), "--grid", "optimizer.name", "--out", str(tmp_path / "s")])
     assert result.exit_code == 2 and "expected key=value1,value2" in result.stderr
 
 
 def test_compare_names_what_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = runner.invoke(app, ["compare", str(tmp_path / "empty")])
+    result = invoke(*["compare", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "is not a dltrain run (missing config.yaml" in result.stderr and "Traceback" not in result.output

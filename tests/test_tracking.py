@@ -7,15 +7,12 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import interrupt_after_epoch, invoke
 from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
-from dltrain.cli.app import app
 from dltrain.config.loading import load_config
 from dltrain.training.session import resume_run, train_run
-from test_resume import InterruptAfterEpoch, data_dir  # noqa: F401  (a module fixture: a small prepared activity set)
 
-runner = CliRunner()
 TINY = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "train.batch_size=8",
         "early_stopping.start_from_epoch=0", "train.tensorboard=false", "train.tracking=mlflow"]
 
@@ -35,7 +32,7 @@ def only_run(client: MlflowClient, experiment: str = "dltrain"):
 
 def test_a_tracked_run_logs_config_epochs_scores_and_files(data_dir, store, tmp_path):
     run_dir = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(run_dir), "--config", "har-gru", "--set", "train.epochs=3",
+    result = invoke(*["train", str(data_dir), "--out", str(run_dir), "--config", "har-gru", "--set", "train.epochs=3",
                                  "--set", "optimizer.name=rmsprop", *[part for setting in TINY for part in ("--set", setting)]])
     assert result.exit_code == 0, result.output
     provenance = json.loads((run_dir / "provenance.json").read_text())
@@ -66,7 +63,7 @@ def test_a_resumed_run_continues_the_same_mlflow_run(data_dir, store, tmp_path):
     config = load_config("har-gru", [*TINY, "train.epochs=4"])
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train_run(data_dir, run_dir, config, "har-gru", extra_callbacks=[InterruptAfterEpoch(2)])
+        train_run(data_dir, run_dir, config, "har-gru", extra_callbacks=[interrupt_after_epoch(2)])
     assert only_run(store).info.status == "KILLED"
     resume_run(run_dir)
     run = only_run(store)  # still one run
@@ -79,7 +76,7 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
     blocker.write_text("not a folder")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (blocker / "store").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
+    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
                                  *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
     assert result.exit_code == 2 and "MLflow tracking at" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
@@ -87,7 +84,7 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
 
 def test_tracking_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # how Python marks a module as not importable
-    result = runner.invoke(app, ["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
+    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
                                  *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
     assert result.exit_code == 2 and "pip install 'dltrain[mlflow]'" in result.output
     assert not (tmp_path / "run").exists()

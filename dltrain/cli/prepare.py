@@ -76,7 +76,7 @@ def prepare_retina_command(
     from dltrain.data.retina.prepare import prepare_retina_source
 
     prepare_retina_source(
-        source, out, ImageOptions(size=size, graham=graham), val_fraction, test_fraction, seed, workers or os.cpu_count() or 1, force,
+        source, out, ImageOptions.from_options(size=size, graham=graham), val_fraction, test_fraction, seed, workers or os.cpu_count() or 1, force,
         demo_dir=demo_dir, patients=patients, test_patients=test_patients, mix=mix,
     )
 

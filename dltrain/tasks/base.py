@@ -2,7 +2,9 @@
 
 Generic code (training, scoring, prediction, export, reproduce) asks the task of a DATA_DIR or a
 run (`TASKS.get(meta.task)`) and never compares a task's name. A new task is one module here
-implementing this protocol, plus its data readers under `data/`.
+implementing this protocol, plus its data readers under `data/`. A `run` handed to a task is a
+`runs.rundir.Run` (its config, provenance and data meta); tasks sit below the run layer and only
+read those attributes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from dltrain.config.schema import Config
     from dltrain.data.datadir import DataDir
     from dltrain.data.feeds import TrainingFeeds
-    from dltrain.runs.rundir import Run
 
 
 @dataclass
@@ -75,13 +76,13 @@ class Task(Protocol):
     def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
         """Model outputs for scoring inputs; with `tta`, averaged over the task's test-time augmentations."""
 
-    def labels_from_outputs(self, outputs: np.ndarray, run: Run) -> np.ndarray:
+    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
         """Class indices from model outputs (argmax, or the run's thresholds for a regression head)."""
 
     def metrics(self, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
         """The assignment's metrics on one split."""
 
-    def predict(self, run: Run, request: PredictRequest) -> pd.DataFrame:
+    def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         """Predictions for INPUT in the task's submission format."""
 
     def prepare(self, source: str, out: Path, options: dict[str, Any], workers: int) -> None:

@@ -149,6 +149,6 @@ class RetinaTask:
         from dltrain.data.retina.prepare import prepare_retina_source
 
         options = dict(options)
-        image_options = ImageOptions(size=options.pop("size", 512), graham=options.pop("graham", False))
+        image_options = ImageOptions.from_options(size=options.pop("size", 512), graham=options.pop("graham", False))
         prepare_retina_source(source, out, image_options, seed=options.pop("seed", 42), workers=workers, force=True,
                               demo_dir=out.parent / "raw", **options)

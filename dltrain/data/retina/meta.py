@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, UsageError
 from dltrain.data.meta import MetaBase
 
 LEVELS = (0, 1, 2, 3, 4)
@@ -29,6 +29,16 @@ class ImageOptions(BaseModel):
 
     def fingerprint(self) -> str:
         return f"size={self.size},graham={int(self.graham)},quality={self.quality}"
+
+    @classmethod
+    def from_options(cls, **values) -> "ImageOptions":
+        """From command-line options: a value out of bounds is one UsageError naming the option."""
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            option = "--" + str(first["loc"][0]).replace("_", "-")
+            raise UsageError(f"{option} {first.get('input')!r}: {first['msg'].lower()}") from None
 
 
 class RetinaMeta(MetaBase):

@@ -79,6 +79,25 @@ def _dot(draw, point, radius, colour):
     draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
 
 
+def _draw_new_vessels(image: Image.Image, centre, radius: float, unit: float, rng: np.random.Generator) -> Image.Image:
+    """Grade 4: new vessels (tortuous, branching, fine) and a pre-retinal haemorrhage."""
+    vessels = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    vessels_draw = ImageDraw.Draw(vessels)
+    for _ in range(rng.integers(3, 7)):
+        x, y = _random_point(rng, centre, radius, 0.1, 0.6)
+        heading = rng.uniform(0, 2 * math.pi)
+        points = [(x, y)]
+        for _ in range(rng.integers(15, 30)):
+            heading += rng.normal(0, 0.7)
+            x, y = x + unit * 12 * math.cos(heading), y + unit * 12 * math.sin(heading)
+            points.append((x, y))
+        vessels_draw.line(points, fill=(150, 25, 20, 230), width=max(1, int(round(unit * 3))))
+    x, y = _random_point(rng, centre, radius, 0.3, 0.7)  # pre-retinal haemorrhage: a large "boat"
+    size = unit * rng.uniform(60, 100)
+    vessels_draw.chord((x - size, y - size, x + size, y + size), 0, 180, fill=(85, 8, 5, 240))
+    return Image.alpha_composite(image, vessels.filter(ImageFilter.GaussianBlur(unit)))
+
+
 def draw_lesions(image: Image.Image, grade: int, centre, radius: float, rng: np.random.Generator) -> Image.Image:
     """Lesions of `grade` drawn on an RGB fundus; sizes are relative to the fundus radius."""
     if grade == 0:
@@ -124,21 +143,7 @@ def draw_lesions(image: Image.Image, grade: int, centre, radius: float, rng: np.
             fluffy_draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=(235, 235, 215, 200))
         image = Image.alpha_composite(image, fluffy.filter(ImageFilter.GaussianBlur(unit * 8)))
     if grade == 4:
-        vessels = Image.new("RGBA", image.size, (0, 0, 0, 0))
-        vessels_draw = ImageDraw.Draw(vessels)
-        for _ in range(rng.integers(3, 7)):  # new vessels: tortuous, branching, fine
-            x, y = _random_point(rng, centre, radius, 0.1, 0.6)
-            heading = rng.uniform(0, 2 * math.pi)
-            points = [(x, y)]
-            for _ in range(rng.integers(15, 30)):
-                heading += rng.normal(0, 0.7)
-                x, y = x + unit * 12 * math.cos(heading), y + unit * 12 * math.sin(heading)
-                points.append((x, y))
-            vessels_draw.line(points, fill=(150, 25, 20, 230), width=max(1, int(round(unit * 3))))
-        x, y = _random_point(rng, centre, radius, 0.3, 0.7)  # pre-retinal haemorrhage: a large "boat"
-        size = unit * rng.uniform(60, 100)
-        vessels_draw.chord((x - size, y - size, x + size, y + size), 0, 180, fill=(85, 8, 5, 240))
-        image = Image.alpha_composite(image, vessels.filter(ImageFilter.GaussianBlur(unit)))
+        image = _draw_new_vessels(image, centre, radius, unit, rng)
     return image.convert("RGB")
 
 

@@ -14,7 +14,7 @@ SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set sc
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina test sweep lab reproduce reproduce-full bench bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina lint test sweep lab reproduce reproduce-full bench bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,7 +49,11 @@ demo-retina: install ## Simulated fundus set: simulate + prepare (128 px) -> tra
 	@echo "figures:     $(RETINA_RUN)/learning-curves.png $(RETINA_RUN)/confusion-matrix-test.png"
 	@echo "submission:  $(RETINA_RUN)/submission.csv (Kaggle format image,level)"
 
-test: install ## Run the test suite
+lint: install ## Check the code with ruff (lint rules and formatting, pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint ## Lint, then run the test suite
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests spread over the cores (pytest-xdist)
 
 sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs): $(SWEEP_OUT)/comparison.{csv,png}

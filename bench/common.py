@@ -72,15 +72,38 @@ def timed(command: list[str]) -> float:
 
 def prepare_hapt(out: Path) -> Path:
     if not (out / "meta.json").is_file():
-        subprocess.run([*DLTRAIN, "prepare", "har", "hapt", "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*DLTRAIN, "prepare", "har", "hapt", "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL
+        )
     return out
 
 
 def prepare_retina_demo(raw: Path, out: Path, patients: int, size: int) -> Path:
     """The simulated Kaggle-layout set under `raw` (kept between calls), prepared at `size` px."""
     if not (out / "meta.json").is_file():
-        subprocess.run([*DLTRAIN, "prepare", "retina", "demo", "--out", str(out), "--demo-dir", str(raw), "--patients", str(patients),
-                        "--test-patients", "0", "--size", str(size), "--mix", "balanced", "--force"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                *DLTRAIN,
+                "prepare",
+                "retina",
+                "demo",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(raw),
+                "--patients",
+                str(patients),
+                "--test-patients",
+                "0",
+                "--size",
+                str(size),
+                "--mix",
+                "balanced",
+                "--force",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return out
 
 
@@ -134,7 +157,14 @@ def train_samples(data_dir: Path) -> int:
 # Smoke mode checks that a script still runs, not the machine: the smallest model of each preset,
 # no TensorBoard logs, so the CI smoke runs cost seconds, not minutes.
 SMOKE_SETTINGS = {
-    "har-gru": ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "model.dense_units=0", "train.tensorboard=false"],
+    "har-gru": [
+        "model.units=8",
+        "model.layers=1",
+        "model.conv_layers=1",
+        "model.conv_filters=8",
+        "model.dense_units=0",
+        "train.tensorboard=false",
+    ],
     "retina-cnn": ["model.conv_layers=1", "model.dense_units=8", "train.batch_size=8", "train.tensorboard=false"],
 }
 
@@ -154,7 +184,14 @@ def dltrain_epoch_seconds(data_dir: Path, run_dir: Path, preset: str, epochs: in
     from dltrain.training.session import train_run
 
     timer = epoch_timer()
-    train_run(data_dir, run_dir, load_config(preset, epoch_budget(epochs, settings)), preset, force=True, extra_callbacks=[timer])
+    train_run(
+        data_dir,
+        run_dir,
+        load_config(preset, epoch_budget(epochs, settings)),
+        preset,
+        force=True,
+        extra_callbacks=[timer],
+    )
     return timer.seconds
 
 
@@ -188,11 +225,23 @@ class Report:
         widths = [max(len(row[index]) for row in cells) for index in range(len(self.headers))]
         lines = [self.title, ""]
         for row in cells:
-            lines.append("  ".join(value.rjust(width) if index else value.ljust(width) for index, (value, width) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(
+                    value.rjust(width) if index else value.ljust(width)
+                    for index, (value, width) in enumerate(zip(row, widths))
+                )
+            )
         return "\n".join(lines + [""] + self.notes)
 
     def markdown(self) -> str:
-        lines = [f"## {self.title}", "", f"`{self.command}`", "", "| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
+        lines = [
+            f"## {self.title}",
+            "",
+            f"`{self.command}`",
+            "",
+            "| " + " | ".join(self.headers) + " |",
+            "|" + "---|" * len(self.headers),
+        ]
         lines += ["| " + " | ".join(self._cell(value) for value in row) + " |" for row in self.rows]
         return "\n".join(lines + [""] + [f"- {note}" for note in self.notes] + [""])
 

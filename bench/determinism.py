@@ -26,16 +26,53 @@ DLTRAIN = [sys.executable, "-m", "dltrain"]
 def prepare(work: Path) -> dict[str, Path]:
     har, retina = work / "hapt", work / "retina"
     subprocess.run([*DLTRAIN, "prepare", "har", "hapt", "--out", str(har), "--force"], check=True)
-    subprocess.run([*DLTRAIN, "prepare", "retina", "demo", "--out", str(retina), "--demo-dir", str(work / "raw"), "--patients", "80",
-                    "--test-patients", "0", "--size", "64", "--mix", "balanced", "--force"], check=True)
+    subprocess.run(
+        [
+            *DLTRAIN,
+            "prepare",
+            "retina",
+            "demo",
+            "--out",
+            str(retina),
+            "--demo-dir",
+            str(work / "raw"),
+            "--patients",
+            "80",
+            "--test-patients",
+            "0",
+            "--size",
+            "64",
+            "--mix",
+            "balanced",
+            "--force",
+        ],
+        check=True,
+    )
     return {"har": har, "retina": retina}
 
 
 def train_seconds(data: Path, run: Path, preset: str, epochs: int, deterministic: bool) -> float:
-    settings = [f"train.epochs={epochs}", f"train.deterministic={str(deterministic).lower()}", "early_stopping.patience=0",
-                "early_stopping.start_from_epoch=0"]
-    subprocess.run([*DLTRAIN, "train", str(data), "--out", str(run), "--config", preset, "--force", *sum((["--set", s] for s in settings), [])],
-                   check=True, stdout=subprocess.DEVNULL)
+    settings = [
+        f"train.epochs={epochs}",
+        f"train.deterministic={str(deterministic).lower()}",
+        "early_stopping.patience=0",
+        "early_stopping.start_from_epoch=0",
+    ]
+    subprocess.run(
+        [
+            *DLTRAIN,
+            "train",
+            str(data),
+            "--out",
+            str(run),
+            "--config",
+            preset,
+            "--force",
+            *sum((["--set", s] for s in settings), []),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads((run / "provenance.json").read_text())["train_seconds"]
 
 

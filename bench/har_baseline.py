@@ -38,7 +38,9 @@ def main() -> None:
     rows = []
     for seed in [int(value) for value in arguments.seeds.split(",")]:
         run_dir = work / f"run-seed{seed}"
-        extra = ["--set", f"train.seed={seed}"] + (["--set", "train.epochs=1", "--set", "early_stopping.start_from_epoch=0"] if arguments.smoke else [])
+        extra = ["--set", f"train.seed={seed}"] + (
+            ["--set", "train.epochs=1", "--set", "early_stopping.start_from_epoch=0"] if arguments.smoke else []
+        )
         seconds = timed([*dltrain, "train", str(data), "--out", str(run_dir), "--config", "har-gru", "--force", *extra])
         metrics = json.loads((run_dir / "metrics-test.json").read_text())
         provenance = json.loads((run_dir / "provenance.json").read_text())
@@ -46,16 +48,25 @@ def main() -> None:
 
     versions = rows[0][4]["versions"]
     print()
-    print(f"har-gru on HAPT ({'smoke: 1 epoch' if arguments.smoke else 'full preset'}); {platform.machine()}, "
-          f"{rows[0][4]['device']['names'][0]}, {rows[0][4]['device']['type']}; TF {versions['tensorflow']}, Keras {versions['keras']}")
+    print(
+        f"har-gru on HAPT ({'smoke: 1 epoch' if arguments.smoke else 'full preset'}); {platform.machine()}, "
+        f"{rows[0][4]['device']['names'][0]}, {rows[0][4]['device']['type']}; TF {versions['tensorflow']}, Keras "
+        f"{versions['keras']}"
+    )
     print(f"prepare hapt: {prepare_seconds:.1f} s")
-    print(f"{'seed':>6}{'test acc':>10}{'macro F1':>10}{'acc/bar':>9}{'train s':>9}{'s/bar':>7}{'epochs':>8}{'best':>6}")
+    print(
+        f"{'seed':>6}{'test acc':>10}{'macro F1':>10}{'acc/bar':>9}{'train s':>9}{'s/bar':>7}{'epochs':>8}{'best':>6}"
+    )
     for seed, accuracy, macro_f1, seconds, provenance in rows:
-        print(f"{seed:>6}{accuracy:>10.4f}{macro_f1:>10.4f}{accuracy / ACCURACY_BAR:>9.3f}{seconds:>9.1f}"
-              f"{seconds / TIME_BAR_SECONDS:>7.2f}{provenance['epochs_run']:>8}{provenance['best_epoch']:>6}")
+        print(
+            f"{seed:>6}{accuracy:>10.4f}{macro_f1:>10.4f}{accuracy / ACCURACY_BAR:>9.3f}{seconds:>9.1f}"
+            f"{seconds / TIME_BAR_SECONDS:>7.2f}{provenance['epochs_run']:>8}{provenance['best_epoch']:>6}"
+        )
     accuracies = [row[1] for row in rows]
-    print(f"test accuracy: mean {statistics.mean(accuracies):.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
-          f"(bar {ACCURACY_BAR}); slowest train {max(row[3] for row in rows):.0f} s (bar {TIME_BAR_SECONDS:.0f} s)")
+    print(
+        f"test accuracy: mean {statistics.mean(accuracies):.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
+        f"(bar {ACCURACY_BAR}); slowest train {max(row[3] for row in rows):.0f} s (bar {TIME_BAR_SECONDS:.0f} s)"
+    )
     print(f"runs under {work}")
 
 

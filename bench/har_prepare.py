@@ -31,13 +31,21 @@ def main() -> None:
         "prepare har hapt (defaults: windows of 128, step 64)": ["hapt"],
         "prepare har hapt --step 16 (4x the windows)": ["hapt", "--step", "16"],
     }
-    report = Report("Activity prepare: the whole HAPT dataset", f"python bench/har_prepare.py{' --smoke' if arguments.smoke else ''}",
-                    ["command", "median s", "peak memory MiB", "windows"])
+    report = Report(
+        "Activity prepare: the whole HAPT dataset",
+        f"python bench/har_prepare.py{' --smoke' if arguments.smoke else ''}",
+        ["command", "median s", "peak memory MiB", "windows"],
+    )
     for index, (name, source) in enumerate(cases.items()):
         out = work / f"hapt-{index}"
-        runs = [measure([*DLTRAIN, "prepare", "har", *source, "--out", str(out), "--force"]) for _ in range(1 if arguments.smoke else 3)]
+        runs = [
+            measure([*DLTRAIN, "prepare", "har", *source, "--out", str(out), "--force"])
+            for _ in range(1 if arguments.smoke else 3)
+        ]
         windows = sum(json.loads((out / "meta.json").read_text())["splits"].values())
-        report.add(name, statistics.median(run.seconds for run in runs), round(max(run.peak_rss_mb for run in runs)), windows)
+        report.add(
+            name, statistics.median(run.seconds for run in runs), round(max(run.peak_rss_mb for run in runs)), windows
+        )
     report.notes.append("start-up (Python, numpy, pandas; no TensorFlow) is included.")
     report.emit(arguments.markdown)
 

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, train_samples, verdict
+from PIL import Image
 
 GOAL = 0.9
 
@@ -77,9 +76,20 @@ def main() -> None:
     import_quietly()
     from dltrain.data.datadir import DataDir
 
-    report = Report("Predict: dltrain predict vs batched predict in memory, and the per-image loop",
-                    f"python bench/predict_speed.py{' --smoke' if arguments.smoke else ''}",
-                    ["input", "items", "dltrain s", "in-memory s", "ratio", "goal", "per-image loop s", "dltrain speed-up over the loop"])
+    report = Report(
+        "Predict: dltrain predict vs batched predict in memory, and the per-image loop",
+        f"python bench/predict_speed.py{' --smoke' if arguments.smoke else ''}",
+        [
+            "input",
+            "items",
+            "dltrain s",
+            "in-memory s",
+            "ratio",
+            "goal",
+            "per-image loop s",
+            "dltrain speed-up over the loop",
+        ],
+    )
 
     size = 64 if arguments.smoke else 128
     prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
@@ -100,7 +110,16 @@ def main() -> None:
     memory = in_memory_seconds(run, decoded)
     loop_paths = paths[: len(paths) // 8 or 1]  # the loop is slow: timed on an eighth, scaled up
     loop = per_image_loop_seconds(run, loop_paths, size) * len(paths) / len(loop_paths)
-    report.add(f"folder of {size} px JPEGs", len(paths), ours, memory, memory / ours, verdict(memory / ours, GOAL), loop, loop / ours)
+    report.add(
+        f"folder of {size} px JPEGs",
+        len(paths),
+        ours,
+        memory,
+        memory / ours,
+        verdict(memory / ours, GOAL),
+        loop,
+        loop / ours,
+    )
 
     hapt = prepare_hapt(work / "hapt")
     har_data = scaled_data_dir(hapt, work / "hapt-small", 0.05) if arguments.smoke else hapt
@@ -108,7 +127,9 @@ def main() -> None:
     windows = DataDir.open(hapt).split("test")
     ours = dltrain_seconds(har_run, hapt, work / "predictions-test.csv")
     memory = in_memory_seconds(har_run, windows.x)
-    report.add("HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
+    report.add(
+        "HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", ""
+    )
     from dltrain.data.har.readers import read_har_source
     from dltrain.data.har.types import HarOptions
 
@@ -117,9 +138,22 @@ def main() -> None:
     reading = time.perf_counter() - started
     ours = dltrain_seconds(har_run, "hapt", work / "predictions-hapt.csv")
     memory = in_memory_seconds(har_run, recordings)
-    report.add("hapt recordings (read, windowed)", len(recordings), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", "")
-    report.notes.append(f"hapt recordings: reading the package's gzip'd pickle and cutting its windows took {reading:.2f} s on its own, which the "
-                        f"in-memory side (given the windows) does not pay; without it the ratio is {memory / max(ours - reading, 1e-9):.2f}.")
+    report.add(
+        "hapt recordings (read, windowed)",
+        len(recordings),
+        ours,
+        memory,
+        memory / ours,
+        verdict(memory / ours, GOAL),
+        "",
+        "",
+    )
+    report.notes.append(
+        f"hapt recordings: reading the package's gzip'd pickle and cutting its windows took {reading:.2f} s on its "
+        "own, which the "
+        "in-memory side (given the windows) does not pay; without it the ratio is "
+        f"{memory / max(ours - reading, 1e-9):.2f}."
+    )
     report.notes.append("the per-image loop was timed on an eighth of the folder and scaled to the whole.")
     report.emit(arguments.markdown)
 

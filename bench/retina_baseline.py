@@ -17,7 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from common import timed  # bench/common.py: these scripts run as `python bench/NAME.py`
 
 KAPPA_BAR = 0.80
@@ -34,20 +33,49 @@ def main() -> None:
     patients, size, extra = (12, 64, ["--set", "train.epochs=1"]) if arguments.smoke else (300, 128, [])
 
     raw, data, run = work / "raw", work / "data", work / "run"
-    prepare_seconds = timed([*dltrain, "prepare", "retina", "demo", "--out", str(data), "--demo-dir", str(raw), "--size", str(size),
-                             "--mix", "balanced", "--patients", str(patients), "--force"])
-    train_seconds = timed([*dltrain, "train", str(data), "--out", str(run), "--config", "retina-cnn", "--force", *extra])
+    prepare_seconds = timed(
+        [
+            *dltrain,
+            "prepare",
+            "retina",
+            "demo",
+            "--out",
+            str(data),
+            "--demo-dir",
+            str(raw),
+            "--size",
+            str(size),
+            "--mix",
+            "balanced",
+            "--patients",
+            str(patients),
+            "--force",
+        ]
+    )
+    train_seconds = timed(
+        [*dltrain, "train", str(data), "--out", str(run), "--config", "retina-cnn", "--force", *extra]
+    )
     metrics = json.loads((run / "metrics-test.json").read_text())
     provenance = json.loads((run / "provenance.json").read_text())
 
     versions = provenance["versions"]
     print()
-    print(f"retina-cnn on the simulated demo set ({'smoke' if arguments.smoke else f'{patients} patients, balanced grades, {size} px'}); "
-          f"{os.cpu_count()} cores, {provenance['device']['type']}; TF {versions['tensorflow']}, Keras {versions['keras']}")
+    print(
+        "retina-cnn on the simulated demo set "
+        f"({'smoke' if arguments.smoke else f'{patients} patients, balanced grades, {size} px'}); "
+        f"{os.cpu_count()} cores, {provenance['device']['type']}; TF {versions['tensorflow']}, Keras "
+        f"{versions['keras']}"
+    )
     print(f"{'measure':<44}{'value':>10}{'bar':>8}{'ratio':>8}")
-    print(f"{'test quadratic weighted kappa':<44}{metrics['quadratic_weighted_kappa']:>10.4f}{KAPPA_BAR:>8.2f}{metrics['quadratic_weighted_kappa'] / KAPPA_BAR:>8.3f}")
+    print(
+        f"{'test quadratic weighted kappa':<44}{metrics['quadratic_weighted_kappa']:>10.4f}{KAPPA_BAR:>8.2f}"
+        f"{metrics['quadratic_weighted_kappa'] / KAPPA_BAR:>8.3f}"
+    )
     total = prepare_seconds + train_seconds
-    print(f"{'demo wall time (simulate+prepare+train), s':<44}{total:>10.1f}{DEMO_SECONDS_BAR:>8.0f}{total / DEMO_SECONDS_BAR:>8.3f}")
+    print(
+        f"{'demo wall time (simulate+prepare+train), s':<44}{total:>10.1f}{DEMO_SECONDS_BAR:>8.0f}"
+        f"{total / DEMO_SECONDS_BAR:>8.3f}"
+    )
     print(f"{'  simulate + prepare, s':<44}{prepare_seconds:>10.1f}")
     print(f"{'  train (incl. evaluation), s':<44}{train_seconds:>10.1f}")
     print(f"{'test accuracy':<44}{metrics['accuracy']:>10.4f}")

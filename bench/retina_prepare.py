@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
-
 from common import DLTRAIN, Report, measure, prepare_retina_demo, verdict
+from PIL import Image
 
 SPEEDUP_GOAL = 8.0
 MEMORY_GROWTH_GOAL = 1.25  # peak memory at 4N / at N
@@ -42,7 +41,9 @@ def kaggle_photographs(raw: Path, out: Path, count: int) -> list[Path]:
         target = out / f"{index + 1}_{'left' if index % 2 == 0 else 'right'}.jpeg"
         if not target.is_file():
             with Image.open(sources[index % len(sources)]) as source:
-                source.convert("RGB").resize(KAGGLE_FRAMES[index % len(KAGGLE_FRAMES)], Image.Resampling.BILINEAR).save(target, quality=90)
+                source.convert("RGB").resize(KAGGLE_FRAMES[index % len(KAGGLE_FRAMES)], Image.Resampling.BILINEAR).save(
+                    target, quality=90
+                )
         paths.append(target)
     return paths
 
@@ -80,7 +81,9 @@ def naive_prepare(paths: list[Path], out: Path, size: int) -> float:
     for path in paths:
         array = np.asarray(Image.open(path).convert("RGB"))
         top, bottom, left, right = naive_box(array)
-        image = Image.fromarray(pad_to_square(array[top:bottom, left:right])).resize((size, size), Image.Resampling.LANCZOS)
+        image = Image.fromarray(pad_to_square(array[top:bottom, left:right])).resize(
+            (size, size), Image.Resampling.LANCZOS
+        )
         image.save(out / f"{path.stem}.jpeg", quality=95)
     return time.perf_counter() - started
 
@@ -99,8 +102,22 @@ def main() -> None:
 
     def ours(copies: int):
         folder = kaggle_folder(paths, work / f"kaggle-x{copies}", copies)
-        shutil.rmtree(work / f"prepared-x{copies}", ignore_errors=True)  # prepare resumes into a folder it finished: start empty
-        return measure([*DLTRAIN, "prepare", "retina", str(folder), "--out", str(work / f"prepared-x{copies}"), "--size", str(SIZE), "--force"])
+        shutil.rmtree(
+            work / f"prepared-x{copies}", ignore_errors=True
+        )  # prepare resumes into a folder it finished: start empty
+        return measure(
+            [
+                *DLTRAIN,
+                "prepare",
+                "retina",
+                str(folder),
+                "--out",
+                str(work / f"prepared-x{copies}"),
+                "--size",
+                str(SIZE),
+                "--force",
+            ]
+        )
 
     one = ours(1)
     naive = naive_prepare(paths, work / "naive", SIZE)
@@ -111,16 +128,36 @@ def main() -> None:
         ["measure", "seconds", "images/s", "peak memory MiB", "speed-up over the naive loop", "goal"],
     )
     report.add(f"naive PIL loop, {count} images (1 process, no start-up)", naive, count / naive, "", "", "")
-    report.add(f"dltrain prepare, {count} images (incl. start-up)", one.seconds, count / one.seconds, round(one.peak_rss_mb),
-               naive / one.seconds, verdict(naive / one.seconds, SPEEDUP_GOAL))
+    report.add(
+        f"dltrain prepare, {count} images (incl. start-up)",
+        one.seconds,
+        count / one.seconds,
+        round(one.peak_rss_mb),
+        naive / one.seconds,
+        verdict(naive / one.seconds, SPEEDUP_GOAL),
+    )
     # The 4N folder is the same N files four times over, so the naive loop's time for it is 4x its time for N.
-    report.add(f"dltrain prepare, {4 * count} images (incl. start-up)", four.seconds, 4 * count / four.seconds, round(four.peak_rss_mb),
-               4 * naive / four.seconds, verdict(4 * naive / four.seconds, SPEEDUP_GOAL))
+    report.add(
+        f"dltrain prepare, {4 * count} images (incl. start-up)",
+        four.seconds,
+        4 * count / four.seconds,
+        round(four.peak_rss_mb),
+        4 * naive / four.seconds,
+        verdict(4 * naive / four.seconds, SPEEDUP_GOAL),
+    )
     growth = four.peak_rss_mb / one.peak_rss_mb
-    report.notes.append(f"peak memory at 4N / at N: {growth:.3f}, {verdict(growth, MEMORY_GROWTH_GOAL, at_least=False)}: images are streamed, "
-                        "never held together.")
-    report.notes.append(f"the naive loop's time for {4 * count} images is 4x its measured time for {count} (the same files, linked four times).")
-    report.notes.append(f"{os.cpu_count()} cores; dltrain uses all of them by default (--workers); the naive loop uses one.")
+    report.notes.append(
+        f"peak memory at 4N / at N: {growth:.3f}, {verdict(growth, MEMORY_GROWTH_GOAL, at_least=False)}: images are "
+        "streamed, "
+        "never held together."
+    )
+    report.notes.append(
+        f"the naive loop's time for {4 * count} images is 4x its measured time for {count} (the same files, linked "
+        "four times)."
+    )
+    report.notes.append(
+        f"{os.cpu_count()} cores; dltrain uses all of them by default (--workers); the naive loop uses one."
+    )
     report.emit(arguments.markdown)
 
 

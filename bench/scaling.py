@@ -16,7 +16,16 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import Report, dltrain_epoch_seconds, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, steady_seconds, train_samples
+from common import (
+    Report,
+    dltrain_epoch_seconds,
+    prepare_hapt,
+    prepare_retina_demo,
+    scaled_data_dir,
+    smoke_settings,
+    steady_seconds,
+    train_samples,
+)
 
 
 def main() -> None:
@@ -34,16 +43,27 @@ def main() -> None:
     # (task, base DATA_DIR, share of it that is 4x, preset, settings)
     tasks = [
         ("har-gru", hapt, 0.1 if arguments.smoke else 1.0, "har-gru", smoke_settings("har-gru", arguments.smoke)),
-        (f"retina-cnn {size} px", retina, retina_images / train_samples(retina), "retina-cnn", smoke_settings("retina-cnn", arguments.smoke)),
+        (
+            f"retina-cnn {size} px",
+            retina,
+            retina_images / train_samples(retina),
+            "retina-cnn",
+            smoke_settings("retina-cnn", arguments.smoke),
+        ),
     ]
-    report = Report("Scaling: seconds per epoch at 1x, 2x and 4x the training data", f"python bench/scaling.py{' --smoke' if arguments.smoke else ''}",
-                    ["task", "scale", "train samples", "s/epoch", "cost per 1x relative to 1x"])
+    report = Report(
+        "Scaling: seconds per epoch at 1x, 2x and 4x the training data",
+        f"python bench/scaling.py{' --smoke' if arguments.smoke else ''}",
+        ["task", "scale", "train samples", "s/epoch", "cost per 1x relative to 1x"],
+    )
     for task, base, full_share, preset, settings in tasks:
         first = None
         for scale in (1, 2) if arguments.smoke else (1, 2, 4):
             data = scaled_data_dir(base, work / f"{preset}-x{scale}", full_share * scale / 4)
             samples = train_samples(data)
-            seconds = steady_seconds(dltrain_epoch_seconds(data, work / f"run-{preset}-x{scale}", preset, epochs, settings))
+            seconds = steady_seconds(
+                dltrain_epoch_seconds(data, work / f"run-{preset}-x{scale}", preset, epochs, settings)
+            )
             first = first or seconds
             report.add(task, f"{scale}x", samples, seconds, seconds / scale / first)
     report.notes.append(f"{epochs} epochs per point; 1.0 in the last column is perfectly linear cost.")

@@ -37,12 +37,23 @@ def main() -> None:
             seconds[name].append(timed(command))
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     tensorflow = medians["python -c 'import tensorflow'"]
-    report = Report("Start-up: help vs importing TensorFlow", f"python bench/startup.py{' --smoke' if arguments.smoke else ''}",
-                    ["command", "median s", "ratio to TF import", "goal"])
+    report = Report(
+        "Start-up: help vs importing TensorFlow",
+        f"python bench/startup.py{' --smoke' if arguments.smoke else ''}",
+        ["command", "median s", "ratio to TF import", "goal"],
+    )
     for name, value in medians.items():
         is_tensorflow = name.startswith("python")
-        report.add(name, value, "" if is_tensorflow else value / tensorflow, "" if is_tensorflow else verdict(value / tensorflow, GOAL, at_least=False))
-    report.notes.append(f"median of {len(seconds[name])} fresh processes each, run alternately; start-up of the interpreter included on both sides.")
+        report.add(
+            name,
+            value,
+            "" if is_tensorflow else value / tensorflow,
+            "" if is_tensorflow else verdict(value / tensorflow, GOAL, at_least=False),
+        )
+    report.notes.append(
+        f"median of {len(seconds[name])} fresh processes each, run alternately; start-up of the interpreter included "
+        "on both sides."
+    )
     report.emit(arguments.markdown)
 
 

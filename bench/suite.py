@@ -29,9 +29,20 @@ BENCH = Path(__file__).resolve().parent
 def machine() -> str:
     import psutil
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-                 platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
-    return f"{model}, {os.cpu_count()} logical cores, {psutil.virtual_memory().total / 2**30:.0f} GiB memory, {platform.system()} {platform.release()}"
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else platform.processor()
+    )
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{model}, {os.cpu_count()} logical cores, {memory:.0f} GiB memory, {platform.system()} {platform.release()}"
 
 
 def versions() -> str:
@@ -56,7 +67,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes in every script")
     parser.add_argument("--only", help=f"comma-separated scripts (default: all of {', '.join(SCRIPTS)})")
     parser.add_argument("--work", type=Path, help="shared working folder (default: a temporary one)")
-    parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md", help="where to write the results (default: bench/RESULTS.md)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=BENCH / "RESULTS.md",
+        help="where to write the results (default: bench/RESULTS.md)",
+    )
     arguments = parser.parse_args()
     chosen = arguments.only.split(",") if arguments.only else list(SCRIPTS)
     unknown = sorted(set(chosen) - set(SCRIPTS))
@@ -73,14 +89,21 @@ def main() -> None:
         print(f"== {name}", flush=True)
         script_started = time.perf_counter()
         subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        sections.append(markdown.read_text().replace("\n\n", f"\n\n_{time.perf_counter() - script_started:.0f} s_\n\n", 1))
+        sections.append(
+            markdown.read_text().replace("\n\n", f"\n\n_{time.perf_counter() - script_started:.0f} s_\n\n", 1)
+        )
     minutes = (time.perf_counter() - started) / 60
-    command = "make bench" if not arguments.smoke and not arguments.only else " ".join(["python bench/suite.py", *sys.argv[1:]])
+    command = (
+        "make bench"
+        if not arguments.smoke and not arguments.only
+        else " ".join(["python bench/suite.py", *sys.argv[1:]])
+    )
     header = [
         "# Bench results",
         "",
-        f"- command: `{command}` ({minutes:.1f} minutes in all{', smoke sizes: the figures mean nothing' if arguments.smoke else ''})",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; commit {git_commit()}",
+        f"- command: `{command}` ({minutes:.1f} minutes in "
+        f"all{', smoke sizes: the figures mean nothing' if arguments.smoke else ''})",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit {git_commit()}",
         f"- machine: {machine()}",
         f"- software: {versions()}",
         "- ratios are measured side by side in this one run; the goals are the issue's. Re-run: `make bench`.",

@@ -21,12 +21,28 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from common import (Report, dltrain_epoch_seconds, epoch_budget, epoch_timer, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, steady_seconds,
-                    train_samples, verdict)
+from common import (
+    Report,
+    dltrain_epoch_seconds,
+    epoch_budget,
+    epoch_timer,
+    prepare_hapt,
+    prepare_retina_demo,
+    scaled_data_dir,
+    smoke_settings,
+    steady_seconds,
+    train_samples,
+    verdict,
+)
 
 GOAL = 0.95
-AUGMENTATION_OFF = ["augment.flip=false", "augment.rotation=false", "augment.zoom=0", "augment.brightness=0", "augment.contrast=0"]
+AUGMENTATION_OFF = [
+    "augment.flip=false",
+    "augment.rotation=false",
+    "augment.zoom=0",
+    "augment.brightness=0",
+    "augment.contrast=0",
+]
 
 
 def training_tensors(data, config) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +51,11 @@ def training_tensors(data, config) -> tuple[np.ndarray, np.ndarray]:
     from dltrain.tasks import task_of
 
     scoring = task_of(data.meta).scoring_inputs(data, "train")
-    inputs = scoring.inputs if isinstance(scoring.inputs, np.ndarray) else np.concatenate([batch.numpy() for batch, _ in scoring.inputs])
+    inputs = (
+        scoring.inputs
+        if isinstance(scoring.inputs, np.ndarray)
+        else np.concatenate([batch.numpy() for batch, _ in scoring.inputs])
+    )
     return inputs.astype(np.float32), encode_targets(scoring.labels, config, len(data.meta.classes))
 
 
@@ -54,7 +74,12 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
     batch = config.train.batch_size
     steps = -(-len(x) // batch)
     model = build_model(data, config, steps)
-    dataset = tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y))).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y)))
+        .batch(batch)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
     timer = epoch_timer()
     model.fit(dataset, epochs=epochs, callbacks=[timer], verbose=0, shuffle=False)
     return timer.seconds
@@ -79,11 +104,25 @@ def main() -> None:
         train_images = 48 if arguments.smoke else images
         data = scaled_data_dir(prepared, work / f"retina-{size}px-x", train_images / train_samples(prepared))
         settings = smoke_settings("retina-cnn", arguments.smoke)
-        cases.append((f"retina-cnn {size if not arguments.smoke else 64} px, {train_images} images", data, "retina-cnn", settings))
+        cases.append(
+            (
+                f"retina-cnn {size if not arguments.smoke else 64} px, {train_images} images",
+                data,
+                "retina-cnn",
+                settings,
+            )
+        )
     hapt = prepare_hapt(work / "hapt")
     har_share = 0.05 if arguments.smoke else 0.5
     har_data = scaled_data_dir(hapt, work / "hapt-half", har_share)
-    cases.append((f"har-gru, {har_share:.0%} of the HAPT train split", har_data, "har-gru", smoke_settings("har-gru", arguments.smoke)))
+    cases.append(
+        (
+            f"har-gru, {har_share:.0%} of the HAPT train split",
+            har_data,
+            "har-gru",
+            smoke_settings("har-gru", arguments.smoke),
+        )
+    )
     if arguments.augmentation_off:  # where augmentation costs the most, the same without it
         name, data, preset, settings = cases[-2]
         cases.append((f"{name}, augmentation off", data, preset, [*settings, *AUGMENTATION_OFF]))
@@ -101,8 +140,10 @@ def main() -> None:
         after = steady_seconds(in_memory_epochs(data, preset, epochs, settings))
         ratio = (before + after) / 2 / ours
         report.add(name, ours, f"{before:.2f} / {after:.2f}", ratio, verdict(ratio, GOAL))
-    report.notes.append(f"{epochs} epochs per training; seconds are the median epoch after the first (which traces the step and fills "
-                        "the cache), training batches only; ratio = mean of the two in-memory figures / dltrain.")
+    report.notes.append(
+        f"{epochs} epochs per training; seconds are the median epoch after the first (which traces the step and fills "
+        "the cache), training batches only; ratio = mean of the two in-memory figures / dltrain."
+    )
     report.emit(arguments.markdown)
 
 

@@ -43,7 +43,9 @@ def write_uci_folder(root: Path, windows_per_subject: int = 6, window: int = 32,
     rng = np.random.default_rng(0)
     dataset = root / "UCI HAR Dataset"
     dataset.mkdir(parents=True)
-    (dataset / "activity_labels.txt").write_text("".join(f"{number} {name}\n" for number, name in enumerate(ACTIVITIES, 1)))
+    (dataset / "activity_labels.txt").write_text(
+        "".join(f"{number} {name}\n" for number, name in enumerate(ACTIVITIES, 1))
+    )
     subjects = subjects or {"train": [1, 3, 5, 6, 7], "test": [2, 4]}
     for split, split_subjects in subjects.items():
         signals_dir = dataset / split / "Inertial Signals"
@@ -68,17 +70,23 @@ def write_series_csv(path: Path, values: np.ndarray, columns: list[str]) -> None
     pd.DataFrame(values, columns=columns).to_csv(path)  # pandas writes the index column first
 
 
-def write_classroom_folder(root: Path, classes=("a01", "a02", "a03"), per_class=(12, 4), length=16, with_test=True) -> Path:
+def write_classroom_folder(
+    root: Path, classes=("a01", "a02", "a03"), per_class=(12, 4), length=16, with_test=True
+) -> Path:
     """The course layout: train/ and validation/ of class folders of CSV series, plus unlabelled test/."""
     rng = np.random.default_rng(1)
     columns = [f"feature_{index}" for index in range(3)]
     for split, count in zip(("train", "validation"), per_class):
         for label, name in enumerate(classes):
             for index in range(count):
-                write_series_csv(root / split / name / f"series_{index:03d}.csv", class_signal(label, length, 3, rng), columns)
+                write_series_csv(
+                    root / split / name / f"series_{index:03d}.csv", class_signal(label, length, 3, rng), columns
+                )
     if with_test:
         for index in range(5):
-            write_series_csv(root / "test" / f"unknown_{index:03d}.csv", class_signal(index % len(classes), length, 3, rng), columns)
+            write_series_csv(
+                root / "test" / f"unknown_{index:03d}.csv", class_signal(index % len(classes), length, 3, rng), columns
+            )
     return root
 
 
@@ -173,8 +181,20 @@ def data_dir(tmp_path_factory):
     return root / "data"
 
 
-TINY_CNN = ["--set", "model.conv_layers=2", "--set", "model.conv_filters=4", "--set", "model.dense_units=8",
-            "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
+TINY_CNN = [
+    "--set",
+    "model.conv_layers=2",
+    "--set",
+    "model.conv_filters=4",
+    "--set",
+    "model.dense_units=8",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "early_stopping.patience=0",
+]
 
 
 @pytest.fixture(scope="module")

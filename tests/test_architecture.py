@@ -67,7 +67,11 @@ def edges() -> dict[str, set[str]]:
     for name in MODULES:
         for module, names, _ in imports(name):
             targets = [module] + [f"{module}.{alias}" for alias in names]
-            graph[name] |= {target for target in targets if target in MODULES and target != name and not name.startswith(target + ".")}
+            graph[name] |= {
+                target
+                for target in targets
+                if target in MODULES and target != name and not name.startswith(target + ".")
+            }
     return graph
 
 
@@ -122,14 +126,23 @@ def test_few_modules_at_the_top():
 
 
 def test_no_function_over_60_lines():
-    long = [f"{name}.{node.name} ({node.end_lineno - node.lineno + 1})" for name, tree in TREES.items() for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60]
+    long = [
+        f"{name}.{node.name} ({node.end_lineno - node.lineno + 1})"
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60
+    ]
     assert not long, long
 
 
 def test_no_private_name_is_imported_across_modules():
-    private = [f"{name}:{line} imports {module}.{alias}" for name in MODULES for module, names, line in imports(name)
-               for alias in names if alias.startswith("_") and not alias.endswith("__") and module != name]
+    private = [
+        f"{name}:{line} imports {module}.{alias}"
+        for name in MODULES
+        for module, names, line in imports(name)
+        for alias in names
+        if alias.startswith("_") and not alias.endswith("__") and module != name
+    ]
     assert not private, private
 
 
@@ -140,7 +153,9 @@ def test_no_task_name_is_compared_outside_the_tasks_package(task):
         if name.startswith("dltrain.tasks"):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Compare) and any(isinstance(part, ast.Constant) and part.value == task for part in [node.left, *node.comparators]):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(part, ast.Constant) and part.value == task for part in [node.left, *node.comparators]
+            ):
                 found.append(f"{name}:{node.lineno}")
     assert not found, found
 
@@ -152,6 +167,8 @@ def test_help_imports_no_tensorflow_at_module_level():
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                if any(module.split(".")[0] in ("tensorflow", "keras", "jax") for module in names) and name.startswith("dltrain.cli"):
+                if any(module.split(".")[0] in ("tensorflow", "keras", "jax") for module in names) and name.startswith(
+                    "dltrain.cli"
+                ):
                     heavy.append(name)
     assert not heavy, heavy

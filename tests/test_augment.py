@@ -33,7 +33,12 @@ def test_flip_only_gives_one_of_the_four_flips_exactly():
     output = _run(images, AugmentConfig(**{**OFF, "flip": True}))
     seen = set()
     for original, flipped in zip(images, output):
-        candidates = {"none": original, "left-right": original[:, ::-1], "up-down": original[::-1], "both": original[::-1, ::-1]}
+        candidates = {
+            "none": original,
+            "left-right": original[:, ::-1],
+            "up-down": original[::-1],
+            "both": original[::-1, ::-1],
+        }
         matches = [name for name, candidate in candidates.items() if np.allclose(candidate, flipped, atol=1e-3)]
         assert len(matches) == 1
         seen.add(matches[0])

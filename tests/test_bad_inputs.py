@@ -18,11 +18,34 @@ from conftest import (
     write_uci_folder,
 )
 
-TINY_HAR = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=1",
-            "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
-TINY_CNN = ["--set", "model.conv_layers=1", "--set", "model.conv_filters=4", "--set", "model.dense_units=4", "--set", "train.epochs=1",
-            "--set", "train.batch_size=4", "--set", "early_stopping.patience=0"]
-
+TINY_HAR = [
+    "--set",
+    "model.units=4",
+    "--set",
+    "model.layers=1",
+    "--set",
+    "model.conv_layers=0",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "early_stopping.start_from_epoch=0",
+]
+TINY_CNN = [
+    "--set",
+    "model.conv_layers=1",
+    "--set",
+    "model.conv_filters=4",
+    "--set",
+    "model.dense_units=4",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "early_stopping.patience=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +56,24 @@ def shared(tmp_path_factory):
     assert invoke("prepare", "har", har_source, "--out", root / "har").exit_code == 0
     assert invoke("train", root / "har", "--out", root / "har-run", *TINY_HAR).exit_code == 0
     retina_source = kaggle_folder(root / "kaggle", patients=8)
-    assert invoke("prepare", "retina", retina_source, "--out", root / "retina", "--size", "32", "--workers", "1").exit_code == 0
+    assert (
+        invoke("prepare", "retina", retina_source, "--out", root / "retina", "--size", "32", "--workers", "1").exit_code
+        == 0
+    )
     assert invoke("train", root / "retina", "--out", root / "retina-run", *TINY_CNN).exit_code == 0
-    return {"root": root, "har_source": har_source, "har": root / "har", "har_run": root / "har-run",
-            "retina_source": retina_source, "retina": root / "retina", "retina_run": root / "retina-run"}
+    return {
+        "root": root,
+        "har_source": har_source,
+        "har": root / "har",
+        "har_run": root / "har-run",
+        "retina_source": retina_source,
+        "retina": root / "retina",
+        "retina_run": root / "retina-run",
+    }
 
 
 # --- builders: each makes its bad input under `tmp` and returns the command's arguments ----------
+
 
 def _uci_missing_signal(tmp, shared):
     root = write_uci_folder(tmp / "raw")
@@ -72,6 +106,7 @@ def _nan_value(tmp, shared):
     def change(values):
         values[3, 1] = np.nan
         return values
+
     return ["prepare", "har", _classroom_with(tmp, change), "--out", tmp / "out"]
 
 
@@ -79,6 +114,7 @@ def _infinite_value(tmp, shared):
     def change(values):
         values[2, 0] = np.inf
         return values
+
     return ["prepare", "har", _classroom_with(tmp, change), "--out", tmp / "out"]
 
 
@@ -94,7 +130,9 @@ def _retina_level_out_of_range(tmp, shared):
 
 
 def _retina_level_not_integer(tmp, shared):
-    return _kaggle_with(tmp, lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 1, "2.5")))
+    return _kaggle_with(
+        tmp, lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 1, "2.5"))
+    )
 
 
 def _retina_no_level_column(tmp, shared):
@@ -143,7 +181,9 @@ def _corrupt_model(tmp, shared):
 
 
 def _model_of_another_task(tmp, shared):
-    run = _run_with(tmp, shared, "har", lambda run: shutil.copyfile(shared["retina_run"] / "model.keras", run / "model.keras"))
+    run = _run_with(
+        tmp, shared, "har", lambda run: shutil.copyfile(shared["retina_run"] / "model.keras", run / "model.keras")
+    )
     return ["evaluate", run, "--split", "val"]
 
 
@@ -168,55 +208,181 @@ def _random_bytes_photograph(tmp, shared):
 # (id, builder, exit code, fragment of the one error line, output path that must not appear)
 CASES = [
     # prepare har
-    ("har-missing-path", lambda tmp, s: ["prepare", "har", tmp / "absent", "--out", tmp / "out"], 1, "no such file or folder", "out"),
-    ("har-empty-folder", lambda tmp, s: ["prepare", "har", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"], 1, "no CSV series found", "out"),
+    (
+        "har-missing-path",
+        lambda tmp, s: ["prepare", "har", tmp / "absent", "--out", tmp / "out"],
+        1,
+        "no such file or folder",
+        "out",
+    ),
+    (
+        "har-empty-folder",
+        lambda tmp, s: ["prepare", "har", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"],
+        1,
+        "no CSV series found",
+        "out",
+    ),
     ("har-text-file", lambda tmp, s: ["prepare", "har", _a_file(tmp), "--out", tmp / "out"], 1, "notes.txt", "out"),
     ("har-uci-missing-signal", _uci_missing_signal, 1, "body_gyro_y", "out"),
     ("har-uci-short-row", _uci_short_row, 1, "line 3: 29 values where the other lines have 32", "out"),
     ("har-unequal-series", _unequal_series, 1, "series_001.csv", "out"),
     ("har-nan", _nan_value, 1, "series_001.csv", "out"),
     ("har-infinite", _infinite_value, 1, "series_001.csv", "out"),
-    ("har-window-too-long", lambda tmp, s: ["prepare", "har", write_long_csv(tmp / "l.csv"), "--out", tmp / "out", "--window", "5000"], 1, "shorter than the window", "out"),
-    ("har-bad-fraction", lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--val-fraction", "-0.1"], 2, "--val-fraction", "out"),
-    ("har-out-is-a-file", lambda tmp, s: ["prepare", "har", s["har_source"], "--out", _a_file(tmp, "out")], 2, "out", None),
+    (
+        "har-window-too-long",
+        lambda tmp, s: ["prepare", "har", write_long_csv(tmp / "l.csv"), "--out", tmp / "out", "--window", "5000"],
+        1,
+        "shorter than the window",
+        "out",
+    ),
+    (
+        "har-bad-fraction",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--val-fraction", "-0.1"],
+        2,
+        "--val-fraction",
+        "out",
+    ),
+    (
+        "har-out-is-a-file",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", _a_file(tmp, "out")],
+        2,
+        "out",
+        None,
+    ),
     # prepare retina
-    ("retina-missing-path", lambda tmp, s: ["prepare", "retina", tmp / "absent", "--out", tmp / "out"], 1, "absent", "out"),
-    ("retina-empty-folder", lambda tmp, s: ["prepare", "retina", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"], 1, "empty", "out"),
+    (
+        "retina-missing-path",
+        lambda tmp, s: ["prepare", "retina", tmp / "absent", "--out", tmp / "out"],
+        1,
+        "absent",
+        "out",
+    ),
+    (
+        "retina-empty-folder",
+        lambda tmp, s: ["prepare", "retina", (tmp / "empty").mkdir() or tmp / "empty", "--out", tmp / "out"],
+        1,
+        "empty",
+        "out",
+    ),
     ("retina-no-level", _retina_no_level_column, 1, "level", "out"),
     ("retina-level-7", _retina_level_out_of_range, 1, "row 4: level '7'", "out"),
     ("retina-level-2.5", _retina_level_not_integer, 1, "row 3: level '2.5'", "out"),
     ("retina-duplicate-names", _retina_duplicate_names, 1, "labelled twice", "out"),
-    ("retina-size-0", lambda tmp, s: ["prepare", "retina", s["retina_source"], "--out", tmp / "out", "--size", "0"], 2, "--size", "out"),
+    (
+        "retina-size-0",
+        lambda tmp, s: ["prepare", "retina", s["retina_source"], "--out", tmp / "out", "--size", "0"],
+        2,
+        "--size",
+        "out",
+    ),
     # train
-    ("train-unknown-key", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "model.colour=red"], 2, "unknown config key 'model.colour'", "out"),
-    ("train-wrong-type", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=many"], 2, "train.epochs", "out"),
-    ("train-negative-rate", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "optimizer.learning_rate=-0.1"], 2, "optimizer.learning_rate", "out"),
-    ("train-zero-epochs", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=0"], 2, "train.epochs", "out"),
-    ("train-not-prepared", lambda tmp, s: ["train", s["har_source"], "--out", tmp / "out"], 1, "is not a prepared DATA_DIR", "out"),
+    (
+        "train-unknown-key",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "model.colour=red"],
+        2,
+        "unknown config key 'model.colour'",
+        "out",
+    ),
+    (
+        "train-wrong-type",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=many"],
+        2,
+        "train.epochs",
+        "out",
+    ),
+    (
+        "train-negative-rate",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "optimizer.learning_rate=-0.1"],
+        2,
+        "optimizer.learning_rate",
+        "out",
+    ),
+    (
+        "train-zero-epochs",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.epochs=0"],
+        2,
+        "train.epochs",
+        "out",
+    ),
+    (
+        "train-not-prepared",
+        lambda tmp, s: ["train", s["har_source"], "--out", tmp / "out"],
+        1,
+        "is not a prepared DATA_DIR",
+        "out",
+    ),
     ("train-data-is-a-file", lambda tmp, s: ["train", _a_file(tmp), "--out", tmp / "out"], 1, "notes.txt", "out"),
     ("train-corrupt-meta", _corrupt_meta, 1, "meta.json", "out"),
     ("train-out-holds-a-run", _out_holds_another_run, 2, "--force", None),
-    ("train-config-not-yaml", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "model: [unclosed")], 2, "not valid YAML", "out"),
-    ("train-config-not-a-mapping", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "- 1\n- 2\n")], 2, "expected a mapping", "out"),
-    ("train-config-missing", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", tmp / "nothing.yaml"], 2, "does not exist", "out"),
-    ("train-model-for-other-task", lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", "retina-cnn"], 2, "does not fit har data", "out"),
+    (
+        "train-config-not-yaml",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "model: [unclosed")],
+        2,
+        "not valid YAML",
+        "out",
+    ),
+    (
+        "train-config-not-a-mapping",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", _config_file(tmp, "- 1\n- 2\n")],
+        2,
+        "expected a mapping",
+        "out",
+    ),
+    (
+        "train-config-missing",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", tmp / "nothing.yaml"],
+        2,
+        "does not exist",
+        "out",
+    ),
+    (
+        "train-model-for-other-task",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--config", "retina-cnn"],
+        2,
+        "does not fit har data",
+        "out",
+    ),
     ("train-resume-not-a-run", lambda tmp, s: ["train", "--resume", tmp], 1, "is not a dltrain run", None),
     # evaluate
     ("evaluate-not-a-run", lambda tmp, s: ["evaluate", tmp], 1, "is not a dltrain run", None),
     ("evaluate-missing-run", lambda tmp, s: ["evaluate", tmp / "absent"], 1, "no such run folder", None),
     ("evaluate-corrupt-model", _corrupt_model, 1, "cannot be loaded", None),
     ("evaluate-model-of-other-task", _model_of_another_task, 1, "belongs to another run", None),
-    ("evaluate-bad-split", lambda tmp, s: ["evaluate", s["har_run"], "--split", "everything"], 2, "--split 'everything'", None),
+    (
+        "evaluate-bad-split",
+        lambda tmp, s: ["evaluate", s["har_run"], "--split", "everything"],
+        2,
+        "--split 'everything'",
+        None,
+    ),
     # predict
     ("predict-unknown-class", _unknown_class_in_predict, 1, "a09", "out.csv"),
-    ("predict-missing-input", lambda tmp, s: ["predict", s["har_run"], tmp / "absent", "--out", tmp / "out.csv"], 1, "absent", "out.csv"),
+    (
+        "predict-missing-input",
+        lambda tmp, s: ["predict", s["har_run"], tmp / "absent", "--out", tmp / "out.csv"],
+        1,
+        "absent",
+        "out.csv",
+    ),
     ("predict-retina-run-on-signals", _retina_run_on_signals, 1, "no images found", "out.csv"),
     ("predict-random-bytes-photograph", _random_bytes_photograph, 1, "1_left.jpeg", "out.csv"),
     ("predict-out-is-a-folder", lambda tmp, s: ["predict", s["har_run"], s["har"], "--out", tmp], 2, "--out", None),
     # compare / sweep
     ("compare-not-a-run", lambda tmp, s: ["compare", tmp], 1, "is not a dltrain run", None),
-    ("sweep-out-is-a-file", lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam", "--out", _a_file(tmp, "out")], 2, "is a file", None),
-    ("sweep-bad-grid", lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam,lion", "--out", tmp / "out"], 2, "unknown optimizer 'lion'", "out"),
+    (
+        "sweep-out-is-a-file",
+        lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam", "--out", _a_file(tmp, "out")],
+        2,
+        "is a file",
+        None,
+    ),
+    (
+        "sweep-bad-grid",
+        lambda tmp, s: ["sweep", s["har"], "--grid", "optimizer.name=adam,lion", "--out", tmp / "out"],
+        2,
+        "unknown optimizer 'lion'",
+        "out",
+    ),
 ]
 
 
@@ -225,7 +391,9 @@ def test_the_corpus_is_large_enough():
     assert {case[2] for case in CASES} == {1, 2}
 
 
-@pytest.mark.parametrize(("builder", "exit_code", "fragment", "output"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("builder", "exit_code", "fragment", "output"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
 def test_bad_input_is_one_clear_line(shared, tmp_path, builder, exit_code, fragment, output):
     arguments = builder(tmp_path, shared)
     before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
@@ -249,6 +417,7 @@ def test_verbose_shows_the_traceback(shared, tmp_path):
 
 
 # --- fuzz: random bytes where images, CSV series and configs are expected ---------------------
+
 
 @pytest.mark.parametrize("seed", range(4))
 def test_random_bytes_never_escape_as_a_traceback(shared, tmp_path, seed):

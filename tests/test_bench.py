@@ -21,7 +21,9 @@ def test_bench_script_runs_in_smoke_mode(script, tmp_path):
     command = [sys.executable, str(BENCH / f"{script}.py"), "--smoke", "--markdown", str(markdown)]
     if script != "startup":
         command += ["--work", str(tmp_path / "work")]
-    result = subprocess.run(command, capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", **__import__("os").environ})
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", **__import__("os").environ}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     section = markdown.read_text()
     assert section.startswith("## ") and "| --- |" not in section and "|---|" in section
@@ -31,8 +33,21 @@ def test_bench_script_runs_in_smoke_mode(script, tmp_path):
 
 def test_suite_writes_results_with_machine_and_versions(tmp_path):
     results = tmp_path / "RESULTS.md"
-    subprocess.run([sys.executable, str(BENCH / "suite.py"), "--smoke", "--only", "startup", "--work", str(tmp_path), "--results", str(results)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "suite.py"),
+            "--smoke",
+            "--only",
+            "startup",
+            "--work",
+            str(tmp_path),
+            "--results",
+            str(results),
+        ],
+        check=True,
+        capture_output=True,
+    )
     text = results.read_text()
     for expected in ("# Bench results", "- machine:", "- software: Python", "tensorflow", "## Start-up"):
         assert expected in text
@@ -49,7 +64,11 @@ def test_scaled_data_dir_repeats_the_train_split_only(tmp_path):
     source = tmp_path / "source"
     source.mkdir()
     for name, count in (("train", 10), ("val", 4)):
-        write_split(source, name, Split(np.zeros((count, 8, 3)), np.arange(count) % 2, np.arange(count).astype(str), np.zeros(count, int)))
+        write_split(
+            source,
+            name,
+            Split(np.zeros((count, 8, 3)), np.arange(count) % 2, np.arange(count).astype(str), np.zeros(count, int)),
+        )
     (source / "meta.json").write_text(json.dumps({"task": "har", "splits": {"train": 10, "val": 4}}))
     scaled = scaled_data_dir(source, tmp_path / "x2.5", 2.5)
     meta = json.loads((scaled / "meta.json").read_text())

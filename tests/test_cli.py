@@ -18,9 +18,20 @@ from conftest import (
     write_uci_folder,
 )
 
-TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.epochs=2",
-        "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
-
+TINY = [
+    "--set",
+    "model.units=8",
+    "--set",
+    "model.layers=1",
+    "--set",
+    "model.conv_layers=0",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "early_stopping.start_from_epoch=0",
+]
 
 
 def assert_one_line_error(result, exit_code: int, fragment: str) -> None:
@@ -55,7 +66,9 @@ def test_version():
 
 def test_prepare_uci_folder(tmp_path):
     write_uci_folder(tmp_path / "raw", windows_per_subject=6)
-    result = invoke("prepare", "har", tmp_path / "raw" / "UCI HAR Dataset", "--out", tmp_path / "data", "--val-fraction", "0.2")
+    result = invoke(
+        "prepare", "har", tmp_path / "raw" / "UCI HAR Dataset", "--out", tmp_path / "data", "--val-fraction", "0.2"
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "data" / "meta.json").read_text())
     assert meta["task"] == "har" and meta["input_shape"] == [32, 9]
@@ -65,7 +78,9 @@ def test_prepare_uci_folder(tmp_path):
     assert meta["splits"] == {"train": 24, "val": 6, "test": 12}
     train = np.load(tmp_path / "data" / "train.npz", allow_pickle=False)
     # Standardisation statistics come from the train windows only.
-    np.testing.assert_allclose(meta["normalization"]["mean"], train["x"].reshape(-1, 9).mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        meta["normalization"]["mean"], train["x"].reshape(-1, 9).mean(axis=0), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_prepare_long_csv_splits_by_subject(tmp_path):
@@ -164,13 +179,22 @@ def trained(tmp_path_factory):
 
 def test_train_writes_a_complete_run(trained):
     run = trained["run"]
-    for name in ("config.yaml", "model.keras", "history.csv", "provenance.json",
-                 "metrics-val.json", "learning-curves.png", "confusion-matrix-val.png"):
+    for name in (
+        "config.yaml",
+        "model.keras",
+        "history.csv",
+        "provenance.json",
+        "metrics-val.json",
+        "learning-curves.png",
+        "confusion-matrix-val.png",
+    ):
         assert (run / name).is_file(), name
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["units"] == 8 and config["train"]["epochs"] == 2
     history = pd.read_csv(run / "history.csv")
-    assert len(history) == 2 and {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"} <= set(history.columns)
+    assert len(history) == 2 and {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"} <= set(
+        history.columns
+    )
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["status"] == "complete"
     assert provenance["seed"] == 42 and provenance["device"]["type"] in {"CPU", "GPU"}
@@ -183,8 +207,20 @@ def test_a_short_run_with_the_preset_and_a_batch_larger_than_the_data(trained, t
     """`--set train.epochs=2` with the har-gru preset (a 10-epoch warm-up) trains, and a batch
     larger than the 48 training windows is clamped; config.yaml records the values used."""
     run = tmp_path / "short"
-    result = invoke("train", trained["data"], "--out", run, "--set", "train.epochs=2", "--set", "train.batch_size=100000",
-                    "--set", "model.units=8", "--set", "model.layers=1")
+    result = invoke(
+        "train",
+        trained["data"],
+        "--out",
+        run,
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.batch_size=100000",
+        "--set",
+        "model.units=8",
+        "--set",
+        "model.layers=1",
+    )
     assert result.exit_code == 0, result.output
     assert "using 0 (a quarter of the run)" in result.stderr and "using 48" in result.stderr
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -323,8 +359,19 @@ def test_interrupted_run_is_not_evaluated(trained, tmp_path):
 
 def test_warm_up_epochs_are_never_kept_as_the_best_model(trained, tmp_path):
     run = tmp_path / "warm"
-    result = invoke("train", trained["data"], "--out", run, *TINY, "--set", "train.epochs=3",
-                    "--set", "early_stopping.start_from_epoch=2", "--set", "early_stopping.patience=1")
+    result = invoke(
+        "train",
+        trained["data"],
+        "--out",
+        run,
+        *TINY,
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "early_stopping.start_from_epoch=2",
+        "--set",
+        "early_stopping.patience=1",
+    )
     assert result.exit_code == 0, result.output
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["epochs_run"] == 3 and provenance["best_epoch"] == 3  # epochs 1-2 are warm-up

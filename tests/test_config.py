@@ -38,8 +38,17 @@ def test_a_cosine_warm_up_from_a_file_fits_a_short_run(tmp_path):
 
 
 def test_required_keys_exist():
-    for key in ("train.epochs", "train.batch_size", "train.seed", "optimizer.name", "optimizer.learning_rate",
-                "model.name", "model.dropout", "model.batch_norm", "early_stopping.patience"):
+    for key in (
+        "train.epochs",
+        "train.batch_size",
+        "train.seed",
+        "optimizer.name",
+        "optimizer.learning_rate",
+        "model.name",
+        "model.dropout",
+        "model.batch_norm",
+        "early_stopping.patience",
+    ):
         assert key in valid_keys()
 
 
@@ -72,12 +81,18 @@ def test_round_trip_through_yaml(tmp_path):
         (["train.epochs=2.5"], "train.epochs = 2.5"),
         (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate = -0.1: Input should be greater than 0"),
         (["model.dropout=1.5"], "model.dropout = 1.5"),
-        (["optimizer.name=adamax"], "unknown optimizer 'adamax'; valid: adagrad, adam, adamw, momentum, nadam, nesterov, rmsprop, sgd"),
+        (
+            ["optimizer.name=adamax"],
+            "unknown optimizer 'adamax'; valid: adagrad, adam, adamw, momentum, nadam, nesterov, rmsprop, sgd",
+        ),
         (["model.name=transformer"], "unknown model 'transformer'; valid: cnn, gru"),
         (["train.epochs"], "expected key=value"),
         (["train=3"], "train = 3"),
         (["train.epochs.deep=3"], "train.epochs is not a section"),
-        (["train.epochs=5", "early_stopping.start_from_epoch=5"], "start_from_epoch (5) must be below train.epochs (5)"),
+        (
+            ["train.epochs=5", "early_stopping.start_from_epoch=5"],
+            "start_from_epoch (5) must be below train.epochs (5)",
+        ),
     ],
 )
 def test_bad_overrides_are_one_line_usage_errors(overrides, message):

@@ -15,8 +15,22 @@ def har_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     dataset = write_uci_folder(root / "raw", windows_per_subject=12, window=32)
     assert invoke(*["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
-    result = invoke(*["train", str(root / "data"), "--out", str(root / "run"), "--config", "har-gru", "--set", "train.epochs=2",
-                                 "--set", "early_stopping.start_from_epoch=0", "--set", "train.batch_size=8"])
+    result = invoke(
+        *[
+            "train",
+            str(root / "data"),
+            "--out",
+            str(root / "run"),
+            "--config",
+            "har-gru",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "early_stopping.start_from_epoch=0",
+            "--set",
+            "train.batch_size=8",
+        ]
+    )
     assert result.exit_code == 0, result.output
     return root / "run"
 
@@ -35,13 +49,19 @@ def _predict(run, source, out, *arguments):
 def keras_predictions(har_run, retina_run, tmp_path_factory):  # noqa: F811
     """What the runs' own model.keras predicts: the HAPT-style data's test split, the raw photographs."""
     folder = tmp_path_factory.mktemp("keras-predictions")
-    return {"har": _predict(har_run, har_run.parent / "data", folder / "har.csv"),
-            "retina": _predict(retina_run["run"], retina_run["source"] / "train", folder / "retina.csv")}
+    return {
+        "har": _predict(har_run, har_run.parent / "data", folder / "har.csv"),
+        "retina": _predict(retina_run["run"], retina_run["source"] / "train", folder / "retina.csv"),
+    }
 
 
 @pytest.mark.parametrize("task", ["har", "retina"])
-@pytest.mark.parametrize("export_format, name", [("saved_model", "served"), ("litert", "model.tflite"), ("onnx", "model.onnx")])
-def test_export_matches_the_keras_model_and_predicts_alike(task, export_format, name, har_run, retina_run, keras_predictions, tmp_path):  # noqa: F811
+@pytest.mark.parametrize(
+    "export_format, name", [("saved_model", "served"), ("litert", "model.tflite"), ("onnx", "model.onnx")]
+)
+def test_export_matches_the_keras_model_and_predicts_alike(
+    task, export_format, name, har_run, retina_run, keras_predictions, tmp_path
+):  # noqa: F811
     import onnxruntime
     import tensorflow as tf
 
@@ -78,11 +98,31 @@ def test_export_matches_the_keras_model_and_predicts_alike(task, export_format, 
 def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path):  # noqa: F811
     out = tmp_path / "har.tflite"
     assert _export(har_run, "--format", "litert", "--out", str(out)).exit_code == 0
-    result = invoke(*["predict", str(retina_run["run"]), str(retina_run["source"] / "train"), "--out", str(tmp_path / "p.csv"), "--model", str(out)])
+    result = invoke(
+        *[
+            "predict",
+            str(retina_run["run"]),
+            str(retina_run["source"] / "train"),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--model",
+            str(out),
+        ]
+    )
     assert result.exit_code == 1 and "exported from another run" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "p.csv").exists()
     (tmp_path / "broken.onnx").write_text("not a model")
-    result = invoke(*["predict", str(har_run), str(har_run.parent / "data"), "--out", str(tmp_path / "p.csv"), "--model", str(tmp_path / "broken.onnx")])
+    result = invoke(
+        *[
+            "predict",
+            str(har_run),
+            str(har_run.parent / "data"),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--model",
+            str(tmp_path / "broken.onnx"),
+        ]
+    )
     assert result.exit_code == 1 and "cannot be loaded as onnx" in result.output
     assert not (tmp_path / "p.csv").exists()
 
@@ -108,15 +148,25 @@ def test_onnx_without_the_extra_names_it(missing, har_run, tmp_path, monkeypatch
     # A None entry in sys.modules is how Python marks a module as not importable.
     monkeypatch.setitem(sys.modules, missing, None)
     result = _export(har_run, "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
-    assert result.exit_code == 2 and "pip install 'dltrain[onnx]'" in result.output and f"{missing} not installed" in result.output
+    assert (
+        result.exit_code == 2
+        and "pip install 'dltrain[onnx]'" in result.output
+        and f"{missing} not installed" in result.output
+    )
     assert not (tmp_path / "m.onnx").exists()
 
 
-@pytest.mark.parametrize("arguments, fragment", [
-    (["--format", "coreml", "--out", "m.x"], "choose one of saved_model, litert, onnx"),
-    (["--format", "litert", "--out", "m.onnx"], "ending in .tflite"),
-    (["--format", "saved_model", "--quantize", "dynamic", "--out", "served"], "--quantize applies to --format litert only"),
-])
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        (["--format", "coreml", "--out", "m.x"], "choose one of saved_model, litert, onnx"),
+        (["--format", "litert", "--out", "m.onnx"], "ending in .tflite"),
+        (
+            ["--format", "saved_model", "--quantize", "dynamic", "--out", "served"],
+            "--quantize applies to --format litert only",
+        ),
+    ],
+)
 def test_bad_export_options_are_one_line(arguments, fragment, har_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = _export(har_run, *arguments)

@@ -120,7 +120,11 @@ def test_classroom_layout_with_train_validation_and_unlabelled_test(classroom_fo
     assert source.classes == ["a01", "a02", "a03"]
     assert source.channels == ["feature_0", "feature_1", "feature_2"]
     assert source.window == 16  # whole series, their common length
-    assert {split: int((windows.splits == split).sum()) for split in ("train", "val", "unlabelled")} == {"train": 36, "val": 12, "unlabelled": 5}
+    assert {split: int((windows.splits == split).sum()) for split in ("train", "val", "unlabelled")} == {
+        "train": 36,
+        "val": 12,
+        "unlabelled": 5,
+    }
     assert (windows.y[windows.splits == "unlabelled"] == -1).all()
     assert "train/a02/series_003.csv" in set(windows.ids)
 
@@ -138,7 +142,9 @@ def test_classroom_single_folder_splits_by_contiguous_files(tmp_path):
 
 def test_classroom_series_of_unequal_length_need_a_window(tmp_path):
     root = write_classroom_folder(tmp_path / "c", with_test=False)
-    write_series_csv(root / "train" / "a01" / "series_999.csv", np.zeros((20, 3)), ["feature_0", "feature_1", "feature_2"])
+    write_series_csv(
+        root / "train" / "a01" / "series_999.csv", np.zeros((20, 3)), ["feature_0", "feature_1", "feature_2"]
+    )
     with pytest.raises(DataError, match="unequal length.*--window"):
         read_har_source(str(root), HarOptions())
     cut = read_har_source(str(root), HarOptions(window=8, step=4))
@@ -233,7 +239,9 @@ def test_long_csv_with_date_time_stamps_like_daphnet(tmp_path):
     # The layout of aeon's Daphnet_S06R02E0.csv: date-time stamps, 9 channels, a 0/1 label, no subject.
     rng = np.random.default_rng(3)
     count = 640
-    stamps = pd.date_range("1970-01-01 00:04:40", periods=count, freq="15625us").strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3]
+    stamps = (
+        pd.date_range("1970-01-01 00:04:40", periods=count, freq="15625us").strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3]
+    )
     frame = pd.DataFrame(rng.integers(-200, 1000, size=(count, 9)), columns=[f"channel_{index}" for index in range(9)])
     frame.insert(0, "timestamp", stamps)
     frame["is_anomaly"] = (np.arange(count) // 80) % 2
@@ -294,7 +302,10 @@ def write_ts(path, series_labels, length=20, dimensions=3, seed=5):
     ]
     for label in series_labels:
         values = class_signal(["Standing", "Running"].index(label), length, dimensions, rng)
-        lines.append(":".join(",".join(f"{value:.6f}" for value in values[:, dimension]) for dimension in range(dimensions)) + f":{label}")
+        lines.append(
+            ":".join(",".join(f"{value:.6f}" for value in values[:, dimension]) for dimension in range(dimensions))
+            + f":{label}"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -434,8 +445,15 @@ def test_prediction_reads_a_long_csv_with_one_class_only(tmp_path):
     frame = frame[frame["activity"] == "Walking"]
     frame.to_csv(path, index=False)
     classes = ["Jogging", "Sitting", "Walking"]
-    run_meta = HarMeta(window=32, step=16, channels=["x", "y", "z"], classes=classes, input_shape=[32, 3], splits={},
-                       normalization=Normalization(mean=[0.0] * 3, std=[1.0] * 3))
+    run_meta = HarMeta(
+        window=32,
+        step=16,
+        channels=["x", "y", "z"],
+        classes=classes,
+        input_shape=[32, 3],
+        splits={},
+        normalization=Normalization(mean=[0.0] * 3, std=[1.0] * 3),
+    )
     x, ids = windows_from_source(str(path), run_meta)
     assert x.shape == (2 * 3, 32, 3) and len(set(ids)) == 6
     with pytest.raises(DataError, match="holds 1 distinct label.*need at least 2 classes"):

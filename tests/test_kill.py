@@ -97,9 +97,21 @@ KILLING_SCRIPT = textwrap.dedent(
     train_run(data, run, load_config("har-gru", settings), "har-gru", extra_callbacks=[KillMidEpoch()])
     """
 )
-SETTINGS = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "model.dropout=0.3",
-            "train.batch_size=8", "train.epochs=5", "train.deterministic=true", "optimizer.learning_rate=0.01",
-            "schedule.name=plateau", "schedule.patience=1", "early_stopping.patience=3", "early_stopping.start_from_epoch=0"]
+SETTINGS = [
+    "model.units=8",
+    "model.layers=1",
+    "model.conv_layers=1",
+    "model.conv_filters=8",
+    "model.dropout=0.3",
+    "train.batch_size=8",
+    "train.epochs=5",
+    "train.deterministic=true",
+    "optimizer.learning_rate=0.01",
+    "schedule.name=plateau",
+    "schedule.patience=1",
+    "early_stopping.patience=3",
+    "early_stopping.start_from_epoch=0",
+]
 
 
 def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
@@ -110,7 +122,12 @@ def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     train_run(data, whole, load_config("har-gru", SETTINGS), "har-gru")
 
     killed = tmp_path / "killed"
-    process = subprocess.run([sys.executable, "-c", KILLING_SCRIPT, str(data), str(killed), *SETTINGS], capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", KILLING_SCRIPT, str(data), str(killed), *SETTINGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
     assert json.loads((killed / "provenance.json").read_text())["status"] == "running"  # nobody could mark it
 
@@ -120,7 +137,10 @@ def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     pd.testing.assert_frame_equal(killed_history, whole_history, rtol=1e-5)
     whole_metrics = json.loads((whole / "metrics-val.json").read_text())
     killed_metrics = json.loads((killed / "metrics-val.json").read_text())
-    assert killed_metrics["accuracy"] == whole_metrics["accuracy"] and killed_metrics["confusion_matrix"] == whole_metrics["confusion_matrix"]
+    assert (
+        killed_metrics["accuracy"] == whole_metrics["accuracy"]
+        and killed_metrics["confusion_matrix"] == whole_metrics["confusion_matrix"]
+    )
 
 
 CTRL_C_SCRIPT = textwrap.dedent(
@@ -144,7 +164,7 @@ CTRL_C_SCRIPT = textwrap.dedent(
 
 
     original = dltrain.training.session.train_run
-    dltrain.training.session.train_run = lambda *args, **kwargs: original(*args, **kwargs, extra_callbacks=[PressCtrlC()])
+    dltrain.training.session.train_run = lambda *args, **kw: original(*args, **kw, extra_callbacks=[PressCtrlC()])
     app(["train", sys.argv[1], "--out", sys.argv[2]] + sum((["--set", setting] for setting in sys.argv[3:]), []))
     """
 )
@@ -155,7 +175,12 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     data = tmp_path / "data"
     assert invoke(*["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
     run = tmp_path / "run"
-    process = subprocess.run([sys.executable, "-c", CTRL_C_SCRIPT, str(data), str(run), *SETTINGS], capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(data), str(run), *SETTINGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert process.returncode == 130, process.stderr[-2000:]
     assert f"dltrain train --resume {run}" in process.stderr
     assert json.loads((run / "provenance.json").read_text())["status"] == "interrupted"

@@ -47,19 +47,36 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
     result = invoke(*["lab", "init", "--data", str(lab_data), "--out", str(out), "--report-only", *SMALL])
     assert result.exit_code == 0, result.output
     rebuilt = (out / "REPORT.md").read_text()
-    assert "the report only, from runs trained earlier" in rebuilt and "units of the first dense layer are still identical" in rebuilt
+    assert (
+        "the report only, from runs trained earlier" in rebuilt
+        and "units of the first dense layer are still identical" in rebuilt
+    )
 
 
 def _result(label, extra, accuracy=0.5):
-    history = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.4, accuracy], "val_accuracy": [0.3, accuracy]})
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1],
+            "loss": [1.0, 0.8],
+            "val_loss": [1.1, 0.9],
+            "accuracy": [0.4, accuracy],
+            "val_accuracy": [0.3, accuracy],
+        }
+    )
     return CellResult(label, Path(label), history, Provenance(), extra=extra)
 
 
 def test_identical_units_sentence_only_when_the_numbers_show_it():
-    identical = [_result("zeros", {"unit_spread": 0.0, "identical_units": True, "dense_units": 32}), _result("glorot_uniform", {"unit_spread": 0.4})]
+    identical = [
+        _result("zeros", {"unit_spread": 0.0, "identical_units": True, "dense_units": 32}),
+        _result("glorot_uniform", {"unit_spread": 0.4}),
+    ]
     _, statements = summarise_init(identical)
     assert any("still identical" in statement for statement in statements)
-    differing = [_result("zeros", {"unit_spread": 0.2, "identical_units": False, "dense_units": 32}), _result("glorot_uniform", {"unit_spread": 0.4})]
+    differing = [
+        _result("zeros", {"unit_spread": 0.2, "identical_units": False, "dense_units": 32}),
+        _result("glorot_uniform", {"unit_spread": 0.4}),
+    ]
     _, statements = summarise_init(differing)
     assert not any("still identical" in statement for statement in statements)
     assert any("did not stay identical" in statement for statement in statements)
@@ -86,5 +103,8 @@ def test_best_loss_within_reads_only_the_epochs_finished_in_time():
 def test_unknown_experiment_lists_the_valid_ones(lab_data, tmp_path):
     result = invoke(*["lab", "initialisation", "--data", str(lab_data), "--out", str(tmp_path / "lab")])
     assert result.exit_code == 2
-    assert "unknown lab experiment 'initialisation'; valid: batch-size, init, loss, optimizers, regularization, schedules" in result.output
+    assert (
+        "unknown lab experiment 'initialisation'; valid: batch-size, init, loss, optimizers, regularization, schedules"
+        in result.output
+    )
     assert not (tmp_path / "lab").exists()

@@ -13,8 +13,17 @@ from dltrain.training.optimizers import OPTIMIZERS
 # Each model's input, and variants that exercise its options.
 INPUTS = {"gru": (24, 5), "cnn": (32, 32, 3)}
 VARIANTS = {
-    "gru": [{}, {"bidirectional": True, "layers": 1}, {"batch_norm": True, "dropout": 0.0}, {"conv_layers": 2, "conv_filters": 8, "conv_kernel": 3, "activation": "leaky_relu"}],
-    "cnn": [{"conv_layers": 2, "conv_filters": 4}, {"conv_layers": 1, "batch_norm": True, "pooling": "flatten", "dense_units": 8}, {"conv_layers": 2, "conv_filters": 4, "activation": "leaky_relu", "dropout": 0.0}],
+    "gru": [
+        {},
+        {"bidirectional": True, "layers": 1},
+        {"batch_norm": True, "dropout": 0.0},
+        {"conv_layers": 2, "conv_filters": 8, "conv_kernel": 3, "activation": "leaky_relu"},
+    ],
+    "cnn": [
+        {"conv_layers": 2, "conv_filters": 4},
+        {"conv_layers": 1, "batch_norm": True, "pooling": "flatten", "dense_units": 8},
+        {"conv_layers": 2, "conv_filters": 4, "activation": "leaky_relu", "dropout": 0.0},
+    ],
 }
 CASES = [(name, variant) for name in MODELS.names() for variant in VARIANTS[name]]
 
@@ -23,7 +32,9 @@ def test_every_registered_model_has_test_cases():
     assert set(MODELS.names()) == set(INPUTS) == set(VARIANTS)
 
 
-@pytest.mark.parametrize(("name", "variant"), CASES, ids=[f"{name}-{','.join(variant) or 'defaults'}" for name, variant in CASES])
+@pytest.mark.parametrize(
+    ("name", "variant"), CASES, ids=[f"{name}-{','.join(variant) or 'defaults'}" for name, variant in CASES]
+)
 def test_model_maps_inputs_to_class_probabilities(name, variant):
     params = MODEL_CONFIGS[name](**({"units": 8} if name == "gru" else {}), **variant)
     model = MODELS.get(name)(INPUTS[name], 4, params)
@@ -93,7 +104,20 @@ def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical
     assert same is identical
 
 
-@pytest.mark.parametrize("name", ["zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zeros",
+        "normal",
+        "uniform_fan_in",
+        "glorot_uniform",
+        "glorot_normal",
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "orthogonal",
+    ],
+)
 def test_every_initializer_builds_both_models(name):
     for model_name, shape in INPUTS.items():
         own = {"units": 4, "recurrent_initializer": name} if model_name == "gru" else {}

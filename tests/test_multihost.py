@@ -20,8 +20,16 @@ from dltrain.runs.reproduce import load_baselines
 
 TIMEOUT = 300  # seconds per process; a hung collective fails the test instead of the CI job
 # Every global batch full (160 windows / 16, 40 / 16 leaves 8 validation windows unused per epoch).
-SETTINGS = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "train.epochs=3",
-            "early_stopping.start_from_epoch=0", "early_stopping.restore_best=false", "train.tensorboard=false"]
+SETTINGS = [
+    "model.units=8",
+    "model.layers=1",
+    "model.conv_layers=1",
+    "model.conv_filters=8",
+    "train.epochs=3",
+    "early_stopping.start_from_epoch=0",
+    "early_stopping.restore_best=false",
+    "train.tensorboard=false",
+]
 
 
 def _sets(settings):
@@ -35,8 +43,13 @@ def _free_port() -> int:
 
 
 def _dltrain(*arguments, env=None):
-    return subprocess.Popen([sys.executable, "-m", "dltrain", *map(str, arguments)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "dltrain", *map(str, arguments)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _finish(process) -> tuple[int, str]:
@@ -60,11 +73,27 @@ def test_two_processes_end_with_the_same_weights_and_write_the_run_once(data_dir
     scratch = tmp_path / "scratch"  # the processes' temporary folders go here
     scratch.mkdir()
     port = _free_port()
-    launch = ["train", data_dir, "--out", tmp_path / "run", "--config", "har-gru", *_sets([*SETTINGS, "train.batch_size=8"]),
-              "--backend", "jax", "--distributed", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    launch = [
+        "train",
+        data_dir,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        "har-gru",
+        *_sets([*SETTINGS, "train.batch_size=8"]),
+        "--backend",
+        "jax",
+        "--distributed",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+    ]
     # Process 1 takes its id from the environment, as a cluster launcher would set it.
-    processes = [_dltrain(*launch, "--process-id", "0", env={"TMPDIR": str(scratch)}),
-                 _dltrain(*launch, env={"TMPDIR": str(scratch), "DLTRAIN_PROCESS_ID": "1"})]
+    processes = [
+        _dltrain(*launch, "--process-id", "0", env={"TMPDIR": str(scratch)}),
+        _dltrain(*launch, env={"TMPDIR": str(scratch), "DLTRAIN_PROCESS_ID": "1"}),
+    ]
     (code_0, output_0), (code_1, output_1) = [_finish(process) for process in processes]
     assert code_0 == 0, output_0[-3000:]
     assert code_1 == 0, output_1[-3000:]
@@ -74,27 +103,57 @@ def test_two_processes_end_with_the_same_weights_and_write_the_run_once(data_dir
     assert provenance["backend"] == "jax" and provenance["replicas"] == 2 and provenance["processes"]["processes"] == 2
     assert provenance["weights_sha256"].startswith(digests[0])
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run", "scratch"]  # written once, by process 0
-    assert [path for path in scratch.iterdir() if path.name.startswith("dltrain-process-")] == []  # process 1's folder is gone
+    assert [
+        path for path in scratch.iterdir() if path.name.startswith("dltrain-process-")
+    ] == []  # process 1's folder is gone
     assert "process 0 wrote the run" in output_1
 
     # Data-parallel over 2 processes x 8 = one process with the global batch of 16, same seed.
-    single = _dltrain("train", data_dir, "--out", tmp_path / "single", "--config", "har-gru", *_sets([*SETTINGS, "train.batch_size=16"]),
-                      "--backend", "jax")
+    single = _dltrain(
+        "train",
+        data_dir,
+        "--out",
+        tmp_path / "single",
+        "--config",
+        "har-gru",
+        *_sets([*SETTINGS, "train.batch_size=16"]),
+        "--backend",
+        "jax",
+    )
     code, output = _finish(single)
     assert code == 0, output[-3000:]
     together, alone = pd.read_csv(tmp_path / "run" / "history.csv"), pd.read_csv(tmp_path / "single" / "history.csv")
     assert together["loss"].to_numpy() == pytest.approx(alone["loss"].to_numpy(), rel=1e-4)
     # Not bit-identical: the gradient sums run in another order across processes, and Adam turns the
     # resulting ~1e-7 differences of near-zero gradients into steps of up to the learning rate.
-    for mine, theirs in zip(keras.saving.load_model(tmp_path / "run" / "model.keras").get_weights(),
-                            keras.saving.load_model(tmp_path / "single" / "model.keras").get_weights()):
+    for mine, theirs in zip(
+        keras.saving.load_model(tmp_path / "run" / "model.keras").get_weights(),
+        keras.saving.load_model(tmp_path / "single" / "model.keras").get_weights(),
+    ):
         assert np.abs(mine - theirs).max() <= 2e-3
 
 
 def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     """The real HAPT recordings, the har-gru preset at the CI budget: the band TensorFlow is held to."""
-    result = subprocess.run([sys.executable, "-m", "dltrain", "reproduce", "har-gru", "--budget", "ci", "--backend", "jax", "--out", str(tmp_path), "--json"],
-                            capture_output=True, text=True, timeout=TIMEOUT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dltrain",
+            "reproduce",
+            "har-gru",
+            "--budget",
+            "ci",
+            "--backend",
+            "jax",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(result.stdout)
     low, high = load_baselines()["har-gru"].budgets["ci"].band
@@ -103,13 +162,45 @@ def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     assert provenance["backend"] == "jax"
 
 
-@pytest.mark.parametrize("arguments, fragment", [
-    (["--distributed"], "--distributed runs on --backend jax"),
-    (["--backend", "jax", "--distributed", "--num-processes", "2", "--process-id", "0"], "--distributed needs --coordinator"),
-    (["--backend", "jax", "--distributed", "--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "give HOST:PORT"),
-    (["--backend", "jax", "--distributed", "--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"], "ids run from 0"),
-    (["--backend", "mxnet"], "choose one of tensorflow, jax"),
-])
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        (["--distributed"], "--distributed runs on --backend jax"),
+        (
+            ["--backend", "jax", "--distributed", "--num-processes", "2", "--process-id", "0"],
+            "--distributed needs --coordinator",
+        ),
+        (
+            [
+                "--backend",
+                "jax",
+                "--distributed",
+                "--coordinator",
+                "nohost",
+                "--num-processes",
+                "2",
+                "--process-id",
+                "0",
+            ],
+            "give HOST:PORT",
+        ),
+        (
+            [
+                "--backend",
+                "jax",
+                "--distributed",
+                "--coordinator",
+                "127.0.0.1:1",
+                "--num-processes",
+                "2",
+                "--process-id",
+                "2",
+            ],
+            "ids run from 0",
+        ),
+        (["--backend", "mxnet"], "choose one of tensorflow, jax"),
+    ],
+)
 def test_bad_launch_options_are_one_line(arguments, fragment, data_dir, tmp_path):
     result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), *arguments])
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output

@@ -14,8 +14,22 @@ from dltrain.config.schema import OptimizerConfig
 from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
 LR = 0.01
-TINY = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "model.conv_layers=0", "--set", "train.batch_size=8",
-        "--set", "early_stopping.patience=0", "--set", "early_stopping.start_from_epoch=0", "--set", f"optimizer.learning_rate={LR}"]
+TINY = [
+    "--set",
+    "model.units=4",
+    "--set",
+    "model.layers=1",
+    "--set",
+    "model.conv_layers=0",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "early_stopping.patience=0",
+    "--set",
+    "early_stopping.start_from_epoch=0",
+    "--set",
+    f"optimizer.learning_rate={LR}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +62,10 @@ SCHEDULE_CASES = {
     "exponential": (["--set", "schedule.decay_rate=0.3"], lambda epoch: LR * math.exp(-0.3 * epoch)),
     "inverse_time": (["--set", "schedule.decay_rate=0.5"], lambda epoch: LR / (1 + 0.5 * epoch)),
     "linear": (["--set", "schedule.final_learning_rate=0.002"], lambda epoch: LR - (LR - 0.002) * epoch / EPOCHS),
-    "cosine": (["--set", "schedule.warmup_epochs=1"], lambda epoch: LR * epoch if epoch < 1 else LR * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / (EPOCHS - 1)))),
+    "cosine": (
+        ["--set", "schedule.warmup_epochs=1"],
+        lambda epoch: LR * epoch if epoch < 1 else LR * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / (EPOCHS - 1))),
+    ),
 }
 
 
@@ -65,7 +82,20 @@ def test_logged_learning_rate_follows_the_schedule(data_dir, tmp_path, name):
 
 
 def test_impossible_schedule_settings_are_config_errors(data_dir, tmp_path):
-    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "r"), *TINY, "--set", "schedule.name=cosine",
-                                 "--set", "schedule.warmup_epochs=5", "--set", "train.epochs=5"])
+    result = invoke(
+        *[
+            "train",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "r"),
+            *TINY,
+            "--set",
+            "schedule.name=cosine",
+            "--set",
+            "schedule.warmup_epochs=5",
+            "--set",
+            "train.epochs=5",
+        ]
+    )
     assert result.exit_code == 2 and "warmup_epochs (5) must be below train.epochs (5)" in result.stderr
     assert not (tmp_path / "r").exists()

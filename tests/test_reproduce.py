@@ -45,7 +45,12 @@ def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
     def impossible_band():
         baselines = original()
         baselines["har-gru"].budgets["ci"].band = (1.5, 2.0)
-        baselines["har-gru"].budgets["ci"].set += ["train.epochs=1", "model.conv_layers=0", "model.layers=1", "model.units=4"]
+        baselines["har-gru"].budgets["ci"].set += [
+            "train.epochs=1",
+            "model.conv_layers=0",
+            "model.layers=1",
+            "model.units=4",
+        ]
         return baselines
 
     monkeypatch.setattr(reproduce_module, "load_baselines", impossible_band)

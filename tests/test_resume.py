@@ -17,10 +17,22 @@ from dltrain.training.session import resume_run, train_run
 EPOCHS = 6
 # Dropout, batch norm, the plateau rule and early stopping all carry state across epochs.
 SETTINGS = [
-    "model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "model.dropout=0.3", "model.batch_norm=true",
-    "train.batch_size=8", f"train.epochs={EPOCHS}", "train.deterministic=true", "optimizer.learning_rate=0.01",
-    "schedule.name=plateau", "schedule.patience=1", "schedule.factor=0.5",
-    "early_stopping.patience=3", "early_stopping.start_from_epoch=1", "early_stopping.monitor=val_loss",
+    "model.units=8",
+    "model.layers=1",
+    "model.conv_layers=1",
+    "model.conv_filters=8",
+    "model.dropout=0.3",
+    "model.batch_norm=true",
+    "train.batch_size=8",
+    f"train.epochs={EPOCHS}",
+    "train.deterministic=true",
+    "optimizer.learning_rate=0.01",
+    "schedule.name=plateau",
+    "schedule.patience=1",
+    "schedule.factor=0.5",
+    "early_stopping.patience=3",
+    "early_stopping.start_from_epoch=1",
+    "early_stopping.monitor=val_loss",
 ]
 
 
@@ -52,7 +64,20 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(data_dir, tmp
 
 def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
     run = tmp_path / "run"
-    assert invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), "--set", "train.epochs=2"]).exit_code == 0
+    assert (
+        invoke(
+            *[
+                "train",
+                str(data_dir),
+                "--out",
+                str(run),
+                *sum((["--set", s] for s in SETTINGS), []),
+                "--set",
+                "train.epochs=2",
+            ]
+        ).exit_code
+        == 0
+    )
     assert (run / "model.keras").is_file() and (run / "last.keras").is_file()
     result = invoke(*["train", "--resume", str(run)])
     assert result.exit_code == 2 and "complete already" in result.stderr
@@ -67,8 +92,21 @@ def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
 def test_divergence_before_any_checkpoint_is_one_clear_error(data_dir, tmp_path):
     run = tmp_path / "run"
     # Plain SGD at an absurd rate overflows float32 within the first steps.
-    result = invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []),
-                                 "--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false"])
+    result = invoke(
+        *[
+            "train",
+            str(data_dir),
+            "--out",
+            str(run),
+            *sum((["--set", s] for s in SETTINGS), []),
+            "--set",
+            "optimizer.name=sgd",
+            "--set",
+            "optimizer.learning_rate=1e30",
+            "--set",
+            "model.batch_norm=false",
+        ]
+    )
     assert result.exit_code == 2, result.output
     assert "training diverged" in result.stderr and "lower optimizer.learning_rate" in result.stderr
     assert "Traceback" not in result.output and not run.exists()
@@ -78,9 +116,22 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
     run = tmp_path / "run"
     # One step per epoch and a cosine warm-up from 0: epoch 1 steps at rate 0 (nothing can
     # diverge), epoch 2 at an overflowing rate, so the loss of epoch 3 is no longer finite.
-    settings = ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", "--set", "model.batch_norm=false",
-                "--set", "schedule.name=cosine", "--set", "schedule.warmup_epochs=4", "--set", "early_stopping.start_from_epoch=0",
-                "--set", "train.batch_size=48"]
+    settings = [
+        "--set",
+        "optimizer.name=sgd",
+        "--set",
+        "optimizer.learning_rate=1e30",
+        "--set",
+        "model.batch_norm=false",
+        "--set",
+        "schedule.name=cosine",
+        "--set",
+        "schedule.warmup_epochs=4",
+        "--set",
+        "early_stopping.start_from_epoch=0",
+        "--set",
+        "train.batch_size=48",
+    ]
     result = invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings])
     assert result.exit_code == 0, result.output
     provenance = json.loads((run / "provenance.json").read_text())
@@ -90,12 +141,16 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
 
 
 def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
-    config = load_config("har-gru", SETTINGS + ["train.mixed_precision=true", "train.epochs=3", "train.deterministic=false"])
+    config = load_config(
+        "har-gru", SETTINGS + ["train.mixed_precision=true", "train.epochs=3", "train.deterministic=false"]
+    )
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train_run(data_dir, run, config, "har-gru", extra_callbacks=[interrupt_after_epoch(1)])
     state = read_resume_state(run / "last.keras")
-    assert len(state["optimizer_variables"]) > len(keras.saving.load_model(run / "last.keras", compile=False).trainable_weights)
+    assert len(state["optimizer_variables"]) > len(
+        keras.saving.load_model(run / "last.keras", compile=False).trainable_weights
+    )
     provenance = resume_run(run)
     assert provenance.status == "complete" and provenance.precision == "mixed_float16"
     assert len(pd.read_csv(run / "history.csv")) == 3

@@ -57,8 +57,23 @@ def test_gru_on_images_is_refused(retina_run, tmp_path):
 def test_512_pixel_smoke_run_of_two_images(tmp_path):
     source = kaggle_folder(tmp_path / "kaggle", patients=2, with_test=False)
     data, run = tmp_path / "data", tmp_path / "run"
-    prepared = invoke(*["prepare", "retina", str(source), "--out", str(data), "--size", "512",
-                                   "--val-fraction", "0.5", "--test-fraction", "0", "--workers", "1"])
+    prepared = invoke(
+        *[
+            "prepare",
+            "retina",
+            str(source),
+            "--out",
+            str(data),
+            "--size",
+            "512",
+            "--val-fraction",
+            "0.5",
+            "--test-fraction",
+            "0",
+            "--workers",
+            "1",
+        ]
+    )
     assert prepared.exit_code == 0, prepared.output
     assert json.loads((data / "meta.json").read_text())["splits"] == {"train": 2, "val": 2}
     result = invoke(*["train", str(data), "--out", str(run), "--set", "train.epochs=1", "--set", "train.batch_size=2"])

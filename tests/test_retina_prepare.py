@@ -71,8 +71,14 @@ def test_kaggle_listing_rejects_missing_files_and_unlabelled_images(tmp_path):
     ("rewrite", "message"),
     [
         (lambda labels: pd.concat([labels, labels.iloc[[0]]]), r"'1_left' is labelled twice \(rows 2 and 10\)"),
-        (lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 2, "7")), r"row 4: level '7' of '2_left' is not an integer 0-4"),
-        (lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 3, "x")), r"row 5: level 'x'"),
+        (
+            lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 2, "7")),
+            r"row 4: level '7' of '2_left' is not an integer 0-4",
+        ),
+        (
+            lambda labels: labels.assign(level=labels["level"].astype(object).where(labels.index != 3, "x")),
+            r"row 5: level 'x'",
+        ),
     ],
 )
 def test_kaggle_label_table_mistakes_are_errors(tmp_path, rewrite, message):
@@ -107,11 +113,18 @@ def test_course_layout(tmp_path):
 
 
 def test_patient_split_keeps_both_eyes_together():
-    items = [RetinaItem(f"{patient}_{eye}", Path("x"), (patient + (eye == "left")) % 5) for patient in range(60) for eye in ("left", "right")]
+    items = [
+        RetinaItem(f"{patient}_{eye}", Path("x"), (patient + (eye == "left")) % 5)
+        for patient in range(60)
+        for eye in ("left", "right")
+    ]
     splits = split_by_patient(items, 0.2, 0.2, seed=3)
     for patient in range(60):
         assert splits[f"{patient}_left"] == splits[f"{patient}_right"]
-    patients = {split: {name.split("_")[0] for name, value in splits.items() if value == split} for split in ("train", "val", "test")}
+    patients = {
+        split: {name.split("_")[0] for name, value in splits.items() if value == split}
+        for split in ("train", "val", "test")
+    }
     assert (len(patients["train"]), len(patients["val"]), len(patients["test"])) == (36, 12, 12)
 
 
@@ -119,18 +132,38 @@ def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
     root = kaggle_folder(tmp_path / "kaggle", patients=10)
     (root / "train" / "3_left.jpeg").write_bytes(b"")
     out = tmp_path / "data"
-    arguments = ["prepare", "retina", str(root), "--out", str(out), "--size", "48", "--workers", "2", "--val-fraction", "0.2", "--test-fraction", "0.2"]
+    arguments = [
+        "prepare",
+        "retina",
+        str(root),
+        "--out",
+        str(out),
+        "--size",
+        "48",
+        "--workers",
+        "2",
+        "--val-fraction",
+        "0.2",
+        "--test-fraction",
+        "0.2",
+    ]
     result = invoke(*arguments)
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "meta.json").read_text())
     assert meta["task"] == "retina" and meta["input_shape"] == [48, 48, 3]
-    assert meta["rejects"] == 1 and pd.read_csv(out / "rejects.csv").to_dict("records") == [{"image": "3_left", "reason": "empty file"}]
+    assert meta["rejects"] == 1 and pd.read_csv(out / "rejects.csv").to_dict("records") == [
+        {"image": "3_left", "reason": "empty file"}
+    ]
     assert sum(meta["splits"][split] for split in ("train", "val", "test")) == 19
     assert meta["splits"]["unlabelled"] == 2
     tables = {split: pd.read_csv(out / f"{split}.csv") for split in ("train", "val", "test")}
     assert tables["train"]["level"].dtype.kind == "i"
     patient_sets = [set(table["patient"]) for table in tables.values()]
-    assert not (patient_sets[0] & patient_sets[1]) and not (patient_sets[0] & patient_sets[2]) and not (patient_sets[1] & patient_sets[2])
+    assert (
+        not (patient_sets[0] & patient_sets[1])
+        and not (patient_sets[0] & patient_sets[2])
+        and not (patient_sets[1] & patient_sets[2])
+    )
     assert all(Image.open(out / "images" / f"{name}.jpeg").size == (48, 48) for name in tables["train"]["image"])
 
     # A re-run with the same options resumes: prepared images are kept, not rewritten.
@@ -162,7 +195,9 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
         path.unlink()
     (out / "images" / ".1_left.jpeg.partial").write_bytes(b"half")
     assert invoke(*arguments).exit_code == 0
-    assert {path.name: path.read_bytes() for path in sorted((out / "images").iterdir())} == complete  # the partial is gone
+    assert {
+        path.name: path.read_bytes() for path in sorted((out / "images").iterdir())
+    } == complete  # the partial is gone
     assert {name: (out / name).read_text() for name in tables} == tables
     assert json.loads((out / "meta.json").read_text())["task"] == "retina"
 
@@ -174,7 +209,9 @@ def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
     second = write_demo_set(tmp_path / "two", patients=3, test_patients=1, seed=5, mix="balanced")
     labels = pd.read_csv(first / "trainLabels.csv")
     assert list(labels.columns) == ["image", "level"] and len(labels) == 6
-    assert sorted(path.name for path in (first / "train").iterdir()) == sorted(f"{name}.jpeg" for name in labels["image"])
+    assert sorted(path.name for path in (first / "train").iterdir()) == sorted(
+        f"{name}.jpeg" for name in labels["image"]
+    )
     assert sorted(path.name for path in (first / "test").iterdir()) == ["4_left.jpeg", "4_right.jpeg"]
     for name in labels["image"]:
         assert (first / "train" / f"{name}.jpeg").read_bytes() == (second / "train" / f"{name}.jpeg").read_bytes()

@@ -35,10 +35,26 @@ REGISTRIES = {
 RUNS = max(len(names) for names in REGISTRIES.values())
 COMBINATIONS = [{key: names[index % len(names)] for key, names in REGISTRIES.items()} for index in range(RUNS)]
 BASE = {
-    "har": ["model.units=4", "model.layers=1", "model.conv_layers=1", "model.conv_filters=4", "train.batch_size=8",
-            "train.epochs=1", "early_stopping.patience=0", "early_stopping.start_from_epoch=0"],
-    "retina": ["model.conv_layers=1", "model.conv_filters=4", "model.dense_units=4", "model.head=classification",
-               "train.batch_size=8", "train.epochs=1", "early_stopping.patience=0", "early_stopping.monitor=val_kappa"],
+    "har": [
+        "model.units=4",
+        "model.layers=1",
+        "model.conv_layers=1",
+        "model.conv_filters=4",
+        "train.batch_size=8",
+        "train.epochs=1",
+        "early_stopping.patience=0",
+        "early_stopping.start_from_epoch=0",
+    ],
+    "retina": [
+        "model.conv_layers=1",
+        "model.conv_filters=4",
+        "model.dense_units=4",
+        "model.head=classification",
+        "train.batch_size=8",
+        "train.epochs=1",
+        "early_stopping.patience=0",
+        "early_stopping.monitor=val_kappa",
+    ],
 }
 
 
@@ -48,7 +64,12 @@ def prepared(tmp_path_factory):
     har_source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
     assert invoke(*["prepare", "har", str(har_source), "--out", str(root / "har")]).exit_code == 0
     retina_source = kaggle_folder(root / "kaggle", patients=12)
-    assert invoke(*["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]).exit_code == 0
+    assert (
+        invoke(
+            *["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]
+        ).exit_code
+        == 0
+    )
     return {"har": root / "har", "retina": root / "retina"}
 
 
@@ -107,7 +128,18 @@ def test_label_smoothing_reaches_the_loss(prepared, tmp_path):
 
 
 def test_label_smoothing_needs_cross_entropy(prepared, tmp_path):
-    result = invoke(*["train", str(prepared["har"]), "--out", str(tmp_path / "r"), "--set", "train.loss=mse", "--set", "train.label_smoothing=0.1"])
+    result = invoke(
+        *[
+            "train",
+            str(prepared["har"]),
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "train.loss=mse",
+            "--set",
+            "train.label_smoothing=0.1",
+        ]
+    )
     assert result.exit_code == 2 and "label_smoothing applies to the cross-entropy loss" in result.stderr
 
 
@@ -121,7 +153,9 @@ def test_recurrent_dropout_reaches_the_gru_and_the_cnn_refuses_it(prepared, tmp_
 
 def test_min_delta_decides_what_counts_as_an_improvement(prepared, tmp_path):
     # No change of val_loss can beat the first epoch by 100: stopped after patience (1) epoch.
-    run = tiny_run(prepared, "har", tmp_path, "train.epochs=6", "early_stopping.patience=1", "early_stopping.min_delta=100")
+    run = tiny_run(
+        prepared, "har", tmp_path, "train.epochs=6", "early_stopping.patience=1", "early_stopping.min_delta=100"
+    )
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["epochs_run"] == 2 and provenance["best_epoch"] == 1
 
@@ -140,7 +174,12 @@ def test_tensorboard_logs_go_into_every_run_with_the_learning_rate(prepared, tmp
     run = tiny_run(prepared, "har", tmp_path)  # on by default
     events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert events
-    tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+    tags = {
+        value.tag
+        for path in events
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+    }
     assert {"epoch_loss", "epoch_learning_rate"} <= tags
     quiet = tiny_run(prepared, "har", tmp_path / "off", "train.tensorboard=false")
     assert not (quiet / "tensorboard").exists()
@@ -149,7 +188,11 @@ def test_tensorboard_logs_go_into_every_run_with_the_learning_rate(prepared, tmp
 def test_mixed_precision_and_xla_are_recorded_as_used(prepared, tmp_path):
     run = tiny_run(prepared, "har", tmp_path, "train.mixed_precision=true", "train.jit_compile=true")
     provenance = json.loads((run / "provenance.json").read_text())
-    assert provenance["precision"] == "mixed_float16" and provenance["mixed_precision"] is True and provenance["xla"] is True
+    assert (
+        provenance["precision"] == "mixed_float16"
+        and provenance["mixed_precision"] is True
+        and provenance["xla"] is True
+    )
     assert keras.config.dtype_policy().name == "float32"  # the process-wide policy is put back
     automatic = json.loads((tiny_run(prepared, "har", tmp_path / "auto") / "provenance.json").read_text())
     assert automatic["precision"] == "float32" and automatic["xla"] is False  # auto on a CPU: neither
@@ -172,8 +215,12 @@ MIRRORED_SCRIPT = textwrap.dedent(
 def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path):
     run = tmp_path / "mirrored"
     settings = sum((["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.epochs=2"]), [])
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(run), *settings],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(run), *settings],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["strategy"] == "mirrored" and provenance["replicas"] == 2
@@ -182,21 +229,38 @@ def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path):
 
 def test_mirrored_global_batch_must_fit_the_training_set(prepared, tmp_path):
     # 48 training windows: 32 per replica x 2 replicas would be 64.
-    settings = sum((["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.batch_size=32"]), [])
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(tmp_path / "r"), *settings],
-                            capture_output=True, text=True, timeout=300)
+    settings = sum(
+        (["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.batch_size=32"]), []
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(tmp_path / "r"), *settings],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "global batch (32 x 2 replicas = 64)" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
 def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
     out = tmp_path / "sweep"
-    command = ["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,adam", "--grid", "train.batch_size=8,16", "--out", str(out),
-               *sum((["--set", setting] for setting in BASE["har"] + ["train.epochs=2"]), [])]
+    command = [
+        "sweep",
+        str(prepared["har"]),
+        "--grid",
+        "optimizer.name=sgd,adam",
+        "--grid",
+        "train.batch_size=8,16",
+        "--out",
+        str(out),
+        *sum((["--set", setting] for setting in BASE["har"] + ["train.epochs=2"]), []),
+    ]
     result = invoke(*command)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "comparison.csv")
-    assert len(table) == 4 and {"optimizer.name", "train.batch_size", "best val_loss", "epochs", "seconds"} <= set(table.columns)
+    assert len(table) == 4 and {"optimizer.name", "train.batch_size", "best val_loss", "epochs", "seconds"} <= set(
+        table.columns
+    )
     assert set(table["optimizer.name"]) == {"sgd", "adam"} and set(table["train.batch_size"]) == {8, 16}
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "optimizer.name" in result.stdout
@@ -215,4 +279,8 @@ def test_sweep_refuses_a_bad_grid_before_training(prepared, tmp_path):
 def test_compare_names_what_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke(*["compare", str(tmp_path / "empty")])
-    assert result.exit_code == 1 and "is not a dltrain run (missing config.yaml" in result.stderr and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "is not a dltrain run (missing config.yaml" in result.stderr
+        and "Traceback" not in result.output
+    )

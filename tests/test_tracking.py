@@ -13,8 +13,16 @@ from mlflow.tracking import MlflowClient
 from dltrain.config.loading import load_config
 from dltrain.training.session import resume_run, train_run
 
-TINY = ["model.units=8", "model.layers=1", "model.conv_layers=1", "model.conv_filters=8", "train.batch_size=8",
-        "early_stopping.start_from_epoch=0", "train.tensorboard=false", "train.tracking=mlflow"]
+TINY = [
+    "model.units=8",
+    "model.layers=1",
+    "model.conv_layers=1",
+    "model.conv_filters=8",
+    "train.batch_size=8",
+    "early_stopping.start_from_epoch=0",
+    "train.tensorboard=false",
+    "train.tracking=mlflow",
+]
 
 
 @pytest.fixture
@@ -32,8 +40,21 @@ def only_run(client: MlflowClient, experiment: str = "dltrain"):
 
 def test_a_tracked_run_logs_config_epochs_scores_and_files(data_dir, store, tmp_path):
     run_dir = tmp_path / "run"
-    result = invoke(*["train", str(data_dir), "--out", str(run_dir), "--config", "har-gru", "--set", "train.epochs=3",
-                                 "--set", "optimizer.name=rmsprop", *[part for setting in TINY for part in ("--set", setting)]])
+    result = invoke(
+        *[
+            "train",
+            str(data_dir),
+            "--out",
+            str(run_dir),
+            "--config",
+            "har-gru",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "optimizer.name=rmsprop",
+            *[part for setting in TINY for part in ("--set", setting)],
+        ]
+    )
     assert result.exit_code == 0, result.output
     provenance = json.loads((run_dir / "provenance.json").read_text())
     run = only_run(store)
@@ -47,7 +68,14 @@ def test_a_tracked_run_logs_config_epochs_scores_and_files(data_dir, store, tmp_
         assert [metric.value for metric in logged] == pytest.approx(history[key].tolist(), rel=1e-6)
     assert run.data.metrics["final_val_accuracy"] == pytest.approx(provenance["metrics"]["val"]["accuracy"])
     artifacts = {entry.path for entry in store.list_artifacts(run.info.run_id)}
-    assert {"model.keras", "config.yaml", "history.csv", "provenance.json", "metrics-val.json", "learning-curves.png"} <= artifacts
+    assert {
+        "model.keras",
+        "config.yaml",
+        "history.csv",
+        "provenance.json",
+        "metrics-val.json",
+        "learning-curves.png",
+    } <= artifacts
 
 
 def test_the_default_store_is_mlruns_in_the_working_folder(data_dir, tmp_path, monkeypatch):
@@ -76,15 +104,33 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
     blocker.write_text("not a folder")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (blocker / "store").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
-                                 *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
+    result = invoke(
+        *[
+            "train",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            "har-gru",
+            *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
+        ]
+    )
     assert result.exit_code == 2 and "MLflow tracking at" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
 
 
 def test_tracking_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # how Python marks a module as not importable
-    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--config", "har-gru",
-                                 *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)]])
+    result = invoke(
+        *[
+            "train",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            "har-gru",
+            *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
+        ]
+    )
     assert result.exit_code == 2 and "pip install 'dltrain[mlflow]'" in result.output
     assert not (tmp_path / "run").exists()

@@ -4,7 +4,7 @@ them, so `--help` is instant."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -23,8 +23,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings=HELP_OPTIONS,
 )
-prepare_app = typer.Typer(help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).", no_args_is_help=True,
-                          context_settings=HELP_OPTIONS)
+prepare_app = typer.Typer(
+    help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).",
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+)
 app.add_typer(prepare_app, name="prepare")
 prepare_app.command("har")(prepare.prepare_har_command)
 prepare_app.command("retina")(prepare.prepare_retina_command)
@@ -46,8 +49,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs, TensorFlow messages and full tracebacks.")] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs, TensorFlow messages and full tracebacks.")
+    ] = False,
+    version: Annotated[
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
 ) -> None:
     verbosity["verbose"] = verbose
     configure_logging(verbose)

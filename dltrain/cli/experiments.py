@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -20,7 +20,10 @@ logger = logging.getLogger("dltrain")
 @user_errors
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves)."),
+    ] = None,
 ) -> None:
     """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
     from rich.console import Console
@@ -36,10 +39,28 @@ def compare(
 @user_errors
 def sweep(
     data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
-    grid: Annotated[list[str], typer.Option("--grid", "-g", help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is trained).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")],
-    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable).")] = None,
+    grid: Annotated[
+        list[str],
+        typer.Option(
+            "--grid",
+            "-g",
+            help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is "
+            "trained).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")
+    ],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset)."
+        ),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable)."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")] = False,
 ) -> None:
     """Train one run per grid point (complete ones are kept, interrupted ones resumed), then compare them."""
@@ -55,24 +76,36 @@ def sweep(
         Console(width=table_width()).print(comparison_table(frame))
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
     if failures:
-        raise DataError(f"{len(failures)} of the sweep's runs failed: " + "; ".join(f"{name}: {message}" for name, message in failures))
+        raise DataError(
+            f"{len(failures)} of the sweep's runs failed: "
+            + "; ".join(f"{name}: {message}" for name, message in failures)
+        )
 
 
 @user_errors
 def reproduce(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")
+    ] = None,
     all_baselines: Annotated[bool, typer.Option("--all", help="Re-run every baseline.")] = False,
-    budget: Annotated[str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")] = "ci",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path("models/reproduce"),
+    budget: Annotated[
+        str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")
+    ] = "ci",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path(
+        "models/reproduce"
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")] = False,
-    backend: Annotated[str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")] = "tensorflow",
+    backend: Annotated[
+        str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")
+    ] = "tensorflow",
 ) -> None:
     """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
     from dltrain.core.errors import UsageError
     from dltrain.training.multihost import select_backend
 
     select_backend(backend)  # before anything imports Keras
-    from dltrain.runs.reproduce import load_baselines, reproduce as run_reproduce, results_table
+    from dltrain.runs.reproduce import load_baselines, results_table
+    from dltrain.runs.reproduce import reproduce as run_reproduce
 
     if all_baselines == bool(names):
         raise UsageError(f"name the baselines to re-run or pass --all (baselines: {', '.join(load_baselines())})")
@@ -85,24 +118,43 @@ def reproduce(
         Console(width=table_width()).print(results_table(rows))
     regressions = [row["baseline"] for row in rows if row["status"] != "ok"]
     if regressions:
-        stderr_console.print(f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False)
+        stderr_console.print(
+            f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False
+        )
         raise typer.Exit(REGRESSION_EXIT_CODE)
 
 
 @user_errors
 def lab(
-    experiments: Annotated[Optional[list[str]], typer.Argument(help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, in the lecture's order).")] = None,
-    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")] = Path("data/hapt"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")] = Path("models/lab"),
-    budget: Annotated[str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")] = "quick",
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable).")] = None,
+    experiments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, "
+            "in the lecture's order)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")
+    ] = Path("data/hapt"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")
+    ] = Path("models/lab"),
+    budget: Annotated[
+        str,
+        typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs)."),
+    ] = "quick",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable)."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")] = False,
-    report_only: Annotated[bool, typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out.")] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out."),
+    ] = False,
 ) -> None:
-    """The lecture's claims on your data: one small grid per technique, a figure, a table and generated statements in REPORT.md."""
+    """The lecture's claims on your data: a small grid per technique, a figure, a table and statements in REPORT.md."""
     from dltrain.lab.runner import run_lab
 
     report = run_lab(data, out, experiments or [], budget, overrides or [], force, report_only)
     stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)
-
-

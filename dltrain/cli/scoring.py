@@ -6,12 +6,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from dltrain.cli.common import user_errors
-from dltrain.core.console import stderr_console
 
 logger = logging.getLogger("dltrain")
 
@@ -19,10 +18,12 @@ logger = logging.getLogger("dltrain")
 @user_errors
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="DATA_DIR to score (default: the run's own).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="DATA_DIR to score (default: the run's own).")] = None,
     split: Annotated[str, typer.Option(help="Which split to score: val or test.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
-    tta: Annotated[bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")] = False,
+    tta: Annotated[
+        bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
+    ] = False,
 ) -> None:
     """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
     from dltrain.core.errors import UsageError
@@ -40,41 +41,100 @@ def evaluate(
     console = Console()
     console.print(metrics_table(metrics))
     console.print(confusion_table(metrics))
-    console.print(f"wrote {run_dir}/metrics-{split}.json, confusion-matrix-{split}.png, learning-curves.png", highlight=False)
+    console.print(
+        f"wrote {run_dir}/metrics-{split}.json, confusion-matrix-{split}.png, learning-curves.png", highlight=False
+    )
 
 
 @user_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
-    source: Annotated[str, typer.Argument(metavar="INPUT", help="Activity: any SOURCE that 'prepare har' reads (labels ignored). Retina: a folder of photographs or one photograph. Either: a prepared DATA_DIR.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).")],
-    split: Annotated[Optional[str], typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")] = None,
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="Activity: any SOURCE that 'prepare har' reads (labels ignored). Retina: a folder of photographs or "
+            "one photograph. Either: a prepared DATA_DIR.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).",
+        ),
+    ],
+    split: Annotated[
+        str | None, typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")
+    ] = None,
     probabilities: Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")] = True,
-    tta: Annotated[bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")] = False,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Score with a file from 'dltrain export' (SavedModel folder, .tflite, .onnx) instead of the run's model.keras.")] = None,
+    tta: Annotated[
+        bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
+    ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Score with a file from 'dltrain export' (SavedModel folder, .tflite, .onnx) instead of the run's "
+            "model.keras.",
+        ),
+    ] = None,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.inference.predict import predict_run
 
     frame = predict_run(run_dir, source, out, split, probabilities, tta, model)
     counts = frame[frame.columns[1]].value_counts()
-    logger.info("wrote %d predictions to %s (%s)", len(frame), out, ", ".join(f"{name} {count}" for name, count in counts.items()))
+    logger.info(
+        "wrote %d predictions to %s (%s)",
+        len(frame),
+        out,
+        ", ".join(f"{name} {count}" for name, count in counts.items()),
+    )
 
 
 @user_errors
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")],
-    export_format: Annotated[str, typer.Option("--format", "-f", help="saved_model (TF Serving), litert (TensorFlow Lite, batch of one) or onnx (needs the 'onnx' extra).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise.")],
-    quantize: Annotated[str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")] = "none",
-    tolerance: Annotated[Optional[float], typer.Option(help="Largest probability difference to the Keras model allowed on the check samples (default: 1e-4; float16 1e-2; dynamic 5e-2).")] = None,
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="saved_model (TF Serving), litert (TensorFlow Lite, batch of one) or onnx (needs the 'onnx' extra).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise."
+        ),
+    ],
+    quantize: Annotated[
+        str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")
+    ] = "none",
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            help="Largest probability difference to the Keras model allowed on the check samples (default: 1e-4; "
+            "float16 1e-2; dynamic 5e-2)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Export a run's model and check it on the spot against the Keras model on 32 validation samples."""
     from dltrain.inference.export import export_run
 
     check = export_run(run_dir, export_format, out, quantize, tolerance, force)
-    print(f"wrote {check.path} ({check.format}{', ' + check.quantization + ' quantisation' if check.quantization != 'none' else ''})")
-    print(f"check on {check.samples} validation samples: largest probability difference {check.max_difference:.2e}, classes agree {check.agreement:.1%}")
+    print(
+        f"wrote {check.path} "
+        f"({check.format}{', ' + check.quantization + ' quantisation' if check.quantization != 'none' else ''})"
+    )
+    print(
+        f"check on {check.samples} validation samples: largest probability difference {check.max_difference:.2e}, "
+        f"classes agree {check.agreement:.1%}"
+    )
     if check.accuracy:
         print(f"validation accuracy: Keras {check.accuracy['keras']:.4f}, export {check.accuracy['exported']:.4f}")

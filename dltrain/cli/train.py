@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,18 +18,75 @@ logger = logging.getLogger("dltrain")
 
 @user_errors
 def train(
-    data_dir: Annotated[Optional[Path], typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")] = None,
-    config: Annotated[Optional[str], typer.Option("--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset).")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable).")] = None,
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")] = False,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset)."
+        ),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable)."),
+    ] = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and "
+            "counters.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
-    backend: Annotated[str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).", rich_help_panel="Backend and several hosts")] = "tensorflow",
-    distributed: Annotated[bool, typer.Option("--distributed", help="One of several processes (hosts) training together, data-parallel (--backend jax).", rich_help_panel="Backend and several hosts")] = False,
-    coordinator: Annotated[Optional[str], typer.Option(envvar="DLTRAIN_COORDINATOR", help="HOST:PORT of process 0, the same for every process.", rich_help_panel="Backend and several hosts")] = None,
-    num_processes: Annotated[Optional[int], typer.Option(envvar="DLTRAIN_NUM_PROCESSES", help="How many processes train together.", rich_help_panel="Backend and several hosts")] = None,
-    process_id: Annotated[Optional[int], typer.Option(envvar="DLTRAIN_PROCESS_ID", help="This process's number, 0 to N-1; process 0 writes RUN_DIR.", rich_help_panel="Backend and several hosts")] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            envvar="KERAS_BACKEND",
+            help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).",
+            rich_help_panel="Backend and several hosts",
+        ),
+    ] = "tensorflow",
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="One of several processes (hosts) training together, data-parallel (--backend jax).",
+            rich_help_panel="Backend and several hosts",
+        ),
+    ] = False,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DLTRAIN_COORDINATOR",
+            help="HOST:PORT of process 0, the same for every process.",
+            rich_help_panel="Backend and several hosts",
+        ),
+    ] = None,
+    num_processes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="DLTRAIN_NUM_PROCESSES",
+            help="How many processes train together.",
+            rich_help_panel="Backend and several hosts",
+        ),
+    ] = None,
+    process_id: Annotated[
+        int | None,
+        typer.Option(
+            envvar="DLTRAIN_PROCESS_ID",
+            help="This process's number, 0 to N-1; process 0 writes RUN_DIR.",
+            rich_help_panel="Backend and several hosts",
+        ),
+    ] = None,
 ) -> None:
     """Train a model on DATA_DIR; the best and last model, history and metrics go to RUN_DIR."""
     from dltrain.training.launch import TrainRequest, launch_training, resolve_config
@@ -39,7 +96,19 @@ def train(
             raise UsageError("--print-config shows a new run's config; a run's own is its config.yaml")
         typer.echo(resolve_config(data_dir, config, overrides or [])[1].to_yaml(), nl=False)
         return
-    request = TrainRequest(data_dir, out, config, overrides or [], resume, force, backend, distributed, coordinator, num_processes, process_id)
+    request = TrainRequest(
+        data_dir,
+        out,
+        config,
+        overrides or [],
+        resume,
+        force,
+        backend,
+        distributed,
+        coordinator,
+        num_processes,
+        process_id,
+    )
     outcome = launch_training(request)
     if outcome.run_dir is not None:
         report_run(outcome.provenance, outcome.run_dir)
@@ -47,8 +116,11 @@ def train(
 
 def report_run(provenance, run_dir: Path) -> None:
     summary = ", ".join(
-        f"{split} " + ", ".join(f"{short_metric_name(name)} {value:.4f}" for name, value in values.items() if name != "macro_f1")
+        f"{split} "
+        + ", ".join(f"{short_metric_name(name)} {value:.4f}" for name, value in values.items() if name != "macro_f1")
         for split, values in provenance.metrics.items()
     )
     logger.info("run complete: %s", summary)
-    stderr_console.print(f"run: {run_dir}  (model.keras, last.keras, history.csv, metrics-*.json, *.png)", highlight=False)
+    stderr_console.print(
+        f"run: {run_dir}  (model.keras, last.keras, history.csv, metrics-*.json, *.png)", highlight=False
+    )

@@ -124,7 +124,9 @@ def _describe_validation_error(error: ValidationError, origin: str) -> str:
     key = ".".join(_error_location(error))
     if first["type"] == "extra_forbidden":
         suggestions = closest_keys(key)
-        hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else "; 'dltrain config keys' lists them all"
+        hint = (
+            f"; did you mean {' or '.join(suggestions)}?" if suggestions else "; 'dltrain config keys' lists them all"
+        )
         return f"{origin}: unknown config key {key!r}{hint}"
     return f"{origin}: {describe_validation_error(error, _error_location(error))}"
 
@@ -142,19 +144,34 @@ def fit_warm_ups_to_epochs(tree: dict[str, Any], explicit: set[str]) -> None:
     `--set train.epochs=2`) is shortened to a quarter of the run, with one logged line; the value
     used is what config.yaml records. A warm-up the user set with --set is kept, and a conflict
     with it is refused by validation as before."""
-    epochs = tree.get("train", {}).get("epochs", _default("train", "epochs")) if isinstance(tree.get("train", {}), dict) else None
+    epochs = (
+        tree.get("train", {}).get("epochs", _default("train", "epochs"))
+        if isinstance(tree.get("train", {}), dict)
+        else None
+    )
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         return  # validation reports the bad value itself
     for section, key, schedule in WARM_UPS:
         values = tree.get(section, {})
         if not isinstance(values, dict) or f"{section}.{key}" in explicit:
             continue
-        schedule_name = tree.get("schedule", {}).get("name", _default("schedule", "name")) if isinstance(tree.get("schedule"), dict) else None
+        schedule_name = (
+            tree.get("schedule", {}).get("name", _default("schedule", "name"))
+            if isinstance(tree.get("schedule"), dict)
+            else None
+        )
         warm_up = values.get(key, _default(section, key))
         if schedule is not None and schedule_name != schedule or not isinstance(warm_up, int) or warm_up < epochs:
             continue
         tree.setdefault(section, {})[key] = epochs // 4
-        logger.info("%s.%s %d is not below train.epochs %d: using %d (a quarter of the run)", section, key, warm_up, epochs, epochs // 4)
+        logger.info(
+            "%s.%s %d is not below train.epochs %d: using %d (a quarter of the run)",
+            section,
+            key,
+            warm_up,
+            epochs,
+            epochs // 4,
+        )
 
 
 def load_config(name_or_file: str | None, overrides: list[str] | None = None) -> Config:

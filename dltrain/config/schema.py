@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -16,20 +16,31 @@ class Section(BaseModel):
 
 
 Initializer = Literal[
-    "zeros", "normal", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"
+    "zeros",
+    "normal",
+    "uniform_fan_in",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "orthogonal",
 ]
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
 LARGEST_LAYER = 4096  # units or filters of one layer; more does not fit a GPU's memory with any useful batch
 
 
 class ModelBase(Section):
-    """What every model has: dropout, batch norm, activation, initialisation, input noise, a dense layer before the head."""
+    """What every model has: dropout, batch norm, activation, initialisation, input noise, a dense layer before
+    the head."""
 
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
     batch_norm: bool = False
     activation: Activation = "relu"
     initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
-    input_noise: float = Field(0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only")
+    input_noise: float = Field(
+        0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only"
+    )
     dense_units: int = Field(0, ge=0, le=LARGEST_LAYER, description="units of a dense layer before the head (0: none)")
 
     def cudnn_recurrent(self) -> bool | None:
@@ -44,17 +55,22 @@ class GruConfig(ModelBase):
     units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
     layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
     bidirectional: bool = False
-    conv_layers: int = Field(0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none")
+    conv_layers: int = Field(
+        0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none"
+    )
     conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of each Conv1D block")
     conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
     recurrent_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU"
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU",
     )
     recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
     head: Literal["classification"] = Field("classification", description="softmax over the classes")
 
     def cudnn_recurrent(self) -> bool | None:
-        # cuDNN's GRU kernel needs the defaults kept by the builder (tanh, sigmoid, reset_after) and no recurrent dropout.
+        # cuDNN's GRU kernel needs the builder's defaults (tanh, sigmoid, reset_after) and no recurrent dropout.
         return self.recurrent_dropout == 0
 
 
@@ -63,17 +79,23 @@ class CnnConfig(ModelBase):
 
     name: Literal["cnn"] = "cnn"
     conv_layers: int = Field(4, ge=1, le=12, description="convolution blocks (two convolutions and a max pooling each)")
-    conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them")
+    conv_filters: int = Field(
+        64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them"
+    )
     conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
-    pooling: Literal["global_average", "flatten"] = Field("global_average", description="how the last feature map becomes a vector")
+    pooling: Literal["global_average", "flatten"] = Field(
+        "global_average", description="how the last feature map becomes a vector"
+    )
     head: Literal["classification", "regression"] = Field(
-        "classification", description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on validation"
+        "classification",
+        description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on "
+        "validation",
     )
 
 
 MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig}
 DEFAULT_MODEL = "gru"
-ModelConfig = Annotated[Union[GruConfig, CnnConfig], Field(discriminator="name")]
+ModelConfig = Annotated[GruConfig | CnnConfig, Field(discriminator="name")]
 
 
 def model_section(values: Any, info: ValidationInfo) -> Any:
@@ -89,7 +111,13 @@ def model_section(values: Any, info: ValidationInfo) -> Any:
 
         raise ValueError(MODELS.unknown_message(str(name)))
     own = MODEL_CONFIGS[name].model_fields
-    foreign = {key: owner for key in values if key not in own for owner, config in MODEL_CONFIGS.items() if key in config.model_fields}
+    foreign = {
+        key: owner
+        for key in values
+        if key not in own
+        for owner, config in MODEL_CONFIGS.items()
+        if key in config.model_fields
+    }
     if foreign and (info.context or {}).get("saved_run"):
         return {key: value for key, value in values.items() if key not in foreign}
     for key, owner in foreign.items():
@@ -107,29 +135,50 @@ class RegularizationConfig(Section):
     l2: float = Field(0.0, ge=0.0)
 
 
-Switch = Union[Literal["auto"], bool]
+Switch = Literal["auto"] | bool
 
 
 class TrainConfig(Section):
     epochs: int = Field(40, gt=0, le=100_000)
-    batch_size: int = Field(64, gt=0, le=1_000_000, description="per replica; the global batch is batch_size x replicas")
+    batch_size: int = Field(
+        64, gt=0, le=1_000_000, description="per replica; the global batch is batch_size x replicas"
+    )
     seed: int = Field(42, ge=0, lt=2**32, description="seeds Python, NumPy and the backend (which take 32-bit seeds)")
-    class_weight: Literal["none", "balanced"] = Field("none", description="'balanced' weighs each class by the inverse of its share")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="'balanced' weighs each class by the inverse of its share"
+    )
     loss: Literal["crossentropy", "mse"] = Field(
         "crossentropy",
-        description="classification head: softmax cross-entropy (computed from the logits), or the squared error between "
+        description="classification head: softmax cross-entropy (computed from the logits), or the squared error "
+        "between "
         "the softmax and the one-hot label (the lecture's comparison); the regression head always uses MSE",
     )
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="cross-entropy only: targets (1-e) one-hot + e/classes")
-    tensorboard: bool = Field(True, description="write TensorBoard logs (loss, metrics, learning rate per epoch) to RUN_DIR/tensorboard")
-    tensorboard_histograms: bool = Field(False, description="also weight histograms per epoch in the TensorBoard logs (larger files)")
-    tracking: Literal["none", "mlflow"] = Field(
-        "none", description="mlflow: the config, metrics per epoch and the run's files to MLflow (MLFLOW_TRACKING_URI, else ./mlruns); needs the mlflow extra"
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="cross-entropy only: targets (1-e) one-hot + e/classes"
     )
-    tracking_experiment: str = Field("dltrain", min_length=1, description="the MLflow experiment that runs are tracked in")
-    mixed_precision: Switch = Field("auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores")
-    jit_compile: Switch = Field("auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)")
-    deterministic: bool = Field(False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed")
+    tensorboard: bool = Field(
+        True, description="write TensorBoard logs (loss, metrics, learning rate per epoch) to RUN_DIR/tensorboard"
+    )
+    tensorboard_histograms: bool = Field(
+        False, description="also weight histograms per epoch in the TensorBoard logs (larger files)"
+    )
+    tracking: Literal["none", "mlflow"] = Field(
+        "none",
+        description="mlflow: the config, metrics per epoch and the run's files to MLflow (MLFLOW_TRACKING_URI, else "
+        "./mlruns); needs the mlflow extra",
+    )
+    tracking_experiment: str = Field(
+        "dltrain", min_length=1, description="the MLflow experiment that runs are tracked in"
+    )
+    mixed_precision: Switch = Field(
+        "auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores"
+    )
+    jit_compile: Switch = Field(
+        "auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)"
+    )
+    deterministic: bool = Field(
+        False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed"
+    )
     strategy: Literal["default", "mirrored"] = Field(
         "default", description="mirrored: data-parallel over every GPU of the host (tf.distribute.MirroredStrategy)"
     )
@@ -155,8 +204,8 @@ class OptimizerConfig(Section):
     beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     rho: float = Field(0.9, ge=0.0, lt=1.0, description="rmsprop: decay of the squared-gradient average")
     epsilon: float = Field(1e-7, gt=0.0)
-    weight_decay: Optional[float] = Field(None, ge=0.0, description="decoupled weight decay (adamw default 0.004)")
-    clipnorm: Optional[float] = Field(None, gt=0.0, description="clip each gradient to this norm")
+    weight_decay: float | None = Field(None, ge=0.0, description="decoupled weight decay (adamw default 0.004)")
+    clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm")
 
     @field_validator("name")
     @classmethod
@@ -190,8 +239,12 @@ class EarlyStoppingConfig(Section):
     )
     patience: int = Field(8, ge=0, le=100_000, description="epochs without improvement before stopping; 0 disables")
     min_delta: float = Field(0.0, ge=0.0, description="smallest change of the monitor that counts as an improvement")
-    start_from_epoch: int = Field(0, ge=0, le=100_000, description="warm-up epochs that are neither checkpointed nor judged")
-    restore_best: bool = Field(True, description="model.keras is the best epoch (true) or the last one (false); last.keras is always the last")
+    start_from_epoch: int = Field(
+        0, ge=0, le=100_000, description="warm-up epochs that are neither checkpointed nor judged"
+    )
+    restore_best: bool = Field(
+        True, description="model.keras is the best epoch (true) or the last one (false); last.keras is always the last"
+    )
 
 
 class Config(Section):
@@ -206,15 +259,18 @@ class Config(Section):
     _model_section = field_validator("model", mode="before")(model_section)
 
     @model_validator(mode="after")
-    def _schedule_fits_training(self) -> "Config":
+    def _schedule_fits_training(self) -> Config:
         if self.schedule.name == "cosine" and self.schedule.warmup_epochs >= self.train.epochs:
-            raise ValueError(f"schedule.warmup_epochs ({self.schedule.warmup_epochs}) must be below train.epochs ({self.train.epochs})")
+            raise ValueError(
+                f"schedule.warmup_epochs ({self.schedule.warmup_epochs}) must be below train.epochs "
+                f"({self.train.epochs})"
+            )
         if self.schedule.name == "linear" and self.schedule.final_learning_rate > self.optimizer.learning_rate:
             raise ValueError("schedule.final_learning_rate must not exceed optimizer.learning_rate (linear decay)")
         return self
 
     @model_validator(mode="after")
-    def _warm_up_shorter_than_training(self) -> "Config":
+    def _warm_up_shorter_than_training(self) -> Config:
         if self.early_stopping.start_from_epoch >= self.train.epochs:
             raise ValueError(
                 f"early_stopping.start_from_epoch ({self.early_stopping.start_from_epoch}) must be below "
@@ -224,7 +280,7 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
-    def _loss_fits_head(self) -> "Config":
+    def _loss_fits_head(self) -> Config:
         if self.train.label_smoothing and (self.train.loss != "crossentropy" or self.model.head != "classification"):
             raise ValueError("train.label_smoothing applies to the cross-entropy loss of the classification head only")
         return self

@@ -10,8 +10,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -53,7 +53,13 @@ def is_interactive() -> bool:
 
 def new_progress(*extra_columns) -> Progress:
     """The one look of every progress display: description, bar, n/total, elapsed, remaining."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     return Progress(*columns, *extra_columns, console=stderr_console, transient=False)
 
 

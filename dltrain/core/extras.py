@@ -11,4 +11,6 @@ def require_extra(extra: str, modules: tuple[str, ...], needed_by: str) -> None:
     """Refuse in one line when a module of `extra` is missing (a None entry in sys.modules counts as missing)."""
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        raise UsageError(f"{needed_by} needs the optional extra: pip install 'dltrain[{extra}]' ({', '.join(missing)} not installed)")
+        raise UsageError(
+            f"{needed_by} needs the optional extra: pip install 'dltrain[{extra}]' ({', '.join(missing)} not installed)"
+        )

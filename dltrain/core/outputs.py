@@ -16,4 +16,6 @@ def check_output_folder(out: Path, force: bool, what: str) -> None:
     """Refuse to overwrite a non-empty folder unless --force."""
     refuse_file_as_folder(out)
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"--out {out} already holds files; choose another folder or pass --force to replace the {what}")
+        raise UsageError(
+            f"--out {out} already holds files; choose another folder or pass --force to replace the {what}"
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -21,7 +21,7 @@ from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
 from dltrain.data.retina.meta import RetinaMeta
 
 META_FILE = "meta.json"
-DataMeta = Annotated[Union[HarMeta, RetinaMeta], Field(discriminator="task")]
+DataMeta = Annotated[HarMeta | RetinaMeta, Field(discriminator="task")]
 META_SCHEMA: TypeAdapter = TypeAdapter(DataMeta)
 
 
@@ -31,7 +31,10 @@ def parse_meta(payload: Any, origin: str) -> HarMeta | RetinaMeta:
         raise DataError(f"{origin} lacks 'task'; was it written by dltrain prepare?")
     version = payload.get("format_version")
     if version != DATA_FORMAT_VERSION:
-        raise DataError(f"{origin}: format version {version!r}, but this dltrain reads version {DATA_FORMAT_VERSION}; run 'dltrain prepare' again")
+        raise DataError(
+            f"{origin}: format version {version!r}, but this dltrain reads version {DATA_FORMAT_VERSION}; run "
+            "'dltrain prepare' again"
+        )
     try:
         return META_SCHEMA.validate_python(payload)
     except ValidationError as error:
@@ -51,7 +54,7 @@ class DataDir:
     _splits: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: Path) -> "DataDir":
+    def open(cls, path: Path) -> DataDir:
         path = Path(path)
         if not path.exists():
             raise DataError(f"{path}: no such folder (make one with 'dltrain prepare')")
@@ -80,7 +83,9 @@ class DataDir:
         if requested is None:
             chosen = "unlabelled" if "unlabelled" in available else "test" if "test" in available else None
             if chosen is None:
-                raise UsageError(f"{self.path} has no test or unlabelled split; choose one with --split ({', '.join(available)})")
+                raise UsageError(
+                    f"{self.path} has no test or unlabelled split; choose one with --split ({', '.join(available)})"
+                )
             return chosen
         if requested not in available:
             raise DataError(f"{self.path} has no {requested} split (splits: {', '.join(available)})")

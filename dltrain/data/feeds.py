@@ -3,12 +3,9 @@ each process's share of a global batch, targets for each loss, class weights."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
 
 SCORING_BATCH_SIZE = 256
 
@@ -34,7 +31,9 @@ def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     return counted.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int, shard: tuple[int, int] | None = None):
+def epoch_seeded_dataset(
+    x, y, batch_size: int, seed: int, first_epoch: int, epochs: int, shard: tuple[int, int] | None = None
+):
     """Batches of every epoch from `first_epoch` on, each epoch in an order drawn from (seed, epoch)
     alone. tf.data's reshuffling depends on how many epochs this process has iterated, so a resumed
     run would see other orders; with this one it sees exactly the batches it would have seen."""
@@ -43,11 +42,15 @@ def epoch_seeded_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epo
     inputs, targets = tf.constant(x), tf.constant(y)
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=shard is not None)
 
     batches = own_share(tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch), batch_size, shard)
-    return batches.map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return batches.map(
+        lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def encode_targets(levels: np.ndarray, config, num_classes: int) -> np.ndarray:

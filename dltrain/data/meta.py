@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from dltrain.core.errors import DataError
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+
+from dltrain.core.errors import DataError
 
 DATA_FORMAT_VERSION = 1
 SplitName = Literal["train", "val", "test", "unlabelled"]
@@ -44,12 +45,14 @@ class MetaBase(BaseModel):
     def split_size(self, name: str) -> int:
         return int(self.splits.get(name, 0))
 
-    def check_compatible(self, other: "MetaBase", other_origin: str) -> None:
+    def check_compatible(self, other: MetaBase, other_origin: str) -> None:
         """Refuse, naming the first difference, a DATA_DIR whose data this one's model cannot score."""
         for name in self.compatibility_fields:
             ours, theirs = getattr(self, name, None), getattr(other, name, None)
             if ours != theirs:
-                raise DataError(f"{other_origin} does not match the run's data: {name} {_plain(theirs)} vs {_plain(ours)}")
+                raise DataError(
+                    f"{other_origin} does not match the run's data: {name} {_plain(theirs)} vs {_plain(ours)}"
+                )
 
 
 def _plain(value):

@@ -22,12 +22,21 @@ def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: bool = F
 def metrics_table(metrics: dict):
     from rich.table import Table
 
-    kappa = f", quadratic weighted kappa {metrics['quadratic_weighted_kappa']:.4f}" if "quadratic_weighted_kappa" in metrics else ""
-    table = Table(title=f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}{kappa} ({metrics['count']} samples)")
+    kappa = (
+        f", quadratic weighted kappa {metrics['quadratic_weighted_kappa']:.4f}"
+        if "quadratic_weighted_kappa" in metrics
+        else ""
+    )
+    table = Table(
+        title=f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}{kappa} "
+        f"({metrics['count']} samples)"
+    )
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, scores in metrics["per_class"].items():
-        table.add_row(name, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"]))
+        table.add_row(
+            name, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}", str(scores["support"])
+        )
     return table
 
 

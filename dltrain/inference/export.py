@@ -20,9 +20,9 @@ import numpy as np
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import swap_in
 from dltrain.data.datadir import DataDir
+from dltrain.inference.exported import FORMATS, ExportedModel, require_onnx_runtime
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
-from dltrain.inference.exported import FORMATS, ExportedModel, require_onnx_runtime
 
 logger = logging.getLogger("dltrain")
 QUANTIZATIONS = ("none", "float16", "dynamic")
@@ -69,8 +69,6 @@ def _export_saved_model(model, target: Path) -> None:
     model.export(str(target), format="tf_saved_model", verbose=False)
 
 
-
-
 def _export_litert(model, target: Path, quantization: str) -> None:
     import tensorflow as tf
 
@@ -83,8 +81,6 @@ def _export_litert(model, target: Path, quantization: str) -> None:
     # one window (or photograph) at a time anyway.
     signature = [tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)]
     model.export(str(target), format="litert", input_signature=signature, verbose=False, **options)
-
-
 
 
 def _export_onnx(model, target: Path) -> None:
@@ -116,9 +112,16 @@ def _export_onnx(model, target: Path) -> None:
                 pass
             signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="inputs")
             forward = tf.function(lambda inputs: model(inputs, training=False), input_signature=[signature])
-            frozen = convert_variables_to_constants_v2(forward.get_concrete_function(), lower_control_flow=False, aggressive_inlining=True)
-            tf2onnx.convert.from_graph_def(frozen.graph.as_graph_def(), name=model.name, input_names=[tensor.name for tensor in frozen.inputs],
-                                           output_names=[tensor.name for tensor in frozen.outputs], output_path=str(target))
+            frozen = convert_variables_to_constants_v2(
+                forward.get_concrete_function(), lower_control_flow=False, aggressive_inlining=True
+            )
+            tf2onnx.convert.from_graph_def(
+                frozen.graph.as_graph_def(),
+                name=model.name,
+                input_names=[tensor.name for tensor in frozen.inputs],
+                output_names=[tensor.name for tensor in frozen.outputs],
+                output_path=str(target),
+            )
         finally:
             for each, level in zip(quiet, levels):
                 each.setLevel(level)
@@ -162,11 +165,20 @@ def _compare(model, exported_model, run, inputs, check: ExportCheck) -> None:
     check.agreement = float((_classes(exported, run) == _classes(expected, run)).mean())
     if check.quantization != "none":
         all_inputs, all_labels = _check_inputs(run, None)
-        check.accuracy = {"keras": float((_classes(model.predict(all_inputs, verbose=0), run) == all_labels).mean()),
-                          "exported": float((_classes(exported_model.predict(all_inputs), run) == all_labels).mean())}
+        check.accuracy = {
+            "keras": float((_classes(model.predict(all_inputs, verbose=0), run) == all_labels).mean()),
+            "exported": float((_classes(exported_model.predict(all_inputs), run) == all_labels).mean()),
+        }
 
 
-def export_run(run_dir: Path, export_format: str, out: Path, quantization: str = "none", tolerance: float | None = None, force: bool = False) -> ExportCheck:
+def export_run(
+    run_dir: Path,
+    export_format: str,
+    out: Path,
+    quantization: str = "none",
+    tolerance: float | None = None,
+    force: bool = False,
+) -> ExportCheck:
     from dltrain.core.console import import_tensorflow_quietly
 
     tolerance = _check_options(export_format, out, quantization, tolerance, force)
@@ -178,7 +190,12 @@ def export_run(run_dir: Path, export_format: str, out: Path, quantization: str =
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         target = staging / (out.name if _suffix_for(export_format) else "saved_model")
-        logger.info("exporting %s as %s%s", run_dir, export_format, f" ({quantization} quantisation)" if quantization != "none" else "")
+        logger.info(
+            "exporting %s as %s%s",
+            run_dir,
+            export_format,
+            f" ({quantization} quantisation)" if quantization != "none" else "",
+        )
         if export_format == "litert":
             _export_litert(model, target, quantization)
         else:
@@ -188,7 +205,8 @@ def export_run(run_dir: Path, export_format: str, out: Path, quantization: str =
         if not check.max_difference <= tolerance or check.agreement < MIN_AGREEMENT:
             raise DataError(
                 f"the {export_format} export disagrees with the Keras model on {len(inputs)} validation samples "
-                f"(largest probability difference {check.max_difference:.2e}, tolerance {tolerance:g}; classes agree on {check.agreement:.1%}); nothing written"
+                f"(largest probability difference {check.max_difference:.2e}, tolerance {tolerance:g}; classes agree "
+                f"on {check.agreement:.1%}); nothing written"
             )
         swap_in(target, out)
         return check

@@ -21,7 +21,7 @@ BATCH = 256  # samples per call for the formats that take any batch size
 
 
 def format_of(path: Path) -> str:
-    """The export format of `path`, from what `dltrain export` writes: a SavedModel folder, a .tflite or an .onnx file."""
+    """The export format of `path`, from what `dltrain export` writes: a SavedModel folder, a .tflite or .onnx file."""
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return "saved_model"
@@ -54,7 +54,10 @@ class ExportedModel:
         except (UsageError, DataError):
             raise
         except Exception as error:  # each runtime raises its own types for a damaged file
-            raise DataError(f"{path} cannot be loaded as {self.format} ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+            raise DataError(
+                f"{path} cannot be loaded as {self.format} ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''})"
+            ) from None
 
     def _load(self) -> None:
         if self.format == "saved_model":
@@ -72,7 +75,10 @@ class ExportedModel:
                 warnings.simplefilter("ignore", UserWarning)
                 self._interpreter = tf.lite.Interpreter(model_path=str(self.path))
             self._interpreter.allocate_tensors()
-            self._source, self._result = self._interpreter.get_input_details()[0], self._interpreter.get_output_details()[0]
+            self._source, self._result = (
+                self._interpreter.get_input_details()[0],
+                self._interpreter.get_output_details()[0],
+            )
             self.input_shape = (None, *self._source["shape"][1:])
         else:
             require_onnx_runtime()
@@ -88,7 +94,10 @@ class ExportedModel:
         expected = tuple(int(size) for size in sample_shape)
         takes = tuple(int(size) for size in self.input_shape[1:])
         if takes != expected:
-            raise DataError(f"{self.path} takes samples of shape {takes}, but {what} are of shape {expected}: it was exported from another run")
+            raise DataError(
+                f"{self.path} takes samples of shape {takes}, but {what} are of shape {expected}: it was exported "
+                "from another run"
+            )
 
     def _predict_array(self, samples: np.ndarray) -> np.ndarray:
         samples = np.asarray(samples, dtype=np.float32)
@@ -111,4 +120,6 @@ class ExportedModel:
         if isinstance(inputs, np.ndarray):
             return self._predict_array(inputs)
         # A tf.data pipeline of (inputs, target) batches: score batch by batch, never all at once.
-        return np.concatenate([self._predict_array(batch[0].numpy() if isinstance(batch, tuple) else batch.numpy()) for batch in inputs])
+        return np.concatenate(
+            [self._predict_array(batch[0].numpy() if isinstance(batch, tuple) else batch.numpy()) for batch in inputs]
+        )

@@ -35,8 +35,15 @@ def model_loader(run: Run, exported: Path | None):
     return load
 
 
-def predict_run(run_dir: Path, source: str, out: Path, split: str | None = None, probabilities: bool = True, tta: bool = False,
-                exported: Path | None = None) -> pd.DataFrame:
+def predict_run(
+    run_dir: Path,
+    source: str,
+    out: Path,
+    split: str | None = None,
+    probabilities: bool = True,
+    tta: bool = False,
+    exported: Path | None = None,
+) -> pd.DataFrame:
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a CSV file path")
     run = Run.open(run_dir)

@@ -7,9 +7,9 @@ out; otherwise the text says that this run did not show it. A failed or diverged
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,17 @@ from dltrain.core.registry import Registry
 # The lab's model: the activity GRU made small and plain (no batch norm, no dropout, constant
 # rate, every epoch kept) so that what each cell changes is the only thing that differs.
 LAB_BASE = [
-    "model.conv_layers=2", "model.units=32", "model.layers=1", "model.dense_units=32", "model.batch_norm=false", "model.dropout=0",
-    "optimizer.learning_rate=0.003", "schedule.name=constant",
-    "early_stopping.patience=0", "early_stopping.start_from_epoch=0", "early_stopping.restore_best=false",
+    "model.conv_layers=2",
+    "model.units=32",
+    "model.layers=1",
+    "model.dense_units=32",
+    "model.batch_norm=false",
+    "model.dropout=0",
+    "optimizer.learning_rate=0.003",
+    "schedule.name=constant",
+    "early_stopping.patience=0",
+    "early_stopping.start_from_epoch=0",
+    "early_stopping.restore_best=false",
 ]
 BUDGET_EPOCHS = {"quick": 6, "full": 20}
 CLEAR_MARGIN = 0.01  # accuracy differences below this are called "about the same"
@@ -54,7 +62,8 @@ class CellResult:
             return f"failed: {self.failure}"
         diverged = self.provenance.diverged_at
         if diverged:
-            return f"diverged (loss NaN or infinite) in epoch {diverged['epoch']}, {diverged['where']}; its curves stop there"
+            where = f"in epoch {diverged['epoch']}, {diverged['where']}"
+            return f"diverged (loss NaN or infinite) {where}; its curves stop there"
         return None
 
     def last(self, column: str) -> float:
@@ -89,14 +98,16 @@ def _fmt(value: float) -> str:
 
 
 def _base_table(results: list[CellResult]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "cell": [result.label for result in results],
-        "epochs": [len(result.history) if result.usable else 0 for result in results],
-        "final train loss": [result.last("loss") for result in results],
-        "final val loss": [result.last("val_loss") for result in results],
-        "best val accuracy": [result.best("val_accuracy") for result in results],
-        "status": [result.problem or "ok" for result in results],
-    })
+    return pd.DataFrame(
+        {
+            "cell": [result.label for result in results],
+            "epochs": [len(result.history) if result.usable else 0 for result in results],
+            "final train loss": [result.last("loss") for result in results],
+            "final val loss": [result.last("val_loss") for result in results],
+            "best val accuracy": [result.best("val_accuracy") for result in results],
+            "status": [result.problem or "ok" for result in results],
+        }
+    )
 
 
 def _ranking(results: list[CellResult], column: str = "val_accuracy") -> list[CellResult]:
@@ -105,6 +116,7 @@ def _ranking(results: list[CellResult], column: str = "val_accuracy") -> list[Ce
 
 
 # ---- initialisation -------------------------------------------------------------------------------
+
 
 @EXPERIMENTS.register("init")
 def init_experiment(budget: str, meta: dict) -> Experiment:
@@ -117,9 +129,15 @@ def init_experiment(budget: str, meta: dict) -> Experiment:
     ]
     for cell in cells:
         cell.overrides.append(f"train.epochs={epochs}")
-    return Experiment("init", "Initialisation", "Zero initialisation keeps the units of a layer identical; N(0,1) weights saturate the "
-                      "units; schemes scaled by 1/sqrt(fan-in) (Glorot, He) keep activations and gradients in a usable range.",
-                      cells, summarise_init, "activations")
+    return Experiment(
+        "init",
+        "Initialisation",
+        "Zero initialisation keeps the units of a layer identical; N(0,1) weights saturate the "
+        "units; schemes scaled by 1/sqrt(fan-in) (Glorot, He) keep activations and gradients in a usable range.",
+        cells,
+        summarise_init,
+        "activations",
+    )
 
 
 def summarise_init(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
@@ -131,30 +149,45 @@ def summarise_init(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     zeros = by_label.get("zeros")
     if zeros is not None and zeros.extra.get("identical_units"):
         statements.append(
-            f"With zero initialisation the {zeros.extra.get('dense_units', 'n')} units of the first dense layer are still identical "
-            f"after training (largest difference between two units' weights: {zeros.extra['unit_spread']:.1e}): the layer computes one "
-            f"feature {zeros.extra.get('dense_units', 'n')} times; best validation accuracy {_fmt(zeros.best('val_accuracy'))}."
+            f"With zero initialisation the {zeros.extra.get('dense_units', 'n')} units of the first dense layer are "
+            "still identical "
+            f"after training (largest difference between two units' weights: {zeros.extra['unit_spread']:.1e}): the "
+            "layer computes one "
+            f"feature {zeros.extra.get('dense_units', 'n')} times; best validation accuracy "
+            f"{_fmt(zeros.best('val_accuracy'))}."
         )
     elif zeros is not None and zeros.usable:
-        statements.append(f"In this run the zero-initialised dense layer's units did not stay identical (spread {_fmt(zeros.extra.get('unit_spread'))}).")
+        statements.append(
+            "In this run the zero-initialised dense layer's units did not stay identical (spread "
+            f"{_fmt(zeros.extra.get('unit_spread'))})."
+        )
     normal = by_label.get("normal N(0,1)")
     scaled = [by_label[label] for label in ("glorot_uniform", "he_normal") if label in by_label]
     saturated = [result.extra.get("saturated") for result in scaled if result.extra.get("saturated") is not None]
     if normal is not None and normal.extra.get("saturated") is not None and saturated:
         if normal.extra["saturated"] > max(saturated) + 0.05:
             statements.append(
-                f"Before training, {normal.extra['saturated']:.0%} of the GRU's outputs are saturated (|h| > 0.99) with N(0,1) weights, "
+                f"Before training, {normal.extra['saturated']:.0%} of the GRU's outputs are saturated (|h| > 0.99) "
+                "with N(0,1) weights, "
                 f"against {max(saturated):.0%} at most with the 1/sqrt(fan-in) schemes."
             )
         else:
-            statements.append(f"N(0,1) weights did not saturate the GRU more than the scaled schemes here ({normal.extra['saturated']:.0%} vs {max(saturated):.0%}).")
+            statements.append(
+                "N(0,1) weights did not saturate the GRU more than the scaled schemes here "
+                f"({normal.extra['saturated']:.0%} vs {max(saturated):.0%})."
+            )
     ranking = _ranking(results)
     if ranking:
-        statements.append("Best validation accuracy by initialisation: " + ", ".join(f"{result.label} {_fmt(result.best('val_accuracy'))}" for result in ranking) + ".")
+        statements.append(
+            "Best validation accuracy by initialisation: "
+            + ", ".join(f"{result.label} {_fmt(result.best('val_accuracy'))}" for result in ranking)
+            + "."
+        )
     return table, statements + problems(results)
 
 
 # ---- loss ------------------------------------------------------------------------------------------
+
 
 @EXPERIMENTS.register("loss")
 def loss_experiment(budget: str, meta: dict) -> Experiment:
@@ -162,26 +195,44 @@ def loss_experiment(budget: str, meta: dict) -> Experiment:
     # N(0,1) output weights saturate the softmax from the start: where the lecture's argument bites.
     common = ["model.initializer=normal", f"train.epochs={epochs}"]
     cells = [Cell("cross-entropy", ["train.loss=crossentropy", *common]), Cell("MSE", ["train.loss=mse", *common])]
-    return Experiment("loss", "Loss: cross-entropy vs squared error", "On a saturated softmax output, squared error gives vanishing "
-                      "gradients and learning stalls; cross-entropy's gradient stays proportional to the error.", cells, summarise_loss)
+    return Experiment(
+        "loss",
+        "Loss: cross-entropy vs squared error",
+        "On a saturated softmax output, squared error gives vanishing "
+        "gradients and learning stalls; cross-entropy's gradient stays proportional to the error.",
+        cells,
+        summarise_loss,
+    )
 
 
 def summarise_loss(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     table = _base_table(results)
-    table["val accuracy after epoch 1"] = [float(result.history["val_accuracy"].iloc[0]) if result.usable else float("nan") for result in results]
+    table["val accuracy after epoch 1"] = [
+        float(result.history["val_accuracy"].iloc[0]) if result.usable else float("nan") for result in results
+    ]
     by_label = {result.label: result for result in results}
     statements = []
     entropy, squared = by_label.get("cross-entropy"), by_label.get("MSE")
     if entropy and squared and entropy.usable and squared.usable:
         difference = entropy.best("val_accuracy") - squared.best("val_accuracy")
         if difference > CLEAR_MARGIN:
-            statements.append(f"From the same saturated start, cross-entropy reached a best validation accuracy of {_fmt(entropy.best('val_accuracy'))} "
-                              f"and squared error {_fmt(squared.best('val_accuracy'))} in {len(squared.history)} epochs: squared error learned less.")
+            statements.append(
+                "From the same saturated start, cross-entropy reached a best validation accuracy of "
+                f"{_fmt(entropy.best('val_accuracy'))} "
+                f"and squared error {_fmt(squared.best('val_accuracy'))} in {len(squared.history)} epochs: squared "
+                "error learned less."
+            )
         elif difference < -CLEAR_MARGIN:
-            statements.append(f"Here squared error did better ({_fmt(squared.best('val_accuracy'))} vs {_fmt(entropy.best('val_accuracy'))}): this run does not show the claim.")
+            statements.append(
+                f"Here squared error did better ({_fmt(squared.best('val_accuracy'))} vs "
+                f"{_fmt(entropy.best('val_accuracy'))}): this run does not show the claim."
+            )
         else:
-            statements.append(f"Both losses reached about the same validation accuracy ({_fmt(entropy.best('val_accuracy'))} vs {_fmt(squared.best('val_accuracy'))}): "
-                              "this run does not show a stall.")
+            statements.append(
+                f"Both losses reached about the same validation accuracy ({_fmt(entropy.best('val_accuracy'))} vs "
+                f"{_fmt(squared.best('val_accuracy'))}): "
+                "this run does not show a stall."
+            )
     return table, statements + problems(results)
 
 
@@ -194,34 +245,57 @@ ADAPTIVE = ("adagrad", "rmsprop", "adam")
 @EXPERIMENTS.register("optimizers")
 def optimizers_experiment(budget: str, meta: dict) -> Experiment:
     epochs = BUDGET_EPOCHS[budget]
-    cells = [Cell(name, [f"optimizer.name={name}", "optimizer.learning_rate=0.01", f"train.epochs={epochs}"]) for name in OPTIMIZER_CELLS]
-    return Experiment("optimizers", "Optimizers", "Momentum and Nesterov speed plain SGD up along consistent directions; Adagrad, "
-                      "RMSprop and Adam adapt the step per parameter.", cells, summarise_optimizers)
+    cells = [
+        Cell(name, [f"optimizer.name={name}", "optimizer.learning_rate=0.01", f"train.epochs={epochs}"])
+        for name in OPTIMIZER_CELLS
+    ]
+    return Experiment(
+        "optimizers",
+        "Optimizers",
+        "Momentum and Nesterov speed plain SGD up along consistent directions; Adagrad, "
+        "RMSprop and Adam adapt the step per parameter.",
+        cells,
+        summarise_optimizers,
+    )
 
 
 def summarise_optimizers(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     table = _base_table(results)
-    table["val loss after epoch 1"] = [float(result.history["val_loss"].iloc[0]) if result.usable else float("nan") for result in results]
+    table["val loss after epoch 1"] = [
+        float(result.history["val_loss"].iloc[0]) if result.usable else float("nan") for result in results
+    ]
     statements = []
     ranking = _ranking(results)
     if ranking:
-        statements.append(f"At the same rate (0.01) and budget, the best validation accuracy was {ranking[0].label}'s ({_fmt(ranking[0].best('val_accuracy'))}), "
-                          f"the lowest {ranking[-1].label}'s ({_fmt(ranking[-1].best('val_accuracy'))}).")
+        statements.append(
+            f"At the same rate (0.01) and budget, the best validation accuracy was {ranking[0].label}'s "
+            f"({_fmt(ranking[0].best('val_accuracy'))}), "
+            f"the lowest {ranking[-1].label}'s ({_fmt(ranking[-1].best('val_accuracy'))})."
+        )
     by_label = {result.label: result for result in results if result.usable}
     if "sgd" in by_label and "momentum" in by_label:
         gain = by_label["momentum"].best("val_accuracy") - by_label["sgd"].best("val_accuracy")
         verb = "improved on" if gain > CLEAR_MARGIN else "did worse than" if gain < -CLEAR_MARGIN else "matched"
-        statements.append(f"Momentum {verb} plain SGD ({_fmt(by_label['momentum'].best('val_accuracy'))} vs {_fmt(by_label['sgd'].best('val_accuracy'))}).")
+        statements.append(
+            f"Momentum {verb} plain SGD ({_fmt(by_label['momentum'].best('val_accuracy'))} vs "
+            f"{_fmt(by_label['sgd'].best('val_accuracy'))})."
+        )
     adaptive = [by_label[name].best("val_accuracy") for name in ADAPTIVE if name in by_label]
     plain = [by_label[name].best("val_accuracy") for name in ("sgd", "momentum", "nesterov") if name in by_label]
     if adaptive and plain:
         difference = np.mean(adaptive) - np.mean(plain)
-        relation = "above" if difference > CLEAR_MARGIN else "below" if difference < -CLEAR_MARGIN else "about level with"
-        statements.append(f"The adaptive methods' mean best validation accuracy ({np.mean(adaptive):.3f}) was {relation} the SGD family's ({np.mean(plain):.3f}).")
+        relation = (
+            "above" if difference > CLEAR_MARGIN else "below" if difference < -CLEAR_MARGIN else "about level with"
+        )
+        statements.append(
+            f"The adaptive methods' mean best validation accuracy ({np.mean(adaptive):.3f}) was {relation} the SGD "
+            f"family's ({np.mean(plain):.3f})."
+        )
     return table, statements + problems(results)
 
 
 # ---- schedules -------------------------------------------------------------------------------------
+
 
 @EXPERIMENTS.register("schedules")
 def schedules_experiment(budget: str, meta: dict) -> Experiment:
@@ -234,33 +308,54 @@ def schedules_experiment(budget: str, meta: dict) -> Experiment:
         Cell("1/t", ["schedule.name=inverse_time", f"schedule.decay_rate={10 / epochs:.3g}", *common]),
         Cell("linear", ["schedule.name=linear", "schedule.final_learning_rate=0", *common]),
     ]
-    return Experiment("schedules", "Learning-rate annealing", "Lowering the rate over training (step, exponential, 1/t, linear) lets "
-                      "SGD settle into a minimum that a constant rate keeps overshooting.", cells, summarise_schedules, "learning_rate")
+    return Experiment(
+        "schedules",
+        "Learning-rate annealing",
+        "Lowering the rate over training (step, exponential, 1/t, linear) lets "
+        "SGD settle into a minimum that a constant rate keeps overshooting.",
+        cells,
+        summarise_schedules,
+        "learning_rate",
+    )
 
 
 def summarise_schedules(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     table = _base_table(results)
-    table["rate at first epoch"] = [result.history["learning_rate"].iloc[0] if result.usable else float("nan") for result in results]
-    table["rate at last epoch"] = [result.history["learning_rate"].iloc[-1] if result.usable else float("nan") for result in results]
+    table["rate at first epoch"] = [
+        result.history["learning_rate"].iloc[0] if result.usable else float("nan") for result in results
+    ]
+    table["rate at last epoch"] = [
+        result.history["learning_rate"].iloc[-1] if result.usable else float("nan") for result in results
+    ]
     by_label = {result.label: result for result in results if result.usable}
     statements = []
     annealed = [result for label, result in by_label.items() if label != "constant"]
     if annealed:
-        statements.append("The rate fell from 0.03 to " + ", ".join(f"{result.history['learning_rate'].iloc[-1]:.2g} ({result.label})" for result in annealed)
-                          + " at the last epoch.")
+        statements.append(
+            "The rate fell from 0.03 to "
+            + ", ".join(f"{result.history['learning_rate'].iloc[-1]:.2g} ({result.label})" for result in annealed)
+            + " at the last epoch."
+        )
     if "constant" in by_label and annealed:
         constant = by_label["constant"].last("val_loss")
         better = [result for result in annealed if result.last("val_loss") < constant]
         lowest = min(annealed, key=lambda result: result.last("val_loss"))
         if better:
-            statements.append(f"{len(better)} of {len(annealed)} annealed runs ended with a lower validation loss than the constant rate "
-                              f"({_fmt(constant)}); the lowest was {lowest.label} ({_fmt(lowest.last('val_loss'))}).")
+            statements.append(
+                f"{len(better)} of {len(annealed)} annealed runs ended with a lower validation loss than the "
+                "constant rate "
+                f"({_fmt(constant)}); the lowest was {lowest.label} ({_fmt(lowest.last('val_loss'))})."
+            )
         else:
-            statements.append(f"No annealed run ended below the constant rate's validation loss ({_fmt(constant)}) here: this budget does not show the benefit.")
+            statements.append(
+                f"No annealed run ended below the constant rate's validation loss ({_fmt(constant)}) here: this "
+                "budget does not show the benefit."
+            )
     return table, statements + problems(results)
 
 
 # ---- regularisation --------------------------------------------------------------------------------
+
 
 @EXPERIMENTS.register("regularization")
 def regularization_experiment(budget: str, meta: dict) -> Experiment:
@@ -272,10 +367,25 @@ def regularization_experiment(budget: str, meta: dict) -> Experiment:
         Cell("L2 1e-3", ["regularization.l2=0.001", *common]),
         Cell("dropout 0.5", ["model.dropout=0.5", *common]),
         Cell("batch norm", ["model.batch_norm=true", *common]),
-        Cell("early stopping", ["early_stopping.patience=2", "early_stopping.restore_best=true", "early_stopping.monitor=val_loss", *common]),
+        Cell(
+            "early stopping",
+            [
+                "early_stopping.patience=2",
+                "early_stopping.restore_best=true",
+                "early_stopping.monitor=val_loss",
+                *common,
+            ],
+        ),
     ]
-    return Experiment("regularization", "Regularisation", "L2, dropout, batch normalisation and early stopping shrink the gap "
-                      "between training and validation performance.", cells, summarise_regularization, "gap")
+    return Experiment(
+        "regularization",
+        "Regularisation",
+        "L2, dropout, batch normalisation and early stopping shrink the gap "
+        "between training and validation performance.",
+        cells,
+        summarise_regularization,
+        "gap",
+    )
 
 
 def kept_gap(result: CellResult) -> float:
@@ -299,7 +409,10 @@ def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, l
         others = [(label, kept_gap(result)) for label, result in by_label.items() if label != "none"]
         shrank = [f"{label} ({gap:+.3f})" for label, gap in others if gap < baseline - CLEAR_MARGIN / 2]
         kept = [f"{label} ({gap:+.3f})" for label, gap in others if gap >= baseline - CLEAR_MARGIN / 2]
-        statements.append(f"Without regularisation the training accuracy exceeded the validation accuracy by {baseline:+.3f} at the kept epoch.")
+        statements.append(
+            f"Without regularisation the training accuracy exceeded the validation accuracy by {baseline:+.3f} at "
+            "the kept epoch."
+        )
         if shrank:
             statements.append("Shrank that gap: " + ", ".join(shrank) + ".")
         if kept:
@@ -308,6 +421,7 @@ def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, l
 
 
 # ---- batch size ------------------------------------------------------------------------------------
+
 
 @EXPERIMENTS.register("batch-size")
 def batch_size_experiment(budget: str, meta: dict) -> Experiment:
@@ -320,8 +434,15 @@ def batch_size_experiment(budget: str, meta: dict) -> Experiment:
         Cell("mini-batch 64", ["train.batch_size=64", f"train.epochs={epochs}"]),
         Cell(f"full batch {samples}", [f"train.batch_size={samples}", f"train.epochs={3 * epochs}"]),
     ]
-    return Experiment("batch-size", "Batch size", "Mini-batches make more progress per second of compute than both full-batch "
-                      "gradient descent and single-example updates.", cells, summarise_batch_size, "seconds")
+    return Experiment(
+        "batch-size",
+        "Batch size",
+        "Mini-batches make more progress per second of compute than both full-batch "
+        "gradient descent and single-example updates.",
+        cells,
+        summarise_batch_size,
+        "seconds",
+    )
 
 
 def best_loss_within(result: CellResult, seconds: float) -> float:
@@ -334,7 +455,9 @@ def best_loss_within(result: CellResult, seconds: float) -> float:
 
 def summarise_batch_size(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
     table = _base_table(results)
-    table["training seconds"] = [sum(result.epoch_seconds) if result.epoch_seconds else float("nan") for result in results]
+    table["training seconds"] = [
+        sum(result.epoch_seconds) if result.epoch_seconds else float("nan") for result in results
+    ]
     usable = [result for result in results if result.usable and result.epoch_seconds]
     statements = []
     if len(usable) == len(results) == 3:
@@ -345,9 +468,15 @@ def summarise_batch_size(results: list[CellResult]) -> tuple[pd.DataFrame, list[
         winner = min(losses, key=losses.get)
         listing = ", ".join(f"{label} {_fmt(loss)}" for label, loss in losses.items())
         if winner.startswith("mini-batch"):
-            statements.append(f"Within the first {budget:.0f} s of training (when every run had been evaluated once), the mini-batch run "
-                              f"reached the lowest validation loss ({listing}).")
+            statements.append(
+                f"Within the first {budget:.0f} s of training (when every run had been evaluated once), the "
+                "mini-batch run "
+                f"reached the lowest validation loss ({listing})."
+            )
         else:
-            statements.append(f"Within the first {budget:.0f} s of training, {winner} reached the lowest validation loss ({listing}): this run "
-                              "does not show mini-batches ahead.")
+            statements.append(
+                f"Within the first {budget:.0f} s of training, {winner} reached the lowest validation loss "
+                f"({listing}): this run "
+                "does not show mini-batches ahead."
+            )
     return table, statements + problems(results)

@@ -29,7 +29,7 @@ def probed_layers(core) -> list[str]:
 
 def weight_layer(name: str) -> str:
     """The layer holding the kernel behind a probed output: conv_relu_2 -> conv_2, dense_relu -> dense."""
-    if name.startswith("conv_") and not name[len("conv_"):].isdigit():
+    if name.startswith("conv_") and not name[len("conv_") :].isdigit():
         return f"conv_{name.rsplit('_', 1)[1]}"
     if name.startswith("dense_"):
         return "dense"
@@ -50,7 +50,11 @@ def initial_statistics(model, inputs: np.ndarray, targets: np.ndarray, loss) -> 
     with tf.GradientTape() as tape:
         hidden = standardise(x) if standardise is not None else x
         *outputs, probabilities = probe(hidden, training=False)
-        value = keras.losses.get(loss)(tf.constant(targets[:PROBE_SAMPLES]), probabilities) if isinstance(loss, str) else loss(tf.constant(targets[:PROBE_SAMPLES]), probabilities)
+        value = (
+            keras.losses.get(loss)(tf.constant(targets[:PROBE_SAMPLES]), probabilities)
+            if isinstance(loss, str)
+            else loss(tf.constant(targets[:PROBE_SAMPLES]), probabilities)
+        )
         value = tf.reduce_mean(value)
     variables = [core.get_layer(weight_layer(name)).trainable_weights[0] for name in names]
     gradients = dict(zip([id(variable) for variable in variables], tape.gradient(value, variables)))
@@ -58,13 +62,17 @@ def initial_statistics(model, inputs: np.ndarray, targets: np.ndarray, loss) -> 
     for name, output, variable in zip(names, outputs, variables):
         values = np.asarray(output)
         gradient = gradients.get(id(variable))
-        rows.append({
-            "layer": name,
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "saturated": float((np.abs(values) > SATURATED).mean()) if name.startswith(("gru_", "bidirectional_")) else None,
-            "gradient_norm": float(np.linalg.norm(np.asarray(gradient))) if gradient is not None else None,
-        })
+        rows.append(
+            {
+                "layer": name,
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+                "saturated": float((np.abs(values) > SATURATED).mean())
+                if name.startswith(("gru_", "bidirectional_"))
+                else None,
+                "gradient_norm": float(np.linalg.norm(np.asarray(gradient))) if gradient is not None else None,
+            }
+        )
     return rows
 
 

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from dltrain.config.loading import load_config
@@ -21,10 +20,10 @@ from dltrain.core.errors import DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.data.datadir import DataDir
-from dltrain.tasks import task_of
 from dltrain.lab.experiments import BUDGET_EPOCHS, EXPERIMENTS, LAB_BASE, CellResult, Experiment
 from dltrain.reporting.tables import format_cell
 from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Provenance, Run
+from dltrain.tasks import task_of
 
 logger = logging.getLogger("dltrain")
 LAB_ORDER = ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")  # the lecture's order
@@ -39,12 +38,19 @@ def check_experiments(names: list[str]) -> list[str]:
     return sorted(set(names), key=LAB_ORDER.index) if names else list(LAB_ORDER)
 
 
-def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", overrides: list[str] | None = None, force: bool = False,
-            report_only: bool = False) -> Path:
+def run_lab(
+    data_dir: Path,
+    out: Path,
+    names: list[str],
+    budget: str = "quick",
+    overrides: list[str] | None = None,
+    force: bool = False,
+    report_only: bool = False,
+) -> Path:
     """Train every experiment's cells under `out` and write REPORT.md; with `report_only`, rebuild
     the report from the runs already there (a missing run is reported as such)."""
-    from dltrain.training.callbacks import EpochSeconds
     from dltrain.runs.sweep import GridPoint, train_points
+    from dltrain.training.callbacks import EpochSeconds
 
     if budget not in BUDGET_EPOCHS:
         raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
@@ -54,13 +60,22 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
     try:
         task_of(data.meta).check_config(load_config(LAB_PRESET, LAB_BASE), data)
     except UsageError:
-        raise UsageError(f"{data_dir} holds {data.task} data; the lab's {LAB_PRESET} runs on activity data (make it with 'dltrain prepare har hapt')") from None
+        raise UsageError(
+            f"{data_dir} holds {data.task} data; the lab's {LAB_PRESET} runs on activity data (make it with 'dltrain "
+            "prepare har hapt')"
+        ) from None
     meta = data.meta
     experiments = [EXPERIMENTS.get(name)(budget, meta) for name in names]
     plans = []
     for experiment in experiments:  # every cell's config is validated before the first run
-        points = [GridPoint(_folder(cell.label), [*LAB_BASE, *cell.overrides, *(overrides or [])],
-                            load_config(LAB_PRESET, [*LAB_BASE, *cell.overrides, *(overrides or [])])) for cell in experiment.cells]
+        points = [
+            GridPoint(
+                _folder(cell.label),
+                [*LAB_BASE, *cell.overrides, *(overrides or [])],
+                load_config(LAB_PRESET, [*LAB_BASE, *cell.overrides, *(overrides or [])]),
+            )
+            for cell in experiment.cells
+        ]
         plans.append((experiment, points))
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -69,11 +84,26 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
         logger.info("lab experiment %s: %d runs", experiment.name, len(points))
         runs = out / experiment.name / "runs"
         if report_only:
-            failures = {point.name: f"no run in {runs / point.name}" for point in points if not (runs / point.name / HISTORY_FILE).is_file()}
+            failures = {
+                point.name: f"no run in {runs / point.name}"
+                for point in points
+                if not (runs / point.name / HISTORY_FILE).is_file()
+            }
         else:
-            failures = dict(train_points(data_dir, LAB_PRESET, points, runs, force,
-                                         extra_callbacks=lambda point, runs=runs: [EpochSeconds(runs / point.name / TIMING_FILE)]))
-        results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in zip(experiment.cells, points)]
+            failures = dict(
+                train_points(
+                    data_dir,
+                    LAB_PRESET,
+                    points,
+                    runs,
+                    force,
+                    extra_callbacks=lambda point, runs=runs: [EpochSeconds(runs / point.name / TIMING_FILE)],
+                )
+            )
+        results = [
+            _result(cell.label, runs / point.name, failures.get(point.name))
+            for cell, point in zip(experiment.cells, points)
+        ]
         if experiment.name == "init":
             _probe_initialisation(results, points, data)
         sections.append(_section(experiment, results, out))
@@ -83,11 +113,17 @@ def run_lab(data_dir: Path, out: Path, names: list[str], budget: str = "quick", 
         "",
         f"Data: `{data_dir}` ({meta.source.get('kind', meta.task)}; train {meta.split_size('train')} windows). "
         f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
-        f"Model: the `{LAB_PRESET}` preset with `{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
+        f"Model: the `{LAB_PRESET}` preset with "
+        f"`{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
         f"Made by `{' '.join(['dltrain', *sys.argv[1:]]) if sys.argv[0].endswith('dltrain') else 'run_lab(...)'}` in "
-        f"{(time.perf_counter() - started) / 60:.1f} minutes" + (" (the report only, from runs trained earlier)." if report_only else
-                                                                 " (runs kept from an earlier call count as nothing)."),
-        "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim the runs did not "
+        f"{(time.perf_counter() - started) / 60:.1f} minutes"
+        + (
+            " (the report only, from runs trained earlier)."
+            if report_only
+            else " (runs kept from an earlier call count as nothing)."
+        ),
+        "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim the "
+        "runs did not "
         "bear out is reported as such.",
         "",
     ]
@@ -109,7 +145,9 @@ def _result(label: str, run_dir: Path, failure: str | None) -> CellResult:
     timing = run_dir / TIMING_FILE
     seconds = json.loads(timing.read_text()) if timing.is_file() else []
     if history is not None and len(seconds) != len(history) and run.provenance.train_seconds:
-        seconds = [run.provenance.train_seconds / len(history)] * len(history)  # a run resumed or kept from before the lab timed it
+        seconds = [run.provenance.train_seconds / len(history)] * len(
+            history
+        )  # a run resumed or kept from before the lab timed it
     return CellResult(label, run_dir, history, run.provenance, failure, seconds)
 
 
@@ -125,14 +163,18 @@ def _probe_initialisation(results: list[CellResult], points, data: DataDir) -> N
     for result, point in zip(results, points):
         keras.utils.set_random_seed(point.config.train.seed)
         model = build_model(data, point.config, 1)
-        rows = initial_statistics(model, train.x, encode_targets(train.y, point.config, len(data.meta.classes)), model.loss)
+        rows = initial_statistics(
+            model, train.x, encode_targets(train.y, point.config, len(data.meta.classes)), model.loss
+        )
         result.extra["layers"] = rows
         gru = [row["saturated"] for row in rows if row["saturated"] is not None]
         result.extra["saturated"] = gru[0] if gru else None
         if result.usable and (result.run_dir / MODEL_FILE).is_file():
             trained = keras.saving.load_model(result.run_dir / MODEL_FILE, safe_mode=True, compile=False)
             spread = unit_spread(trained)
-            result.extra.update(unit_spread=spread, identical_units=units_identical(spread), dense_units=point.config.model.dense_units)
+            result.extra.update(
+                unit_spread=spread, identical_units=units_identical(spread), dense_units=point.config.model.dense_units
+            )
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -152,8 +194,18 @@ def _section(experiment: Experiment, results: list[CellResult], out: Path) -> st
     write_text_atomic(folder / "table.csv", table.to_csv(index=False))
     figure = folder / f"{experiment.name}.png"
     plot_experiment(experiment, results, figure)
-    lines = [f"## {experiment.title}", "", f"_The lecture:_ {experiment.claim}", "", f"![{experiment.title}]({figure.relative_to(out)})", "",
-             _markdown_table(table), "", *[f"- {statement}" for statement in statements], ""]
+    lines = [
+        f"## {experiment.title}",
+        "",
+        f"_The lecture:_ {experiment.claim}",
+        "",
+        f"![{experiment.title}]({figure.relative_to(out)})",
+        "",
+        _markdown_table(table),
+        "",
+        *[f"- {statement}" for statement in statements],
+        "",
+    ]
     if experiment.name == "init":
         lines += _layer_table(results)
     return "\n".join(lines)
@@ -163,5 +215,7 @@ def _layer_table(results: list[CellResult]) -> list[str]:
     rows = [{"cell": result.label, **row} for result in results for row in result.extra.get("layers", [])]
     if not rows:
         return []
-    frame = pd.DataFrame(rows).rename(columns={"std": "output std", "saturated": "saturated share", "gradient_norm": "kernel gradient norm"})
+    frame = pd.DataFrame(rows).rename(
+        columns={"std": "output std", "saturated": "saturated share", "gradient_norm": "kernel gradient norm"}
+    )
     return ["Per layer, on 256 training windows before any update:", "", _markdown_table(frame), ""]

@@ -8,7 +8,7 @@ inputs and ends in a softmax over `num_classes`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from dltrain.core.registry import Registry
 

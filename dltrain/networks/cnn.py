@@ -21,14 +21,20 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
         filters = params.conv_filters * 2**block
         for repeat in (1, 2):  # two convolutions per block, as in the course baseline
             label = f"block{block + 1}_conv{repeat}"
-            hidden = layers.Conv2D(filters, params.conv_kernel, padding="same", use_bias=not params.batch_norm, name=label, **weights)(hidden)
+            hidden = layers.Conv2D(
+                filters, params.conv_kernel, padding="same", use_bias=not params.batch_norm, name=label, **weights
+            )(hidden)
             if params.batch_norm:
                 # momentum 0.9, not Keras's 0.99: a small set gives few steps per epoch, and the
                 # moving statistics used at inference must catch up within a few epochs.
                 hidden = layers.BatchNormalization(momentum=0.9, name=f"{label}_batch_norm")(hidden)
             hidden = activation_layer(params.activation, f"{label}_{params.activation}")(hidden)
         hidden = layers.MaxPooling2D(2, name=f"block{block + 1}_pool")(hidden)
-    pooling = layers.GlobalAveragePooling2D(name="global_average") if params.pooling == "global_average" else layers.Flatten(name="flatten")
+    pooling = (
+        layers.GlobalAveragePooling2D(name="global_average")
+        if params.pooling == "global_average"
+        else layers.Flatten(name="flatten")
+    )
     hidden = pooling(hidden)
     if params.dense_units:
         if params.dropout > 0:
@@ -40,5 +46,7 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
     if params.head == "regression":
         outputs = layers.Dense(1, name="grade", dtype="float32", **weights)(hidden)
     else:
-        outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(hidden)
+        outputs = layers.Dense(
+            num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights
+        )(hidden)
     return keras.Model(inputs, outputs, name="cnn")

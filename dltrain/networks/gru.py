@@ -20,7 +20,9 @@ def build_gru(input_shape, num_classes, params, regularization=None):
     for index in range(params.conv_layers):
         # An optional convolutional front end: local motion patterns, and each pooling halves the
         # sequence the GRU has to walk through (the recurrent part is the slow, sequential one).
-        hidden = layers.Conv1D(params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}", **weights)(hidden)
+        hidden = layers.Conv1D(
+            params.conv_filters, params.conv_kernel, padding="same", name=f"conv_{index + 1}", **weights
+        )(hidden)
         if params.batch_norm:
             hidden = layers.BatchNormalization(name=f"conv_batch_norm_{index + 1}")(hidden)
         hidden = activation_layer(params.activation, f"conv_{params.activation}_{index + 1}")(hidden)
@@ -47,5 +49,7 @@ def build_gru(input_shape, num_classes, params, regularization=None):
     if params.dense_units:
         hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
         hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
-    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(hidden)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(
+        hidden
+    )
     return keras.Model(inputs, outputs, name="gru_classifier")

@@ -30,4 +30,8 @@ def weight_options(params, regularization=None) -> dict:
 def activation_layer(name: str, label: str):
     from keras import layers
 
-    return layers.LeakyReLU(negative_slope=0.1, name=label) if name == "leaky_relu" else layers.Activation(name, name=label)
+    return (
+        layers.LeakyReLU(negative_slope=0.1, name=label)
+        if name == "leaky_relu"
+        else layers.Activation(name, name=label)
+    )

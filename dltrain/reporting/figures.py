@@ -42,14 +42,18 @@ def plot_confusion_matrix(metrics: dict, path: Path) -> None:
     axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (row, column), count in np.ndenumerate(matrix):
         colour = "white" if shares[row, column] > 0.6 else "black"
-        axes.text(column, row, f"{count}\n{shares[row, column]:.0%}", ha="center", va="center", color=colour, fontsize=8)
+        axes.text(
+            column, row, f"{count}\n{shares[row, column]:.0%}", ha="center", va="center", color=colour, fontsize=8
+        )
     ticks = np.arange(len(classes))
     axes.set_xticks(ticks, [textwrap.fill(name.replace("_", " "), 10) for name in classes], fontsize=8)
     axes.set_yticks(ticks, [name.replace("_", " ") for name in classes], fontsize=8)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true (row: share of the class)")
     kappa = f", kappa {metrics['quadratic_weighted_kappa']:.4f}" if "quadratic_weighted_kappa" in metrics else ""
-    axes.set_title(f"{metrics.get('split', '')} split: accuracy {metrics['accuracy']:.4f}{kappa} ({metrics['count']} samples)")
+    axes.set_title(
+        f"{metrics.get('split', '')} split: accuracy {metrics['accuracy']:.4f}{kappa} ({metrics['count']} samples)"
+    )
     figure.tight_layout()
     save_figure(figure, path)
 
@@ -87,7 +91,14 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    second = next((name for name in ("accuracy", "kappa", "mae") if all(name in h or f"val_{name}" in h for h in histories.values())), None)
+    second = next(
+        (
+            name
+            for name in ("accuracy", "kappa", "mae")
+            if all(name in h or f"val_{name}" in h for h in histories.values())
+        ),
+        None,
+    )
     panels = ["loss"] + ([second] if second else [])
     figure, axes_list = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from dltrain.config.loading import flat_settings
+from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import refuse_file_as_folder
-from dltrain.core.errors import DataError, UsageError
 from dltrain.reporting.tables import format_cell, short_metric_name
 from dltrain.runs.rundir import HISTORY_FILE, Provenance, Run
 
@@ -33,7 +33,9 @@ def read_run_record(run_dir: Path) -> RunRecord:
     run = Run.open(run_dir, finished=False)
     history = run.history()
     if history.empty:
-        raise DataError(f"{run.path} is not a dltrain run with a history (no epoch finished: {HISTORY_FILE} missing or empty)")
+        raise DataError(
+            f"{run.path} is not a dltrain run with a history (no epoch finished: {HISTORY_FILE} missing or empty)"
+        )
     return RunRecord(run.path, flat_settings(run.config.model_dump(mode="json")), run.provenance, history)
 
 
@@ -92,7 +94,9 @@ def compare_runs(run_dirs: list[Path], out: Path | None = None) -> pd.DataFrame:
         refuse_file_as_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
-        plot_run_comparison(dict(zip(run_labels(records), (record.history for record in records))), out / COMPARISON_FIGURE)
+        plot_run_comparison(
+            dict(zip(run_labels(records), (record.history for record in records))), out / COMPARISON_FIGURE
+        )
     return frame
 
 
@@ -102,7 +106,9 @@ def comparison_table(frame: pd.DataFrame):
 
     table = Table(title="runs compared")
     for column in frame.columns:
-        table.add_column(column, justify="left" if column in ("run", "status") or frame[column].dtype == object else "right")
+        table.add_column(
+            column, justify="left" if column in ("run", "status") or frame[column].dtype == object else "right"
+        )
     for _, row in frame.iterrows():
         table.add_row(*(Text(format_cell(value)) for value in row))  # Text: values are not markup
     return table

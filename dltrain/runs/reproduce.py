@@ -28,7 +28,7 @@ class Budget(BaseModel):
     band: tuple[float, float]
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Budget":
+    def _ordered(self) -> Budget:
         if self.band[0] > self.band[1]:
             raise ValueError(f"band {list(self.band)}: low above high")
         return self

@@ -91,8 +91,11 @@ class Provenance(BaseModel):
     @field_validator("thresholds")
     @classmethod
     def _increasing_finite(cls, thresholds):
-        if thresholds is not None and (len(thresholds) != 4 or not all(math.isfinite(value) for value in thresholds)
-                                       or any(low >= high for low, high in zip(thresholds, thresholds[1:]))):
+        if thresholds is not None and (
+            len(thresholds) != 4
+            or not all(math.isfinite(value) for value in thresholds)
+            or any(low >= high for low, high in zip(thresholds, thresholds[1:]))
+        ):
             raise ValueError("thresholds must be 4 increasing finite numbers")
         return thresholds
 
@@ -100,7 +103,9 @@ class Provenance(BaseModel):
 def git_commit() -> str | None:
     """The commit of the dltrain source tree, if it is a git checkout."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -130,9 +135,14 @@ def _read_provenance(path: Path) -> Provenance:
         raise DataError(f"{path} is not valid JSON ({str(error).splitlines()[0]})") from None
     if not isinstance(payload, dict):
         raise DataError(f"{path}: not a JSON object")
-    version = payload.get("format_version", PROVENANCE_FORMAT_VERSION)  # runs written before the field existed are version 1
+    version = payload.get(
+        "format_version", PROVENANCE_FORMAT_VERSION
+    )  # runs written before the field existed are version 1
     if version != PROVENANCE_FORMAT_VERSION:
-        raise DataError(f"{path}: format version {version!r}, but this dltrain reads version {PROVENANCE_FORMAT_VERSION}; train the run again")
+        raise DataError(
+            f"{path}: format version {version!r}, but this dltrain reads version {PROVENANCE_FORMAT_VERSION}; train "
+            "the run again"
+        )
     try:
         return Provenance.model_validate(payload)
     except ValidationError as error:
@@ -159,14 +169,14 @@ class Run:
     provenance: Provenance
 
     @classmethod
-    def create(cls, path: Path, config: Config, provenance: Provenance) -> "Run":
+    def create(cls, path: Path, config: Config, provenance: Provenance) -> Run:
         """A new run in the (existing, empty) folder `path`: config.yaml is written before anything trains."""
         run = cls(Path(path), config, provenance)
         write_text_atomic(run.path / CONFIG_FILE, config.to_yaml())
         return run
 
     @classmethod
-    def open(cls, path: Path, finished: bool = True) -> "Run":
+    def open(cls, path: Path, finished: bool = True) -> Run:
         """A run folder's config and provenance, validated; with `finished`, only a complete run
         with its model and data description (what evaluate, predict and export need)."""
         path = Path(path)
@@ -183,7 +193,9 @@ class Run:
     def check_finished(self) -> None:
         status = self.provenance.status
         if status == "interrupted" and (self.path / LAST_MODEL_FILE).is_file():
-            raise DataError(f"{self.path}: training was interrupted; continue it with 'dltrain train --resume {self.path}'")
+            raise DataError(
+                f"{self.path}: training was interrupted; continue it with 'dltrain train --resume {self.path}'"
+            )
         if status != STATUS_COMPLETE or self.provenance.data is None:
             raise DataError(f"{self.path}: training did not finish (status {status!r}); train again")
         if not self.model_path.is_file():
@@ -230,7 +242,10 @@ class Run:
             # compile=False: scoring needs no optimizer, and skipping it avoids rebuilding one.
             model = keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
         except Exception as error:  # Keras raises many types for a damaged archive
-            raise DataError(f"{self.model_path} cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+            raise DataError(
+                f"{self.model_path} cannot be loaded ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''})"
+            ) from None
         self.check_fits(model, self.model_path)
         return model
 

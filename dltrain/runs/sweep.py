@@ -17,8 +17,8 @@ import yaml
 
 from dltrain.config.loading import load_config, validate_config
 from dltrain.config.schema import Config
-from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.core.errors import DltrainError, UsageError
+from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, STATUS_COMPLETE, Run
 
 logger = logging.getLogger("dltrain")
@@ -39,7 +39,9 @@ def parse_grid(assignments: list[str]) -> dict[str, list[str]]:
         key = key.strip()
         values = [value.strip() for value in raw.split(",") if value.strip()]
         if not separator or not key or not values:
-            raise UsageError(f"--grid {assignment!r}: expected key=value1,value2,..., e.g. --grid optimizer.name=sgd,adam")
+            raise UsageError(
+                f"--grid {assignment!r}: expected key=value1,value2,..., e.g. --grid optimizer.name=sgd,adam"
+            )
         if key in grid:
             raise UsageError(f"--grid {key} is given twice; list all its values in one --grid")
         if len(set(values)) != len(values):
@@ -87,12 +89,21 @@ def _existing_state(run_dir: Path, config: Config) -> str:
 def _same_config(run_dir: Path, config: Config) -> bool:
     """A run that stopped before training wrote its provenance still has its config.yaml."""
     try:
-        return validate_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text()), str(run_dir), saved_run=True) == config
+        return (
+            validate_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text()), str(run_dir), saved_run=True) == config
+        )
     except Exception:  # no config, or a damaged one
         return False
 
 
-def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], overrides: list[str], out: Path, force: bool = False):
+def sweep(
+    data_dir: Path,
+    config_name: str | None,
+    grid: dict[str, list[str]],
+    overrides: list[str],
+    out: Path,
+    force: bool = False,
+):
     """Train every grid point under `out`, then compare them; returns (comparison, failures).
     Without `config_name`, every point starts from the data's task preset."""
     from dltrain.data.datadir import DataDir
@@ -108,7 +119,14 @@ def sweep(data_dir: Path, config_name: str | None, grid: dict[str, list[str]], o
     return frame, failures
 
 
-def train_points(data_dir: Path, config_name: str | None, points: list[GridPoint], out: Path, force: bool = False, extra_callbacks=None) -> list[tuple[str, str]]:
+def train_points(
+    data_dir: Path,
+    config_name: str | None,
+    points: list[GridPoint],
+    out: Path,
+    force: bool = False,
+    extra_callbacks=None,
+) -> list[tuple[str, str]]:
     """Train each point into `out/<point name>`: complete runs are kept, interrupted ones resumed,
     a failing one logged and skipped. `extra_callbacks(point)` gives callbacks for a new training.
     Returns the failures as (point name, message)."""
@@ -120,20 +138,36 @@ def train_points(data_dir: Path, config_name: str | None, points: list[GridPoint
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data, point.config)
         if _existing_state(out / point.name, point.config) == "foreign" and not force:
-            raise UsageError(f"{out / point.name} holds another run; choose another --out or pass --force to replace it")
+            raise UsageError(
+                f"{out / point.name} holds another run; choose another --out or pass --force to replace it"
+            )
     logger.info("%d runs into %s", len(points), out)
     failures = []
     for index, point in enumerate(points, start=1):
         run_dir = out / point.name
         state = _existing_state(run_dir, point.config)
-        logger.info("run %d/%d: %s (%s)", index, len(points), point.name, {"new": "training", "complete": "complete already, kept", "resumable": "resuming"}.get(state, "training again"))
+        logger.info(
+            "run %d/%d: %s (%s)",
+            index,
+            len(points),
+            point.name,
+            {"new": "training", "complete": "complete already, kept", "resumable": "resuming"}.get(
+                state, "training again"
+            ),
+        )
         try:
             if state == "resumable":
                 resume_run(run_dir, data_dir)
             elif state != "complete":
                 if state in ("stale", "foreign"):
                     shutil.rmtree(run_dir)
-                train_run(data_dir, run_dir, point.config, config_name, extra_callbacks=extra_callbacks(point) if extra_callbacks else ())
+                train_run(
+                    data_dir,
+                    run_dir,
+                    point.config,
+                    config_name,
+                    extra_callbacks=extra_callbacks(point) if extra_callbacks else (),
+                )
         except DltrainError as error:  # one diverging point should not cost the others
             logger.error("run %s failed: %s", point.name, error)
             failures.append((point.name, str(error)))

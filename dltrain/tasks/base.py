@@ -9,9 +9,10 @@ read those attributes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -61,7 +62,9 @@ class Task(Protocol):
     def loss_and_metrics(self, config: Config) -> tuple[Any, list]:
         """The Keras loss and metrics to compile with; validation metrics follow from them."""
 
-    def training_feeds(self, data: DataDir, config: Config, batch_size: int, first_epoch: int, shard: tuple[int, int] | None) -> TrainingFeeds:
+    def training_feeds(
+        self, data: DataDir, config: Config, batch_size: int, first_epoch: int, shard: tuple[int, int] | None
+    ) -> TrainingFeeds:
         """Training and validation batches; `batch_size` is the global batch, `shard` this process's share."""
 
     def wrap_model(self, model, data: DataDir):
@@ -92,5 +95,6 @@ class Task(Protocol):
 def check_model_fits(task: Task, config: Config) -> None:
     if config.model.name not in task.models:
         raise UsageError(
-            f"model.name {config.model.name!r} does not fit {task.name} data; use {' or '.join(map(repr, task.models))} (e.g. --config {task.preset})"
+            f"model.name {config.model.name!r} does not fit {task.name} data; use "
+            f"{' or '.join(map(repr, task.models))} (e.g. --config {task.preset})"
         )

@@ -11,7 +11,14 @@ import pandas as pd
 
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.datadir import META_FILE, DataDir
-from dltrain.data.feeds import SCORING_BATCH_SIZE, TrainingFeeds, array_dataset, balanced_class_weights, encode_targets, epoch_seeded_dataset
+from dltrain.data.feeds import (
+    SCORING_BATCH_SIZE,
+    TrainingFeeds,
+    array_dataset,
+    balanced_class_weights,
+    encode_targets,
+    epoch_seeded_dataset,
+)
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
@@ -30,7 +37,10 @@ class HarTask:
     def check_config(self, config, data: DataDir) -> None:
         check_model_fits(self, config)
         if config.early_stopping.monitor not in self.monitors:
-            raise UsageError(f"early_stopping.monitor={config.early_stopping.monitor} does not apply to activity data; use {' or '.join(self.monitors)}")
+            raise UsageError(
+                f"early_stopping.monitor={config.early_stopping.monitor} does not apply to activity data; use "
+                f"{' or '.join(self.monitors)}"
+            )
 
     def loss_and_metrics(self, config):
         return crossentropy_or_mse(config)
@@ -39,10 +49,20 @@ class HarTask:
         """Every process draws the same seeded batches and keeps its own rows of each (`shard`)."""
         train, val = data.split("train"), data.split("val")
         if shard is not None and len(val.y) < batch_size:
-            raise DataError(f"{data.path}: {len(val.y)} validation windows, fewer than one global batch of {batch_size}; lower train.batch_size")
+            raise DataError(
+                f"{data.path}: {len(val.y)} validation windows, fewer than one global batch of {batch_size}; lower "
+                "train.batch_size"
+            )
         classes = len(data.meta.classes)
-        train_data = epoch_seeded_dataset(train.x, encode_targets(train.y, config, classes), batch_size, config.train.seed, first_epoch,
-                                          config.train.epochs, shard)
+        train_data = epoch_seeded_dataset(
+            train.x,
+            encode_targets(train.y, config, classes),
+            batch_size,
+            config.train.seed,
+            first_epoch,
+            config.train.epochs,
+            shard,
+        )
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
         steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
@@ -55,7 +75,9 @@ class HarTask:
         normalization = data.meta.normalization
         inputs = keras.Input(shape=model.input_shape[1:], name="raw_signals")
         variance = np.square(np.asarray(normalization.std))
-        standardised = keras.layers.Normalization(axis=-1, mean=np.asarray(normalization.mean), variance=variance, name="standardize")(inputs)
+        standardised = keras.layers.Normalization(
+            axis=-1, mean=np.asarray(normalization.mean), variance=variance, name="standardize"
+        )(inputs)
         return keras.Model(inputs, model(standardised), name=model.name)
 
     def tune(self, model, data: DataDir, config) -> dict:
@@ -124,7 +146,9 @@ def windows_from_source(source: str, run_meta) -> tuple[np.ndarray, np.ndarray]:
     har = read_har_source(source, options)  # every window the reader cut is predicted, whatever its label or split
     unknown = sorted(set(har.classes) - set(run_meta.classes))
     if unknown:
-        raise DataError(f"{source}: class(es) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta.classes)})")
+        raise DataError(
+            f"{source}: class(es) {', '.join(unknown)} unknown to the model (classes: {', '.join(run_meta.classes)})"
+        )
     if har.channels != run_meta.channels:
         raise DataError(f"{source}: channels {har.channels} differ from the model's {run_meta.channels}")
     if har.window != run_meta.window:

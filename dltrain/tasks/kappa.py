@@ -23,14 +23,18 @@ class QuadraticKappa(keras.metrics.Metric):
         self.head = head
         self.thresholds = [float(value) for value in thresholds]
         self.grades = len(LEVELS)
-        self.confusion = self.add_variable(shape=(self.grades, self.grades), initializer="zeros", name="confusion", dtype="float32")
+        self.confusion = self.add_variable(
+            shape=(self.grades, self.grades), initializer="zeros", name="confusion", dtype="float32"
+        )
 
     def _grades(self, values, predicted: bool):
         if len(values.shape) == 2 and values.shape[-1] == self.grades:  # probabilities or one-hot targets
             return ops.argmax(values, axis=-1)
         values = ops.reshape(ops.cast(values, "float32"), (-1,))
         if predicted and self.head == "regression":
-            return ops.sum(ops.cast(ops.expand_dims(values, -1) >= ops.convert_to_tensor(self.thresholds), "int32"), axis=-1)
+            return ops.sum(
+                ops.cast(ops.expand_dims(values, -1) >= ops.convert_to_tensor(self.thresholds), "int32"), axis=-1
+            )
         return ops.clip(ops.cast(ops.round(values), "int32"), 0, self.grades - 1)
 
     def update_state(self, y_true, y_pred, sample_weight=None):

@@ -33,9 +33,13 @@ class RetinaTask:
         check_model_fits(self, config)
         regression = config.model.head == "regression"
         if regression and config.early_stopping.monitor == "val_accuracy":
-            raise UsageError("early_stopping.monitor=val_accuracy needs the classification head; use val_kappa or val_loss")
+            raise UsageError(
+                "early_stopping.monitor=val_accuracy needs the classification head; use val_kappa or val_loss"
+            )
         if regression and config.train.class_weight != "none":
-            raise UsageError("train.class_weight=balanced needs the classification head (a regression has no classes to weigh)")
+            raise UsageError(
+                "train.class_weight=balanced needs the classification head (a regression has no classes to weigh)"
+            )
 
     def loss_and_metrics(self, config):
         from dltrain.tasks.kappa import QuadraticKappa
@@ -54,7 +58,15 @@ class RetinaTask:
         train, val = data.split("train"), data.split("val")
         classes = len(data.meta.classes)
         train_levels, val_levels = train["level"].to_numpy(np.int64), val["level"].to_numpy(np.int64)
-        train_data = image_dataset(data.path, train, batch_size, True, config.augment, config.train.seed, encode_targets(train_levels, config, classes))
+        train_data = image_dataset(
+            data.path,
+            train,
+            batch_size,
+            True,
+            config.augment,
+            config.train.seed,
+            encode_targets(train_levels, config, classes),
+        )
         val_data = image_dataset(data.path, val, batch_size, targets=encode_targets(val_levels, config, classes))
         weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
         return TrainingFeeds(train_data, val_data, -(-len(train_levels) // batch_size), False, weights, val_levels)
@@ -77,7 +89,11 @@ class RetinaTask:
         if split == "unlabelled":
             raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
         table = data.split(split)
-        return ScoringInputs(image_dataset(data.path, table, SCORING_BATCH_SIZE), table["level"].to_numpy(np.int64), table["image"].to_numpy(str))
+        return ScoringInputs(
+            image_dataset(data.path, table, SCORING_BATCH_SIZE),
+            table["level"].to_numpy(np.int64),
+            table["image"].to_numpy(str),
+        )
 
     def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
         """Model outputs; with `tta`, the mean over the four flips of each image."""
@@ -86,9 +102,15 @@ class RetinaTask:
             return outputs
         import tensorflow as tf
 
-        flips = (tf.image.flip_left_right, tf.image.flip_up_down, lambda images: tf.image.flip_up_down(tf.image.flip_left_right(images)))
+        flips = (
+            tf.image.flip_left_right,
+            tf.image.flip_up_down,
+            lambda images: tf.image.flip_up_down(tf.image.flip_left_right(images)),
+        )
         for flip in flips:
-            outputs = outputs + model.predict(inputs.map(lambda images, target, flip=flip: (flip(images), target)), verbose=0)
+            outputs = outputs + model.predict(
+                inputs.map(lambda images, target, flip=flip: (flip(images), target)), verbose=0
+            )
         return outputs / (1 + len(flips))
 
     def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
@@ -133,7 +155,9 @@ class RetinaTask:
             for images, chunk_names, files_read in prepared_chunks(paths, run.data_meta.image_options, request.rejects):
                 if images:
                     stacked = np.stack(images).astype(np.float32)
-                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(PREDICT_BATCH_SIZE)
+                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(
+                        PREDICT_BATCH_SIZE
+                    )
                     grades.append(self.labels_from_outputs(self.predict_outputs(model, dataset, request.tta), run))
                     names += chunk_names
                 advance(files_read)
@@ -150,5 +174,13 @@ class RetinaTask:
 
         options = dict(options)
         image_options = ImageOptions.from_options(size=options.pop("size", 512), graham=options.pop("graham", False))
-        prepare_retina_source(source, out, image_options, seed=options.pop("seed", 42), workers=workers, force=True,
-                              demo_dir=out.parent / "raw", **options)
+        prepare_retina_source(
+            source,
+            out,
+            image_options,
+            seed=options.pop("seed", 42),
+            workers=workers,
+            force=True,
+            demo_dir=out.parent / "raw",
+            **options,
+        )

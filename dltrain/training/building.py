@@ -18,11 +18,15 @@ def build_model(data: DataDir, config: Config, steps_per_epoch: int):
 
     task = task_of(data.meta)
     try:
-        network = MODELS.get(config.model.name)(data.meta.input_shape, len(data.meta.classes), config.model, config.regularization)
+        network = MODELS.get(config.model.name)(
+            data.meta.input_shape, len(data.meta.classes), config.model, config.regularization
+        )
     except ValueError as error:  # a builder refusing a combination of settings
         raise UsageError(str(error)) from None
     model = task.wrap_model(network, data)
-    learning_rate = SCHEDULES.get(config.schedule.name)(config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs)
+    learning_rate = SCHEDULES.get(config.schedule.name)(
+        config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs
+    )
     loss, metrics = task.loss_and_metrics(config)
     optimizer = OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=config.train.jit_compile)
@@ -33,12 +37,19 @@ def monitor_mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
 
 
-def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, resume_state: dict | None = None) -> tuple[list, object]:
+def build_callbacks(
+    config: Config, run_dir: Path, steps_per_epoch: int, resume_state: dict | None = None
+) -> tuple[list, object]:
     """The callbacks of one training, in the order they must run, and the NaN watch."""
     import keras
 
     from dltrain.training.callbacks import LearningRateLogger, ProgressDisplay, StopOnNaN
-    from dltrain.training.checkpoints import BestModelCheckpoint, LastCheckpoint, ResumableEarlyStopping, ResumablePlateau
+    from dltrain.training.checkpoints import (
+        BestModelCheckpoint,
+        LastCheckpoint,
+        ResumableEarlyStopping,
+        ResumablePlateau,
+    )
 
     stopping = config.early_stopping
     monitor, mode, warm_up = stopping.monitor, monitor_mode(stopping.monitor), stopping.start_from_epoch
@@ -51,14 +62,23 @@ def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, resume_
     stateful = {}
     if config.schedule.name == "plateau":
         stateful["plateau"] = ResumablePlateau(
-            monitor=monitor, mode=mode, factor=config.schedule.factor, patience=config.schedule.patience,
-            min_lr=config.schedule.min_learning_rate, min_delta=stopping.min_delta, resume_state=saved.get("plateau"),
+            monitor=monitor,
+            mode=mode,
+            factor=config.schedule.factor,
+            patience=config.schedule.patience,
+            min_lr=config.schedule.min_learning_rate,
+            min_delta=stopping.min_delta,
+            resume_state=saved.get("plateau"),
         )
     if stopping.patience > 0:
         # restore_best_weights stays off: model.keras already holds the best epoch, and the
         # in-memory weights must stay the last ones for last.keras.
         stateful["early_stopping"] = ResumableEarlyStopping(
-            monitor=monitor, mode=mode, patience=stopping.patience, min_delta=stopping.min_delta, start_from_epoch=warm_up,
+            monitor=monitor,
+            mode=mode,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            start_from_epoch=warm_up,
             resume_state=saved.get("early_stopping"),
         )
     if stopping.restore_best:
@@ -68,9 +88,15 @@ def build_callbacks(config: Config, run_dir: Path, steps_per_epoch: int, resume_
     callbacks += list(stateful.values())
     callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
     if config.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_FOLDER), histogram_freq=int(config.train.tensorboard_histograms)))
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run_dir / TENSORBOARD_FOLDER), histogram_freq=int(config.train.tensorboard_histograms)
+            )
+        )
     seconds_before = (resume_state or {}).get("train_seconds", 0.0)
-    callbacks.append(LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before))
+    callbacks.append(
+        LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before)
+    )
     first_epoch = (resume_state or {}).get("epochs_done", 0)
     callbacks.append(ProgressDisplay(config.train.epochs, steps_per_epoch, first_epoch))
     return callbacks, nan_watch

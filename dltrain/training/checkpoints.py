@@ -53,7 +53,10 @@ def _optimizer_payload(optimizer) -> bytes:
     """The optimizer's variables in order (step counter, rate, slots; with mixed precision also the
     loss scale). Saved by us because Keras skips them on load when the wrappers differ."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{f"variable_{index}": np.asarray(variable.numpy()) for index, variable in enumerate(optimizer.variables)})
+    np.savez(
+        buffer,
+        **{f"variable_{index}": np.asarray(variable.numpy()) for index, variable in enumerate(optimizer.variables)},
+    )
     return buffer.getvalue()
 
 
@@ -84,7 +87,10 @@ class ResumableCounters:
         self.resume_state = resume_state
 
     def state(self) -> dict:
-        return {name: _plain(getattr(self, name)) if name == "best" else int(getattr(self, name)) for name in self.counter_names}
+        return {
+            name: _plain(getattr(self, name)) if name == "best" else int(getattr(self, name))
+            for name in self.counter_names
+        }
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -105,7 +111,15 @@ class BestModelCheckpoint(keras.callbacks.Callback):
     warm-up epochs exactly as EarlyStopping's `start_from_epoch` does, so both judge the same epochs.
     A NaN value never counts as an improvement."""
 
-    def __init__(self, path: Path, monitor: str, mode: str, min_delta: float = 0.0, start_from_epoch: int = 0, resume_state: dict | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        monitor: str,
+        mode: str,
+        min_delta: float = 0.0,
+        start_from_epoch: int = 0,
+        resume_state: dict | None = None,
+    ) -> None:
         super().__init__()
         self.path, self.monitor, self.mode = Path(path), monitor, mode
         self.min_delta, self.start_from_epoch = min_delta, start_from_epoch
@@ -162,7 +176,11 @@ class LastCheckpoint(keras.callbacks.Callback):
             "callbacks": {name: callback.state() for name, callback in self.stateful_callbacks.items()},
             "seed_generators": seed_generator_states(self.model),
         }
-        save_model_atomic(self.model, self.path, {RESUME_MEMBER: json.dumps(state), OPTIMIZER_MEMBER: _optimizer_payload(self.model.optimizer)})
+        save_model_atomic(
+            self.model,
+            self.path,
+            {RESUME_MEMBER: json.dumps(state), OPTIMIZER_MEMBER: _optimizer_payload(self.model.optimizer)},
+        )
 
 
 def restore_training_state(model, last_path: Path, state: dict, restore_learning_rate: bool) -> None:
@@ -173,8 +191,12 @@ def restore_training_state(model, last_path: Path, state: dict, restore_learning
     model.optimizer.build(model.trainable_variables)
     source, target = state["optimizer_variables"], model.optimizer.variables
     generators, generator_states = _seed_generator_variables(model), state.get("seed_generators", [])
-    if [value.shape for value in source] != [tuple(variable.shape) for variable in target] or len(generators) != len(generator_states):
-        raise DataError(f"{last_path}: its saved state does not match the run's configuration; the run cannot be resumed")
+    if [value.shape for value in source] != [tuple(variable.shape) for variable in target] or len(generators) != len(
+        generator_states
+    ):
+        raise DataError(
+            f"{last_path}: its saved state does not match the run's configuration; the run cannot be resumed"
+        )
     for value, variable in zip(source, target):
         variable.assign(value)
     for variable, value in zip(generators, generator_states):

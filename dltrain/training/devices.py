@@ -46,7 +46,9 @@ def _gpu_details(tf, gpus) -> list[dict]:
             info = tf.config.experimental.get_device_details(gpu)
         except (ValueError, RuntimeError):
             info = {}
-        details.append({"name": info.get("device_name", gpu.name), "compute_capability": info.get("compute_capability")})
+        details.append(
+            {"name": info.get("device_name", gpu.name), "compute_capability": info.get("compute_capability")}
+        )
     return details
 
 
@@ -63,7 +65,9 @@ def _enable_memory_growth(tf, gpus) -> bool:
 def _resolve_mixed_precision(requested, gpu_details: list[dict], notes: list[str]) -> bool:
     if requested == "auto":
         capabilities = [detail["compute_capability"] for detail in gpu_details]
-        return bool(capabilities) and all(cap is not None and tuple(cap) >= TENSOR_CORE_COMPUTE_CAPABILITY for cap in capabilities)
+        return bool(capabilities) and all(
+            cap is not None and tuple(cap) >= TENSOR_CORE_COMPUTE_CAPABILITY for cap in capabilities
+        )
     if requested and not gpu_details:
         notes.append("train.mixed_precision=true on a CPU: float16 is emulated there and usually slower than float32")
     return bool(requested)
@@ -91,7 +95,9 @@ def _configure_jax(train_config, distributed: bool, keras, tf) -> DeviceSetup:
     platform = local[0].platform.upper()
     device = {"type": platform, "count": len(local), "names": [device.device_kind for device in local]}
     notes: list[str] = []
-    mixed_precision = bool(train_config.mixed_precision) and (train_config.mixed_precision != "auto" or platform == "GPU")
+    mixed_precision = bool(train_config.mixed_precision) and (
+        train_config.mixed_precision != "auto" or platform == "GPU"
+    )
     if mixed_precision and platform == "CPU":
         notes.append("train.mixed_precision=true on a CPU: float16 is emulated there and usually slower than float32")
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
@@ -113,7 +119,12 @@ def configure_devices(train_config, distributed: bool = False) -> DeviceSetup:
     memory_growth = _enable_memory_growth(tf, gpus)
     details = _gpu_details(tf, gpus)
     if gpus:
-        device = {"type": "GPU", "count": len(gpus), "names": [detail["name"] for detail in details], "compute_capability": [detail["compute_capability"] for detail in details]}
+        device = {
+            "type": "GPU",
+            "count": len(gpus),
+            "names": [detail["name"] for detail in details],
+            "compute_capability": [detail["compute_capability"] for detail in details],
+        }
     else:
         device = {"type": "CPU", "count": 1, "names": [f"{os.cpu_count()} logical cores"]}
     notes: list[str] = []

@@ -68,11 +68,16 @@ def launch_training(request: TrainRequest) -> TrainOutcome:
 
     if request.resume is not None:
         if request.config or request.overrides or request.out or request.force:
-            raise UsageError("--resume continues with the run's own config.yaml and folder; --config, --set, --out and --force do not apply")
+            raise UsageError(
+                "--resume continues with the run's own config.yaml and folder; --config, --set, --out and --force do "
+                "not apply"
+            )
         return TrainOutcome(request.resume, resume_run(request.resume, request.data_dir))
     config_name, config = resolve_config(request.data_dir, request.config, request.overrides)
     if not group.is_chief:
         train_as_worker(request.data_dir, config, config_name, group)
         return TrainOutcome(None, None)
     run_dir = request.out or default_run_dir(request.data_dir, config_name)
-    return TrainOutcome(run_dir, train_run(request.data_dir, run_dir, config, config_name, force=request.force, group=group))
+    return TrainOutcome(
+        run_dir, train_run(request.data_dir, run_dir, config, config_name, force=request.force, group=group)
+    )

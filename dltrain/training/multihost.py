@@ -57,7 +57,9 @@ def select_backend(backend: str) -> None:
         import keras
 
         if keras.backend.backend() != backend:
-            raise UsageError(f"--backend {backend}: Keras was already started on {keras.backend.backend()} in this process")
+            raise UsageError(
+                f"--backend {backend}: Keras was already started on {keras.backend.backend()} in this process"
+            )
         return
     os.environ["KERAS_BACKEND"] = backend
 
@@ -67,12 +69,17 @@ def check_process_options(coordinator: str | None, num_processes: int | None, pr
     given = {"--coordinator": coordinator, "--num-processes": num_processes, "--process-id": process_id}
     missing = [name for name, value in given.items() if value is None]
     if missing:
-        raise UsageError(f"--distributed needs {', '.join(missing)} (or DLTRAIN_COORDINATOR, DLTRAIN_NUM_PROCESSES, DLTRAIN_PROCESS_ID)")
+        raise UsageError(
+            f"--distributed needs {', '.join(missing)} (or DLTRAIN_COORDINATOR, DLTRAIN_NUM_PROCESSES, "
+            "DLTRAIN_PROCESS_ID)"
+        )
     host, _, port = coordinator.rpartition(":")
     if not host or not port.isdigit():
         raise UsageError(f"--coordinator {coordinator}: give HOST:PORT of process 0, e.g. 10.0.0.1:29500")
     if num_processes < 1 or not 0 <= process_id < num_processes:
-        raise UsageError(f"--process-id {process_id} with --num-processes {num_processes}: ids run from 0 to num_processes - 1")
+        raise UsageError(
+            f"--process-id {process_id} with --num-processes {num_processes}: ids run from 0 to num_processes - 1"
+        )
     return ProcessGroup(num_processes, process_id, coordinator)
 
 
@@ -83,9 +90,13 @@ def join(group: ProcessGroup) -> None:
     # CPU processes talk over TCP (gloo); GPU processes use NCCL whatever this says. Asking JAX for
     # its platform first would start it, and initialize() must come before JAX starts.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    logger.info("process %d of %d: joining the coordinator at %s", group.process_id, group.num_processes, group.coordinator)
+    logger.info(
+        "process %d of %d: joining the coordinator at %s", group.process_id, group.num_processes, group.coordinator
+    )
     try:
-        jax.distributed.initialize(group.coordinator, group.num_processes, group.process_id, initialization_timeout=JOIN_TIMEOUT_SECONDS)
+        jax.distributed.initialize(
+            group.coordinator, group.num_processes, group.process_id, initialization_timeout=JOIN_TIMEOUT_SECONDS
+        )
     except Exception as error:  # XLA raises its own status errors for a coordinator that never answers
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise UsageError(f"could not join the other processes at {group.coordinator} ({reason})") from None
@@ -113,6 +124,14 @@ def check_same_weights(model, group: ProcessGroup) -> str:
     from jax.experimental import multihost_utils
 
     digest = weights_digest(model)
-    multihost_utils.assert_equal(np.frombuffer(bytes.fromhex(digest), dtype=np.uint8), f"process {group.process_id}: weights differ between processes")
-    logger.info("process %d of %d: final weights sha256 %s, the same on every process", group.process_id, group.num_processes, digest[:16])
+    multihost_utils.assert_equal(
+        np.frombuffer(bytes.fromhex(digest), dtype=np.uint8),
+        f"process {group.process_id}: weights differ between processes",
+    )
+    logger.info(
+        "process %d of %d: final weights sha256 %s, the same on every process",
+        group.process_id,
+        group.num_processes,
+        digest[:16],
+    )
     return digest

@@ -10,7 +10,7 @@ that validating a config stays instant.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from dltrain.core.registry import Registry
 
@@ -66,11 +66,19 @@ def build_adagrad(config, learning_rate):
 def build_rmsprop(config, learning_rate):
     import keras
 
-    return keras.optimizers.RMSprop(learning_rate=learning_rate, rho=config.rho, epsilon=config.epsilon, **_common(config))
+    return keras.optimizers.RMSprop(
+        learning_rate=learning_rate, rho=config.rho, epsilon=config.epsilon, **_common(config)
+    )
 
 
 def _adam_family(optimizer_class, config, learning_rate):
-    return optimizer_class(learning_rate=learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon, **_common(config))
+    return optimizer_class(
+        learning_rate=learning_rate,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        **_common(config),
+    )
 
 
 @OPTIMIZERS.register("adam")
@@ -104,7 +112,9 @@ def build_constant(config, learning_rate, steps_per_epoch, epochs):
 def build_step(config, learning_rate, steps_per_epoch, epochs):
     import keras
 
-    return keras.optimizers.schedules.ExponentialDecay(learning_rate, config.every * steps_per_epoch, config.factor, staircase=True)
+    return keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, config.every * steps_per_epoch, config.factor, staircase=True
+    )
 
 
 @SCHEDULES.register("exponential")
@@ -126,7 +136,9 @@ def build_inverse_time(config, learning_rate, steps_per_epoch, epochs):
 def build_linear(config, learning_rate, steps_per_epoch, epochs):
     import keras
 
-    return keras.optimizers.schedules.PolynomialDecay(learning_rate, epochs * steps_per_epoch, config.final_learning_rate, power=1.0)
+    return keras.optimizers.schedules.PolynomialDecay(
+        learning_rate, epochs * steps_per_epoch, config.final_learning_rate, power=1.0
+    )
 
 
 @SCHEDULES.register("cosine")

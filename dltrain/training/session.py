@@ -11,9 +11,9 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -46,13 +46,20 @@ def check_training_inputs(data: DataDir, config: Config, group: ProcessGroup = S
     task = task_of(data.meta)
     for split in ("train", "val"):
         if not data.has_split(split):
-            raise DataError(f"{data.path} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)")
+            raise DataError(
+                f"{data.path} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)"
+            )
     task.check_config(config, data)
     if group.distributed and not task.supports_distributed:
         raise UsageError(f"--distributed does not train {task.name} data in this version")
     samples = data.meta.split_size("train")
     if config.train.batch_size > samples:
-        logger.info("train.batch_size %d is larger than the %d training samples: using %d", config.train.batch_size, samples, samples)
+        logger.info(
+            "train.batch_size %d is larger than the %d training samples: using %d",
+            config.train.batch_size,
+            samples,
+            samples,
+        )
         config.train.batch_size = samples
     from dltrain.training.tracking import check_tracking_available
 
@@ -60,8 +67,15 @@ def check_training_inputs(data: DataDir, config: Config, group: ProcessGroup = S
     return task
 
 
-def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str | None, force: bool = False, extra_callbacks=(),
-              group: ProcessGroup = SINGLE_PROCESS) -> Provenance:
+def train_run(
+    data_dir: Path,
+    run_dir: Path,
+    config: Config,
+    config_source: str | None,
+    force: bool = False,
+    extra_callbacks=(),
+    group: ProcessGroup = SINGLE_PROCESS,
+) -> Provenance:
     run_dir = Path(run_dir)
     check_output_folder(run_dir, force, "run")
     data = DataDir.open(data_dir)
@@ -73,8 +87,13 @@ def train_run(data_dir: Path, run_dir: Path, config: Config, config_source: str 
     if run_dir.exists() and force:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    provenance = Provenance(status="running", command=" ".join(sys.argv), config_source=config_source, seed=config.train.seed,
-                            data=DataRecord(path=str(data.path.resolve()), meta=data.meta))
+    provenance = Provenance(
+        status="running",
+        command=" ".join(sys.argv),
+        config_source=config_source,
+        seed=config.train.seed,
+        data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
+    )
     run = Run.create(run_dir, config, provenance)
     try:
         return TrainingSession(data, run, group=group, extra_callbacks=extra_callbacks).train()
@@ -108,10 +127,15 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
     check_training_inputs(data, run.config)
     if data.meta != run.data_meta:
-        raise DataError(f"{data.path} is not the data {run.path} was trained on (its meta.json differs); resume with the original DATA_DIR")
+        raise DataError(
+            f"{data.path} is not the data {run.path} was trained on (its meta.json differs); resume with the "
+            "original DATA_DIR"
+        )
     last = run.path / LAST_MODEL_FILE
     if not last.is_file():
-        raise DataError(f"{run.path} stopped before its first epoch ended (no {LAST_MODEL_FILE}); train it again instead")
+        raise DataError(
+            f"{run.path} stopped before its first epoch ended (no {LAST_MODEL_FILE}); train it again instead"
+        )
     from dltrain.training.checkpoints import read_resume_state
 
     state = read_resume_state(last)
@@ -138,7 +162,11 @@ def mark_interrupted(run: Run) -> None:
         run.provenance.status = "interrupted"
         run.save_provenance()
     resumable = (run.path / LAST_MODEL_FILE).is_file()
-    logger.warning("interrupted: %s is incomplete%s", run.path, f"; continue it with: dltrain train --resume {run.path}" if resumable else "")
+    logger.warning(
+        "interrupted: %s is incomplete%s",
+        run.path,
+        f"; continue it with: dltrain train --resume {run.path}" if resumable else "",
+    )
 
 
 @dataclass
@@ -170,7 +198,9 @@ class TrainingSession:
 
         keras.utils.set_random_seed(self.config.train.seed)
         setup = configure_devices(self.config.train, self.group.distributed)
-        logger.info("training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas)
+        logger.info(
+            "training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas
+        )
         try:
             with device_scope(setup, self.config.train.deterministic):
                 model, callbacks, nan_watch = self._fit(setup)
@@ -220,19 +250,35 @@ class TrainingSession:
         if self.resume_state:
             from dltrain.training.checkpoints import restore_training_state
 
-            restore_training_state(model, self.run.path / LAST_MODEL_FILE, self.resume_state, config.schedule.name in ("constant", "plateau"))
+            restore_training_state(
+                model,
+                self.run.path / LAST_MODEL_FILE,
+                self.resume_state,
+                config.schedule.name in ("constant", "plateau"),
+            )
             provenance.status = "running"
             provenance.resumed_after_epochs = [*provenance.resumed_after_epochs, self.first_epoch]
         else:
             cudnn = config.model.cudnn_recurrent()
-            provenance = self.run.provenance = Provenance.model_validate({
-                **provenance.model_dump(), "versions": software_versions(), "git_commit": git_commit(), "device": setup.device,
-                **setup.describe(), "precision": keras.config.dtype_policy().name, "xla": bool(model.jit_compile),
-                "deterministic_ops": config.train.deterministic, "cudnn_gru": bool(cudnn) and setup.device["type"] == "GPU",
-                "parameters": int(model.count_params()),
-            })
+            provenance = self.run.provenance = Provenance.model_validate(
+                {
+                    **provenance.model_dump(),
+                    "versions": software_versions(),
+                    "git_commit": git_commit(),
+                    "device": setup.device,
+                    **setup.describe(),
+                    "precision": keras.config.dtype_policy().name,
+                    "xla": bool(model.jit_compile),
+                    "deterministic_ops": config.train.deterministic,
+                    "cudnn_gru": bool(cudnn) and setup.device["type"] == "GPU",
+                    "parameters": int(model.count_params()),
+                }
+            )
             if cudnn is False and setup.device["type"] == "GPU":
-                logger.warning("model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times slower on this GPU")
+                logger.warning(
+                    "model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times "
+                    "slower on this GPU"
+                )
         if self.group.distributed:
             provenance.processes = self.group.describe()
         if config.train.tracking == "mlflow" and self.group.is_chief:
@@ -241,7 +287,13 @@ class TrainingSession:
             self.tracker = MlflowTracker(config, self.run.path, provenance.tracking)
             provenance.tracking = self.tracker.record()
         self.run.save_provenance()
-        logger.info("model %s: %s parameters; precision %s, XLA %s", config.model.name, f"{model.count_params():,}", provenance.precision, provenance.xla)
+        logger.info(
+            "model %s: %s parameters; precision %s, XLA %s",
+            config.model.name,
+            f"{model.count_params():,}",
+            provenance.precision,
+            provenance.xla,
+        )
 
     def _finish(self, callbacks, nan_watch) -> None:
         """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""
@@ -261,10 +313,16 @@ class TrainingSession:
         kept = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True, compile=False)  # as Run.load_model
         task = task_of(self.data.meta)
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
-        metrics = {split: score_split(kept, self.data, split, self.run) for split in ("val", "test") if self.data.has_split(split)}
+        metrics = {
+            split: score_split(kept, self.data, split, self.run)
+            for split in ("val", "test")
+            if self.data.has_split(split)
+        }
         provenance.status = STATUS_COMPLETE
         provenance.epochs_run = epochs_run
-        provenance.best_epoch = best_checkpoint.best_epoch + 1 if best_checkpoint and best_checkpoint.best_epoch is not None else epochs_run
+        provenance.best_epoch = (
+            best_checkpoint.best_epoch + 1 if best_checkpoint and best_checkpoint.best_epoch is not None else epochs_run
+        )
         provenance.train_seconds = round(seconds, 1)
         provenance.metrics = {split: headline(values, task.headline) for split, values in metrics.items()}
         self.run.save_provenance()
@@ -277,11 +335,15 @@ class TrainingSession:
         kept = self.run.path / (MODEL_FILE if config.early_stopping.restore_best else LAST_MODEL_FILE)
         if not kept.is_file():
             raise UsageError(
-                f"training diverged (loss became NaN or infinite in epoch {epoch}, {where}) before any epoch could be kept; "
+                f"training diverged (loss became NaN or infinite in epoch {epoch}, {where}) before any epoch could "
+                "be kept; "
                 f"lower optimizer.learning_rate (now {config.optimizer.learning_rate:g}) or set optimizer.clipnorm"
             )
         logger.warning(
             "training diverged (loss NaN or infinite) in epoch %d, %s, and stopped; %s is the %s epoch before it",
-            epoch, where, MODEL_FILE, "best" if config.early_stopping.restore_best else "last",
+            epoch,
+            where,
+            MODEL_FILE,
+            "best" if config.early_stopping.restore_best else "last",
         )
         self.run.provenance.diverged_at = nan_watch.diverged_at

@@ -62,14 +62,21 @@ class MlflowTracker:
                 name = config.train.tracking_experiment
                 experiment = self.client.get_experiment_by_name(name)
                 experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
-                run = self.client.create_run(experiment_id, run_name=run_dir.name, tags={"dltrain.run_dir": str(run_dir.resolve())})
+                run = self.client.create_run(
+                    experiment_id, run_name=run_dir.name, tags={"dltrain.run_dir": str(run_dir.resolve())}
+                )
                 self.run_id = run.info.run_id
-                parameters = [Param(key, str(value)) for key, value in flat_settings(config.model_dump(mode="json")).items()]
+                parameters = [
+                    Param(key, str(value)) for key, value in flat_settings(config.model_dump(mode="json")).items()
+                ]
                 for start in range(0, len(parameters), BATCH_LIMIT):
                     self.client.log_batch(self.run_id, params=parameters[start : start + BATCH_LIMIT])
                 logger.info("MLflow: run %s in experiment %r at %s", self.run_id, name, self.uri)
         except Exception as error:  # an unreachable server or an unwritable store: say so before training
-            raise UsageError(f"MLflow tracking at {self.uri} failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+            raise UsageError(
+                f"MLflow tracking at {self.uri} failed ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''})"
+            ) from None
 
     def record(self) -> dict[str, str]:
         """What provenance.json keeps, so that a resumed run continues this MLflow run."""
@@ -80,7 +87,9 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), stamp, step) for key, value in values.items() if isinstance(value, (int, float))]
+        metrics = [
+            Metric(key, float(value), stamp, step) for key, value in values.items() if isinstance(value, (int, float))
+        ]
         try:
             for start in range(0, len(metrics), BATCH_LIMIT):
                 self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH_LIMIT])
@@ -109,7 +118,12 @@ class MlflowTracker:
             self.client.log_artifacts(self.run_id, str(run_dir))
             self.client.set_terminated(self.run_id, status="FINISHED")
         except Exception as error:
-            logger.warning("MLflow: artifacts not logged (%s: %s); the run folder %s is complete", type(error).__name__, error, run_dir)
+            logger.warning(
+                "MLflow: artifacts not logged (%s: %s); the run folder %s is complete",
+                type(error).__name__,
+                error,
+                run_dir,
+            )
 
     def stop(self, interrupted: bool) -> None:
         """Close the MLflow run of a training that did not finish: KILLED can be resumed, FAILED not."""
@@ -117,4 +131,3 @@ class MlflowTracker:
             self.client.set_terminated(self.run_id, status="KILLED" if interrupted else "FAILED")
         except Exception:  # already failing for another reason; that one is the error to report
             pass
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,10 @@ from dltrain.core.files import atomic_folder
 from dltrain.core.outputs import check_output_folder
 from dltrain.data.datadir import write_meta
 from dltrain.data.har.meta import HarMeta, Split, write_split
-from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
 from dltrain.data.har.readers import read_har_source
 from dltrain.data.har.splits import split_by_subject
 from dltrain.data.har.types import UNKNOWN_SUBJECT, HarOptions, HarSource
+from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
 
 logger = logging.getLogger("dltrain")
 
@@ -102,7 +102,7 @@ def base_meta(har: HarSource, source: str, options: HarOptions, mean: np.ndarray
         "source": {"kind": har.kind, "path": har.path, "argument": source, **har.notes},
         "options": dataclasses.asdict(options),
         "rejects": int(har.notes.get("skipped_short_recordings", 0)),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dltrain_version": __version__,
     }
 

@@ -125,8 +125,17 @@ class HarSource:
         if short is not None:
             notes["skipped_short_recordings"] = short.report(len(windows.x))
         return cls(
-            kind, str(path), list(channels), list(classes), windows, window, step, sample_rate_hz, notes,
-            ready_cut, list(training_refusals or []),
+            kind,
+            str(path),
+            list(channels),
+            list(classes),
+            windows,
+            window,
+            step,
+            sample_rate_hz,
+            notes,
+            ready_cut,
+            list(training_refusals or []),
         )
 
 
@@ -149,4 +158,6 @@ def select_channels(available: list[str], requested: str | None, default: list[s
 def check_finite(values: np.ndarray, origin: str) -> None:
     if not np.isfinite(values).all():
         bad = np.argwhere(~np.isfinite(values))[0]
-        raise DataError(f"{origin}: NaN or infinite value at position {tuple(int(i) for i in bad)}; clean or drop it first")
+        raise DataError(
+            f"{origin}: NaN or infinite value at position {tuple(int(i) for i in bad)}; clean or drop it first"
+        )

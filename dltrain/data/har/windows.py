@@ -108,9 +108,14 @@ class ShortRecordings:
             return 0
         origin, length = self.skipped[0]
         if windows_made == 0:
-            raise DataError(f"{origin}: {length} samples, shorter than the window of {self.window}; pass a smaller --window")
+            raise DataError(
+                f"{origin}: {length} samples, shorter than the window of {self.window}; pass a smaller --window"
+            )
         logger.warning(
             "skipped %d recording(s) shorter than the window of %d readings (first: %s, %d readings)",
-            len(self.skipped), self.window, origin, length,
+            len(self.skipped),
+            self.window,
+            origin,
+            length,
         )
         return len(self.skipped)

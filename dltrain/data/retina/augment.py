@@ -52,10 +52,25 @@ def augment_batch(images, seed, config):
         centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
         zeros = tf.zeros([batch])
         transforms = tf.stack(
-            [m00, m01, centre_x - m00 * centre_x - m01 * centre_y, m10, m11, centre_y - m10 * centre_x - m11 * centre_y, zeros, zeros], axis=1
+            [
+                m00,
+                m01,
+                centre_x - m00 * centre_x - m01 * centre_y,
+                m10,
+                m11,
+                centre_y - m10 * centre_x - m11 * centre_y,
+                zeros,
+                zeros,
+            ],
+            axis=1,
         )
         images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT"
+            images=images,
+            transforms=transforms,
+            output_shape=shape[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
         )
     if config.brightness or config.contrast:
         if config.contrast:  # as Keras's RandomContrast: scale each channel about its mean
@@ -73,5 +88,6 @@ def augmented(dataset, config, seed: int):
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     return tf.data.Dataset.zip(dataset, seeds).map(
-        lambda batch, batch_seed: (augment_batch(batch[0], batch_seed, config), batch[1]), num_parallel_calls=tf.data.AUTOTUNE
+        lambda batch, batch_seed: (augment_batch(batch[0], batch_seed, config), batch[1]),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )

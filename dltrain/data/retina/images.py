@@ -58,7 +58,12 @@ def fundus_box(array: np.ndarray) -> tuple[int, int, int, int]:
     # and text overlays do not stretch the box.
     rows = np.flatnonzero(bright.sum(axis=1) > 0.02 * grid_width)
     columns = np.flatnonzero(bright.sum(axis=0) > 0.02 * grid_height)
-    if len(rows) == 0 or len(columns) == 0 or (rows[-1] - rows[0]) < 0.25 * min(grid_height, grid_width) or (columns[-1] - columns[0]) < 0.25 * min(grid_height, grid_width):
+    if (
+        len(rows) == 0
+        or len(columns) == 0
+        or (rows[-1] - rows[0]) < 0.25 * min(grid_height, grid_width)
+        or (columns[-1] - columns[0]) < 0.25 * min(grid_height, grid_width)
+    ):
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
         return top, top + side, left, left + side

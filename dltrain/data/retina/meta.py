@@ -31,7 +31,7 @@ class ImageOptions(BaseModel):
         return f"size={self.size},graham={int(self.graham)},quality={self.quality}"
 
     @classmethod
-    def from_options(cls, **values) -> "ImageOptions":
+    def from_options(cls, **values) -> ImageOptions:
         """From command-line options: a value out of bounds is one UsageError naming the option."""
         try:
             return cls(**values)
@@ -81,7 +81,10 @@ class RetinaMeta(MetaBase):
             _check_image_name(image, path)
         missing_files = [image for image in table["image"] if not (images / f"{image}.jpeg").is_file()]
         if missing_files:
-            raise DataError(f"{folder}: {len(missing_files)} prepared image(s) of the {name} split are missing (first: {missing_files[0]}); run prepare again")
+            raise DataError(
+                f"{folder}: {len(missing_files)} prepared image(s) of the {name} split are missing (first: "
+                f"{missing_files[0]}); run prepare again"
+            )
         return table
 
     def image_path(self, folder: Path, image: str) -> Path:
@@ -92,4 +95,7 @@ def _check_image_name(image: str, table: Path) -> None:
     """A prepared table names images by their file stem only: anything with a folder in it (an
     absolute path, `..`) would read from outside the DATA_DIR."""
     if not image or image != Path(image).name or image in (".", "..") or "\\" in image or "\x00" in image:
-        raise DataError(f"{table}: image {image!r} is not a plain file name inside images/; the table was not written by dltrain prepare")
+        raise DataError(
+            f"{table}: image {image!r} is not a plain file name inside images/; the table was not written by dltrain "
+            "prepare"
+        )

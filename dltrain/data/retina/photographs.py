@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -31,7 +31,9 @@ def raw_image_paths(source: Path) -> list[Path]:
     return paths
 
 
-def _prepare_chunk(chunk: list[Path], options: ImageOptions) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
+def _prepare_chunk(
+    chunk: list[Path], options: ImageOptions
+) -> tuple[list[np.ndarray], list[str], list[tuple[str, str]]]:
     images, names, rejects = [], [], []
     for path in chunk:
         try:
@@ -42,7 +44,9 @@ def _prepare_chunk(chunk: list[Path], options: ImageOptions) -> tuple[list[np.nd
     return images, names, rejects
 
 
-def prepared_chunks(paths: list[Path], options: ImageOptions, rejects: list[tuple[str, str]]) -> Iterator[tuple[list[np.ndarray], list[str], int]]:
+def prepared_chunks(
+    paths: list[Path], options: ImageOptions, rejects: list[tuple[str, str]]
+) -> Iterator[tuple[list[np.ndarray], list[str], int]]:
     """Chunks of (images, names, files read), prepared exactly as `prepare retina` does;
     unusable files go to `rejects` instead. The next chunks are prepared in background threads
     (PIL decodes and resizes without the GIL) while the caller predicts the current one; at most

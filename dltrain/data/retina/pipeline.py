@@ -16,7 +16,15 @@ logger = logging.getLogger("dltrain")
 CACHE_LIMIT_BYTES = 4 * 1024**3  # decoded images are kept in memory when they fit in this
 
 
-def image_dataset(data_dir: Path, table: pd.DataFrame, batch_size: int, training: bool = False, augment=None, seed: int = 0, targets=None):
+def image_dataset(
+    data_dir: Path,
+    table: pd.DataFrame,
+    batch_size: int,
+    training: bool = False,
+    augment=None,
+    seed: int = 0,
+    targets=None,
+):
     """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column;
     `augment` is an AugmentConfig (training only; None: no augmentation)."""
     import tensorflow as tf

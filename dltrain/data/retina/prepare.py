@@ -14,20 +14,21 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from dltrain import __version__
 from dltrain.core.console import progress_bar
+from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_json_atomic, write_text_atomic
 from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.data.datadir import META_FILE, write_meta
-from dltrain.core.errors import DataError, UsageError
 from dltrain.data.retina.images import RejectedImage, prepare_image, save_jpeg_atomic
 from dltrain.data.retina.meta import GRADE_NAMES, IMAGES_FOLDER, LEVELS, ImageOptions, RetinaMeta
 from dltrain.data.retina.sources import Reject, RetinaItem, list_retina_source
@@ -60,7 +61,9 @@ def held_out_counts(items: list[RetinaItem], val_fraction: float, test_fraction:
             continue
         count = max(1, int(round(share * remaining)))
         if count >= remaining:
-            raise DataError(f"{len(patients)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction")
+            raise DataError(
+                f"{len(patients)} patient(s) cannot give a {split} split of {fraction:.0%}; lower the fraction"
+            )
         counts[split] = count
         remaining -= count
     return counts
@@ -77,9 +80,13 @@ def split_by_patient(items: list[RetinaItem], val_fraction: float, test_fraction
     remaining, remaining_grades = names, [patients[name] for name in names]
     for split, count in counts.items():
         try:
-            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed, stratify=remaining_grades)
+            kept, chosen, kept_grades, _ = train_test_split(
+                remaining, remaining_grades, test_size=count, random_state=seed, stratify=remaining_grades
+            )
         except ValueError:  # a grade with a single patient, or fewer held-out patients than grades
-            kept, chosen, kept_grades, _ = train_test_split(remaining, remaining_grades, test_size=count, random_state=seed)
+            kept, chosen, kept_grades, _ = train_test_split(
+                remaining, remaining_grades, test_size=count, random_state=seed
+            )
         for name in chosen:
             assignment[name] = split
         remaining, remaining_grades = kept, kept_grades
@@ -120,12 +127,25 @@ def check_retina_out(out: Path, state: dict, force: bool) -> None:
     if same:
         return
     if not force:
-        raise UsageError(f"--out {out} already holds other files, or images prepared from another source or with other options; pass --force to replace them")
+        raise UsageError(
+            f"--out {out} already holds other files, or images prepared from another source or with other options; "
+            "pass --force to replace them"
+        )
     shutil.rmtree(out)
 
 
-def prepare_retina_source(source: str, out: Path, options: ImageOptions, val_fraction: float = 0.2, test_fraction: float = 0.2,
-                          seed: int = 42, workers: int = 1, force: bool = False, demo_dir: Path | None = None, **demo_options) -> dict:
+def prepare_retina_source(
+    source: str,
+    out: Path,
+    options: ImageOptions,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    workers: int = 1,
+    force: bool = False,
+    demo_dir: Path | None = None,
+    **demo_options,
+) -> dict:
     """SOURCE as `prepare retina` takes it: 'demo' (the simulated set, written first in the Kaggle
     layout under `demo_dir`; `demo_options` go to write_demo_set) or a folder."""
     if source != "demo":
@@ -138,8 +158,16 @@ def prepare_retina_source(source: str, out: Path, options: ImageOptions, val_fra
     return prepare_retina(raw, out, options, val_fraction, test_fraction, seed, workers, force)
 
 
-def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction: float, test_fraction: float,
-                   seed: int, workers: int, force: bool = False) -> dict:
+def prepare_retina(
+    source: Path,
+    out: Path,
+    options: ImageOptions,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    workers: int,
+    force: bool = False,
+) -> dict:
     for name, value in (("val-fraction", val_fraction), ("test-fraction", test_fraction)):
         if not 0 <= value < 1:
             raise UsageError(f"--{name} {value}: must lie in [0, 1)")
@@ -171,7 +199,14 @@ def prepare_retina(source: Path, out: Path, options: ImageOptions, val_fraction:
     meta.options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed}
     write_meta(out, meta)
     summary = ", ".join(f"{name} {count}" for name, count in meta.splits.items())
-    logger.info("prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s", len(usable), options.size, summary, len(rejects), out)
+    logger.info(
+        "prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s",
+        len(usable),
+        options.size,
+        summary,
+        len(rejects),
+        out,
+    )
     return meta
 
 
@@ -197,9 +232,19 @@ def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> 
             return reasons, later.result()
 
 
-def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions) -> RetinaMeta:
+def _write_tables(
+    out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions
+) -> RetinaMeta:
     rows = pd.DataFrame(
-        [{"image": item.name, "level": item.level, "patient": item.patient, "split": splits.get(item.name, "unlabelled")} for item in usable],
+        [
+            {
+                "image": item.name,
+                "level": item.level,
+                "patient": item.patient,
+                "split": splits.get(item.name, "unlabelled"),
+            }
+            for item in usable
+        ],
         columns=["image", "level", "patient", "split"],
     ).astype({"level": "Int64"})  # unlabelled rows have no level; the others stay integers
     splits_written, class_counts = {}, {}
@@ -213,10 +258,17 @@ def _write_tables(out: Path, usable: list[RetinaItem], splits: dict[str, str], r
         if split != "unlabelled" and len(part):
             counts = np.bincount(part["level"].astype(int), minlength=len(LEVELS))
             class_counts[split] = dict(zip(GRADE_NAMES, counts.tolist()))
-    reject_table = pd.DataFrame([{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"])
+    reject_table = pd.DataFrame(
+        [{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"]
+    )
     write_text_atomic(out / "rejects.csv", reject_table.to_csv(index=False))
     return RetinaMeta(
-        classes=GRADE_NAMES, input_shape=[options.size, options.size, 3], image_options=options, splits=splits_written,
-        class_counts=class_counts, rejects=len(rejects), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        classes=GRADE_NAMES,
+        input_shape=[options.size, options.size, 3],
+        image_options=options,
+        splits=splits_written,
+        class_counts=class_counts,
+        rejects=len(rejects),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         dltrain_version=__version__,
     )

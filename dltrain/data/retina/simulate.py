@@ -28,8 +28,8 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from dltrain.core.console import progress_bar
-from dltrain.core.files import write_text_atomic
 from dltrain.core.errors import DataError, UsageError
+from dltrain.core.files import write_text_atomic
 from dltrain.data.retina.images import fundus_box, save_jpeg_atomic
 
 logger = logging.getLogger("dltrain")
@@ -48,7 +48,9 @@ def base_photograph() -> tuple[np.ndarray, tuple[float, float, float]]:
     try:
         distribution = importlib.metadata.distribution("scikit-image")
     except importlib.metadata.PackageNotFoundError:
-        raise DataError("the retina demo set needs scikit-image, which ships the fundus photograph (pip install scikit-image)") from None
+        raise DataError(
+            "the retina demo set needs scikit-image, which ships the fundus photograph (pip install scikit-image)"
+        ) from None
     path = Path(distribution.locate_file("skimage/data/retina.jpg"))
     if not path.is_file():
         raise DataError(f"scikit-image is installed but {path} is missing")
@@ -69,7 +71,11 @@ def patient_grades(patients: int, mix: tuple[float, ...], rng: np.random.Generat
 
 
 def _random_point(rng, centre, radius, inner=0.0, outer=0.85, quadrant=None):
-    angle = rng.uniform(0, 2 * math.pi) if quadrant is None else rng.uniform(quadrant * math.pi / 2, (quadrant + 1) * math.pi / 2)
+    angle = (
+        rng.uniform(0, 2 * math.pi)
+        if quadrant is None
+        else rng.uniform(quadrant * math.pi / 2, (quadrant + 1) * math.pi / 2)
+    )
     distance = radius * math.sqrt(rng.uniform(inner**2, outer**2))
     return centre[0] + distance * math.cos(angle), centre[1] + distance * math.sin(angle)
 
@@ -112,7 +118,11 @@ def draw_lesions(image: Image.Image, grade: int, centre, radius: float, rng: np.
         haemorrhages = int(rng.integers(3, 10)) if grade == 2 else 0
         spots = [_random_point(rng, centre, radius) for _ in range(haemorrhages)]
         if grade >= 3:  # many, in all four quadrants
-            spots += [_random_point(rng, centre, radius, 0.15, 0.85, quadrant) for quadrant in range(4) for _ in range(rng.integers(5, 10))]
+            spots += [
+                _random_point(rng, centre, radius, 0.15, 0.85, quadrant)
+                for quadrant in range(4)
+                for _ in range(rng.integers(5, 10))
+            ]
         for point in spots:
             for _ in range(rng.integers(1, 4)):  # blots are irregular: a few overlapping ellipses
                 offset = unit * rng.normal(0, 5, size=2)
@@ -130,7 +140,12 @@ def draw_lesions(image: Image.Image, grade: int, centre, radius: float, rng: np.
             length, width = unit * rng.uniform(25, 45), unit * rng.uniform(5, 9)
             dx, dy = math.cos(angle), math.sin(angle)
             draw.polygon(
-                [(x - dx * length, y - dy * length), (x - dy * width, y + dx * width), (x + dx * length, y + dy * length), (x + dy * width, y - dx * width)],
+                [
+                    (x - dx * length, y - dy * length),
+                    (x - dy * width, y + dx * width),
+                    (x + dx * length, y + dy * length),
+                    (x + dy * width, y - dx * width),
+                ],
                 fill=(120, 20, 15, 220),
             )
     image = Image.alpha_composite(image.convert("RGBA"), overlay.filter(ImageFilter.GaussianBlur(unit * 1.2)))
@@ -161,7 +176,9 @@ def photograph(grade: int, right_eye: bool, seed: tuple[int, ...]) -> tuple[Imag
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.7, 1.3))
     gamma = rng.uniform(0.7, 1.4)
     cast = rng.uniform(0.85, 1.15, size=3)
-    table = [min(255, int(255 * (value / 255) ** gamma * cast[channel])) for channel in range(3) for value in range(256)]
+    table = [
+        min(255, int(255 * (value / 255) ** gamma * cast[channel])) for channel in range(3) for value in range(256)
+    ]
     image = image.point(table)
     if rng.random() < 0.2:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1, 4)))
@@ -206,13 +223,24 @@ def _claim_demo_folder(root: Path, parameters: dict) -> None:
     write_text_atomic(state, json.dumps(parameters, indent=2) + "\n")
 
 
-def write_demo_set(root: Path, patients: int = 300, test_patients: int = 20, seed: int = 0, mix: str = "kaggle", workers: int = 1) -> Path:
+def write_demo_set(
+    root: Path, patients: int = 300, test_patients: int = 20, seed: int = 0, mix: str = "kaggle", workers: int = 1
+) -> Path:
     """Write trainLabels.csv, train/*.jpeg, test/*.jpeg (and the test answers) under `root`."""
     if mix not in GRADE_MIXES:
         raise UsageError(f"unknown grade mix {mix!r}; valid: {', '.join(GRADE_MIXES)}")
     if patients < 1 or test_patients < 0:
         raise UsageError("the demo set needs at least one training patient")
-    _claim_demo_folder(root, {"patients": patients, "test_patients": test_patients, "seed": seed, "mix": mix, "generator": DEMO_GENERATOR_VERSION})
+    _claim_demo_folder(
+        root,
+        {
+            "patients": patients,
+            "test_patients": test_patients,
+            "seed": seed,
+            "mix": mix,
+            "generator": DEMO_GENERATOR_VERSION,
+        },
+    )
     rng = np.random.default_rng(seed)
     grades = patient_grades(patients + test_patients, GRADE_MIXES[mix], rng)
     (root / "train").mkdir(parents=True, exist_ok=True)

@@ -88,9 +88,13 @@ def list_kaggle(root: Path, labels_csv: Path) -> tuple[list[RetinaItem], list[Re
         name = Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
         level = parse_level(raw_level)
         if name in seen:
-            raise DataError(f"{labels_csv}: image {name!r} is labelled twice (rows {seen[name]} and {row}); keep one row per image")
+            raise DataError(
+                f"{labels_csv}: image {name!r} is labelled twice (rows {seen[name]} and {row}); keep one row per image"
+            )
         if level is None:
-            raise DataError(f"{labels_csv} row {row}: level {raw_level!r} of {name!r} is not an integer 0-4; fix or remove the row")
+            raise DataError(
+                f"{labels_csv} row {row}: level {raw_level!r} of {name!r} is not an integer 0-4; fix or remove the row"
+            )
         if name not in files:
             rejects.append(Reject(name, "label without an image file"))
         else:
@@ -131,12 +135,15 @@ def list_retina_source(root: Path) -> tuple[list[RetinaItem], list[Reject], str]
         items, rejects = list_course(root)
         layout = "course"
     else:
-        raise DataError(f"{root}: neither a Kaggle layout (trainLabels.csv + train/) nor a course layout (train/<level>/*.jpeg)")
+        raise DataError(
+            f"{root}: neither a Kaggle layout (trainLabels.csv + train/) nor a course layout (train/<level>/*.jpeg)"
+        )
     duplicates = sorted(_duplicate_names(items))
     if duplicates:
         paths = [str(item.path) for item in items if item.name == duplicates[0]]
         raise DataError(
-            f"{root}: {len(duplicates)} image name(s) occur more than once, e.g. {duplicates[0]!r} ({', '.join(paths)}); "
+            f"{root}: {len(duplicates)} image name(s) occur more than once, e.g. {duplicates[0]!r} "
+            f"({', '.join(paths)}); "
             f"predictions and splits go by name, so rename or remove the copies"
         )
     if not any(item.level is not None for item in items):

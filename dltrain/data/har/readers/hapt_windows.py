@@ -44,8 +44,15 @@ def read(path: Path | None, options: HarOptions) -> HarSource:
             parts.append(recording_windows(recording, channel_index, window, step, keep))
             advance()
     return HarSource.assemble(
-        "hapt", path, [UCI_CHANNELS[index] for index in channel_index], classes, parts, window, step,
-        hapt.HAPT_SAMPLE_RATE_HZ, notes={"test_subjects": sorted(HAPT_TEST_SUBJECTS)},
+        "hapt",
+        path,
+        [UCI_CHANNELS[index] for index in channel_index],
+        classes,
+        parts,
+        window,
+        step,
+        hapt.HAPT_SAMPLE_RATE_HZ,
+        notes={"test_subjects": sorted(HAPT_TEST_SUBJECTS)},
     )
 
 

@@ -75,8 +75,17 @@ def read(path: Path, options: HarOptions) -> HarSource:
         if short.fits(len(rows), origin):
             parts.append(stream_windows(table, rows, int(subject), window, step, options))
     source = HarSource.assemble(
-        "long-csv", path, table.channels, table.classes, parts, window, step, options.sample_rate_hz,
-        notes=dict(table.columns), short=short, training_refusals=table.training_refusals,
+        "long-csv",
+        path,
+        table.channels,
+        table.classes,
+        parts,
+        window,
+        step,
+        options.sample_rate_hz,
+        notes=dict(table.columns),
+        short=short,
+        training_refusals=table.training_refusals,
     )
     source.windows.ids = unique_ids(source.windows.ids)
     return source

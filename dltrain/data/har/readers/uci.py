@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.errors import DataError
+from dltrain.data.har.readers.hapt import HAPT_ACTIVITIES
 from dltrain.data.har.types import (
     SPLIT_BY_SUBJECT,
     UCI_CHANNELS,
@@ -19,7 +20,6 @@ from dltrain.data.har.types import (
     check_finite,
     select_channels,
 )
-from dltrain.data.har.readers.hapt import HAPT_ACTIVITIES
 
 UCI_SPLITS = ("train", "test")
 UCI_SAMPLE_RATE_HZ = 50.0
@@ -94,8 +94,16 @@ def read(path: Path, options: HarOptions) -> HarSource:
     if not parts:
         raise DataError(f"{root}: no Inertial Signals found under train/ or test/")
     return HarSource.assemble(
-        "uci-har", root, [UCI_CHANNELS[index] for index in channel_index], classes, parts, parts[0].x.shape[1], None,
-        UCI_SAMPLE_RATE_HZ, ready_cut="a UCI HAR folder", training_refusals=refusals,
+        "uci-har",
+        root,
+        [UCI_CHANNELS[index] for index in channel_index],
+        classes,
+        parts,
+        parts[0].x.shape[1],
+        None,
+        UCI_SAMPLE_RATE_HZ,
+        ready_cut="a UCI HAR folder",
+        training_refusals=refusals,
     )
 
 
@@ -141,7 +149,10 @@ def _read_vector(path: Path, count: int) -> np.ndarray | None:
         return None
     matrix = _read_matrix(path, np.float64)
     if matrix.shape != (count, 1):
-        raise DataError(f"{path}: expected {count} rows of one integer (one per window), got {matrix.shape[0]} rows of {matrix.shape[1]}")
+        raise DataError(
+            f"{path}: expected {count} rows of one integer (one per window), got {matrix.shape[0]} rows of "
+            f"{matrix.shape[1]}"
+        )
     values = matrix[:, 0]
     if not np.isfinite(values).all() or (values != np.round(values)).any():
         raise DataError(f"{path}: values must be integers")

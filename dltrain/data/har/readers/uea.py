@@ -79,7 +79,9 @@ def read_ts_file(path: Path) -> TsFile:
         values = np.stack(dimensions, axis=1)
         check_finite(values, f"{path} line {number}")
         if series and values.shape[1] != series[0].shape[1]:
-            raise DataError(f"{path}: line {number} has {values.shape[1]} dimensions, the first series {series[0].shape[1]}")
+            raise DataError(
+                f"{path}: line {number} has {values.shape[1]} dimensions, the first series {series[0].shape[1]}"
+            )
         series.append(values)
         labels.append(label)
     if not in_data or not series:
@@ -111,9 +113,16 @@ def read(path: Path, options: HarOptions) -> HarSource:
             target = UNLABELLED if label is None else classes.index(label)
             parts.append(WindowSet.of(x, np.full(len(x), target), UNKNOWN_SUBJECT, ids, chosen))
     return HarSource.assemble(
-        "uea-ts", path, [channels[index] for index in channel_index], classes, parts, window, step,
+        "uea-ts",
+        path,
+        [channels[index] for index in channel_index],
+        classes,
+        parts,
+        window,
+        step,
         options.sample_rate_hz,
-        notes={"files": [str(ts.path) for ts in files.values()]}, short=short,
+        notes={"files": [str(ts.path) for ts in files.values()]},
+        short=short,
         ready_cut=".ts series used whole (no --window)" if step is None else None,
     )
 

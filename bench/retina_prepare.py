@@ -14,16 +14,14 @@ sampled every 20 ms; 4N is the same N files hard-linked under new names.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import DLTRAIN, Report, measure, prepare_retina_demo, verdict
+from common import DLTRAIN, Report, bench_arguments, measure, prepare_retina_demo, verdict
 from PIL import Image
 
 SPEEDUP_GOAL = 8.0
@@ -89,12 +87,7 @@ def naive_prepare(paths: list[Path], out: Path, size: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="N = 8 photographs")
-    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
-    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-prepare-"))
+    arguments, work = bench_arguments(__doc__, "N = 8 photographs", "prepare")
     count = 8 if arguments.smoke else 120
     prepare_retina_demo(work / "retina-raw", work / "retina-64px", 8 if arguments.smoke else 40, 64)
     paths = kaggle_photographs(work / "retina-raw", work / "kaggle-size", count)

@@ -12,12 +12,9 @@ the training batches only, median of the epochs after the first. Linear cost mea
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-from pathlib import Path
-
 from common import (
     Report,
+    bench_arguments,
     dltrain_epoch_seconds,
     prepare_hapt,
     prepare_retina_demo,
@@ -29,12 +26,7 @@ from common import (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 epochs")
-    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
-    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-scaling-"))
+    arguments, work = bench_arguments(__doc__, "tiny sizes, 2 epochs", "scaling")
     epochs = 2 if arguments.smoke else 3
     hapt = prepare_hapt(work / "hapt")
     size = 64 if arguments.smoke else 128

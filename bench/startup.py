@@ -9,22 +9,22 @@ dltrain seconds / TensorFlow import seconds; the goal is <= 0.1 (help never impo
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-from pathlib import Path
 
-from common import DLTRAIN, Report, timed, verdict
+from common import DLTRAIN, Report, bench_arguments, timed, verdict
 
 GOAL = 0.1
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="one repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
+    arguments, work = bench_arguments(
+        __doc__,
+        "one repeat",
+        "startup",
+        work=False,
+        extra=lambda parser: parser.add_argument("--repeats", type=int, default=3),
+    )
     commands = {
         "python -c 'import tensorflow'": [sys.executable, "-c", "import tensorflow"],
         "dltrain --help": [*DLTRAIN, "--help"],

@@ -16,13 +16,12 @@ Ratio = in-memory seconds / dltrain seconds; the goal is >= 0.95.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from common import (
     Report,
+    bench_arguments,
     dltrain_epoch_seconds,
     epoch_budget,
     epoch_timer,
@@ -86,13 +85,14 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 epochs")
-    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary one)")
-    parser.add_argument("--augmentation-off", action="store_true", help="add the 256 px case without augmentation")
-    parser.add_argument("--markdown", type=Path, help="also write the result as a Markdown section here")
-    arguments = parser.parse_args()
-    work = arguments.work or Path(tempfile.mkdtemp(prefix="dltrain-bench-input-"))
+    arguments, work = bench_arguments(
+        __doc__,
+        "tiny sizes, 2 epochs",
+        "input",
+        extra=lambda parser: parser.add_argument(
+            "--augmentation-off", action="store_true", help="add the 256 px case without augmentation"
+        ),
+    )
     epochs = 2 if arguments.smoke else 3
     raw = work / "retina-raw"
     # (name, DATA_DIR, preset, settings): the retina sets are the simulated demo photographs

@@ -16,14 +16,76 @@ from dltrain.core.console import stderr_console
 
 logger = logging.getLogger("dltrain")
 
+RunDirsArgument = Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves)."),
+]
+DataDirArgument = Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")]
+GridOption = Annotated[
+    list[str],
+    typer.Option(
+        "--grid",
+        "-g",
+        help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is trained).",
+    ),
+]
+SweepOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset)."),
+]
+OverridesOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable)."),
+]
+ForceOption = Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")]
+NamesArgument = Annotated[
+    list[str] | None, typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")
+]
+AllBaselinesOption = Annotated[bool, typer.Option("--all", help="Re-run every baseline.")]
+BudgetOption = Annotated[
+    str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")
+]
+ReproduceOutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")]
+AsJsonOption = Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")]
+BackendOption = Annotated[
+    str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")
+]
+ExperimentsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, "
+        "in the lecture's order)."
+    ),
+]
+DataOption = Annotated[
+    Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")
+]
+LabOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")
+]
+LabBudgetOption = Annotated[
+    str,
+    typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs)."),
+]
+LabOverridesOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable)."),
+]
+LabForceOption = Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")]
+ReportOnlyOption = Annotated[
+    bool,
+    typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out."),
+]
+
 
 @user_errors
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves)."),
-    ] = None,
+    run_dirs: RunDirsArgument,
+    out: OutOption = None,
 ) -> None:
     """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
     from rich.console import Console
@@ -38,30 +100,12 @@ def compare(
 
 @user_errors
 def sweep(
-    data_dir: Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")],
-    grid: Annotated[
-        list[str],
-        typer.Option(
-            "--grid",
-            "-g",
-            help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is "
-            "trained).",
-        ),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for one run per grid point, comparison.csv and comparison.png.")
-    ],
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config", "-c", help="Preset name or YAML file every run starts from (default: the task's preset)."
-        ),
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Override a key for every run, e.g. --set train.epochs=5 (repeatable)."),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")] = False,
+    data_dir: DataDirArgument,
+    grid: GridOption,
+    out: SweepOutOption,
+    config: ConfigOption = None,
+    overrides: OverridesOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Train one run per grid point (complete ones are kept, interrupted ones resumed), then compare them."""
     from rich.console import Console
@@ -84,20 +128,12 @@ def sweep(
 
 @user_errors
 def reproduce(
-    names: Annotated[
-        list[str] | None, typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")
-    ] = None,
-    all_baselines: Annotated[bool, typer.Option("--all", help="Re-run every baseline.")] = False,
-    budget: Annotated[
-        str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")
-    ] = "ci",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")] = Path(
-        "models/reproduce"
-    ),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")] = False,
-    backend: Annotated[
-        str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")
-    ] = "tensorflow",
+    names: NamesArgument = None,
+    all_baselines: AllBaselinesOption = False,
+    budget: BudgetOption = "ci",
+    out: ReproduceOutOption = Path("models/reproduce"),
+    as_json: AsJsonOption = False,
+    backend: BackendOption = "tensorflow",
 ) -> None:
     """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
     from dltrain.core.errors import UsageError
@@ -126,32 +162,13 @@ def reproduce(
 
 @user_errors
 def lab(
-    experiments: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, "
-            "in the lecture's order)."
-        ),
-    ] = None,
-    data: Annotated[
-        Path, typer.Option("--data", "-d", help="Prepared activity DATA_DIR, e.g. from 'dltrain prepare har hapt'.")
-    ] = Path("data/hapt"),
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")
-    ] = Path("models/lab"),
-    budget: Annotated[
-        str,
-        typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs)."),
-    ] = "quick",
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable)."),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")] = False,
-    report_only: Annotated[
-        bool,
-        typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out."),
-    ] = False,
+    experiments: ExperimentsArgument = None,
+    data: DataOption = Path("data/hapt"),
+    out: LabOutOption = Path("models/lab"),
+    budget: LabBudgetOption = "quick",
+    overrides: LabOverridesOption = None,
+    force: LabForceOption = False,
+    report_only: ReportOnlyOption = False,
 ) -> None:
     """The lecture's claims on your data: a small grid per technique, a figure, a table and statements in REPORT.md."""
     from dltrain.lab.runner import run_lab

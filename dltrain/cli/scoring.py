@@ -14,16 +14,75 @@ from dltrain.cli.common import user_errors
 
 logger = logging.getLogger("dltrain")
 
+RunDirArgument = Annotated[Path, typer.Argument(help="A finished RUN_DIR.")]
+DataOption = Annotated[Path | None, typer.Option("--data", help="DATA_DIR to score (default: the run's own).")]
+SplitOption = Annotated[str, typer.Option(help="Which split to score: val or test.")]
+AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+TtaOption = Annotated[
+    bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
+]
+SourceArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="INPUT",
+        help="Activity: any SOURCE that 'prepare har' reads (labels ignored). Retina: a folder of photographs or "
+        "one photograph. Either: a prepared DATA_DIR.",
+    ),
+]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).",
+    ),
+]
+PredictSplitOption = Annotated[
+    str | None, typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")
+]
+ProbabilitiesOption = Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Score with a file from 'dltrain export' (SavedModel folder, .tflite, .onnx) instead of the run's "
+        "model.keras.",
+    ),
+]
+ExportRunDirArgument = Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")]
+ExportFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="saved_model (TF Serving), litert (TensorFlow Lite, batch of one) or onnx (needs the 'onnx' extra).",
+    ),
+]
+ExportOutOption = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise."),
+]
+QuantizeOption = Annotated[
+    str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")
+]
+ToleranceOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Largest probability difference to the Keras model allowed on the check samples (default: 1e-4; "
+        "float16 1e-2; dynamic 5e-2)."
+    ),
+]
+ForceOption = Annotated[bool, typer.Option(help="Replace an existing --out.")]
+
 
 @user_errors
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
-    data: Annotated[Path | None, typer.Option("--data", help="DATA_DIR to score (default: the run's own).")] = None,
-    split: Annotated[str, typer.Option(help="Which split to score: val or test.")] = "test",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
-    tta: Annotated[
-        bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
-    ] = False,
+    run_dir: RunDirArgument,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    as_json: AsJsonOption = False,
+    tta: TtaOption = False,
 ) -> None:
     """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
     from dltrain.core.errors import UsageError
@@ -48,39 +107,13 @@ def evaluate(
 
 @user_errors
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A finished RUN_DIR.")],
-    source: Annotated[
-        str,
-        typer.Argument(
-            metavar="INPUT",
-            help="Activity: any SOURCE that 'prepare har' reads (labels ignored). Retina: a folder of photographs or "
-            "one photograph. Either: a prepared DATA_DIR.",
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).",
-        ),
-    ],
-    split: Annotated[
-        str | None, typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")
-    ] = None,
-    probabilities: Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")] = True,
-    tta: Annotated[
-        bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
-    ] = False,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Score with a file from 'dltrain export' (SavedModel folder, .tflite, .onnx) instead of the run's "
-            "model.keras.",
-        ),
-    ] = None,
+    run_dir: RunDirArgument,
+    source: SourceArgument,
+    out: OutOption,
+    split: PredictSplitOption = None,
+    probabilities: ProbabilitiesOption = True,
+    tta: TtaOption = False,
+    model: ModelOption = None,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.inference.predict import predict_run
@@ -97,32 +130,12 @@ def predict(
 
 @user_errors
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")],
-    export_format: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            "-f",
-            help="saved_model (TF Serving), litert (TensorFlow Lite, batch of one) or onnx (needs the 'onnx' extra).",
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise."
-        ),
-    ],
-    quantize: Annotated[
-        str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")
-    ] = "none",
-    tolerance: Annotated[
-        float | None,
-        typer.Option(
-            help="Largest probability difference to the Keras model allowed on the check samples (default: 1e-4; "
-            "float16 1e-2; dynamic 5e-2)."
-        ),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    run_dir: ExportRunDirArgument,
+    export_format: ExportFormatOption,
+    out: ExportOutOption,
+    quantize: QuantizeOption = "none",
+    tolerance: ToleranceOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Export a run's model and check it on the spot against the Keras model on 32 validation samples."""
     from dltrain.inference.export import export_run

@@ -15,78 +15,88 @@ from dltrain.reporting.tables import short_metric_name
 
 logger = logging.getLogger("dltrain")
 
+DataDirArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default."),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset)."),
+]
+OverridesOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable)."),
+]
+PrintConfigOption = Annotated[
+    bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")
+]
+ResumeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters.",
+    ),
+]
+ForceOption = Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        envvar="KERAS_BACKEND",
+        help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).",
+        rich_help_panel="Backend and several hosts",
+    ),
+]
+DistributedOption = Annotated[
+    bool,
+    typer.Option(
+        "--distributed",
+        help="One of several processes (hosts) training together, data-parallel (--backend jax).",
+        rich_help_panel="Backend and several hosts",
+    ),
+]
+CoordinatorOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DLTRAIN_COORDINATOR",
+        help="HOST:PORT of process 0, the same for every process.",
+        rich_help_panel="Backend and several hosts",
+    ),
+]
+NumProcessesOption = Annotated[
+    int | None,
+    typer.Option(
+        envvar="DLTRAIN_NUM_PROCESSES",
+        help="How many processes train together.",
+        rich_help_panel="Backend and several hosts",
+    ),
+]
+ProcessIdOption = Annotated[
+    int | None,
+    typer.Option(
+        envvar="DLTRAIN_PROCESS_ID",
+        help="This process's number, 0 to N-1; process 0 writes RUN_DIR.",
+        rich_help_panel="Backend and several hosts",
+    ),
+]
+
 
 @user_errors
 def train(
-    data_dir: Annotated[
-        Path | None,
-        typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default."),
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")
-    ] = None,
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset)."
-        ),
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Override one config key, e.g. --set train.epochs=10 (repeatable)."),
-    ] = None,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")
-    ] = False,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            "--resume",
-            help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and "
-            "counters.",
-        ),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")] = False,
-    backend: Annotated[
-        str,
-        typer.Option(
-            envvar="KERAS_BACKEND",
-            help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).",
-            rich_help_panel="Backend and several hosts",
-        ),
-    ] = "tensorflow",
-    distributed: Annotated[
-        bool,
-        typer.Option(
-            "--distributed",
-            help="One of several processes (hosts) training together, data-parallel (--backend jax).",
-            rich_help_panel="Backend and several hosts",
-        ),
-    ] = False,
-    coordinator: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DLTRAIN_COORDINATOR",
-            help="HOST:PORT of process 0, the same for every process.",
-            rich_help_panel="Backend and several hosts",
-        ),
-    ] = None,
-    num_processes: Annotated[
-        int | None,
-        typer.Option(
-            envvar="DLTRAIN_NUM_PROCESSES",
-            help="How many processes train together.",
-            rich_help_panel="Backend and several hosts",
-        ),
-    ] = None,
-    process_id: Annotated[
-        int | None,
-        typer.Option(
-            envvar="DLTRAIN_PROCESS_ID",
-            help="This process's number, 0 to N-1; process 0 writes RUN_DIR.",
-            rich_help_panel="Backend and several hosts",
-        ),
-    ] = None,
+    data_dir: DataDirArgument = None,
+    out: OutOption = None,
+    config: ConfigOption = None,
+    overrides: OverridesOption = None,
+    print_config: PrintConfigOption = False,
+    resume: ResumeOption = None,
+    force: ForceOption = False,
+    backend: BackendOption = "tensorflow",
+    distributed: DistributedOption = False,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
 ) -> None:
     """Train a model on DATA_DIR; the best and last model, history and metrics go to RUN_DIR."""
     from dltrain.training.launch import TrainRequest, launch_training, resolve_config
@@ -94,7 +104,7 @@ def train(
     if print_config:
         if resume is not None:
             raise UsageError("--print-config shows a new run's config; a run's own is its config.yaml")
-        typer.echo(resolve_config(data_dir, config, overrides or [])[1].to_yaml(), nl=False)
+        typer.echo(resolve_config(data_dir, config, overrides or [])[2].to_yaml(), nl=False)
         return
     request = TrainRequest(
         data_dir,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltrain.core.checks import check_positive
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import swap_in
 from dltrain.data.datadir import DataDir
@@ -151,9 +152,7 @@ def _check_options(export_format: str, out: Path, quantization: str, tolerance: 
     if out.exists() and not force:
         raise UsageError(f"--out {out} already exists; choose another path or pass --force to replace it")
     tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else tolerance
-    if not tolerance > 0:
-        raise UsageError(f"--tolerance {tolerance}: must be a positive number")
-    return tolerance
+    return check_positive("--tolerance", tolerance)
 
 
 def _compare(model, exported_model, run, inputs, check: ExportCheck) -> None:

@@ -49,86 +49,92 @@ def run_lab(
 ) -> Path:
     """Train every experiment's cells under `out` and write REPORT.md; with `report_only`, rebuild
     the report from the runs already there (a missing run is reported as such)."""
-    from dltrain.runs.sweep import GridPoint, train_points
-    from dltrain.training.callbacks import EpochSeconds
-
     if budget not in BUDGET_EPOCHS:
         raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
     names = check_experiments(names)
     refuse_file_as_folder(out)
+    data = lab_data(data_dir)
+    # Every cell's config is validated before the first run.
+    plans = [
+        (experiment, grid_points(experiment, overrides or []))
+        for experiment in (EXPERIMENTS.get(name)(budget, data.meta) for name in names)
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    sections = [run_experiment(experiment, points, data, out, force, report_only) for experiment, points in plans]
+    report = out / REPORT_FILE
+    minutes = (time.perf_counter() - started) / 60
+    write_text_atomic(report, "\n".join(report_header(data, budget, overrides, report_only, minutes) + sections))
+    return report
+
+
+def lab_data(data_dir: Path) -> DataDir:
+    """The DATA_DIR, refused in one line unless the lab's preset can train on it."""
     data = DataDir.open(data_dir)
     try:
         task_of(data.meta).check_config(load_config(LAB_PRESET, LAB_BASE), data)
     except UsageError:
         raise UsageError(
-            f"{data_dir} holds {data.task} data; the lab's {LAB_PRESET} runs on activity data (make it with 'dltrain "
-            "prepare har hapt')"
+            f"{data_dir} holds {data.task} data; the lab's {LAB_PRESET} runs on activity data "
+            "(make it with 'dltrain prepare har hapt')"
         ) from None
+    return data
+
+
+def grid_points(experiment: Experiment, overrides: list[str]) -> list:
+    from dltrain.runs.sweep import GridPoint
+
+    points = []
+    for cell in experiment.cells:
+        settings = [*LAB_BASE, *cell.overrides, *overrides]
+        points.append(GridPoint(_folder(cell.label), settings, load_config(LAB_PRESET, settings)))
+    return points
+
+
+def run_experiment(
+    experiment: Experiment, points: list, data: DataDir, out: Path, force: bool, report_only: bool
+) -> str:
+    """Train (or with `report_only`, find) the experiment's runs; its section of the report."""
+    from dltrain.runs.sweep import train_points
+    from dltrain.training.callbacks import EpochSeconds
+
+    logger.info("lab experiment %s: %d runs", experiment.name, len(points))
+    runs = out / experiment.name / "runs"
+    if report_only:
+        missing = [point for point in points if not (runs / point.name / HISTORY_FILE).is_file()]
+        failures = {point.name: f"no run in {runs / point.name}" for point in missing}
+    else:
+        timing = lambda point: [EpochSeconds(runs / point.name / TIMING_FILE)]  # noqa: E731
+        failures = dict(train_points(data.path, LAB_PRESET, points, runs, force, extra_callbacks=timing))
+    cells = zip(experiment.cells, points)
+    results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in cells]
+    if experiment.name == "init":
+        _probe_initialisation(results, points, data)
+    return _section(experiment, results, out)
+
+
+def report_header(
+    data: DataDir, budget: str, overrides: list[str] | None, report_only: bool, minutes: float
+) -> list[str]:
     meta = data.meta
-    experiments = [EXPERIMENTS.get(name)(budget, meta) for name in names]
-    plans = []
-    for experiment in experiments:  # every cell's config is validated before the first run
-        points = [
-            GridPoint(
-                _folder(cell.label),
-                [*LAB_BASE, *cell.overrides, *(overrides or [])],
-                load_config(LAB_PRESET, [*LAB_BASE, *cell.overrides, *(overrides or [])]),
-            )
-            for cell in experiment.cells
-        ]
-        plans.append((experiment, points))
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    sections = []
-    for experiment, points in plans:
-        logger.info("lab experiment %s: %d runs", experiment.name, len(points))
-        runs = out / experiment.name / "runs"
-        if report_only:
-            failures = {
-                point.name: f"no run in {runs / point.name}"
-                for point in points
-                if not (runs / point.name / HISTORY_FILE).is_file()
-            }
-        else:
-            failures = dict(
-                train_points(
-                    data_dir,
-                    LAB_PRESET,
-                    points,
-                    runs,
-                    force,
-                    extra_callbacks=lambda point, runs=runs: [EpochSeconds(runs / point.name / TIMING_FILE)],
-                )
-            )
-        results = [
-            _result(cell.label, runs / point.name, failures.get(point.name))
-            for cell, point in zip(experiment.cells, points)
-        ]
-        if experiment.name == "init":
-            _probe_initialisation(results, points, data)
-        sections.append(_section(experiment, results, out))
-    report = out / REPORT_FILE
-    header = [
+    command = " ".join(["dltrain", *sys.argv[1:]]) if sys.argv[0].endswith("dltrain") else "run_lab(...)"
+    extra = " and " + " ".join(overrides) if overrides else ""
+    kept = (
+        " (the report only, from runs trained earlier)."
+        if report_only
+        else " (runs kept from an earlier call count as nothing)."
+    )
+    return [
         "# The lecture, reproduced",
         "",
-        f"Data: `{data_dir}` ({meta.source.get('kind', meta.task)}; train {meta.split_size('train')} windows). "
+        f"Data: `{data.path}` ({meta.source.get('kind', meta.task)}; train {meta.split_size('train')} windows). "
         f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
-        f"Model: the `{LAB_PRESET}` preset with "
-        f"`{' '.join(LAB_BASE)}`{' and ' + ' '.join(overrides) if overrides else ''}.",
-        f"Made by `{' '.join(['dltrain', *sys.argv[1:]]) if sys.argv[0].endswith('dltrain') else 'run_lab(...)'}` in "
-        f"{(time.perf_counter() - started) / 60:.1f} minutes"
-        + (
-            " (the report only, from runs trained earlier)."
-            if report_only
-            else " (runs kept from an earlier call count as nothing)."
-        ),
-        "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim the "
-        "runs did not "
-        "bear out is reported as such.",
+        f"Model: the `{LAB_PRESET}` preset with `{' '.join(LAB_BASE)}`{extra}.",
+        f"Made by `{command}` in {minutes:.1f} minutes{kept}",
+        "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim "
+        "the runs did not bear out is reported as such.",
         "",
     ]
-    write_text_atomic(report, "\n".join(header + sections))
-    return report
 
 
 def _folder(label: str) -> str:

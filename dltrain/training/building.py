@@ -44,21 +44,39 @@ def build_callbacks(
     import keras
 
     from dltrain.training.callbacks import LearningRateLogger, ProgressDisplay, StopOnNaN
-    from dltrain.training.checkpoints import (
-        BestModelCheckpoint,
-        LastCheckpoint,
-        ResumableEarlyStopping,
-        ResumablePlateau,
-    )
+    from dltrain.training.checkpoints import LastCheckpoint
 
-    stopping = config.early_stopping
-    monitor, mode, warm_up = stopping.monitor, monitor_mode(stopping.monitor), stopping.start_from_epoch
     saved = (resume_state or {}).get("callbacks", {})
     nan_watch = StopOnNaN()
     # Order matters: the learning rate enters the logs before anything reads them, the plateau
     # rule may then cut the rate, the CSV row is written, and last of all the last checkpoint
     # records every counter as it stands at the end of the epoch.
     callbacks = [nan_watch, LearningRateLogger()]
+    stateful = stateful_callbacks(config, run_dir, saved)
+    callbacks += list(stateful.values())
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
+    if config.train.tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run_dir / TENSORBOARD_FOLDER), histogram_freq=int(config.train.tensorboard_histograms)
+            )
+        )
+    seconds_before = (resume_state or {}).get("train_seconds", 0.0)
+    callbacks.append(
+        LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before)
+    )
+    first_epoch = (resume_state or {}).get("epochs_done", 0)
+    callbacks.append(ProgressDisplay(config.train.epochs, steps_per_epoch, first_epoch))
+    return callbacks, nan_watch
+
+
+def stateful_callbacks(config: Config, run_dir: Path, saved: dict) -> dict:
+    """The callbacks whose counters a resumed run must get back: the plateau rule, early stopping
+    and the best checkpoint, each restored from `saved` (the last checkpoint's resume state)."""
+    from dltrain.training.checkpoints import BestModelCheckpoint, ResumableEarlyStopping, ResumablePlateau
+
+    stopping = config.early_stopping
+    monitor, mode, warm_up = stopping.monitor, monitor_mode(stopping.monitor), stopping.start_from_epoch
     stateful = {}
     if config.schedule.name == "plateau":
         stateful["plateau"] = ResumablePlateau(
@@ -85,18 +103,4 @@ def build_callbacks(
         stateful["best_checkpoint"] = BestModelCheckpoint(
             run_dir / MODEL_FILE, monitor, mode, stopping.min_delta, warm_up, resume_state=saved.get("best_checkpoint")
         )
-    callbacks += list(stateful.values())
-    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
-    if config.train.tensorboard:
-        callbacks.append(
-            keras.callbacks.TensorBoard(
-                log_dir=str(run_dir / TENSORBOARD_FOLDER), histogram_freq=int(config.train.tensorboard_histograms)
-            )
-        )
-    seconds_before = (resume_state or {}).get("train_seconds", 0.0)
-    callbacks.append(
-        LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before)
-    )
-    first_epoch = (resume_state or {}).get("epochs_done", 0)
-    callbacks.append(ProgressDisplay(config.train.epochs, steps_per_epoch, first_epoch))
-    return callbacks, nan_watch
+    return stateful

@@ -45,15 +45,17 @@ def process_group(request: TrainRequest) -> ProcessGroup:
 
 
 def resolve_config(data_dir: Path | None, config: str | None, overrides: list[str]):
-    """The config a training of DATA_DIR would use: `config`, or the task's preset, with the overrides."""
+    """The DATA_DIR, and the config a training of it would use: `config`, or the task's preset,
+    with the overrides; returns (data, config name, config)."""
     from dltrain.config.loading import load_config
     from dltrain.data.datadir import DataDir
     from dltrain.tasks import task_of
 
     if data_dir is None:
         raise UsageError("missing DATA_DIR (a folder written by 'dltrain prepare'), or --resume RUN_DIR")
-    config_name = config or task_of(DataDir.open(data_dir).meta).preset
-    return config_name, load_config(config_name, overrides)
+    data = DataDir.open(data_dir)
+    config_name = config or task_of(data.meta).preset
+    return data, config_name, load_config(config_name, overrides)
 
 
 def default_run_dir(data_dir: Path, config_name: str) -> Path:
@@ -73,11 +75,9 @@ def launch_training(request: TrainRequest) -> TrainOutcome:
                 "not apply"
             )
         return TrainOutcome(request.resume, resume_run(request.resume, request.data_dir))
-    config_name, config = resolve_config(request.data_dir, request.config, request.overrides)
+    data, config_name, config = resolve_config(request.data_dir, request.config, request.overrides)
     if not group.is_chief:
-        train_as_worker(request.data_dir, config, config_name, group)
+        train_as_worker(data, config, config_name, group)
         return TrainOutcome(None, None)
     run_dir = request.out or default_run_dir(request.data_dir, config_name)
-    return TrainOutcome(
-        run_dir, train_run(request.data_dir, run_dir, config, config_name, force=request.force, group=group)
-    )
+    return TrainOutcome(run_dir, train_run(data, run_dir, config, config_name, force=request.force, group=group))

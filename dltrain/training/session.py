@@ -68,7 +68,7 @@ def check_training_inputs(data: DataDir, config: Config, group: ProcessGroup = S
 
 
 def train_run(
-    data_dir: Path,
+    data_dir: Path | DataDir,
     run_dir: Path,
     config: Config,
     config_source: str | None,
@@ -78,7 +78,7 @@ def train_run(
 ) -> Provenance:
     run_dir = Path(run_dir)
     check_output_folder(run_dir, force, "run")
-    data = DataDir.open(data_dir)
+    data = data_dir if isinstance(data_dir, DataDir) else DataDir.open(data_dir)
     check_training_inputs(data, config, group)
     if group.distributed:
         from dltrain.training.multihost import join
@@ -106,7 +106,7 @@ def train_run(
         raise
 
 
-def train_as_worker(data_dir: Path, config: Config, config_source: str | None, group: ProcessGroup) -> None:
+def train_as_worker(data_dir: Path | DataDir, config: Config, config_source: str | None, group: ProcessGroup) -> None:
     """A process other than 0 of a --distributed run: it trains in step with the others into a
     folder of its own (saving checkpoints reads the replicated variables with them), then drops it."""
     scratch = Path(tempfile.mkdtemp(prefix=f"dltrain-process-{group.process_id}-"))

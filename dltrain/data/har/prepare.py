@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain import __version__
+from dltrain.core.checks import check_fraction
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import atomic_folder
 from dltrain.core.outputs import check_output_folder
@@ -37,10 +38,8 @@ def validate_options(options: HarOptions) -> None:
         raise UsageError(f"--window {options.window}: must be at least 2 readings")
     if options.step is not None and options.step < 1:
         raise UsageError(f"--step {options.step}: must be at least 1")
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(options, name)
-        if not 0 <= value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} {value}: must lie in [0, 1)")
+    check_fraction("--val-fraction", options.val_fraction)
+    check_fraction("--test-fraction", options.test_fraction)
 
 
 def refuse_unpreparable(har: HarSource, source: str, options: HarOptions) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain import __version__
+from dltrain.core.checks import check_fraction
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_json_atomic, write_text_atomic
@@ -168,9 +169,8 @@ def prepare_retina(
     workers: int,
     force: bool = False,
 ) -> dict:
-    for name, value in (("val-fraction", val_fraction), ("test-fraction", test_fraction)):
-        if not 0 <= value < 1:
-            raise UsageError(f"--{name} {value}: must lie in [0, 1)")
+    check_fraction("--val-fraction", val_fraction)
+    check_fraction("--test-fraction", test_fraction)
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     items, rejects, layout = list_retina_source(source)

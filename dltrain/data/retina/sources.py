@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from dltrain.core.errors import DataError
+from dltrain.data.retina.meta import LEVELS
 
-LEVELS = (0, 1, 2, 3, 4)
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".tif", ".tiff"}
 EYE_NAME = re.compile(r"^(?P<patient>.+)_(?P<eye>left|right)$", re.IGNORECASE)
 COURSE_SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val"}

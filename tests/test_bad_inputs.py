@@ -9,14 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (
-    invoke,
-    kaggle_folder,
-    write_classroom_folder,
-    write_long_csv,
-    write_series_csv,
-    write_uci_folder,
-)
+from conftest import invoke, kaggle_folder, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 
 TINY_HAR = [
     "--set",
@@ -411,7 +404,7 @@ def test_bad_input_is_one_clear_line(shared, tmp_path, builder, exit_code, fragm
 
 
 def test_verbose_shows_the_traceback(shared, tmp_path):
-    result = invoke(*["--verbose", "evaluate", str(tmp_path / "absent")])
+    result = invoke("--verbose", "evaluate", str(tmp_path / "absent"))
     assert result.exit_code != 0 and isinstance(result.exception, Exception)
     assert "no such run folder" in str(result.exception)
 

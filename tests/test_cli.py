@@ -10,13 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (
-    invoke,
-    write_classroom_folder,
-    write_long_csv,
-    write_series_csv,
-    write_uci_folder,
-)
+from conftest import invoke, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 
 TINY = [
     "--set",

@@ -14,33 +14,31 @@ from conftest import invoke, write_uci_folder
 def har_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     dataset = write_uci_folder(root / "raw", windows_per_subject=12, window=32)
-    assert invoke(*["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
+    assert invoke("prepare", "har", str(dataset), "--out", str(root / "data")).exit_code == 0
     result = invoke(
-        *[
-            "train",
-            str(root / "data"),
-            "--out",
-            str(root / "run"),
-            "--config",
-            "har-gru",
-            "--set",
-            "train.epochs=2",
-            "--set",
-            "early_stopping.start_from_epoch=0",
-            "--set",
-            "train.batch_size=8",
-        ]
+        "train",
+        str(root / "data"),
+        "--out",
+        str(root / "run"),
+        "--config",
+        "har-gru",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "early_stopping.start_from_epoch=0",
+        "--set",
+        "train.batch_size=8",
     )
     assert result.exit_code == 0, result.output
     return root / "run"
 
 
 def _export(run, *arguments):
-    return invoke(*["export", str(run), *arguments])
+    return invoke("export", str(run), *arguments)
 
 
 def _predict(run, source, out, *arguments):
-    result = invoke(*["predict", str(run), str(source), "--out", str(out), *arguments])
+    result = invoke("predict", str(run), str(source), "--out", str(out), *arguments)
     assert result.exit_code == 0, result.output
     return pd.read_csv(out)
 
@@ -99,29 +97,25 @@ def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path)
     out = tmp_path / "har.tflite"
     assert _export(har_run, "--format", "litert", "--out", str(out)).exit_code == 0
     result = invoke(
-        *[
-            "predict",
-            str(retina_run["run"]),
-            str(retina_run["source"] / "train"),
-            "--out",
-            str(tmp_path / "p.csv"),
-            "--model",
-            str(out),
-        ]
+        "predict",
+        str(retina_run["run"]),
+        str(retina_run["source"] / "train"),
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--model",
+        str(out),
     )
     assert result.exit_code == 1 and "exported from another run" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "p.csv").exists()
     (tmp_path / "broken.onnx").write_text("not a model")
     result = invoke(
-        *[
-            "predict",
-            str(har_run),
-            str(har_run.parent / "data"),
-            "--out",
-            str(tmp_path / "p.csv"),
-            "--model",
-            str(tmp_path / "broken.onnx"),
-        ]
+        "predict",
+        str(har_run),
+        str(har_run.parent / "data"),
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--model",
+        str(tmp_path / "broken.onnx"),
     )
     assert result.exit_code == 1 and "cannot be loaded as onnx" in result.output
     assert not (tmp_path / "p.csv").exists()

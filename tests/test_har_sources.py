@@ -7,41 +7,16 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (
-    ACTIVITIES,
-    UCI_SIGNALS,
-    class_signal,
-    write_classroom_folder,
-    write_long_csv,
-    write_series_csv,
-)
+from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv
 
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.har.meta import HarMeta, Normalization
 from dltrain.data.har.prepare import prepare_har
 from dltrain.data.har.readers import READERS, classroom, read_har_source, uci, uea
 from dltrain.data.har.readers import long_csv as long_csv_reader
-from dltrain.data.har.splits import (
-    last_share_per_class,
-    split_by_subject,
-    time_block_splits,
-    time_blocks,
-)
-from dltrain.data.har.types import (
-    EXCLUDED,
-    SPLIT_BY_SUBJECT,
-    UNKNOWN_SUBJECT,
-    UNLABELLED,
-    HarOptions,
-    WindowSet,
-)
-from dltrain.data.har.windows import (
-    cut_windows,
-    majority_labels,
-    runs,
-    split_gravity,
-    windows_within_runs,
-)
+from dltrain.data.har.splits import last_share_per_class, split_by_subject, time_block_splits, time_blocks
+from dltrain.data.har.types import EXCLUDED, SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, UNLABELLED, HarOptions, WindowSet
+from dltrain.data.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
 from dltrain.tasks.har import windows_from_source
 
 

@@ -47,7 +47,7 @@ def kill_after(command: list, seconds: float) -> None:
 def test_prepare_har_killed_anywhere_then_run_again(tmp_path, seconds):
     source = write_long_csv(tmp_path / "long.csv", subjects=tuple(range(1, 13)), samples_per_activity=3000)
     reference = tmp_path / "reference"
-    assert invoke(*["prepare", "har", str(source), "--out", str(reference)]).exit_code == 0
+    assert invoke("prepare", "har", str(source), "--out", str(reference)).exit_code == 0
     out = tmp_path / "data"
     command = [*DLTRAIN, "prepare", "har", source, "--out", out]
     kill_after(command, seconds)
@@ -64,7 +64,7 @@ def test_prepare_retina_killed_anywhere_then_run_again(tmp_path, seconds):
     source = kaggle_folder(tmp_path / "kaggle", patients=30, with_test=False)
     options = ["--size", "48", "--workers", "1"]
     reference = tmp_path / "reference"
-    assert invoke(*["prepare", "retina", str(source), "--out", str(reference), *options]).exit_code == 0
+    assert invoke("prepare", "retina", str(source), "--out", str(reference), *options).exit_code == 0
     out = tmp_path / "data"
     command = [*DLTRAIN, "prepare", "retina", source, "--out", out, *options]
     kill_after(command, seconds)
@@ -117,7 +117,7 @@ SETTINGS = [
 def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     source = write_classroom_folder(tmp_path / "classroom", per_class=(16, 6), with_test=False)
     data = tmp_path / "data"
-    assert invoke(*["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
+    assert invoke("prepare", "har", str(source), "--out", str(data)).exit_code == 0
     whole = tmp_path / "whole"
     train_run(data, whole, load_config("har-gru", SETTINGS), "har-gru")
 
@@ -131,7 +131,7 @@ def test_train_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
     assert json.loads((killed / "provenance.json").read_text())["status"] == "running"  # nobody could mark it
 
-    result = invoke(*["train", "--resume", str(killed)])
+    result = invoke("train", "--resume", str(killed))
     assert result.exit_code == 0, result.output
     whole_history, killed_history = pd.read_csv(whole / "history.csv"), pd.read_csv(killed / "history.csv")
     pd.testing.assert_frame_equal(killed_history, whole_history, rtol=1e-5)
@@ -173,7 +173,7 @@ CTRL_C_SCRIPT = textwrap.dedent(
 def test_ctrl_c_says_how_to_resume(tmp_path):
     source = write_classroom_folder(tmp_path / "classroom", per_class=(16, 6), with_test=False)
     data = tmp_path / "data"
-    assert invoke(*["prepare", "har", str(source), "--out", str(data)]).exit_code == 0
+    assert invoke("prepare", "har", str(source), "--out", str(data)).exit_code == 0
     run = tmp_path / "run"
     process = subprocess.run(
         [sys.executable, "-c", CTRL_C_SCRIPT, str(data), str(run), *SETTINGS],

@@ -18,7 +18,7 @@ SMALL = ["--set", "train.batch_size=16"]
 def lab_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lab")
     dataset = write_uci_folder(root / "raw", windows_per_subject=24, window=32)
-    result = invoke(*["prepare", "har", str(dataset), "--out", str(root / "data")])
+    result = invoke("prepare", "har", str(dataset), "--out", str(root / "data"))
     assert result.exit_code == 0, result.output
     return root / "data"
 
@@ -29,7 +29,7 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
     from dltrain.lab.probes import unit_spread
 
     out = tmp_path / "lab"
-    result = invoke(*["lab", "init", "--data", str(lab_data), "--out", str(out), *SMALL])
+    result = invoke("lab", "init", "--data", str(lab_data), "--out", str(out), *SMALL)
     assert result.exit_code == 0, result.output
     report = (out / "REPORT.md").read_text()
     assert (out / "init" / "init.png").stat().st_size > 10_000 and "![Initialisation](init/init.png)" in report
@@ -44,7 +44,7 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
     assert "saturated" in report and "| normal N(0,1) | gru_1 |" in report  # the per-layer statistics
 
     (out / "REPORT.md").unlink()
-    result = invoke(*["lab", "init", "--data", str(lab_data), "--out", str(out), "--report-only", *SMALL])
+    result = invoke("lab", "init", "--data", str(lab_data), "--out", str(out), "--report-only", *SMALL)
     assert result.exit_code == 0, result.output
     rebuilt = (out / "REPORT.md").read_text()
     assert (
@@ -85,7 +85,7 @@ def test_identical_units_sentence_only_when_the_numbers_show_it():
 def test_a_diverging_cell_is_reported_and_the_lab_goes_on(lab_data, tmp_path):
     out = tmp_path / "lab"
     settings = ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", *SMALL]
-    result = invoke(*["lab", "loss", "--data", str(lab_data), "--out", str(out), *settings])
+    result = invoke("lab", "loss", "--data", str(lab_data), "--out", str(out), *settings)
     assert result.exit_code == 0, result.output
     report = (out / "REPORT.md").read_text()
     assert "Cell `cross-entropy` failed: training diverged" in report or "Cell `cross-entropy` diverged" in report
@@ -101,7 +101,7 @@ def test_best_loss_within_reads_only_the_epochs_finished_in_time():
 
 
 def test_unknown_experiment_lists_the_valid_ones(lab_data, tmp_path):
-    result = invoke(*["lab", "initialisation", "--data", str(lab_data), "--out", str(tmp_path / "lab")])
+    result = invoke("lab", "initialisation", "--data", str(lab_data), "--out", str(tmp_path / "lab"))
     assert result.exit_code == 2
     assert (
         "unknown lab experiment 'initialisation'; valid: batch-size, init, loss, optimizers, regularization, schedules"

@@ -65,7 +65,7 @@ def _finish(process) -> tuple[int, str]:
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("multihost")
     dataset = write_uci_folder(root / "raw", windows_per_subject=40, window=32)
-    assert invoke(*["prepare", "har", str(dataset), "--out", str(root / "data")]).exit_code == 0
+    assert invoke("prepare", "har", str(dataset), "--out", str(root / "data")).exit_code == 0
     return root / "data"
 
 
@@ -202,13 +202,13 @@ def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     ],
 )
 def test_bad_launch_options_are_one_line(arguments, fragment, data_dir, tmp_path):
-    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), *arguments])
+    result = invoke("train", str(data_dir), "--out", str(tmp_path / "run"), *arguments)
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
 
 
 def test_the_jax_backend_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # how Python marks a module as not importable
-    result = invoke(*["train", str(data_dir), "--out", str(tmp_path / "run"), "--backend", "jax"])
+    result = invoke("train", str(data_dir), "--out", str(tmp_path / "run"), "--backend", "jax")
     assert result.exit_code == 2 and "pip install 'dltrain[jax]'" in result.output
     assert not (tmp_path / "run").exists()

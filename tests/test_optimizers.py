@@ -36,13 +36,13 @@ TINY = [
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("schedules")
     source = write_classroom_folder(root / "classroom", per_class=(16, 4), with_test=False)  # 48 train windows: 6 steps
-    assert invoke(*["prepare", "har", str(source), "--out", str(root / "data")]).exit_code == 0
+    assert invoke("prepare", "har", str(source), "--out", str(root / "data")).exit_code == 0
     return root / "data"
 
 
 def train(data_dir, tmp_path, *settings):
     run = tmp_path / "run"
-    result = invoke(*["train", str(data_dir), "--out", str(run), *TINY, *settings])
+    result = invoke("train", str(data_dir), "--out", str(run), *TINY, *settings)
     assert result.exit_code == 0, result.output
     return pd.read_csv(run / "history.csv")
 
@@ -83,19 +83,17 @@ def test_logged_learning_rate_follows_the_schedule(data_dir, tmp_path, name):
 
 def test_impossible_schedule_settings_are_config_errors(data_dir, tmp_path):
     result = invoke(
-        *[
-            "train",
-            str(data_dir),
-            "--out",
-            str(tmp_path / "r"),
-            *TINY,
-            "--set",
-            "schedule.name=cosine",
-            "--set",
-            "schedule.warmup_epochs=5",
-            "--set",
-            "train.epochs=5",
-        ]
+        "train",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "r"),
+        *TINY,
+        "--set",
+        "schedule.name=cosine",
+        "--set",
+        "schedule.warmup_epochs=5",
+        "--set",
+        "train.epochs=5",
     )
     assert result.exit_code == 2 and "warmup_epochs (5) must be below train.epochs (5)" in result.stderr
     assert not (tmp_path / "r").exists()

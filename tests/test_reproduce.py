@@ -16,7 +16,7 @@ from dltrain.runs.reproduce import load_baselines
 def test_ci_budget_lands_in_its_band_and_repeats_exactly(tmp_path, name):
     measured = []
     for attempt in ("first", "second"):
-        result = invoke(*["reproduce", name, "--budget", "ci", "--out", str(tmp_path / attempt), "--json"])
+        result = invoke("reproduce", name, "--budget", "ci", "--out", str(tmp_path / attempt), "--json")
         assert result.exit_code == 0, result.output
         (row,) = json.loads(result.stdout)
         assert row["status"] == "ok" and row["baseline"] == name
@@ -28,11 +28,11 @@ def test_ci_budget_lands_in_its_band_and_repeats_exactly(tmp_path, name):
 
 
 def test_reproduce_needs_names_or_all(tmp_path):
-    result = invoke(*["reproduce", "--out", str(tmp_path)])
+    result = invoke("reproduce", "--out", str(tmp_path))
     assert result.exit_code == 2 and "har-gru" in result.stderr
-    result = invoke(*["reproduce", "lenet", "--out", str(tmp_path)])
+    result = invoke("reproduce", "lenet", "--out", str(tmp_path))
     assert result.exit_code == 2 and "unknown baseline 'lenet'; valid: har-gru, retina-cnn" in result.stderr
-    result = invoke(*["reproduce", "har-gru", "--budget", "huge", "--out", str(tmp_path)])
+    result = invoke("reproduce", "har-gru", "--budget", "huge", "--out", str(tmp_path))
     assert result.exit_code == 2 and "--budget 'huge'" in result.stderr
 
 
@@ -54,6 +54,6 @@ def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
         return baselines
 
     monkeypatch.setattr(reproduce_module, "load_baselines", impossible_band)
-    result = invoke(*["reproduce", "har-gru", "--out", str(tmp_path)])
+    result = invoke("reproduce", "har-gru", "--out", str(tmp_path))
     assert result.exit_code == REGRESSION_EXIT_CODE
     assert "REGRESSION" in result.stdout and "har-gru left the expected band" in result.stderr

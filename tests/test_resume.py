@@ -66,26 +66,24 @@ def test_resume_cli_refuses_a_complete_run_and_new_settings(data_dir, tmp_path):
     run = tmp_path / "run"
     assert (
         invoke(
-            *[
-                "train",
-                str(data_dir),
-                "--out",
-                str(run),
-                *sum((["--set", s] for s in SETTINGS), []),
-                "--set",
-                "train.epochs=2",
-            ]
+            "train",
+            str(data_dir),
+            "--out",
+            str(run),
+            *sum((["--set", s] for s in SETTINGS), []),
+            "--set",
+            "train.epochs=2",
         ).exit_code
         == 0
     )
     assert (run / "model.keras").is_file() and (run / "last.keras").is_file()
-    result = invoke(*["train", "--resume", str(run)])
+    result = invoke("train", "--resume", str(run))
     assert result.exit_code == 2 and "complete already" in result.stderr
-    result = invoke(*["train", "--resume", str(run), "--set", "train.epochs=9"])
+    result = invoke("train", "--resume", str(run), "--set", "train.epochs=9")
     assert result.exit_code == 2 and "--resume continues with the run's own config.yaml" in result.stderr
-    result = invoke(*["train", "--resume", str(tmp_path / "nothing")])
+    result = invoke("train", "--resume", str(tmp_path / "nothing"))
     assert result.exit_code == 1 and "no such run folder" in result.stderr
-    result = invoke(*["train", "--resume", str(tmp_path)])
+    result = invoke("train", "--resume", str(tmp_path))
     assert result.exit_code == 1 and "is not a dltrain run" in result.stderr
 
 
@@ -93,19 +91,17 @@ def test_divergence_before_any_checkpoint_is_one_clear_error(data_dir, tmp_path)
     run = tmp_path / "run"
     # Plain SGD at an absurd rate overflows float32 within the first steps.
     result = invoke(
-        *[
-            "train",
-            str(data_dir),
-            "--out",
-            str(run),
-            *sum((["--set", s] for s in SETTINGS), []),
-            "--set",
-            "optimizer.name=sgd",
-            "--set",
-            "optimizer.learning_rate=1e30",
-            "--set",
-            "model.batch_norm=false",
-        ]
+        "train",
+        str(data_dir),
+        "--out",
+        str(run),
+        *sum((["--set", s] for s in SETTINGS), []),
+        "--set",
+        "optimizer.name=sgd",
+        "--set",
+        "optimizer.learning_rate=1e30",
+        "--set",
+        "model.batch_norm=false",
     )
     assert result.exit_code == 2, result.output
     assert "training diverged" in result.stderr and "lower optimizer.learning_rate" in result.stderr
@@ -132,7 +128,7 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
         "--set",
         "train.batch_size=48",
     ]
-    result = invoke(*["train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings])
+    result = invoke("train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings)
     assert result.exit_code == 0, result.output
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["status"] == "complete" and provenance["diverged_at"] == {"epoch": 2, "where": "validation"}
@@ -154,3 +150,40 @@ def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
     provenance = resume_run(run)
     assert provenance.status == "complete" and provenance.precision == "mixed_float16"
     assert len(pd.read_csv(run / "history.csv")) == 3
+
+
+class _Model:
+    """What DivergenceWatch reads of a model: the stop flag, and weights (finite unless told)."""
+
+    def __init__(self, finite: bool = True) -> None:
+        self.stop_training = False
+        self.finite = finite
+
+    def get_weights(self):
+        return [np.array([1.0, np.inf if not self.finite else 2.0])]
+
+
+@pytest.mark.parametrize(
+    ("batch_losses", "epoch_logs", "finite", "expected"),
+    [
+        ([2.0, 3.0], {"loss": 2.5, "val_loss": 2.4}, True, None),  # a healthy epoch
+        ([2.0, 1e30], {}, True, {"epoch": 1, "where": "batch 2"}),  # huge but finite: exploded all the same
+        ([2.0, float("nan")], {}, True, {"epoch": 1, "where": "batch 2"}),
+        ([2.0, 3.0], {"loss": 2.5, "val_loss": 3e4}, True, {"epoch": 1, "where": "validation"}),  # over 1e4 x 2.0
+        ([0.25, 0.27], {"loss": 0.26, "val_loss": 0.27}, False, {"epoch": 1, "where": "weights"}),  # bounded loss
+    ],
+)
+def test_divergence_is_a_nonfinite_or_exploded_loss_or_nonfinite_weights(batch_losses, epoch_logs, finite, expected):
+    """Decided on numbers alone, whatever a processor's float arithmetic makes of an absurd rate."""
+    from dltrain.training.callbacks import DivergenceWatch
+
+    watch = DivergenceWatch()
+    watch.set_model(_Model(finite))
+    watch.on_epoch_begin(0)
+    for batch, loss in enumerate(batch_losses):
+        watch.on_train_batch_end(batch, {"loss": loss})
+    watch.on_epoch_end(0, dict(epoch_logs))
+    assert watch.diverged_at == expected
+    assert watch.model.stop_training is (expected is not None)
+    restored = DivergenceWatch(resume_state=watch.state())  # a resumed run judges by the same reference
+    assert restored.reference == watch.reference == max(batch_losses[0], 1.0)

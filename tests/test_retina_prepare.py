@@ -172,12 +172,12 @@ def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
     assert invoke(*arguments).exit_code == 0
     assert kept.stat().st_mtime_ns == stamp
     # Other options on the same folder are refused without --force.
-    other = invoke(*[*arguments[:5], "--size", "64"])
+    other = invoke(*arguments[:5], "--size", "64")
     assert other.exit_code == 2 and "--force" in other.stderr
 
 
 def test_prepare_missing_source(tmp_path):
-    result = invoke(*["prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data")])
+    result = invoke("prepare", "retina", str(tmp_path / "absent"), "--out", str(tmp_path / "data"))
     assert result.exit_code == 1 and "no such folder" in result.stderr
     assert not (tmp_path / "data").exists()
 
@@ -249,10 +249,10 @@ def test_prepare_from_another_source_into_the_same_folder_needs_force(tmp_path):
     second = kaggle_folder(tmp_path / "two", patients=3, with_test=False)
     out = tmp_path / "data"
     options = ["--out", str(out), "--size", "32", "--workers", "1", "--val-fraction", "0.34", "--test-fraction", "0"]
-    assert invoke(*["prepare", "retina", str(first), *options]).exit_code == 0
-    refused = invoke(*["prepare", "retina", str(second), *options])
+    assert invoke("prepare", "retina", str(first), *options).exit_code == 0
+    refused = invoke("prepare", "retina", str(second), *options)
     assert refused.exit_code == 2 and "another source" in refused.stderr
-    assert invoke(*["prepare", "retina", str(second), *options, "--force"]).exit_code == 0
+    assert invoke("prepare", "retina", str(second), *options, "--force").exit_code == 0
 
 
 def test_kaggle_layout_with_images_beside_the_csv(tmp_path):

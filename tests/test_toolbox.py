@@ -62,11 +62,11 @@ BASE = {
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("toolbox")
     har_source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
-    assert invoke(*["prepare", "har", str(har_source), "--out", str(root / "har")]).exit_code == 0
+    assert invoke("prepare", "har", str(har_source), "--out", str(root / "har")).exit_code == 0
     retina_source = kaggle_folder(root / "kaggle", patients=12)
     assert (
         invoke(
-            *["prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"]
+            "prepare", "retina", str(retina_source), "--out", str(root / "retina"), "--size", "32", "--workers", "1"
         ).exit_code
         == 0
     )
@@ -129,16 +129,14 @@ def test_label_smoothing_reaches_the_loss(prepared, tmp_path):
 
 def test_label_smoothing_needs_cross_entropy(prepared, tmp_path):
     result = invoke(
-        *[
-            "train",
-            str(prepared["har"]),
-            "--out",
-            str(tmp_path / "r"),
-            "--set",
-            "train.loss=mse",
-            "--set",
-            "train.label_smoothing=0.1",
-        ]
+        "train",
+        str(prepared["har"]),
+        "--out",
+        str(tmp_path / "r"),
+        "--set",
+        "train.loss=mse",
+        "--set",
+        "train.label_smoothing=0.1",
     )
     assert result.exit_code == 2 and "label_smoothing applies to the cross-entropy loss" in result.stderr
 
@@ -269,16 +267,16 @@ def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
 
 
 def test_sweep_refuses_a_bad_grid_before_training(prepared, tmp_path):
-    result = invoke(*["sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,lion", "--out", str(tmp_path / "s")])
+    result = invoke("sweep", str(prepared["har"]), "--grid", "optimizer.name=sgd,lion", "--out", str(tmp_path / "s"))
     assert result.exit_code == 2 and "unknown optimizer 'lion'" in result.stderr
     assert not (tmp_path / "s").exists()
-    result = invoke(*["sweep", str(prepared["har"]), "--grid", "optimizer.name", "--out", str(tmp_path / "s")])
+    result = invoke("sweep", str(prepared["har"]), "--grid", "optimizer.name", "--out", str(tmp_path / "s"))
     assert result.exit_code == 2 and "expected key=value1,value2" in result.stderr
 
 
 def test_compare_names_what_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = invoke(*["compare", str(tmp_path / "empty")])
+    result = invoke("compare", str(tmp_path / "empty"))
     assert (
         result.exit_code == 1
         and "is not a dltrain run (missing config.yaml" in result.stderr

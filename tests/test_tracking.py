@@ -41,19 +41,17 @@ def only_run(client: MlflowClient, experiment: str = "dltrain"):
 def test_a_tracked_run_logs_config_epochs_scores_and_files(data_dir, store, tmp_path):
     run_dir = tmp_path / "run"
     result = invoke(
-        *[
-            "train",
-            str(data_dir),
-            "--out",
-            str(run_dir),
-            "--config",
-            "har-gru",
-            "--set",
-            "train.epochs=3",
-            "--set",
-            "optimizer.name=rmsprop",
-            *[part for setting in TINY for part in ("--set", setting)],
-        ]
+        "train",
+        str(data_dir),
+        "--out",
+        str(run_dir),
+        "--config",
+        "har-gru",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "optimizer.name=rmsprop",
+        *[part for setting in TINY for part in ("--set", setting)],
     )
     assert result.exit_code == 0, result.output
     provenance = json.loads((run_dir / "provenance.json").read_text())
@@ -105,15 +103,13 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (blocker / "store").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     result = invoke(
-        *[
-            "train",
-            str(data_dir),
-            "--out",
-            str(tmp_path / "run"),
-            "--config",
-            "har-gru",
-            *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
-        ]
+        "train",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        "har-gru",
+        *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
     )
     assert result.exit_code == 2 and "MLflow tracking at" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
@@ -122,15 +118,13 @@ def test_an_unusable_store_is_one_line_before_any_run_folder(data_dir, tmp_path,
 def test_tracking_without_the_extra_names_it(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # how Python marks a module as not importable
     result = invoke(
-        *[
-            "train",
-            str(data_dir),
-            "--out",
-            str(tmp_path / "run"),
-            "--config",
-            "har-gru",
-            *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
-        ]
+        "train",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        "har-gru",
+        *[part for setting in [*TINY, "train.epochs=1"] for part in ("--set", setting)],
     )
     assert result.exit_code == 2 and "pip install 'dltrain[mlflow]'" in result.output
     assert not (tmp_path / "run").exists()

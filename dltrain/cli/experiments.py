@@ -68,8 +68,7 @@ LabOutOption = Annotated[
     Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")
 ]
 LabBudgetOption = Annotated[
-    str,
-    typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs)."),
+    str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")
 ]
 LabOverridesOption = Annotated[
     list[str] | None,
@@ -77,16 +76,12 @@ LabOverridesOption = Annotated[
 ]
 LabForceOption = Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")]
 ReportOnlyOption = Annotated[
-    bool,
-    typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out."),
+    bool, typer.Option(help="Train nothing: rebuild REPORT.md, tables and figures from the runs already under --out.")
 ]
 
 
 @user_errors
-def compare(
-    run_dirs: RunDirsArgument,
-    out: OutOption = None,
-) -> None:
+def compare(run_dirs: RunDirsArgument, out: OutOption = None) -> None:
     """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
     from rich.console import Console
 

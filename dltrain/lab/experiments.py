@@ -63,7 +63,7 @@ class CellResult:
         diverged = self.provenance.diverged_at
         if diverged:
             where = f"in epoch {diverged['epoch']}, {diverged['where']}"
-            return f"diverged (loss NaN or infinite) {where}; its curves stop there"
+            return f"diverged (loss NaN, infinite or exploded, or weights not finite) {where}; its curves stop there"
         return None
 
     def last(self, column: str) -> float:

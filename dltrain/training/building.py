@@ -40,19 +40,19 @@ def monitor_mode(monitor: str) -> str:
 def build_callbacks(
     config: Config, run_dir: Path, steps_per_epoch: int, resume_state: dict | None = None
 ) -> tuple[list, object]:
-    """The callbacks of one training, in the order they must run, and the NaN watch."""
+    """The callbacks of one training, in the order they must run, and the divergence watch."""
     import keras
 
-    from dltrain.training.callbacks import LearningRateLogger, ProgressDisplay, StopOnNaN
+    from dltrain.training.callbacks import DivergenceWatch, LearningRateLogger, ProgressDisplay
     from dltrain.training.checkpoints import LastCheckpoint
 
     saved = (resume_state or {}).get("callbacks", {})
-    nan_watch = StopOnNaN()
+    watch = DivergenceWatch(resume_state=saved.get("divergence"))
     # Order matters: the learning rate enters the logs before anything reads them, the plateau
     # rule may then cut the rate, the CSV row is written, and last of all the last checkpoint
     # records every counter as it stands at the end of the epoch.
-    callbacks = [nan_watch, LearningRateLogger()]
-    stateful = stateful_callbacks(config, run_dir, saved)
+    callbacks = [watch, LearningRateLogger()]
+    stateful = stateful_callbacks(config, run_dir, saved, watch)
     callbacks += list(stateful.values())
     callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=resume_state is not None))
     if config.train.tensorboard:
@@ -62,15 +62,15 @@ def build_callbacks(
             )
         )
     seconds_before = (resume_state or {}).get("train_seconds", 0.0)
-    callbacks.append(
-        LastCheckpoint(run_dir / LAST_MODEL_FILE, stateful, lambda: nan_watch.diverged_at is not None, seconds_before)
-    )
     first_epoch = (resume_state or {}).get("epochs_done", 0)
+    callbacks.append(
+        LastCheckpoint(run_dir / LAST_MODEL_FILE, {**stateful, "divergence": watch}, watch, seconds_before, first_epoch)
+    )
     callbacks.append(ProgressDisplay(config.train.epochs, steps_per_epoch, first_epoch))
-    return callbacks, nan_watch
+    return callbacks, watch
 
 
-def stateful_callbacks(config: Config, run_dir: Path, saved: dict) -> dict:
+def stateful_callbacks(config: Config, run_dir: Path, saved: dict, watch) -> dict:
     """The callbacks whose counters a resumed run must get back: the plateau rule, early stopping
     and the best checkpoint, each restored from `saved` (the last checkpoint's resume state)."""
     from dltrain.training.checkpoints import BestModelCheckpoint, ResumableEarlyStopping, ResumablePlateau
@@ -101,6 +101,12 @@ def stateful_callbacks(config: Config, run_dir: Path, saved: dict) -> dict:
         )
     if stopping.restore_best:
         stateful["best_checkpoint"] = BestModelCheckpoint(
-            run_dir / MODEL_FILE, monitor, mode, stopping.min_delta, warm_up, resume_state=saved.get("best_checkpoint")
+            run_dir / MODEL_FILE,
+            monitor,
+            mode,
+            stopping.min_delta,
+            warm_up,
+            resume_state=saved.get("best_checkpoint"),
+            watch=watch,
         )
     return stateful

@@ -8,6 +8,7 @@ import math
 import time
 
 import keras
+import numpy as np
 
 from dltrain.core.console import is_interactive, new_progress
 from dltrain.training.optimizers import current_learning_rate
@@ -15,15 +16,41 @@ from dltrain.training.optimizers import current_learning_rate
 logger = logging.getLogger("dltrain")
 
 
-class StopOnNaN(keras.callbacks.Callback):
-    """Keras's TerminateOnNaN, also watching the validation loss (an update can overflow the weights
-    at the last step of an epoch), and keeping where it happened so training can say so in one line.
-    Runs first at each epoch end, so the last checkpoint never saves a diverged model."""
+# A loss this many times the loss of the run's first batch (the model as initialised) has diverged,
+# whether or not the float format overflows to infinity on the way (on some processors a loss of
+# 1e30 stays finite for many steps).
+EXPLOSION_FACTOR = 1e4
 
-    def __init__(self) -> None:
+
+def weights_are_finite(model) -> bool:
+    return all(np.isfinite(weights).all() for weights in model.get_weights())
+
+
+class DivergenceWatch(keras.callbacks.Callback):
+    """Stops training when the loss is no longer finite, or has exploded: above EXPLOSION_FACTOR
+    times the first batch's loss (at least 1), in a training batch or on validation; or when the
+    weights are no longer finite (a bounded loss, such as squared error on probabilities, can stay
+    small while the weights overflow). Keeps where it
+    happened so training can say so in one line. Runs first at each epoch end, and the checkpoints
+    ask it before saving, so no diverged weights are ever kept. Its reference loss travels in the
+    resume state, so a resumed run judges by the same yardstick."""
+
+    def __init__(self, resume_state: dict | None = None) -> None:
         super().__init__()
         self.epoch = 0
+        self.reference = (resume_state or {}).get("reference")  # the first batch's loss, at least 1
         self.diverged_at = None  # {"epoch": 1-based, "where": "batch N" or "validation"}
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    def state(self) -> dict:
+        return {"reference": self.reference}
+
+    def exploded(self, loss) -> bool:
+        value = float(loss)
+        return not math.isfinite(value) or (self.reference is not None and value > EXPLOSION_FACTOR * self.reference)
 
     def _diverged(self, where: str) -> None:
         if self.diverged_at is None:
@@ -35,13 +62,21 @@ class StopOnNaN(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if loss is None:
+            return
+        if self.reference is None and math.isfinite(float(loss)):
+            self.reference = max(float(loss), 1.0)
+        if self.exploded(loss):
             self._diverged(f"batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        logs = logs or {}
+        if "loss" in logs and self.exploded(logs["loss"]):
+            self._diverged("training")
+        elif "val_loss" in logs and self.exploded(logs["val_loss"]):
             self._diverged("validation")
+        elif not weights_are_finite(self.model):
+            self._diverged("weights")
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -22,6 +22,7 @@ import numpy as np
 
 from dltrain.core.errors import DataError
 from dltrain.core.files import atomic_file
+from dltrain.training.callbacks import weights_are_finite
 from dltrain.training.optimizers import current_learning_rate
 
 RESUME_MEMBER = "dltrain-resume.json"
@@ -109,7 +110,8 @@ class ResumablePlateau(ResumableCounters, keras.callbacks.ReduceLROnPlateau):
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves model.keras when the monitored value improves by more than `min_delta`, ignoring the
     warm-up epochs exactly as EarlyStopping's `start_from_epoch` does, so both judge the same epochs.
-    A NaN value never counts as an improvement."""
+    A NaN value never counts as an improvement, and a diverged epoch (`watch`) or weights that are
+    not finite are never saved: a NaN model's accuracy is a finite number."""
 
     def __init__(
         self,
@@ -119,8 +121,10 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         min_delta: float = 0.0,
         start_from_epoch: int = 0,
         resume_state: dict | None = None,
+        watch=None,
     ) -> None:
         super().__init__()
+        self.watch = watch
         self.path, self.monitor, self.mode = Path(path), monitor, mode
         self.min_delta, self.start_from_epoch = min_delta, start_from_epoch
         state = resume_state or {}
@@ -131,9 +135,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
-        if epoch < self.start_from_epoch or current is None:
+        if epoch < self.start_from_epoch or current is None or (self.watch is not None and self.watch.diverged):
             return
-        if _is_improvement(float(current), self.best, self.mode, self.min_delta):
+        if _is_improvement(float(current), self.best, self.mode, self.min_delta) and weights_are_finite(self.model):
             self.best, self.best_epoch = float(current), epoch
             save_model_atomic(self.model, self.path)
 
@@ -152,11 +156,14 @@ class LastCheckpoint(keras.callbacks.Callback):
     """Saves last.keras with the resume state at the end of every epoch. Registered after every
     callback whose counters it records, so that it sees them as they stand once the epoch is done."""
 
-    def __init__(self, path: Path, stateful_callbacks: dict, is_diverged, seconds_before: float = 0.0) -> None:
+    def __init__(
+        self, path: Path, stateful_callbacks: dict, watch, seconds_before: float = 0.0, epochs_done: int = 0
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.stateful_callbacks = stateful_callbacks
-        self.is_diverged = is_diverged
+        self.watch = watch
+        self.epochs_saved = epochs_done or None  # the epochs done when last.keras was last written (a resume's start)
         self.seconds_before = seconds_before  # training time of the sessions before a resume
         self.started = time.perf_counter()
 
@@ -167,8 +174,9 @@ class LastCheckpoint(keras.callbacks.Callback):
         return self.seconds_before + time.perf_counter() - self.started
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.is_diverged():  # weights full of NaN are nothing to continue from
+        if self.watch.diverged or not weights_are_finite(self.model):  # nothing to continue from
             return
+        self.epochs_saved = epoch + 1
         state = {
             "epochs_done": epoch + 1,
             "train_seconds": self.train_seconds(),

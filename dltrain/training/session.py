@@ -34,6 +34,7 @@ from dltrain.runs.rundir import (
     software_versions,
 )
 from dltrain.tasks import task_of
+from dltrain.training.callbacks import EXPLOSION_FACTOR
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
 
 logger = logging.getLogger("dltrain")
@@ -203,13 +204,13 @@ class TrainingSession:
         )
         try:
             with device_scope(setup, self.config.train.deterministic):
-                model, callbacks, nan_watch = self._fit(setup)
+                model, callbacks, watch = self._fit(setup)
             if self.group.distributed:
                 from dltrain.training.multihost import check_same_weights, leave
 
                 self.run.provenance.weights_sha256 = check_same_weights(model, self.group)
                 leave()  # scoring below loads model.keras on this process alone
-            self._finish(callbacks, nan_watch)
+            self._finish(callbacks, watch)
         except BaseException as error:
             if self.tracker:
                 self.tracker.stop(interrupted=isinstance(error, KeyboardInterrupt))
@@ -228,7 +229,7 @@ class TrainingSession:
         feeds = task.training_feeds(self.data, config, global_batch, self.first_epoch, shard)
         model = build_model(self.data, config, feeds.steps_per_epoch)
         self._start_provenance(model, setup)
-        callbacks, nan_watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
+        callbacks, watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
         model.fit(
             feeds.train,
             validation_data=feeds.val,
@@ -240,7 +241,7 @@ class TrainingSession:
             verbose=0,
             shuffle=False,
         )
-        return model, callbacks, nan_watch
+        return model, callbacks, watch
 
     def _start_provenance(self, model, setup) -> None:
         """Record what actually runs (not what the config asked for) before the first epoch."""
@@ -295,55 +296,64 @@ class TrainingSession:
             provenance.xla,
         )
 
-    def _finish(self, callbacks, nan_watch) -> None:
+    def _finish(self, callbacks, watch) -> None:
         """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""
         import keras
 
         from dltrain.runs.scoring import headline, score_split
-        from dltrain.training.checkpoints import BestModelCheckpoint, LastCheckpoint
+        from dltrain.training.callbacks import weights_are_finite
+        from dltrain.training.checkpoints import LastCheckpoint
 
         config, provenance, run_dir = self.config, self.run.provenance, self.run.path
         epochs_run = len(pd.read_csv(run_dir / HISTORY_FILE))
         seconds = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint)).train_seconds()
-        best_checkpoint = next((callback for callback in callbacks if isinstance(callback, BestModelCheckpoint)), None)
         logger.info("trained %d epochs in %.1f s", epochs_run, seconds)
-        self._check_divergence(nan_watch)
+        kept_epoch = self._kept_epoch(callbacks)
+        self._check_divergence(watch, kept_epoch)
         if not config.early_stopping.restore_best:
             shutil.copyfile(run_dir / LAST_MODEL_FILE, run_dir / MODEL_FILE)
         kept = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True, compile=False)  # as Run.load_model
+        if not weights_are_finite(kept):
+            raise DataError(
+                f"{run_dir / MODEL_FILE} holds weights that are not finite numbers: the run is not a result"
+            )
         task = task_of(self.data.meta)
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
-        metrics = {
-            split: score_split(kept, self.data, split, self.run)
-            for split in ("val", "test")
-            if self.data.has_split(split)
-        }
+        splits = [split for split in ("val", "test") if self.data.has_split(split)]
+        metrics = {split: score_split(kept, self.data, split, self.run) for split in splits}
         provenance.status = STATUS_COMPLETE
         provenance.epochs_run = epochs_run
-        provenance.best_epoch = (
-            best_checkpoint.best_epoch + 1 if best_checkpoint and best_checkpoint.best_epoch is not None else epochs_run
-        )
+        provenance.best_epoch = kept_epoch
         provenance.train_seconds = round(seconds, 1)
         provenance.metrics = {split: headline(values, task.headline) for split, values in metrics.items()}
         self.run.save_provenance()
 
-    def _check_divergence(self, nan_watch) -> None:
-        config = self.config
-        if nan_watch.diverged_at is None:
+    def _kept_epoch(self, callbacks) -> int | None:
+        """The epoch (1-based) whose model the run keeps: the best checkpoint's, or the last one saved."""
+        from dltrain.training.checkpoints import BestModelCheckpoint, LastCheckpoint
+
+        if self.config.early_stopping.restore_best:
+            best = next(callback for callback in callbacks if isinstance(callback, BestModelCheckpoint))
+            return None if best.best_epoch is None else best.best_epoch + 1
+        return next(callback for callback in callbacks if isinstance(callback, LastCheckpoint)).epochs_saved
+
+    def _check_divergence(self, watch, kept_epoch: int | None) -> None:
+        if watch.diverged_at is None:
             return
-        epoch, where = nan_watch.diverged_at["epoch"], nan_watch.diverged_at["where"]
-        kept = self.run.path / (MODEL_FILE if config.early_stopping.restore_best else LAST_MODEL_FILE)
-        if not kept.is_file():
+        config = self.config
+        epoch, where = watch.diverged_at["epoch"], watch.diverged_at["where"]
+        what = f"the loss became NaN, infinite or over {EXPLOSION_FACTOR:.0e} x its start in epoch {epoch}, {where}"
+        if kept_epoch is None:
             raise UsageError(
-                f"training diverged (loss became NaN or infinite in epoch {epoch}, {where}) before any epoch could "
-                "be kept; "
-                f"lower optimizer.learning_rate (now {config.optimizer.learning_rate:g}) or set optimizer.clipnorm"
+                f"training diverged: {what}, before any epoch could be kept; lower optimizer.learning_rate "
+                f"(now {config.optimizer.learning_rate:g}) or set optimizer.clipnorm"
             )
+        kind = "best" if config.early_stopping.restore_best else "last"
         logger.warning(
-            "training diverged (loss NaN or infinite) in epoch %d, %s, and stopped; %s is the %s epoch before it",
-            epoch,
-            where,
+            "training diverged: %s, and stopped; %s is epoch %d, the %s one before it",
+            what,
             MODEL_FILE,
-            "best" if config.early_stopping.restore_best else "last",
+            kept_epoch,
+            kind,
         )
-        self.run.provenance.diverged_at = nan_watch.diverged_at
+        self.run.provenance.diverged_at = watch.diverged_at

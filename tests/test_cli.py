@@ -149,8 +149,13 @@ def test_prepare_refuses_to_overwrite_without_force(tmp_path, classroom_folder):
     result = invoke("prepare", "har", classroom_folder, "--out", out)
     assert_one_line_error(result, 2, "--force")
     assert (out / "precious.txt").read_text() == "keep me"
-    assert invoke("prepare", "har", classroom_folder, "--out", out, "--force").exit_code == 0
-    assert not (out / "precious.txt").exists() and (out / "meta.json").is_file()
+    # --force replaces only a DATA_DIR dltrain wrote: a folder of other files is refused by name.
+    assert_one_line_error(invoke("prepare", "har", classroom_folder, "--out", out, "--force"), 2, "precious.txt")
+    assert (out / "precious.txt").read_text() == "keep me"
+    (out / "precious.txt").unlink()
+    assert invoke("prepare", "har", classroom_folder, "--out", out).exit_code == 0
+    assert invoke("prepare", "har", classroom_folder, "--out", out, "--window", "8", "--force").exit_code == 0
+    assert json.loads((out / "meta.json").read_text())["window"] == 8
 
 
 # ---------------------------------------------------------------------------------------------

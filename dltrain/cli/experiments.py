@@ -16,6 +16,9 @@ from dltrain.core.console import stderr_console
 
 logger = logging.getLogger("dltrain")
 
+CompareForceOption = Annotated[
+    bool, typer.Option(help="Replace the comparison.csv and .png of an earlier compare in --out.")
+]
 RunDirsArgument = Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")]
 OutOption = Annotated[
     Path | None,
@@ -81,13 +84,13 @@ ReportOnlyOption = Annotated[
 
 
 @user_errors
-def compare(run_dirs: RunDirsArgument, out: OutOption = None) -> None:
+def compare(run_dirs: RunDirsArgument, out: OutOption = None, force: CompareForceOption = False) -> None:
     """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
     from rich.console import Console
 
     from dltrain.runs.compare import compare_runs, comparison_table
 
-    frame = compare_runs(run_dirs, out)
+    frame = compare_runs(run_dirs, out, force)
     Console(width=table_width()).print(comparison_table(frame))
     if out is not None:
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)

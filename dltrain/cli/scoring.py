@@ -34,7 +34,8 @@ OutOption = Annotated[
     typer.Option(
         "--out",
         "-o",
-        help="CSV to write: activity 'id,activity' (+ probabilities); retina 'image,level' (Kaggle submission).",
+        help="CSV to write, or - for standard output: activity 'id,activity' (+ probabilities); retina 'image,level' "
+        "(Kaggle submission).",
     ),
 ]
 PredictSplitOption = Annotated[
@@ -50,6 +51,7 @@ ModelOption = Annotated[
         "model.keras.",
     ),
 ]
+PredictForceOption = Annotated[bool, typer.Option(help="Replace an existing predictions CSV.")]
 ExportRunDirArgument = Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")]
 ExportFormatOption = Annotated[
     str,
@@ -114,11 +116,12 @@ def predict(
     probabilities: ProbabilitiesOption = True,
     tta: TtaOption = False,
     model: ModelOption = None,
+    force: PredictForceOption = False,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.inference.predict import predict_run
 
-    frame = predict_run(run_dir, source, out, split, probabilities, tta, model)
+    frame = predict_run(run_dir, source, out, split, probabilities, tta, model, force)
     counts = frame[frame.columns[1]].value_counts()
     logger.info(
         "wrote %d predictions to %s (%s)",

@@ -72,10 +72,12 @@ def stale_siblings(out: Path) -> list[Path]:
 @contextmanager
 def atomic_folder(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `out` in one rename (the old `out`
-    is removed only then), on failure it vanishes and `out` is left as it was."""
+    is removed only then), on failure it vanishes and `out` is left as it was. Staging folders of
+    killed commands are removed first: call it holding `outputs.output_lock(out)`, so that none of
+    them belongs to a command still running."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in stale_siblings(out):  # left by an earlier run that was killed (SIGKILL, power loss)
+    for stale in stale_siblings(out):
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(staging, 0o777 & ~user_umask())

@@ -20,8 +20,9 @@ import numpy as np
 from dltrain.core.checks import check_positive
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import swap_in
+from dltrain.core.outputs import OutputKind, check_output
 from dltrain.data.datadir import DataDir
-from dltrain.inference.exported import FORMATS, ExportedModel, require_onnx_runtime
+from dltrain.inference.exported import FORMATS, ExportedModel, record_export, require_onnx_runtime
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
 
@@ -139,7 +140,7 @@ def _suffix_for(export_format: str) -> str:
     return {"saved_model": "", "litert": ".tflite", "onnx": ".onnx"}[export_format]
 
 
-def _check_options(export_format: str, out: Path, quantization: str, tolerance: float | None, force: bool) -> float:
+def _check_options(export_format: str, out: Path, quantization: str, tolerance: float | None) -> float:
     """Every option refused before anything is loaded; returns the tolerance to check with."""
     check_format_available(export_format)
     if quantization not in QUANTIZATIONS:
@@ -149,8 +150,6 @@ def _check_options(export_format: str, out: Path, quantization: str, tolerance: 
     suffix = _suffix_for(export_format)
     if suffix and out.suffix != suffix:
         raise UsageError(f"--out {out}: a {export_format} export is one file ending in {suffix}")
-    if out.exists() and not force:
-        raise UsageError(f"--out {out} already exists; choose another path or pass --force to replace it")
     tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else tolerance
     return check_positive("--tolerance", tolerance)
 
@@ -170,6 +169,20 @@ def _compare(model, exported_model, run, inputs, check: ExportCheck) -> None:
         }
 
 
+def check_export_out(run, out: Path, export_format: str, force: bool) -> None:
+    """An export goes anywhere but over the run's own files; --force replaces only an export of this run."""
+    from dltrain.inference.exported import check_export_of
+
+    def is_ours(path: Path) -> bool:
+        try:
+            return check_export_of(run, path) == export_format
+        except DataError:
+            return False
+
+    kind = OutputKind(f"{export_format} export of this run", folder=export_format == "saved_model", is_ours=is_ours)
+    check_output(out, kind, force, containers=[(run.path, run.owns)])
+
+
 def export_run(
     run_dir: Path,
     export_format: str,
@@ -180,8 +193,9 @@ def export_run(
 ) -> ExportCheck:
     from dltrain.core.console import import_tensorflow_quietly
 
-    tolerance = _check_options(export_format, out, quantization, tolerance, force)
+    tolerance = _check_options(export_format, out, quantization, tolerance)
     run = Run.open(run_dir)
+    check_export_out(run, out, export_format, force)
     import_tensorflow_quietly()
     model = run.load_model()
     inputs, _ = _check_inputs(run, CHECK_SAMPLES)
@@ -207,6 +221,7 @@ def export_run(
                 f"(largest probability difference {check.max_difference:.2e}, tolerance {tolerance:g}; classes agree "
                 f"on {check.agreement:.1%}); nothing written"
             )
+        record_export(run, target, export_format)  # what predict --model will check the export against
         swap_in(target, out)
         return check
     finally:

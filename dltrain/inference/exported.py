@@ -4,17 +4,25 @@
 scores whole inputs with the exported file through this module, so the same parity can be seen on
 a folder of photographs or a set of recordings. The run still supplies everything around the
 model: classes, windowing, image options and grading thresholds.
+
+Loading a SavedModel runs whatever graph its folder holds, so `predict --model` accepts only an
+export that `dltrain export` wrote from that very run, unchanged since: export records the sha256
+of what it wrote in the run's `exports.json`, and predict checks it before loading anything.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.extras import require_extra
+from dltrain.core.files import write_json_atomic
 
 FORMATS = ("saved_model", "litert", "onnx")
 BATCH = 256  # samples per call for the formats that take any batch size
@@ -33,6 +41,62 @@ def format_of(path: Path) -> str:
     if path.suffix == ".onnx":
         return "onnx"
     raise DataError(f"{path}: not an exported model (a SavedModel folder, a .tflite or an .onnx file)")
+
+
+EXPORTS_FILE = "exports.json"  # in the run folder: the sha256 of every export written from it
+
+
+def export_digest(path: Path) -> str:
+    """sha256 of an exported file, or of a folder's files with their relative paths."""
+    digest = hashlib.sha256()
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(entry for entry in path.rglob("*") if entry.is_file() or entry.is_symlink())
+    )
+    for entry in files:
+        if entry.is_symlink():
+            raise DataError(f"{path}: holds a symbolic link ({entry}); not an export dltrain wrote")
+        digest.update(str(entry.relative_to(path) if path.is_dir() else entry.name).encode())
+        with open(entry, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_exports(run) -> dict:
+    path = run.path / EXPORTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        records = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise DataError(f"{path} is damaged; export the model again") from None
+    if not isinstance(records, dict):
+        raise DataError(f"{path} is damaged; export the model again")
+    return records
+
+
+def record_export(run, path: Path, export_format: str) -> None:
+    records = recorded_exports(run)
+    records[export_digest(path)] = {
+        "format": export_format,
+        "path": str(path.resolve()),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(run.path / EXPORTS_FILE, records)
+
+
+def check_export_of(run, path: Path) -> str:
+    """The export's format, once it is known to be one `dltrain export` wrote from `run`, unchanged."""
+    export_format = format_of(path)
+    if export_digest(path) not in recorded_exports(run):
+        raise DataError(
+            f"{path} is not an export of {run.path} as dltrain export wrote it (changed since, or exported from "
+            "another "
+            "run); loading a SavedModel runs its graph, so only the run's own exports are used"
+        )
+    return export_format
 
 
 def require_onnx_runtime(also: tuple[str, ...] = ()) -> None:

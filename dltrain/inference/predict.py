@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from dltrain.core.errors import UsageError
 from dltrain.core.files import write_text_atomic
+from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
 from dltrain.tasks.base import PredictRequest
@@ -35,6 +36,20 @@ def model_loader(run: Run, exported: Path | None):
     return load
 
 
+STDOUT = Path("-")  # `--out -`: the CSV on standard output
+
+
+def check_predictions_out(run: Run, source: str, out: Path, exported: Path | None, force: bool) -> None:
+    """The CSV is never one of the inputs (nor inside an input folder, nor one of the run's own
+    files), and an existing file is replaced only with --force, and only a prediction CSV."""
+    if out == STDOUT:
+        return
+    columns = task_of(run.data_meta).submission_columns
+    kind = OutputKind("predictions CSV", folder=False, is_ours=csv_starting_with(*columns))
+    inputs = [path for path in (Path(source), exported) if path is not None and path.exists()]
+    check_output(out, kind, force, inputs=inputs, containers=[(run.path, run.owns)])
+
+
 def predict_run(
     run_dir: Path,
     source: str,
@@ -43,16 +58,20 @@ def predict_run(
     probabilities: bool = True,
     tta: bool = False,
     exported: Path | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give a CSV file path")
     run = Run.open(run_dir)
+    check_predictions_out(run, source, out, exported, force)
     if exported is not None:
-        from dltrain.inference.exported import format_of
+        from dltrain.inference.exported import check_export_of
 
-        format_of(exported)  # a wrong path is one line before any data is read
+        check_export_of(run, exported)  # an export dltrain wrote from this run, unchanged since
     request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported))
     frame = task_of(run.data_meta).predict(run, request)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, frame.to_csv(index=False, float_format="%.6f"))
+    text = frame.to_csv(index=False, float_format="%.6f")
+    if out == STDOUT:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, text)
     return frame

@@ -12,7 +12,7 @@ import pandas as pd
 from dltrain.config.loading import flat_settings
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_text_atomic
-from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.core.outputs import OutputKind, check_output
 from dltrain.reporting.tables import format_cell, short_metric_name
 from dltrain.runs.rundir import HISTORY_FILE, Provenance, Run
 
@@ -82,21 +82,28 @@ def run_labels(records: list[RunRecord]) -> list[str]:
     return labels if len(set(labels)) == len(labels) else [record.path.name for record in records]
 
 
-def compare_runs(run_dirs: list[Path], out: Path | None = None) -> pd.DataFrame:
+COMPARISON_FOLDER = OutputKind("comparison folder", True, (COMPARISON_TABLE,))
+
+
+def compare_runs(run_dirs: list[Path], out: Path | None = None, force: bool = False) -> pd.DataFrame:
+    """The comparison of the runs; with `out`, also written there (comparison.csv and .png)."""
     if not run_dirs:
         raise UsageError("give at least one RUN_DIR to compare")
-    records = [read_run_record(path) for path in run_dirs]
-    frame = comparison_frame(records)
     if out is not None:
-        from dltrain.reporting.figures import plot_run_comparison
+        check_output(out, COMPARISON_FOLDER, force, inputs=run_dirs)
+    records = [read_run_record(path) for path in run_dirs]
+    if out is not None:
+        write_comparison(records, Path(out))
+    return comparison_frame(records)
 
-        out = Path(out)
-        refuse_file_as_folder(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
-        plot_run_comparison(
-            dict(zip(run_labels(records), (record.history for record in records))), out / COMPARISON_FIGURE
-        )
+
+def write_comparison(records: list[RunRecord], out: Path) -> pd.DataFrame:
+    from dltrain.reporting.figures import plot_run_comparison
+
+    frame = comparison_frame(records)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
+    plot_run_comparison(dict(zip(run_labels(records), (record.history for record in records))), out / COMPARISON_FIGURE)
     return frame
 
 

@@ -15,6 +15,7 @@ writes provenance.json, whose schema `Provenance` is validated on every read.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import platform
@@ -40,6 +41,20 @@ LAST_MODEL_FILE = "last.keras"
 TENSORBOARD_FOLDER = "tensorboard"
 HISTORY_FILE = "history.csv"
 STATUS_COMPLETE = "complete"
+# A run's own files: no other output may take their place. Other files (predictions, exports) may
+# be written into a run folder beside them.
+RUN_FILE_PATTERNS = (
+    CONFIG_FILE,
+    PROVENANCE_FILE,
+    MODEL_FILE,
+    LAST_MODEL_FILE,
+    HISTORY_FILE,
+    TENSORBOARD_FOLDER,
+    "metrics-*.json",
+    "*.png",
+    "blend.json",
+    "*.partial-*",
+)
 PROVENANCE_FORMAT_VERSION = 1
 Status = Literal["running", "interrupted", "complete"]
 
@@ -211,6 +226,15 @@ class Run:
     @property
     def data_dir(self) -> Path:
         return Path(self.provenance.data.path)
+
+    def owns(self, path: Path) -> bool:
+        """Whether `path` is (or lies inside) one of this run's own files."""
+        relative = Path(path).resolve().relative_to(self.path.resolve())
+        return (
+            any(fnmatch.fnmatch(relative.parts[0], pattern) for pattern in RUN_FILE_PATTERNS)
+            if relative.parts
+            else True
+        )
 
     @property
     def model_path(self) -> Path:

@@ -18,7 +18,7 @@ import yaml
 from dltrain.config.loading import load_config, validate_config
 from dltrain.config.schema import Config
 from dltrain.core.errors import DltrainError, UsageError
-from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.core.outputs import RUN_DIR, check_against_inputs, check_output, refuse_file_as_folder
 from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, STATUS_COMPLETE, Run
 
 logger = logging.getLogger("dltrain")
@@ -107,7 +107,7 @@ def sweep(
     """Train every grid point under `out`, then compare them; returns (comparison, failures).
     Without `config_name`, every point starts from the data's task preset."""
     from dltrain.data.datadir import DataDir
-    from dltrain.runs.compare import compare_runs
+    from dltrain.runs.compare import read_run_record, write_comparison
     from dltrain.tasks import task_of
 
     config_name = config_name or task_of(DataDir.open(data_dir).meta).preset
@@ -115,7 +115,7 @@ def sweep(
     points = grid_points(config_name, grid, overrides)
     failures = train_points(data_dir, config_name, points, out, force)
     finished = [out / point.name for point in points if (out / point.name / HISTORY_FILE).is_file()]
-    frame = compare_runs(finished, out) if finished else None
+    frame = write_comparison([read_run_record(path) for path in finished], out) if finished else None
     return frame, failures
 
 
@@ -135,12 +135,15 @@ def train_points(
 
     refuse_file_as_folder(out)
     data = DataDir.open(data_dir)
+    check_against_inputs(out, [data.path])
     for point in points:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data, point.config)
-        if _existing_state(out / point.name, point.config) == "foreign" and not force:
-            raise UsageError(
-                f"{out / point.name} holds another run; choose another --out or pass --force to replace it"
-            )
+        if _existing_state(out / point.name, point.config) == "foreign":
+            if not force:
+                raise UsageError(
+                    f"{out / point.name} holds another run; choose another --out or pass --force to replace it"
+                )
+            check_output(out / point.name, RUN_DIR, force)  # --force replaces a run, never a folder of other files
     logger.info("%d runs into %s", len(points), out)
     failures = []
     for index, point in enumerate(points, start=1):
@@ -159,15 +162,10 @@ def train_points(
             if state == "resumable":
                 resume_run(run_dir, data_dir)
             elif state != "complete":
-                if state in ("stale", "foreign"):
+                if state == "stale":  # this point's own run, stopped before its first epoch ended
                     shutil.rmtree(run_dir)
-                train_run(
-                    data_dir,
-                    run_dir,
-                    point.config,
-                    config_name,
-                    extra_callbacks=extra_callbacks(point) if extra_callbacks else (),
-                )
+                callbacks = extra_callbacks(point) if extra_callbacks else ()
+                train_run(data, run_dir, point.config, config_name, force=state == "foreign", extra_callbacks=callbacks)
         except DltrainError as error:  # one diverging point should not cost the others
             logger.error("run %s failed: %s", point.name, error)
             failures.append((point.name, str(error)))

@@ -19,6 +19,7 @@ from dltrain.data.feeds import (
     encode_targets,
     epoch_seeded_dataset,
 )
+from dltrain.data.har.readers import HAPT_SOURCE
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
@@ -112,13 +113,19 @@ class HarTask:
 
     def _windows(self, run, request: PredictRequest) -> tuple[np.ndarray, np.ndarray]:
         source = Path(request.source)
-        if source.is_dir() and (source / META_FILE).is_file():
+        # The word `hapt` is the package's recordings, even where a folder of that name lies here.
+        if request.source != HAPT_SOURCE and source.is_dir() and (source / META_FILE).is_file():
             data = DataDir.open(source)
             run.data_meta.check_compatible(data.meta, str(source))
-            windows = data.split(data.prediction_split(request.split))
+            split = data.prediction_split(request.split)
+            logger.info("predicting the %s split of the DATA_DIR %s", split, source)
+            windows = data.split(split)
             return windows.x, windows.ids
         if request.split is not None:
             raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+        from dltrain.data.har.readers import source_path
+
+        logger.info("predicting every window of the SOURCE %s (%s)", request.source, source_path(request.source))
         return windows_from_source(request.source, run.data_meta)
 
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:

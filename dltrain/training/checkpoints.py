@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from dltrain.core.errors import DataError
 from dltrain.core.files import atomic_file
@@ -39,14 +40,26 @@ def save_model_atomic(model, path: Path, extra_members: dict[str, bytes] | None 
                     archive.writestr(name, payload)
 
 
+class ResumeState(BaseModel):
+    """dltrain-resume.json inside last.keras, validated before anything is restored from it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    epochs_done: int = Field(ge=1)
+    train_seconds: float = Field(ge=0)
+    learning_rate: float = Field(ge=0)
+    callbacks: dict[str, dict[str, float | int | None]]
+    seed_generators: list[list[int]]
+
+
 def read_resume_state(path: Path) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
-            state = json.loads(archive.read(RESUME_MEMBER))
-            with np.load(io.BytesIO(archive.read(OPTIMIZER_MEMBER))) as slots:
+            state = ResumeState.model_validate_json(archive.read(RESUME_MEMBER)).model_dump()
+            with np.load(io.BytesIO(archive.read(OPTIMIZER_MEMBER)), allow_pickle=False) as slots:
                 state["optimizer_variables"] = [slots[f"variable_{index}"] for index in range(len(slots.files))]
             return state
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:  # JSONDecodeError is a ValueError
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:  # ValidationError is a ValueError
         raise DataError(f"{path} holds no resume state ({type(error).__name__}); the run cannot be resumed") from None
 
 
@@ -194,8 +207,14 @@ class LastCheckpoint(keras.callbacks.Callback):
 def restore_training_state(model, last_path: Path, state: dict, restore_learning_rate: bool) -> None:
     """Put the weights, optimizer slots, step counter and generator states of `last.keras` into a
     freshly built and compiled model of the same configuration."""
-    saved = keras.saving.load_model(last_path, safe_mode=True, compile=False)
-    model.set_weights(saved.get_weights())
+    try:
+        saved = keras.saving.load_model(last_path, safe_mode=True, compile=False)
+        model.set_weights(saved.get_weights())
+    except Exception as error:  # Keras raises many types for a damaged or foreign archive
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(
+            f"{last_path} cannot be loaded as this run's last epoch ({reason}); the run cannot be resumed"
+        ) from None
     model.optimizer.build(model.trainable_variables)
     source, target = state["optimizer_variables"], model.optimizer.variables
     generators, generator_states = _seed_generator_variables(model), state.get("seed_generators", [])

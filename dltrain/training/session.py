@@ -19,8 +19,8 @@ import pandas as pd
 
 from dltrain.config.schema import Config
 from dltrain.core.errors import DataError, UsageError
-from dltrain.core.files import write_text_atomic
-from dltrain.core.outputs import check_output_folder
+from dltrain.core.files import stale_siblings, swap_in, write_text_atomic
+from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import (
     HISTORY_FILE,
@@ -34,7 +34,6 @@ from dltrain.runs.rundir import (
     software_versions,
 )
 from dltrain.tasks import task_of
-from dltrain.training.callbacks import EXPLOSION_FACTOR
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
 
 logger = logging.getLogger("dltrain")
@@ -77,34 +76,48 @@ def train_run(
     extra_callbacks=(),
     group: ProcessGroup = SINGLE_PROCESS,
 ) -> Provenance:
+    """Train into `run_dir`. With --force over an existing run, the new run is trained in a staging
+    folder beside it and takes its place only once complete: a failed or interrupted run keeps the old."""
     run_dir = Path(run_dir)
-    check_output_folder(run_dir, force, "run")
     data = data_dir if isinstance(data_dir, DataDir) else DataDir.open(data_dir)
+    check_output(run_dir, RUN_DIR, force, inputs=[data.path])
     check_training_inputs(data, config, group)
-    if group.distributed:
-        from dltrain.training.multihost import join
+    with output_lock(run_dir):
+        if group.distributed:
+            from dltrain.training.multihost import join
 
-        join(group)  # after every local check: a process that refuses its inputs never keeps the others waiting
-    if run_dir.exists() and force:
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    provenance = Provenance(
-        status="running",
-        command=" ".join(sys.argv),
-        config_source=config_source,
-        seed=config.train.seed,
-        data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
-    )
-    run = Run.create(run_dir, config, provenance)
-    try:
-        return TrainingSession(data, run, group=group, extra_callbacks=extra_callbacks).train()
-    except KeyboardInterrupt:
-        mark_interrupted(run)
-        raise
-    except BaseException:
-        # A run that failed half-way explains nothing; do not leave it looking like a run.
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+            join(group)  # after every local check: a process that refuses its inputs never keeps the others waiting
+        for stale in stale_siblings(run_dir):  # staging folders of killed runs: nobody else holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        replacing = run_dir.is_dir() and any(run_dir.iterdir())
+        target = (
+            Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.partial-", dir=run_dir.parent)) if replacing else run_dir
+        )
+        provenance = Provenance(
+            status="running",
+            command=" ".join(sys.argv),
+            config_source=config_source,
+            seed=config.train.seed,
+            data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
+        )
+        target.mkdir(parents=True, exist_ok=True)
+        run = Run.create(target, config, provenance)
+        try:
+            result = TrainingSession(data, run, group=group, extra_callbacks=extra_callbacks).train()
+        except KeyboardInterrupt:
+            if not replacing:
+                mark_interrupted(run)
+                raise
+            shutil.rmtree(target, ignore_errors=True)
+            logger.warning("interrupted: %s keeps its previous run; the new one was not finished", run_dir)
+            raise
+        except BaseException:
+            # A run that failed half-way explains nothing; do not leave it looking like a run.
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        if replacing:
+            swap_in(target, run_dir)
+        return result
 
 
 def train_as_worker(data_dir: Path | DataDir, config: Config, config_source: str | None, group: ProcessGroup) -> None:
@@ -142,11 +155,12 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
     state = read_resume_state(last)
     trim_history(run.path / HISTORY_FILE, state["epochs_done"])
     logger.info("resuming %s after epoch %d of %d", run.path, state["epochs_done"], run.config.train.epochs)
-    try:
-        return TrainingSession(data, run, resume_state=state, extra_callbacks=extra_callbacks).train()
-    except KeyboardInterrupt:
-        mark_interrupted(run)
-        raise
+    with output_lock(run.path):
+        try:
+            return TrainingSession(data, run, resume_state=state, extra_callbacks=extra_callbacks).train()
+        except KeyboardInterrupt:
+            mark_interrupted(run)
+            raise
 
 
 def trim_history(path: Path, epochs_done: int) -> None:
@@ -341,6 +355,8 @@ class TrainingSession:
         if watch.diverged_at is None:
             return
         config = self.config
+        from dltrain.training.callbacks import EXPLOSION_FACTOR
+
         epoch, where = watch.diverged_at["epoch"], watch.diverged_at["where"]
         what = f"the loss became NaN, infinite or over {EXPLOSION_FACTOR:.0e} x its start in epoch {epoch}, {where}"
         if kept_epoch is None:

@@ -13,10 +13,10 @@ from dltrain import __version__
 from dltrain.core.checks import check_fraction
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import atomic_folder
-from dltrain.core.outputs import check_output_folder
+from dltrain.core.outputs import DATA_DIR, check_output, output_lock
 from dltrain.data.datadir import write_meta
 from dltrain.data.har.meta import HarMeta, Split, write_split
-from dltrain.data.har.readers import read_har_source
+from dltrain.data.har.readers import read_har_source, source_path
 from dltrain.data.har.splits import split_by_subject
 from dltrain.data.har.types import UNKNOWN_SUBJECT, HarOptions, HarSource
 from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
@@ -60,7 +60,12 @@ def refuse_unpreparable(har: HarSource, source: str, options: HarOptions) -> Non
 
 def prepare_har(source: str, out: Path, options: HarOptions, force: bool = False) -> HarMeta:
     validate_options(options)
-    check_output_folder(out, force, "prepared data")
+    check_output(out, DATA_DIR, force, inputs=[source_path(source)])
+    with output_lock(out):
+        return _prepare(source, out, options)
+
+
+def _prepare(source: str, out: Path, options: HarOptions) -> HarMeta:
     har = read_har_source(source, options)
     refuse_unpreparable(har, source, options)
     splits = split_by_subject(har.windows, options, har.path)

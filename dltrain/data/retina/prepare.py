@@ -27,8 +27,8 @@ from dltrain import __version__
 from dltrain.core.checks import check_fraction
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError
-from dltrain.core.files import write_json_atomic, write_text_atomic
-from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.core.files import swap_in, write_json_atomic, write_text_atomic
+from dltrain.core.outputs import DATA_DIR, check_against_inputs, check_output, output_lock, refuse_file_as_folder
 from dltrain.data.datadir import META_FILE, write_meta
 from dltrain.data.retina.images import RejectedImage, prepare_image, save_jpeg_atomic
 from dltrain.data.retina.meta import GRADE_NAMES, IMAGES_FOLDER, LEVELS, ImageOptions, RetinaMeta
@@ -114,25 +114,40 @@ def preparation_state(source: Path, options: ImageOptions) -> dict:
     return {"image_options": options.fingerprint(), "source": str(source.resolve())}
 
 
-def check_retina_out(out: Path, state: dict, force: bool) -> None:
-    """Resume into a folder prepared from the same source with the same options; refuse
-    anything else unless --force, which starts it afresh."""
-    refuse_file_as_folder(out)
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+def _same_preparation(out: Path, state: dict) -> bool:
     state_path = out / STATE_FILE
     try:
-        same = state_path.is_file() and json.loads(state_path.read_text()) == state
-    except json.JSONDecodeError:
-        same = False
-    if same:
-        return
+        return state_path.is_file() and json.loads(state_path.read_text()) == state
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return False
+
+
+def build_folder(out: Path, state: dict, force: bool) -> Path:
+    """Where to prepare: `out` itself when it is new or holds this very preparation (a re-run
+    resumes it); with --force over another preparation, a staging folder beside it (resumed just
+    the same by a re-run) that takes `out`'s place only once complete."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())) or _same_preparation(out, state):
+        refuse_file_as_folder(out)
+        return out
     if not force:
         raise UsageError(
             f"--out {out} already holds other files, or images prepared from another source or with other options; "
             "pass --force to replace them"
         )
-    shutil.rmtree(out)
+    check_output(out, DATA_DIR, force)  # --force replaces only what dltrain wrote
+    staging = out.parent / f".{out.name}.staging"
+    if staging.exists() and not _same_preparation(staging, state):
+        shutil.rmtree(staging)
+    return staging
+
+
+def check_retina_options(out: Path, source: Path, val_fraction: float, test_fraction: float, workers: int) -> None:
+    """Every option refused before anything is written (for the demo set, before it is simulated)."""
+    check_fraction("--val-fraction", val_fraction)
+    check_fraction("--test-fraction", test_fraction)
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    check_against_inputs(out, [source])
 
 
 def prepare_retina_source(
@@ -146,14 +161,16 @@ def prepare_retina_source(
     force: bool = False,
     demo_dir: Path | None = None,
     **demo_options,
-) -> dict:
+) -> RetinaMeta:
     """SOURCE as `prepare retina` takes it: 'demo' (the simulated set, written first in the Kaggle
     layout under `demo_dir`; `demo_options` go to write_demo_set) or a folder."""
     if source != "demo":
         return prepare_retina(Path(source), out, options, val_fraction, test_fraction, seed, workers, force)
-    from dltrain.data.retina.simulate import write_demo_set
+    from dltrain.data.retina.simulate import check_demo_options, write_demo_set
 
     raw = demo_dir or out.parent / "raw" / "retina-demo"
+    check_retina_options(out, raw, val_fraction, test_fraction, workers)
+    check_demo_options(raw, **demo_options)
     logger.info("writing the simulated demo set (Kaggle layout) to %s", raw)
     write_demo_set(raw, seed=seed, workers=workers, **demo_options)
     return prepare_retina(raw, out, options, val_fraction, test_fraction, seed, workers, force)
@@ -168,36 +185,22 @@ def prepare_retina(
     seed: int,
     workers: int,
     force: bool = False,
-) -> dict:
-    check_fraction("--val-fraction", val_fraction)
-    check_fraction("--test-fraction", test_fraction)
-    if workers < 1:
-        raise UsageError(f"--workers {workers}: must be at least 1")
+) -> RetinaMeta:
+    check_retina_options(out, source, val_fraction, test_fraction, workers)
     items, rejects, layout = list_retina_source(source)
     held_out_counts(items, val_fraction, test_fraction)  # refuse an impossible split before writing anything
     state = preparation_state(source, options)
-    check_retina_out(out, state, force)
-
-    images_dir = out / IMAGES_FOLDER
-    images_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / STATE_FILE, state)
-    (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
-    for stray in images_dir.glob(".*.partial*"):  # left by a run that was killed mid-write
-        stray.unlink()
-    tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
-    # The patient split is drawn while the workers prepare the images: it does not affect them.
-    reasons, splits = _run_tasks(tasks, workers, lambda: split_by_patient(items, val_fraction, test_fraction, seed))
-    usable = []
-    for item, reason in zip(items, reasons):
-        if reason is None:
-            usable.append(item)
-        else:
-            rejects.append(Reject(item.name, reason))
-
-    meta = _write_tables(out, usable, splits, rejects, options)
-    meta.source = {"kind": layout, "path": str(source)}
-    meta.options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed}
-    write_meta(out, meta)
+    with output_lock(out):
+        target = build_folder(out, state, force)
+        usable, splits = _prepare_images(
+            target, items, rejects, state, options, (val_fraction, test_fraction, seed), workers
+        )
+        meta = _write_tables(target, usable, splits, rejects, options)
+        meta.source = {"kind": layout, "path": str(source)}
+        meta.options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed}
+        write_meta(target, meta)
+        if target != out:
+            swap_in(target, out)
     summary = ", ".join(f"{name} {count}" for name, count in meta.splits.items())
     logger.info(
         "prepared %d images of %d px (%s); %d rejected (see rejects.csv) -> %s",
@@ -208,6 +211,31 @@ def prepare_retina(
         out,
     )
     return meta
+
+
+def _prepare_images(
+    target: Path, items, rejects: list[Reject], state: dict, options: ImageOptions, split: tuple, workers: int
+):
+    """Every photograph prepared into `target/images` (those already there from an interrupted run
+    are kept); the usable items and the patient split. No usable photograph at all is an error."""
+    images_dir = target / IMAGES_FOLDER
+    images_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(target / STATE_FILE, state)
+    (target / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta.json is rewritten
+    for stray in images_dir.glob(".*.partial*"):  # left by a run that was killed mid-write
+        stray.unlink()
+    tasks = [(str(item.path), str(images_dir / f"{item.name}.jpeg"), options) for item in items]
+    # The patient split is drawn while the workers prepare the images: it does not affect them.
+    reasons, splits = _run_tasks(tasks, workers, lambda: split_by_patient(items, *split))
+    usable = [item for item, reason in zip(items, reasons) if reason is None]
+    rejects += [Reject(item.name, reason) for item, reason in zip(items, reasons) if reason is not None]
+    if not any(item.level is not None for item in usable):
+        first = next((reject for reject in rejects if reject.reason), None)
+        example = f" (first: {first.image}: {first.reason})" if first else ""
+        raise DataError(
+            f"none of the {len(items)} labelled photograph(s) could be prepared{example}; see the reasons above"
+        )
+    return usable, splits
 
 
 def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> tuple[list[str | None], T]:

@@ -17,8 +17,10 @@ download. The real recipe is in the README.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import math
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -205,42 +207,57 @@ DEMO_GENERATOR_VERSION = 1
 DEMO_STATE_FILE = "demo-state.json"
 
 
+MAX_DEMO_PATIENTS = 100_000  # far more than any test needs; a typo of 10**9 would simulate for days
+
+
+def _demo_state(root: Path) -> dict | None:
+    """The parameters a demo folder was simulated with; None when it holds none."""
+    state = root / DEMO_STATE_FILE
+    if not state.is_file():
+        return None
+    try:
+        loaded = json.loads(state.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise DataError(f"{state} is damaged; remove the demo folder {root} to simulate it again") from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def check_demo_options(root: Path, patients: int = 300, test_patients: int = 20, mix: str = "kaggle") -> None:
+    """Refused before anything is simulated: the grade mix, the counts, and a --demo-dir that is
+    not a demo set (a demo set of other parameters is simulated again)."""
+    if mix not in GRADE_MIXES:
+        raise UsageError(f"unknown grade mix {mix!r}; valid: {', '.join(GRADE_MIXES)}")
+    if not 1 <= patients <= MAX_DEMO_PATIENTS or not 0 <= test_patients <= MAX_DEMO_PATIENTS:
+        raise UsageError(
+            f"the demo set takes 1 to {MAX_DEMO_PATIENTS:,} training patients and 0 to {MAX_DEMO_PATIENTS:,} test "
+            "patients"
+        )
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--demo-dir {root} is a file, not a folder")
+    if root.is_dir() and any(root.iterdir()) and _demo_state(root) is None:
+        raise UsageError(f"{root} holds files that are not a dltrain demo set; choose another --demo-dir")
+
+
 def _claim_demo_folder(root: Path, parameters: dict) -> None:
     """Photographs already written with the same parameters are kept (an interrupted run
-    resumes); other parameters regenerate the set; a folder that is not a demo set is refused."""
-    import json
-    import shutil
-
-    state = root / DEMO_STATE_FILE
-    if state.is_file():
-        if json.loads(state.read_text()) == parameters:
-            return
+    resumes); other parameters regenerate the set (a folder dltrain simulated)."""
+    previous = _demo_state(root)
+    if previous == parameters:
+        return
+    if previous is not None:
         for folder in ("train", "test"):
             shutil.rmtree(root / folder, ignore_errors=True)
-    elif root.is_dir() and any(root.iterdir()):
-        raise UsageError(f"{root} holds files that are not a dltrain demo set; choose another --demo-dir")
     root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(state, json.dumps(parameters, indent=2) + "\n")
+    write_text_atomic(root / DEMO_STATE_FILE, json.dumps(parameters, indent=2) + "\n")
 
 
 def write_demo_set(
     root: Path, patients: int = 300, test_patients: int = 20, seed: int = 0, mix: str = "kaggle", workers: int = 1
 ) -> Path:
     """Write trainLabels.csv, train/*.jpeg, test/*.jpeg (and the test answers) under `root`."""
-    if mix not in GRADE_MIXES:
-        raise UsageError(f"unknown grade mix {mix!r}; valid: {', '.join(GRADE_MIXES)}")
-    if patients < 1 or test_patients < 0:
-        raise UsageError("the demo set needs at least one training patient")
-    _claim_demo_folder(
-        root,
-        {
-            "patients": patients,
-            "test_patients": test_patients,
-            "seed": seed,
-            "mix": mix,
-            "generator": DEMO_GENERATOR_VERSION,
-        },
-    )
+    check_demo_options(root, patients, test_patients, mix)
+    parameters = {"patients": patients, "test_patients": test_patients, "seed": seed, "mix": mix}
+    _claim_demo_folder(root, {**parameters, "generator": DEMO_GENERATOR_VERSION})
     rng = np.random.default_rng(seed)
     grades = patient_grades(patients + test_patients, GRADE_MIXES[mix], rng)
     (root / "train").mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,15 @@ HAPT_SOURCE = "hapt"
 READERS = (uea, long_csv, uci, classroom)
 
 
+def source_path(source: str) -> Path:
+    """The file or folder SOURCE reads: the package's recordings for `hapt` (never a folder of that name)."""
+    if source == HAPT_SOURCE:
+        from dltrain.data.har.readers.hapt import hapt_path
+
+        return hapt_path()
+    return Path(source)
+
+
 def read_har_source(source: str, options: HarOptions) -> HarSource:
     """Read SOURCE: `hapt`, a UCI HAR folder, a classroom folder, a long CSV, or a .ts file."""
     if source == HAPT_SOURCE:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 
@@ -379,8 +380,247 @@ CASES = [
 ]
 
 
+# --- tampered files, numbers out of range, odd formats (the adversarial pass) --------------------------
+
+
+def _tampered_meta(change):
+    def build(tmp, shared):
+        data = tmp / "data"
+        shutil.copytree(shared["har"], data)
+        meta = json.loads((data / "meta.json").read_text())
+        change(meta)
+        (data / "meta.json").write_text(json.dumps(meta))
+        return ["train", data, "--out", tmp / "out", *TINY_HAR]
+
+    return build
+
+
+def _labels_out_of_range(tmp, shared):
+    data = tmp / "data"
+    shutil.copytree(shared["har"], data)
+    with np.load(data / "train.npz") as arrays:
+        values = dict(arrays)
+    values["y"][0] = 99
+    np.savez(data / "train.npz", **values)
+    return ["train", data, "--out", tmp / "out", *TINY_HAR]
+
+
+def _tampered_run(change, command):
+    def build(tmp, shared):
+        run = tmp / "run"
+        shutil.copytree(shared["har_run"], run)
+        change(run)
+        return [part if part != "RUN" else run for part in command]
+
+    return build
+
+
+def _set_provenance(key, value):
+    def change(run):
+        provenance = json.loads((run / "provenance.json").read_text())
+        provenance[key] = value
+        (run / "provenance.json").write_text(json.dumps(provenance))
+
+    return change
+
+
+def _interrupted_with(last_keras):
+    def change(run):
+        _set_provenance("status", "interrupted")(run)
+        (run / "last.keras").write_bytes(last_keras(run))
+
+    return change
+
+
+def _retina_data_with(change):
+    def build(tmp, shared):
+        data = tmp / "data"
+        shutil.copytree(shared["retina"], data)
+        change(data)
+        return ["train", data, "--out", tmp / "out", *TINY_CNN]
+
+    return build
+
+
+def _drop_column(data):
+    table = pd.read_csv(data / "train.csv", dtype=str)
+    table.drop(columns="level").to_csv(data / "train.csv", index=False)
+
+
+def _truncate_an_image(data):
+    image = sorted((data / "images").iterdir())[0]
+    image.write_bytes(image.read_bytes()[:200])
+
+
+def _latin1_labels(tmp, shared):
+    root = kaggle_folder(tmp / "kaggle", patients=3, with_test=False)
+    (root / "trainLabels.csv").write_bytes("image,level\n1_left,0\n1_right,1\nr\xe9tine,0\n".encode("latin-1"))
+    return ["prepare", "retina", root, "--out", tmp / "out", "--size", "32", "--workers", "1"]
+
+
+def _latin1_activity_labels(tmp, shared):
+    root = write_uci_folder(tmp / "raw")
+    (root / "activity_labels.txt").write_bytes("1 MARCHE\n2 S\xc9ANCE\n".encode("latin-1"))
+    return ["prepare", "har", root, "--out", tmp / "out"]
+
+
+def _ts_pair(tmp, shared):
+    lines = ["@problemName X", "@dimensions 2", "@classLabel true a b", "@data"]
+    train = [*lines, *[f"{i},{i + 1},{i}:{i},{i},{i}:{'a' if i % 2 else 'b'}" for i in range(8)]]
+    test = [*lines, *[f"{i},{i + 1},{i}:{i},{i},{i}:{i},{i},{i}:{'a' if i % 2 else 'b'}" for i in range(4)]]
+    (tmp / "X_TRAIN.ts").write_text("\n".join(train) + "\n")
+    (tmp / "X_TEST.ts").write_text("\n".join(test).replace("@dimensions 2", "@dimensions 3") + "\n")
+    return ["prepare", "har", tmp / "X_TRAIN.ts", "--out", tmp / "out"]
+
+
+def _long_csv_with(change, *options):
+    def build(tmp, shared):
+        path = write_long_csv(tmp / "long.csv")
+        frame = pd.read_csv(path)
+        change(frame).to_csv(path, index=False)
+        return ["prepare", "har", path, "--out", tmp / "out", *options]
+
+    return build
+
+
+def _all_photographs_unreadable(tmp, shared):
+    root = kaggle_folder(tmp / "kaggle", patients=3, with_test=False)
+    for image in (root / "train").iterdir():
+        image.write_bytes(b"not a photograph")
+    return ["prepare", "retina", root, "--out", tmp / "out", "--size", "32", "--workers", "1"]
+
+
+def _float_subjects(frame):
+    return frame.assign(user=frame["user"] + 0.5)
+
+
+HAR_RUN = ["evaluate", "RUN", "--split", "val"]
+MORE_CASES = [
+    ("meta-missing-classes", _tampered_meta(lambda meta: meta.pop("classes")), 1, "classes"),
+    ("meta-window-not-a-number", _tampered_meta(lambda meta: meta.update(window="long")), 1, "window"),
+    ("meta-shape-disagrees", _tampered_meta(lambda meta: meta.update(window=8, input_shape=[8, 3])), 1, "x has shape"),
+    ("meta-other-format-version", _tampered_meta(lambda meta: meta.update(format_version=7)), 1, "format version 7"),
+    ("npz-labels-out-of-range", _labels_out_of_range, 1, "labels must lie in"),
+    ("provenance-thresholds-text", _tampered_run(_set_provenance("thresholds", ["a", "b"]), HAR_RUN), 1, "thresholds"),
+    (
+        "provenance-not-json",
+        _tampered_run(lambda run: (run / "provenance.json").write_text("{"), HAR_RUN),
+        1,
+        "provenance.json",
+    ),
+    (
+        "history-with-text",
+        _tampered_run(lambda run: (run / "history.csv").write_text("epoch,loss\n0,many\n"), ["compare", "RUN"]),
+        1,
+        "holds text",
+    ),
+    (
+        "resume-garbage-last",
+        _tampered_run(_interrupted_with(lambda run: b"garbage"), ["train", "--resume", "RUN"]),
+        1,
+        "holds no resume state",
+    ),
+    (
+        "resume-foreign-last",
+        _tampered_run(_interrupted_with(lambda run: (run / "model.keras").read_bytes()), ["train", "--resume", "RUN"]),
+        1,
+        "holds no resume state",
+    ),
+    ("retina-split-without-level", _retina_data_with(_drop_column), 1, "no level column"),
+    ("retina-corrupt-prepared-image", _retina_data_with(_truncate_an_image), 1, "cannot be decoded"),
+    (
+        "seed-beyond-32-bits",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "train.seed=4294967296"],
+        2,
+        "train.seed",
+    ),
+    (
+        "epochs-beyond-int64",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", f"train.epochs={10**30}"],
+        2,
+        "train.epochs",
+    ),
+    (
+        "rate-infinite",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", "--set", "optimizer.learning_rate=.inf"],
+        2,
+        "optimizer.learning_rate",
+    ),
+    (
+        "l2-overflowing",
+        lambda tmp, s: ["train", s["har"], "--out", tmp / "out", *TINY_HAR, "--set", "regularization.l2=1e308"],
+        2,
+        "training diverged",
+    ),
+    (
+        "prepare-negative-seed",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--seed", "-1"],
+        2,
+        "--seed",
+    ),
+    (
+        "prepare-window-beyond-int64",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--window", str(10**30)],
+        2,
+        "--window",
+    ),
+    (
+        "retina-size-unbounded",
+        lambda tmp, s: [
+            "prepare",
+            "retina",
+            "demo",
+            "--out",
+            tmp / "out",
+            "--size",
+            "100000",
+            "--demo-dir",
+            tmp / "raw",
+        ],
+        2,
+        "--size",
+    ),
+    (
+        "fraction-nan",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--val-fraction", "nan"],
+        2,
+        "--val-fraction",
+    ),
+    (
+        "export-tolerance-nan",
+        lambda tmp, s: ["export", s["har_run"], "--format", "litert", "--out", tmp / "m.tflite", "--tolerance", "nan"],
+        2,
+        "--tolerance",
+    ),
+    ("labels-not-utf8", _latin1_labels, 1, "trainLabels.csv"),
+    ("activity-labels-not-utf8", _latin1_activity_labels, 1, "activity_labels.txt"),
+    ("ts-test-other-dimensions", _ts_pair, 1, "X_TEST.ts"),
+    (
+        "channels-empty",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--channels", ""],
+        2,
+        "--channels",
+    ),
+    ("subjects-not-integers", _long_csv_with(_float_subjects, "--window", "32"), 1, "user"),
+    (
+        "sample-rate-negative",
+        lambda tmp, s: ["prepare", "har", s["har_source"], "--out", tmp / "out", "--sample-rate", "-5"],
+        2,
+        "--sample-rate",
+    ),
+    (
+        "label-column-is-time-column",
+        _long_csv_with(lambda frame: frame, "--label-column", "timestamp", "--window", "32"),
+        2,
+        "--label-column",
+    ),
+    ("every-photograph-rejected", _all_photographs_unreadable, 1, "could be prepared"),
+]
+CASES += [(name, builder, exit_code, fragment, "out") for name, builder, exit_code, fragment in MORE_CASES]
+
+
 def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 70
     assert {case[2] for case in CASES} == {1, 2}
 
 

@@ -108,15 +108,19 @@ def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path)
     assert result.exit_code == 1 and "exported from another run" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "p.csv").exists()
     (tmp_path / "broken.onnx").write_text("not a model")
-    result = invoke(
-        "predict",
-        str(har_run),
-        str(har_run.parent / "data"),
-        "--out",
-        str(tmp_path / "p.csv"),
-        "--model",
-        str(tmp_path / "broken.onnx"),
-    )
+    predict = ["predict", har_run, har_run.parent / "data", "--out", tmp_path / "p.csv", "--model"]
+    result = invoke(*predict, tmp_path / "broken.onnx")  # not written by dltrain export: never loaded
+    assert result.exit_code == 1 and "is not an export of" in result.output
+    assert not (tmp_path / "p.csv").exists()
+    tampered = tmp_path / "tampered.tflite"
+    assert _export(har_run, "--format", "litert", "--out", str(tampered)).exit_code == 0
+    tampered.write_bytes(tampered.read_bytes() + b"\0")  # changed after export
+    assert invoke(*predict, tampered).exit_code == 1 and not (tmp_path / "p.csv").exists()
+    from dltrain.inference.exported import record_export
+    from dltrain.runs.rundir import Run
+
+    record_export(Run.open(har_run), tmp_path / "broken.onnx", "onnx")  # as if export had written a damaged file
+    result = invoke(*predict, tmp_path / "broken.onnx")
     assert result.exit_code == 1 and "cannot be loaded as onnx" in result.output
     assert not (tmp_path / "p.csv").exists()
 

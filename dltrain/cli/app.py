@@ -10,7 +10,7 @@ import typer
 
 from dltrain import __version__
 from dltrain.cli import experiments, prepare, scoring, train
-from dltrain.cli.common import verbosity
+from dltrain.cli.common import Commands, handle_sigterm, verbosity
 from dltrain.core.console import configure_logging
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings=HELP_OPTIONS,
+    cls=Commands,
 )
 prepare_app = typer.Typer(
     help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).",
@@ -58,3 +59,4 @@ def main(
 ) -> None:
     verbosity["verbose"] = verbose
     configure_logging(verbose)
+    handle_sigterm()

@@ -11,6 +11,8 @@ import typer
 from dltrain.cli.common import user_errors
 
 logger = logging.getLogger("dltrain")
+MAX_SEED = 2**32 - 1  # NumPy and TensorFlow take 32-bit seeds
+MAX_READINGS = 1_000_000  # readings in a window or between window starts
 
 SourceArgument = Annotated[
     str,
@@ -21,10 +23,14 @@ SourceArgument = Annotated[
 ]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="DATA_DIR to write (meta.json + one .npz per split).")]
 WindowOption = Annotated[
-    int | None, typer.Option(help="Readings per window (default: 128; whole series for per-file CSV series).")
+    int | None,
+    typer.Option(
+        min=2, max=MAX_READINGS, help="Readings per window (default: 128; whole series for per-file CSV series)."
+    ),
 ]
 StepOption = Annotated[
-    int | None, typer.Option(help="Readings between window starts (default: window/2, 50% overlap).")
+    int | None,
+    typer.Option(min=1, max=MAX_READINGS, help="Readings between window starts (default: window/2, 50% overlap)."),
 ]
 ChannelsOption = Annotated[
     str | None,
@@ -43,7 +49,7 @@ ValFractionOption = Annotated[
 TestFractionOption = Annotated[
     float, typer.Option(help="Share held out for testing where the source has no test split of its own.")
 ]
-SeedOption = Annotated[int, typer.Option(help="Seed of the subject split.")]
+SeedOption = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the subject split.")]
 LabelColumnOption = Annotated[str | None, typer.Option(help="Long CSV: label column (default: label or activity).")]
 TimeColumnOption = Annotated[str | None, typer.Option(help="Long CSV: time column (default: time or timestamp).")]
 SubjectColumnOption = Annotated[
@@ -73,8 +79,10 @@ PrepareRetinaValFractionOption = Annotated[
     float, typer.Option(help="Share of patients held out for validation (both eyes together).")
 ]
 PrepareRetinaTestFractionOption = Annotated[float, typer.Option(help="Share of patients held out for testing.")]
-PrepareRetinaSeedOption = Annotated[int, typer.Option(help="Seed of the patient split (and of the demo set).")]
-WorkersOption = Annotated[int | None, typer.Option(help="Parallel processes (default: all cores).")]
+PrepareRetinaSeedOption = Annotated[
+    int, typer.Option(min=0, max=MAX_SEED, help="Seed of the patient split (and of the demo set).")
+]
+WorkersOption = Annotated[int | None, typer.Option(min=1, max=512, help="Parallel processes (default: all cores).")]
 PatientsOption = Annotated[int, typer.Option(help="demo: simulated training patients (two eyes each).")]
 TestPatientsOption = Annotated[int, typer.Option(help="demo: simulated patients in the unlabelled test/ folder.")]
 MixOption = Annotated[str, typer.Option(help="demo: grade mix, 'kaggle' (73.5/7.0/15.1/2.5/2.0 %) or 'balanced'.")]

@@ -39,8 +39,8 @@ def describe_validation_error(error: ValidationError, location: list[str] | None
     first = error.errors()[0]
     key = ".".join(location if location is not None else [str(part) for part in first["loc"]])
     message = first["msg"].removeprefix("Value error, ")
-    if not key or isinstance(first.get("input"), dict):  # a rule across keys (of a section): the message names them
-        return message
+    if not key or (first["type"] == "value_error" and isinstance(first.get("input"), dict)):
+        return message  # a rule across keys (of a section): the message names them
     if first["type"] in ("missing", "extra_forbidden"):
         return f"{key}: {message}"
     shown = repr(first.get("input"))

@@ -142,15 +142,20 @@ def _folder(label: str) -> str:
 
 
 def _result(label: str, run_dir: Path, failure: str | None) -> CellResult:
+    """A cell's run as the report sees it; a run that is missing or damaged is a failed cell, named."""
     try:
         run = Run.open(run_dir, finished=False)
-    except DltrainError:  # the run failed before writing its files
-        return CellResult(label, run_dir, None, Provenance(), failure or f"no run in {run_dir}", [])
-    history = run.history()
+        history = run.history()
+        timing = run_dir / TIMING_FILE
+        seconds = json.loads(timing.read_text()) if timing.is_file() else []
+    except (DltrainError, ValueError, OSError) as error:  # ValueError: a damaged timing file
+        return CellResult(label, run_dir, None, Provenance(), failure or str(error), [])
     history = None if history.empty else history
-    timing = run_dir / TIMING_FILE
-    seconds = json.loads(timing.read_text()) if timing.is_file() else []
-    if history is not None and len(seconds) != len(history) and run.provenance.train_seconds:
+    if (
+        history is not None
+        and (not isinstance(seconds, list) or len(seconds) != len(history))
+        and run.provenance.train_seconds
+    ):
         seconds = [run.provenance.train_seconds / len(history)] * len(
             history
         )  # a run resumed or kept from before the lab timed it

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dltrain.core.files import write_json_atomic
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import HISTORY_FILE, Run
-from dltrain.tasks import task_of
+from dltrain.tasks import input_errors_explained, task_of
 
 
 def score_split(model, data: DataDir, split: str, run: Run, tta: bool = False) -> dict:
@@ -16,7 +16,8 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: bool = False) -
 
     task = task_of(run.data_meta)
     scoring = task.scoring_inputs(data, split)
-    outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
+    with input_errors_explained(data):
+        outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
     classes = run.data_meta.classes
     metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run), classes)
     metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)

@@ -88,6 +88,9 @@ class Task(Protocol):
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         """Predictions for INPUT in the task's submission format."""
 
+    def explain_input_error(self, data: DataDir, error: Exception) -> Exception | None:
+        """A DataError naming the damaged file behind a backend error while reading `data`, if it is one."""
+
     def prepare(self, source: str, out: Path, options: dict[str, Any], workers: int) -> None:
         """Prepare SOURCE into a DATA_DIR at `out` with `prepare`'s keyword options (reproduce's baselines)."""
 

@@ -128,6 +128,9 @@ class HarTask:
         logger.info("predicting every window of the SOURCE %s (%s)", request.source, source_path(request.source))
         return windows_from_source(request.source, run.data_meta)
 
+    def explain_input_error(self, data: DataDir, error: Exception):
+        return None  # windows are arrays, checked when read
+
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.data.har.prepare import prepare_har
         from dltrain.data.har.types import HarOptions

@@ -58,6 +58,7 @@ class RetinaTask:
         train, val = data.split("train"), data.split("val")
         classes = len(data.meta.classes)
         train_levels, val_levels = train["level"].to_numpy(np.int64), val["level"].to_numpy(np.int64)
+        size = data.meta.image_options.size
         train_data = image_dataset(
             data.path,
             train,
@@ -66,8 +67,11 @@ class RetinaTask:
             config.augment,
             config.train.seed,
             encode_targets(train_levels, config, classes),
+            image_size=size,
         )
-        val_data = image_dataset(data.path, val, batch_size, targets=encode_targets(val_levels, config, classes))
+        val_data = image_dataset(
+            data.path, val, batch_size, targets=encode_targets(val_levels, config, classes), image_size=size
+        )
         weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
         return TrainingFeeds(train_data, val_data, -(-len(train_levels) // batch_size), False, weights, val_levels)
 
@@ -167,6 +171,22 @@ class RetinaTask:
             name, reason = request.rejects[0] if request.rejects else ("", "")
             raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
         return names, np.concatenate(grades)
+
+    def explain_input_error(self, data: DataDir, error: Exception) -> DataError | None:
+        """A prepared image that TensorFlow could not decode, found and named (read only on failure)."""
+        if type(error).__name__ not in ("InvalidArgumentError", "DataLossError"):
+            return None
+        from PIL import Image
+
+        for split in data.available_splits():
+            for image in data.split(split)["image"]:
+                path = data.meta.image_path(data.path, image)
+                try:
+                    with Image.open(path) as opened:
+                        opened.load()
+                except (OSError, SyntaxError, ValueError):
+                    return DataError(f"{path}: a prepared image that cannot be decoded; run 'dltrain prepare' again")
+        return None
 
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.data.retina.meta import ImageOptions

@@ -33,7 +33,7 @@ from dltrain.runs.rundir import (
     git_commit,
     software_versions,
 )
-from dltrain.tasks import task_of
+from dltrain.tasks import input_errors_explained, task_of
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
 
 logger = logging.getLogger("dltrain")
@@ -217,14 +217,15 @@ class TrainingSession:
             "training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas
         )
         try:
-            with device_scope(setup, self.config.train.deterministic):
+            with device_scope(setup, self.config.train.deterministic), input_errors_explained(self.data):
                 model, callbacks, watch = self._fit(setup)
             if self.group.distributed:
                 from dltrain.training.multihost import check_same_weights, leave
 
                 self.run.provenance.weights_sha256 = check_same_weights(model, self.group)
                 leave()  # scoring below loads model.keras on this process alone
-            self._finish(callbacks, watch)
+            with input_errors_explained(self.data):
+                self._finish(callbacks, watch)
         except BaseException as error:
             if self.tracker:
                 self.tracker.stop(interrupted=isinstance(error, KeyboardInterrupt))

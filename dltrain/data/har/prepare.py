@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain import __version__
-from dltrain.core.checks import check_fraction
+from dltrain.core.checks import check_fraction, check_positive
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import atomic_folder
 from dltrain.core.outputs import DATA_DIR, check_output, output_lock
@@ -33,11 +33,20 @@ def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+MAX_READINGS = 1_000_000  # in a window, or between window starts
+
+
 def validate_options(options: HarOptions) -> None:
-    if options.window is not None and options.window < 2:
-        raise UsageError(f"--window {options.window}: must be at least 2 readings")
-    if options.step is not None and options.step < 1:
-        raise UsageError(f"--step {options.step}: must be at least 1")
+    if options.window is not None and not 2 <= options.window <= MAX_READINGS:
+        raise UsageError(f"--window {options.window}: must be 2 to {MAX_READINGS:,} readings")
+    if options.step is not None and not 1 <= options.step <= MAX_READINGS:
+        raise UsageError(f"--step {options.step}: must be 1 to {MAX_READINGS:,} readings")
+    if not 0 <= options.seed < 2**32:
+        raise UsageError(f"--seed {options.seed}: must be 0 to {2**32 - 1}")
+    if options.sample_rate_hz is not None:
+        check_positive("--sample-rate", options.sample_rate_hz)
+    if options.channels is not None and not options.channels.strip(", "):
+        raise UsageError("--channels is empty; name the channels (comma-separated), or 'uci' or 'raw'")
     check_fraction("--val-fraction", options.val_fraction)
     check_fraction("--test-fraction", options.test_fraction)
 

@@ -6,6 +6,7 @@ smallest scale that still covers the requested size instead of at full resolutio
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,20 @@ def decode(path, size: int) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise RejectedImage("empty file")
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))
-            rgb = image.convert("RGB")  # forces the decode: truncated files fail here
+        # Pillow warns, then refuses, above its pixel limit (a decompression bomb, or a file that
+        # would take gigabytes per worker): both are a reject reason here, never a warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("RGB", (size, size))
+                rgb = image.convert("RGB")  # forces the decode: truncated files fail here
     except RejectedImage:
         raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise RejectedImage(f"too large: over Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels") from None
     except UnidentifiedImageError:
         raise RejectedImage("not an image") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         reason = "truncated" if "truncated" in str(error) else "unreadable"
         raise RejectedImage(f"{reason}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
     array = np.asarray(rgb)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from dltrain.data.retina.augment import augmented, is_enabled
 from dltrain.data.retina.meta import IMAGES_FOLDER
@@ -24,6 +23,7 @@ def image_dataset(
     augment=None,
     seed: int = 0,
     targets=None,
+    image_size: int | None = None,
 ):
     """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column;
     `augment` is an AugmentConfig (training only; None: no augmentation)."""
@@ -39,11 +39,8 @@ def image_dataset(
         return tf.cast(image, tf.float32), target
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if paths:
-        with Image.open(paths[0]) as first:  # reads the header only
-            width, height = first.size
-    decoded_bytes = len(paths) * width * height * 3 * 4 if paths else 0  # float32 RGB
-    if decoded_bytes <= CACHE_LIMIT_BYTES:
+    decoded_bytes = len(paths) * image_size * image_size * 3 * 4 if image_size else None  # float32 RGB
+    if decoded_bytes is not None and decoded_bytes <= CACHE_LIMIT_BYTES:
         dataset = dataset.cache()  # decode once; later epochs read memory
     if training:
         dataset = dataset.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)

@@ -15,7 +15,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -26,9 +26,10 @@ import pandas as pd
 from dltrain import __version__
 from dltrain.core.checks import check_fraction
 from dltrain.core.console import progress_bar
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import swap_in, write_json_atomic, write_text_atomic
 from dltrain.core.outputs import DATA_DIR, check_against_inputs, check_output, output_lock, refuse_file_as_folder
+from dltrain.core.workers import worker_pool
 from dltrain.data.datadir import META_FILE, write_meta
 from dltrain.data.retina.images import RejectedImage, prepare_image, save_jpeg_atomic
 from dltrain.data.retina.meta import GRADE_NAMES, IMAGES_FOLDER, LEVELS, ImageOptions, RetinaMeta
@@ -192,9 +193,15 @@ def prepare_retina(
     state = preparation_state(source, options)
     with output_lock(out):
         target = build_folder(out, state, force)
-        usable, splits = _prepare_images(
-            target, items, rejects, state, options, (val_fraction, test_fraction, seed), workers
-        )
+        created = not target.exists()
+        try:
+            usable, splits = _prepare_images(
+                target, items, rejects, state, options, (val_fraction, test_fraction, seed), workers
+            )
+        except DltrainError:  # nothing usable: a folder this run made is no result (an interruption stays resumable)
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
         meta = _write_tables(target, usable, splits, rejects, options)
         meta.source = {"kind": layout, "path": str(source)}
         meta.options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed}
@@ -249,10 +256,10 @@ def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> 
                 reasons.append(_prepare_one(task))
                 advance()
             return reasons, result
-        with ProcessPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as thread:
-            # map() forks every worker and queues every task before `meanwhile` starts: forking
-            # while another thread imports modules could hand a worker a held import lock.
-            results = pool.map(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
+        with worker_pool(workers) as pool, ThreadPoolExecutor(max_workers=1) as thread:
+            # The pool forks every worker before `meanwhile` starts: forking while another thread
+            # imports modules could hand a worker a held import lock.
+            results = pool.imap(_prepare_one, tasks, chunksize=max(1, len(tasks) // (workers * 8)))
             later = thread.submit(meanwhile)
             for reason in results:
                 reasons.append(reason)

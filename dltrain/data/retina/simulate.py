@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_text_atomic
+from dltrain.core.workers import worker_pool
 from dltrain.data.retina.images import fundus_box, save_jpeg_atomic
 
 logger = logging.getLogger("dltrain")
@@ -276,8 +276,8 @@ def write_demo_set(
                 _write_photograph(task)
                 advance()
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(_write_photograph, tasks, chunksize=4):
+            with worker_pool(workers) as pool:
+                for _ in pool.imap(_write_photograph, tasks, chunksize=4):
                     advance()
     write_text_atomic(root / "trainLabels.csv", pd.DataFrame(train_rows).to_csv(index=False))
     # Kaggle published the test answers after the competition as retinopathy_solution.csv.

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, UsageError
 from dltrain.data.har.readers.tables import (
     is_mostly_numeric,
     missing_column_text,
@@ -130,14 +130,15 @@ def read_long_table(path: Path, options: HarOptions) -> LongTable:
     time_column = pick_column(frame, options.time_column, TIME_NAMES, "--time-column", path, required=True)
     subject_column = pick_column(frame, options.subject_column, SUBJECT_NAMES, "--subject-column", path, required=False)
     columns = {"label_column": label_column, "time_column": time_column, "subject_column": subject_column}
+    names = [name for name in columns.values() if name is not None]
+    if len(set(names)) != len(names):  # e.g. --label-column equal to the time column
+        duplicate = next(name for name in names if names.count(name) > 1)
+        naming = [f"--{option.replace('_', '-')}" for option, name in columns.items() if name == duplicate]
+        raise UsageError(f"{' and '.join(naming)} both name column {duplicate!r}; give each its own")
     channels = channel_columns(frame, {name for name in columns.values() if name is not None}, options, path)
     times = parse_times(frame[time_column], time_column, path)
     signals = numeric_columns(frame, channels, str(path))
-    subjects = (
-        numeric_columns(frame, [subject_column], str(path))[:, 0].astype(np.int64)
-        if subject_column is not None
-        else np.full(len(frame), UNKNOWN_SUBJECT, np.int64)
-    )
+    subjects = subject_ids(frame, subject_column, path)
     labels, classes, refusals = row_labels(frame, label_column, path)
     return LongTable(
         signals=signals,
@@ -161,6 +162,20 @@ def channel_columns(frame: pd.DataFrame, reserved: set[str], options: HarOptions
     if not numeric:
         raise DataError(f"{path}: no numeric channel columns besides {', '.join(sorted(reserved))}")
     return numeric
+
+
+def subject_ids(frame: pd.DataFrame, subject_column: str | None, path: Path) -> np.ndarray:
+    """Whole-number subject ids (a fractional one would be silently truncated, merging subjects)."""
+    if subject_column is None:
+        return np.full(len(frame), UNKNOWN_SUBJECT, np.int64)
+    values = numeric_columns(frame, [subject_column], str(path))[:, 0].astype(np.float64)
+    fractional = np.flatnonzero(values != np.round(values))
+    if len(fractional):
+        row = int(fractional[0])
+        raise DataError(
+            f"{path}: column {subject_column!r} row {row + 1}: {values[row]!r} is not a whole-number subject id"
+        )
+    return values.astype(np.int64)
 
 
 def row_labels(frame: pd.DataFrame, label_column: str | None, path: Path) -> tuple[np.ndarray, list[str], list[str]]:

@@ -59,7 +59,11 @@ def _read_class_names(root: Path) -> list[str]:
     labels_file = root / "activity_labels.txt"
     if not labels_file.is_file():
         return list(HAPT_ACTIVITIES)
-    rows = [line.split() for line in labels_file.read_text().splitlines() if line.strip()]
+    try:
+        text = labels_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{labels_file}: not UTF-8 text (expected lines 'NUMBER NAME')") from None
+    rows = [line.split() for line in text.splitlines() if line.strip()]
     try:
         numbered = sorted((int(row[0]), row[1]) for row in rows)
     except (ValueError, IndexError):

@@ -92,6 +92,11 @@ def read_ts_file(path: Path) -> TsFile:
 def read(path: Path, options: HarOptions) -> HarSource:
     files = train_and_test(path)
     train = files["train"]
+    for ts in files.values():  # a test file of other dimensions would fail deep inside numpy
+        if ts.series[0].shape[1] != train.series[0].shape[1]:
+            raise DataError(
+                f"{ts.path}: {ts.series[0].shape[1]} dimensions, but {train.path} has {train.series[0].shape[1]}"
+            )
     classes = train.declared or sorted({label for ts in files.values() for label in ts.labels if label is not None})
     channels = [f"dim_{index}" for index in range(train.series[0].shape[1])]
     channel_index = select_channels(channels, options.channels, channels, str(path))

@@ -107,7 +107,7 @@ def test_prepare_real_hapt_recordings(tmp_path):
         (lambda root: root / "absent", [], 1, "no such file or folder"),
         (lambda root: (root / "empty").mkdir() or root / "empty", [], 1, "no CSV series found"),
         (lambda root: write_classroom_folder(root / "c"), ["--val-fraction", "1.5"], 2, "--val-fraction 1.5"),
-        (lambda root: write_classroom_folder(root / "c"), ["--window", "1"], 2, "--window 1"),
+        (lambda root: write_classroom_folder(root / "c"), ["--window", "1"], 2, "--window"),
         (lambda root: write_long_csv(root / "l.csv"), ["--label-column", "kind"], 1, "no column 'kind'"),
         (lambda root: write_long_csv(root / "l.csv"), ["--window", "5000"], 1, "shorter than the window of 5000"),
         (lambda root: write_long_csv(root / "l.csv"), ["--channels", "x,q"], 2, "has no channel(s) q"),

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPTS = ("startup", "har_prepare", "retina_prepare", "train_input", "predict_speed", "scaling")
+SCRIPTS = ("startup", "har_prepare", "retina_prepare", "train_input", "retina_scale", "predict_speed", "scaling")
 BENCH = Path(__file__).resolve().parent
 
 

@@ -16,11 +16,11 @@ ALLOWED = {
     "core": set(),
     "networks": {"core"},
     "reporting": {"core"},
-    "data": {"core"},
+    "data": {"core", "networks"},  # the augmentation maths lives with the layers
     "config": {"core", "networks", "training"},  # names checked against the builder registries
     "tasks": {"core", "config", "data"},
     "training": {"core", "config", "data", "networks", "tasks", "runs"},
-    "runs": {"core", "config", "data", "tasks", "reporting", "training"},
+    "runs": {"core", "config", "data", "networks", "tasks", "reporting", "training"},
     "inference": {"core", "data", "tasks", "runs"},
     "lab": {"core", "config", "data", "tasks", "training", "runs", "reporting"},
     "cli": {"core", "config", "data", "tasks", "training", "runs", "inference", "lab", "reporting"},

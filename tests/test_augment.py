@@ -10,7 +10,7 @@ from dltrain.config.schema import AugmentConfig
 
 tf = pytest.importorskip("tensorflow")
 
-from dltrain.data.retina.augment import augment_batch, augmented, is_enabled  # noqa: E402
+from dltrain.networks.augmentation import augment_batch, augmented, is_enabled  # noqa: E402
 
 OFF = dict(flip=False, rotation=False, zoom=0.0, brightness=0.0, contrast=0.0)
 
@@ -72,16 +72,54 @@ def test_same_seed_same_draws_other_seed_other_draws():
     assert not np.allclose(_run(images, config, (3, 4)), _run(images, config, (3, 5)))
 
 
-def test_each_epoch_draws_anew_and_a_seed_repeats_the_run():
+def test_each_batch_draws_anew_and_a_resumed_run_repeats_the_draws():
+    """Batch k draws from (seed, k): batches differ, a seed repeats a run, and a run resumed at step 2
+    draws exactly what the uninterrupted run drew from its step 2 on."""
+    images = np.repeat(_images(count=1), 8, axis=0)  # the same image every batch: only the draws differ
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(8))).batch(2)
+
+    def run(seed, first_step=0, skip=0):
+        return [batch.numpy() for batch, _ in augmented(dataset.skip(skip), AugmentConfig(), seed, first_step)]
+
+    whole = run(7)
+    assert not np.allclose(whole[0], whole[1])
+    np.testing.assert_array_equal(np.concatenate(whole), np.concatenate(run(7)))
+    np.testing.assert_array_equal(np.concatenate(whole[2:]), np.concatenate(run(7, first_step=2, skip=2)))
+
+
+@pytest.mark.parametrize("switch", ["stretch", "translation", "colour"])
+def test_the_new_switches_change_images_and_only_when_on(switch):
+    images = _images(count=8)
+    np.testing.assert_allclose(_run(images, AugmentConfig(**OFF)), images, atol=1e-3)
+    changed = _run(images, AugmentConfig(**{**OFF, switch: 0.3}))
+    assert not np.allclose(changed, images, atol=1e-3)
+
+
+def test_colour_scales_each_channel_on_its_own():
+    images = np.full((16, 9, 9, 3), 100.0, np.float32)
+    output = _run(images, AugmentConfig(**{**OFF, "colour": 0.2}))
+    gains = output[:, 4, 4] / 100.0  # one gain per channel and image, within 1 +/- 0.2
+    assert (gains >= 0.8 - 1e-4).all() and (gains <= 1.2 + 1e-4).all()
+    assert (np.ptp(gains, axis=1) > 1e-3).any()  # the channels moved apart
+
+
+def test_the_model_layer_augments_in_training_only_and_survives_saving(tmp_path):
+    import keras
+
+    from dltrain.networks.augmentation import RetinaAugmentation
+
+    settings = AugmentConfig().model_dump(exclude={"placement"})
+    inputs = keras.Input((33, 33, 3))
+    model = keras.Model(inputs, RetinaAugmentation(settings, seed=3)(inputs))
     images = _images(count=4)
-    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(4))).batch(2)
-
-    def epochs(seed):
-        augmented_dataset = augmented(dataset, AugmentConfig(), seed)
-        return [np.concatenate([batch.numpy() for batch, _ in augmented_dataset]) for _ in range(2)]
-
-    first, second = epochs(7)
-    assert not np.allclose(first, second)
-    again = epochs(7)
-    np.testing.assert_array_equal(first, again[0])
-    np.testing.assert_array_equal(second, again[1])
+    np.testing.assert_array_equal(np.asarray(model(images, training=False)), images)
+    trained = np.asarray(model(images, training=True))
+    assert (
+        trained.shape == images.shape
+        and not np.allclose(trained, images)
+        and 0 <= trained.min() <= trained.max() <= 255
+    )
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(images, training=False)), images)
+    assert loaded.layers[-1].settings == settings

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke, write_uci_folder
+from conftest import invoke, kaggle_folder, write_uci_folder
 
 from dltrain.runs.reproduce import load_baselines
 
@@ -131,6 +131,53 @@ def test_two_processes_end_with_the_same_weights_and_write_the_run_once(data_dir
         keras.saving.load_model(tmp_path / "single" / "model.keras").get_weights(),
     ):
         assert np.abs(mine - theirs).max() <= 2e-3
+
+
+def test_two_processes_train_the_retina_model_alike(tmp_path):
+    """The retina CNN data-parallel over two processes: val_kappa from the global batches, the same
+    weights on both, the run written once."""
+    source = kaggle_folder(tmp_path / "kaggle", patients=12, with_test=False)
+    assert (
+        invoke("prepare", "retina", source, "--out", tmp_path / "data", "--size", "32", "--workers", "1").exit_code == 0
+    )
+    settings = [
+        "model.conv_layers=1",
+        "model.conv_filters=4",
+        "model.dense_units=4",
+        "train.batch_size=2",
+        "train.epochs=2",
+        "early_stopping.patience=0",
+        "train.tensorboard=false",
+    ]
+    port = _free_port()
+    launch = [
+        "train",
+        tmp_path / "data",
+        "--out",
+        tmp_path / "run",
+        *_sets(settings),
+        "--backend",
+        "jax",
+        "--distributed",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+    ]
+    processes = [_dltrain(*launch, "--process-id", str(index)) for index in range(2)]
+    (code_0, output_0), (code_1, output_1) = [_finish(process) for process in processes]
+    assert code_0 == 0, output_0[-3000:]
+    assert code_1 == 0, output_1[-3000:]
+    digests = [output.split("final weights sha256 ")[1].split(",")[0] for output in (output_0, output_1)]
+    assert digests[0] == digests[1]
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert "val_kappa" in history and np.isfinite(history["val_kappa"]).all() and len(history) == 2
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert (
+        provenance["backend"] == "jax"
+        and provenance["replicas"] == 2
+        and "quadratic_weighted_kappa" in provenance["metrics"]["val"]
+    )
 
 
 def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):

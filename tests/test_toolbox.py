@@ -210,11 +210,12 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
-def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path):
+@pytest.mark.parametrize("task", ["har", "retina"])
+def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path, task):
     run = tmp_path / "mirrored"
-    settings = sum((["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.epochs=2"]), [])
+    settings = sum((["--set", setting] for setting in BASE[task] + ["train.strategy=mirrored", "train.epochs=2"]), [])
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(run), *settings],
+        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared[task]), "--out", str(run), *settings],
         capture_output=True,
         text=True,
         timeout=300,

@@ -179,19 +179,35 @@ class TrainConfig(Section):
     deterministic: bool = Field(
         False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed"
     )
+    cache: Literal["auto", "memory", "disk", "none"] = Field(
+        "auto",
+        description="decoded images (retina): memory, or a file in the run folder (disk), or decoded again every "
+        "epoch (none); auto: memory when they take at most half of the memory available, else none",
+    )
     strategy: Literal["default", "mirrored"] = Field(
         "default", description="mirrored: data-parallel over every GPU of the host (tf.distribute.MirroredStrategy)"
     )
 
 
 class AugmentConfig(Section):
-    """On-the-fly image augmentation (retina); never applied to validation, test or predict."""
+    """On-the-fly image augmentation (retina), the winners' set; never applied to validation, test
+    or predict. Each amount is the largest change drawn, uniformly, per image."""
 
-    flip: bool = True
+    flip: bool = Field(True, description="mirror left-right and up-down, each with probability 1/2")
     rotation: bool = Field(True, description="any angle, 0-360 degrees: a fundus has no up")
-    zoom: float = Field(0.1, ge=0.0, lt=1.0)
-    brightness: float = Field(0.1, ge=0.0, lt=1.0)
-    contrast: float = Field(0.1, ge=0.0, lt=1.0)
+    zoom: float = Field(0.1, ge=0.0, lt=1.0, description="scale by 1 +/- zoom (o_O: 1/1.15 to 1.15, about 0.15)")
+    stretch: float = Field(
+        0.0, ge=0.0, lt=1.0, description="aspect ratio: width x (1 +/- stretch), height / (1 +/- stretch)"
+    )
+    translation: float = Field(0.0, ge=0.0, lt=0.5, description="shift by up to this share of the image side")
+    brightness: float = Field(0.1, ge=0.0, lt=1.0, description="add up to this share of the 0-255 range")
+    contrast: float = Field(0.1, ge=0.0, lt=1.0, description="scale each channel about its mean by 1 +/- contrast")
+    colour: float = Field(0.0, ge=0.0, lt=1.0, description="scale each colour channel by its own 1 +/- colour")
+    placement: Literal["auto", "pipeline", "model"] = Field(
+        "auto",
+        description="pipeline: in tf.data on the CPU; model: a layer at the model's input, run on the accelerator in "
+        "the training graph (the choice at 512 px on a GPU); auto: model on a GPU, pipeline on a CPU",
+    )
 
 
 class OptimizerConfig(Section):

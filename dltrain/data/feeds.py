@@ -3,7 +3,8 @@ each process's share of a global batch, targets for each loss, class weights."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -64,15 +65,26 @@ def encode_targets(levels: np.ndarray, config, num_classes: int) -> np.ndarray:
 
 
 @dataclass
+class TrainingContext:
+    """Where a training stands when its feeds are built."""
+
+    first_epoch: int = 0  # epochs already done (a resumed run)
+    shard: tuple[int, int] | None = None  # (process id, processes) of a --distributed run
+    scratch: Path | None = None  # the run folder, for files the feeds may keep while training
+    accelerator: bool = False  # training on a GPU (or another accelerator), not the CPU
+
+
+@dataclass
 class TrainingFeeds:
     """What `fit` takes for one training: the batches, how many make an epoch, class weights."""
 
-    train: object
+    train: object  # every remaining epoch's batches, in one dataset
     val: object
     steps_per_epoch: int
-    spans_all_epochs: bool  # True: `train` holds every remaining epoch, fit needs steps_per_epoch
     class_weight: dict | None
     val_labels: np.ndarray
+    notes: dict = field(default_factory=dict)  # what the feeds chose (e.g. the cache), for provenance
+    scratch_files: list[Path] = field(default_factory=list)  # removed once the run is complete
 
 
 def balanced_class_weights(levels: np.ndarray, num_classes: int) -> dict[int, float]:

@@ -92,6 +92,7 @@ class Provenance(BaseModel):
     cudnn_gru: bool = False
     parameters: int = 0
     data: DataRecord | None = None
+    input: dict[str, Any] | None = None  # what the input pipeline chose: the image cache, where augmentation runs
     processes: dict[str, Any] | None = None
     tracking: dict[str, str] | None = None
     resumed_after_epochs: list[int] = Field(default_factory=list)
@@ -261,6 +262,8 @@ class Run:
 
         import_tensorflow_quietly()
         import keras
+
+        import dltrain.networks.augmentation  # noqa: F401  (registers the augmentation layer a model may hold)
 
         try:
             # compile=False: scoring needs no optimizer, and skipping it avoids rebuilding one.

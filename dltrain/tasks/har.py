@@ -13,6 +13,7 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.data.datadir import META_FILE, DataDir
 from dltrain.data.feeds import (
     SCORING_BATCH_SIZE,
+    TrainingContext,
     TrainingFeeds,
     array_dataset,
     balanced_class_weights,
@@ -46,8 +47,9 @@ class HarTask:
     def loss_and_metrics(self, config):
         return crossentropy_or_mse(config)
 
-    def training_feeds(self, data: DataDir, config, batch_size: int, first_epoch: int = 0, shard=None) -> TrainingFeeds:
+    def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Every process draws the same seeded batches and keeps its own rows of each (`shard`)."""
+        shard, first_epoch = context.shard, context.first_epoch
         train, val = data.split("train"), data.split("val")
         if shard is not None and len(val.y) < batch_size:
             raise DataError(
@@ -67,9 +69,9 @@ class HarTask:
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
         steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
-        return TrainingFeeds(train_data, val_data, steps, True, weights, val.y)
+        return TrainingFeeds(train_data, val_data, steps, weights, val.y)
 
-    def wrap_model(self, model, data: DataDir):
+    def wrap_model(self, model, data: DataDir, config, accelerator: bool = False):
         """Prepend the training-set standardisation so the saved model takes raw signals."""
         import keras
 

@@ -12,7 +12,14 @@ import pandas as pd
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.datadir import META_FILE, DataDir
-from dltrain.data.feeds import SCORING_BATCH_SIZE, TrainingFeeds, balanced_class_weights, encode_targets
+from dltrain.data.feeds import (
+    SCORING_BATCH_SIZE,
+    TrainingContext,
+    TrainingFeeds,
+    balanced_class_weights,
+    encode_targets,
+    own_share,
+)
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
@@ -21,12 +28,18 @@ logger = logging.getLogger("dltrain")
 PREDICT_BATCH_SIZE = 64
 
 
+def augmentation_placement(config, accelerator: bool) -> str:
+    """Where the augmentation runs: augment.placement, with auto meaning the model on an accelerator."""
+    placement = config.augment.placement
+    return ("model" if accelerator else "pipeline") if placement == "auto" else placement
+
+
 class RetinaTask:
     name = "retina"
     preset = "retina-cnn"
     models = ("cnn",)
     headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
-    supports_distributed = False  # --distributed: several processes share every batch
+    supports_distributed = True  # --distributed: several processes share every batch
     submission_columns = ("image", "level")
 
     def check_config(self, config, data: DataDir) -> None:
@@ -50,33 +63,66 @@ class RetinaTask:
         loss, metrics = crossentropy_or_mse(config)
         return loss, [*metrics, kappa]
 
-    def training_feeds(self, data: DataDir, config, batch_size: int, first_epoch: int = 0, shard=None) -> TrainingFeeds:
-        from dltrain.data.retina.pipeline import image_dataset
+    def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
+        """Per-epoch seeded orders over the images, decoded images cached as train.cache says,
+        augmented in the pipeline unless the model does it; with `shard`, this process's share."""
+        from dltrain.data.retina.pipeline import DECODED_FILE, epoch_orders
+        from dltrain.networks.augmentation import augmented, is_enabled
 
-        if shard is not None:
-            raise UsageError("--distributed trains activity data only in this version")
-        train, val = data.split("train"), data.split("val")
-        classes = len(data.meta.classes)
-        train_levels, val_levels = train["level"].to_numpy(np.int64), val["level"].to_numpy(np.int64)
-        size = data.meta.image_options.size
-        train_data = image_dataset(
-            data.path,
-            train,
-            batch_size,
-            True,
-            config.augment,
-            config.train.seed,
-            encode_targets(train_levels, config, classes),
-            image_size=size,
-        )
-        val_data = image_dataset(
-            data.path, val, batch_size, targets=encode_targets(val_levels, config, classes), image_size=size
-        )
-        weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
-        return TrainingFeeds(train_data, val_data, -(-len(train_levels) // batch_size), False, weights, val_levels)
+        (train, val), cache = self._image_feeds(data, config, context.scratch)
+        shard, sharded = context.shard, context.shard is not None
+        steps = len(train.paths) // batch_size if sharded else -(-len(train.paths) // batch_size)
+        order = epoch_orders(len(train.paths), config.train.seed, context.first_epoch, config.train.epochs)
+        train_data = own_share(train.batches(batch_size, order, drop_remainder=sharded), batch_size, shard)
+        placement = augmentation_placement(config, context.accelerator)
+        if placement == "pipeline" and is_enabled(config.augment):
+            train_data = augmented(train_data, config.augment, config.train.seed, context.first_epoch * steps)
+        val_data = own_share(val.batches(batch_size, drop_remainder=sharded), batch_size, shard)
+        if sharded:  # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data"
+            import tensorflow as tf
 
-    def wrap_model(self, model, data: DataDir):
-        return model  # the CNN rescales 0-255 pixels itself
+            val_data = val_data.apply(tf.data.experimental.assert_cardinality(len(val.paths) // batch_size))
+        train_levels, val_levels = (
+            data.split("train")["level"].to_numpy(np.int64),
+            data.split("val")["level"].to_numpy(np.int64),
+        )
+        weights = (
+            balanced_class_weights(train_levels, len(data.meta.classes))
+            if config.train.class_weight == "balanced"
+            else None
+        )
+        notes = {"cache": cache.describe(), "augmentation": placement if is_enabled(config.augment) else "off"}
+        scratch = [context.scratch / DECODED_FILE] if cache.mode == "disk" else []
+        return TrainingFeeds(train_data.prefetch(2), val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
+
+    def _image_feeds(self, data: DataDir, config, scratch):
+        """The train and validation feeds, their decoded images cached in one store as train.cache says."""
+        from dltrain.data.retina.pipeline import ImageFeed, choose_cache, decoded_store, image_paths
+
+        size, classes = data.meta.image_options.size, len(data.meta.classes)
+        tables = data.split("train"), data.split("val")
+        paths = [image_paths(data.path, table) for table in tables]
+        cache = choose_cache(config.train.cache, len(paths[0]) + len(paths[1]), size)
+        store = decoded_store(paths[0] + paths[1], size, cache.mode, scratch) if cache.mode != "none" else None
+        parts = (store[: len(paths[0])], store[len(paths[0]) :]) if store is not None else (None, None)
+        feeds = [
+            ImageFeed(split_paths, encode_targets(table["level"].to_numpy(np.int64), config, classes), size, part)
+            for split_paths, table, part in zip(paths, tables, parts)
+        ]
+        return feeds, cache
+
+    def wrap_model(self, model, data: DataDir, config, accelerator: bool = False):
+        """The CNN rescales 0-255 pixels itself; with augmentation in the model, its layer comes first."""
+        from dltrain.networks.augmentation import RetinaAugmentation, is_enabled
+
+        if augmentation_placement(config, accelerator) != "model" or not is_enabled(config.augment):
+            return model
+        import keras
+
+        inputs = keras.Input(shape=model.input_shape[1:], name="image")
+        settings = config.augment.model_dump(exclude={"placement"})
+        augmented_images = RetinaAugmentation(settings, seed=config.train.seed, name="augmentation")(inputs)
+        return keras.Model(inputs, model(augmented_images), name=model.name)
 
     def tune(self, model, data: DataDir, config) -> dict:
         """A regression head's grade thresholds, tuned for kappa on the validation split."""
@@ -88,34 +134,29 @@ class RetinaTask:
         return {"thresholds": thresholds}
 
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
-        from dltrain.data.retina.pipeline import image_dataset
+        from dltrain.data.retina.pipeline import ImageFeed, image_paths
 
         if split == "unlabelled":
             raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
         table = data.split(split)
-        return ScoringInputs(
-            image_dataset(data.path, table, SCORING_BATCH_SIZE),
-            table["level"].to_numpy(np.int64),
-            table["image"].to_numpy(str),
-        )
+        levels = table["level"].to_numpy(np.int64)
+        feed = ImageFeed(image_paths(data.path, table), levels, data.meta.image_options.size)
+        return ScoringInputs(feed.batches(SCORING_BATCH_SIZE).prefetch(2), levels, table["image"].to_numpy(str))
 
     def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
-        """Model outputs; with `tta`, the mean over the four flips of each image."""
-        outputs = model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+        """Model outputs; with `tta`, the mean over the four flips of each image, in one pass over
+        the inputs (each image's views are scored side by side, so a stream is read once)."""
         if not tta:
-            return outputs
+            return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
         import tensorflow as tf
 
-        flips = (
-            tf.image.flip_left_right,
-            tf.image.flip_up_down,
-            lambda images: tf.image.flip_up_down(tf.image.flip_left_right(images)),
-        )
-        for flip in flips:
-            outputs = outputs + model.predict(
-                inputs.map(lambda images, target, flip=flip: (flip(images), target)), verbose=0
-            )
-        return outputs / (1 + len(flips))
+        def views(images, target):
+            flipped = tf.image.flip_left_right(images)
+            stacked = tf.stack([images, flipped, tf.image.flip_up_down(images), tf.image.flip_up_down(flipped)], axis=1)
+            return tf.reshape(stacked, tf.concat([[-1], tf.shape(images)[1:]], axis=0)), tf.repeat(target, 4)
+
+        outputs = model.predict(inputs.map(views), verbose=0)
+        return outputs.reshape(-1, 4, *outputs.shape[1:]).mean(axis=1)
 
     def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
         return grades_from_outputs(outputs, run.config.model.head, run.provenance.thresholds or DEFAULT_THRESHOLDS)
@@ -138,39 +179,55 @@ class RetinaTask:
         return pd.DataFrame({"image": names, "level": grades.astype(int)})
 
     def _grade_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
-        from dltrain.data.retina.pipeline import image_dataset
+        from dltrain.data.retina.pipeline import ImageFeed, image_paths
 
         data = DataDir.open(source)
         run.data_meta.check_compatible(data.meta, str(source))
         table = data.split(data.prediction_split(request.split))
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
-        outputs = self.predict_outputs(model, image_dataset(source, table, PREDICT_BATCH_SIZE), request.tta)
+        feed = ImageFeed(image_paths(source, table), np.zeros(len(table), np.int64), data.meta.image_options.size)
+        outputs = self.predict_outputs(model, feed.batches(PREDICT_BATCH_SIZE).prefetch(2), request.tta)
         return table["image"].tolist(), self.labels_from_outputs(outputs, run)
 
     def _grade_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+        """One pass of the model over every photograph, prepared in background threads as `prepare`
+        prepares them, fed through tf.data while the model scores the batches before."""
+        import itertools
+
         import tensorflow as tf
 
         from dltrain.data.retina.photographs import prepared_chunks, raw_image_paths
 
         paths = raw_image_paths(source)
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
-        names, grades = [], []
+        size, names = run.data_meta.image_options.size, []
         with progress_bar("grading photographs", len(paths)) as advance:
-            for images, chunk_names, files_read in prepared_chunks(paths, run.data_meta.image_options, request.rejects):
-                if images:
-                    stacked = np.stack(images).astype(np.float32)
-                    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.zeros(len(stacked)))).batch(
-                        PREDICT_BATCH_SIZE
-                    )
-                    grades.append(self.labels_from_outputs(self.predict_outputs(model, dataset, request.tta), run))
-                    names += chunk_names
-                advance(files_read)
+
+            def photographs():
+                for images, chunk_names, files_read in prepared_chunks(
+                    paths, run.data_meta.image_options, request.rejects
+                ):
+                    names.extend(chunk_names)
+                    yield from images
+                    advance(files_read)
+
+            stream = photographs()
+            first = next(stream, None)  # read until one photograph is usable: none at all is said below
+            if first is not None:
+                signature = tf.TensorSpec((size, size, 3), tf.uint8)
+                images = tf.data.Dataset.from_generator(
+                    lambda: itertools.chain([first], stream), output_signature=signature
+                )
+                batches = images.batch(PREDICT_BATCH_SIZE).map(
+                    lambda batch: (tf.cast(batch, tf.float32), tf.zeros(tf.shape(batch)[0]))
+                )
+                outputs = self.predict_outputs(model, batches.prefetch(2), request.tta)
         for name, reason in request.rejects:
             logger.warning("skipped %s: %s", name, reason)
         if not names:
             name, reason = request.rejects[0] if request.rejects else ("", "")
             raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
-        return names, np.concatenate(grades)
+        return names, self.labels_from_outputs(outputs, run)
 
     def explain_input_error(self, data: DataDir, error: Exception) -> DataError | None:
         """A prepared image that TensorFlow could not decode, found and named (read only on failure)."""

@@ -12,7 +12,7 @@ from dltrain.runs.rundir import HISTORY_FILE, LAST_MODEL_FILE, MODEL_FILE, TENSO
 from dltrain.tasks import task_of
 
 
-def build_model(data: DataDir, config: Config, steps_per_epoch: int):
+def build_model(data: DataDir, config: Config, steps_per_epoch: int, accelerator: bool = False):
     from dltrain.networks import MODELS
     from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -23,7 +23,7 @@ def build_model(data: DataDir, config: Config, steps_per_epoch: int):
         )
     except ValueError as error:  # a builder refusing a combination of settings
         raise UsageError(str(error)) from None
-    model = task.wrap_model(network, data)
+    model = task.wrap_model(network, data, config, accelerator)
     learning_rate = SCHEDULES.get(config.schedule.name)(
         config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs
     )

@@ -22,6 +22,7 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
+from dltrain.data.feeds import TrainingContext
 from dltrain.runs.rundir import (
     HISTORY_FILE,
     LAST_MODEL_FILE,
@@ -194,6 +195,7 @@ class TrainingSession:
     resume_state: dict | None = None
     extra_callbacks: Sequence = ()
     tracker: object = field(default=None, init=False)
+    scratch_files: list = field(default_factory=list, init=False)  # the feeds' files, removed once complete
 
     @property
     def config(self) -> Config:
@@ -241,24 +243,27 @@ class TrainingSession:
         config, task = self.config, task_of(self.data.meta)
         global_batch = check_global_batch(config.train, setup.replicas, self.data.meta.split_size("train"))
         shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
-        feeds = task.training_feeds(self.data, config, global_batch, self.first_epoch, shard)
-        model = build_model(self.data, config, feeds.steps_per_epoch)
-        self._start_provenance(model, setup)
+        accelerator = setup.device["type"] != "CPU"
+        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
+        feeds = task.training_feeds(self.data, config, global_batch, context)
+        model = build_model(self.data, config, feeds.steps_per_epoch, accelerator)
+        self._start_provenance(model, setup, feeds.notes)
         callbacks, watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
         model.fit(
             feeds.train,
             validation_data=feeds.val,
             epochs=config.train.epochs,
             initial_epoch=self.first_epoch,
-            steps_per_epoch=feeds.steps_per_epoch if feeds.spans_all_epochs else None,
+            steps_per_epoch=feeds.steps_per_epoch,  # the feeds hold every epoch in one dataset
             callbacks=callbacks + ([self.tracker.callback()] if self.tracker else []) + list(self.extra_callbacks),
             class_weight=feeds.class_weight,
             verbose=0,
             shuffle=False,
         )
+        self.scratch_files = feeds.scratch_files
         return model, callbacks, watch
 
-    def _start_provenance(self, model, setup) -> None:
+    def _start_provenance(self, model, setup, input_notes: dict) -> None:
         """Record what actually runs (not what the config asked for) before the first epoch."""
         import keras
 
@@ -295,6 +300,7 @@ class TrainingSession:
                     "model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times "
                     "slower on this GPU"
                 )
+        provenance.input = input_notes or None
         if self.group.distributed:
             provenance.processes = self.group.describe()
         if config.train.tracking == "mlflow" and self.group.is_chief:
@@ -313,7 +319,6 @@ class TrainingSession:
 
     def _finish(self, callbacks, watch) -> None:
         """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""
-        import keras
 
         from dltrain.runs.scoring import headline, score_split
         from dltrain.training.callbacks import weights_are_finite
@@ -327,7 +332,7 @@ class TrainingSession:
         self._check_divergence(watch, kept_epoch)
         if not config.early_stopping.restore_best:
             shutil.copyfile(run_dir / LAST_MODEL_FILE, run_dir / MODEL_FILE)
-        kept = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True, compile=False)  # as Run.load_model
+        kept = self.run.load_model()  # as evaluate and predict will load it
         if not weights_are_finite(kept):
             raise DataError(
                 f"{run_dir / MODEL_FILE} holds weights that are not finite numbers: the run is not a result"
@@ -336,6 +341,8 @@ class TrainingSession:
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
         splits = [split for split in ("val", "test") if self.data.has_split(split)]
         metrics = {split: score_split(kept, self.data, split, self.run) for split in splits}
+        for path in self.scratch_files:
+            path.unlink(missing_ok=True)
         provenance.status = STATUS_COMPLETE
         provenance.epochs_run = epochs_run
         provenance.best_epoch = kept_epoch

@@ -1,50 +1,160 @@
-"""tf.data input pipelines over a prepared retina DATA_DIR: parallel decode, cache, augment, prefetch."""
+"""tf.data input pipelines over a prepared retina DATA_DIR, built to hold at 35k photographs x 512 px.
+
+Training order is drawn per epoch from (seed, epoch) over the image *indices*: decoded images are
+never shuffled, so memory does not grow with the data, the first step starts at once, and a
+resumed run sees exactly the batches it would have seen. Decoded images are kept, as uint8 (a
+quarter of float32's bytes, cast to float in the batch), according to `train.cache`:
+
+- `none`: every epoch reads and decodes the JPEGs (host memory flat in the number of images);
+- `memory`: all images decoded once into memory, then served by index;
+- `disk`: the same in a file under the run folder (memory-mapped; removed when the run completes);
+- `auto`: memory when the decoded images take at most MEMORY_SHARE of the memory available, else none.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dltrain.data.retina.augment import augmented, is_enabled
+from dltrain.core.console import progress_bar
 from dltrain.data.retina.meta import IMAGES_FOLDER
 
 logger = logging.getLogger("dltrain")
-CACHE_LIMIT_BYTES = 4 * 1024**3  # decoded images are kept in memory when they fit in this
+MEMORY_SHARE = 0.5  # auto: cache in memory when the decoded images take at most this share of available memory
+DECODED_FILE = "decoded-images.u8"  # train.cache=disk: the decoded images, in the run folder while it trains
+DECODE_CHUNK = 256
 
 
-def image_dataset(
-    data_dir: Path,
-    table: pd.DataFrame,
-    batch_size: int,
-    training: bool = False,
-    augment=None,
-    seed: int = 0,
-    targets=None,
-    image_size: int | None = None,
-):
-    """(image, target) batches; images float32 in 0-255. `targets` defaults to the level column;
-    `augment` is an AugmentConfig (training only; None: no augmentation)."""
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable), as the kernel counts it."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class CacheChoice:
+    requested: str
+    mode: str  # memory, disk or none
+    bytes: int  # of the decoded images
+    available: int
+
+    def describe(self) -> dict:
+        return {
+            "requested": self.requested,
+            "mode": self.mode,
+            "decoded_bytes": self.bytes,
+            "available_bytes": self.available,
+        }
+
+
+def choose_cache(requested: str, images: int, size: int) -> CacheChoice:
+    needed = images * size * size * 3
+    available = available_memory()
+    mode = requested
+    if requested == "auto":
+        mode = "memory" if needed <= MEMORY_SHARE * available else "none"
+    logger.info(
+        "train.cache=%s: %s (decoded images %.2f GiB, %.1f GiB of memory available)",
+        requested,
+        mode,
+        needed / 2**30,
+        available / 2**30,
+    )
+    return CacheChoice(requested, mode, needed, available)
+
+
+def image_paths(data_dir: Path, table: pd.DataFrame) -> list[str]:
+    return [str(Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg") for name in table["image"]]
+
+
+def _decode(path):
     import tensorflow as tf
 
-    paths = [str(Path(data_dir) / IMAGES_FOLDER / f"{name}.jpeg") for name in table["image"]]
-    if targets is None:
-        targets = table["level"].to_numpy(np.int64) if "level" in table else np.zeros(len(table), np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
+    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
 
-    def decode(path, target):
-        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-        return tf.cast(image, tf.float32), target
 
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    decoded_bytes = len(paths) * image_size * image_size * 3 * 4 if image_size else None  # float32 RGB
-    if decoded_bytes is not None and decoded_bytes <= CACHE_LIMIT_BYTES:
-        dataset = dataset.cache()  # decode once; later epochs read memory
-    if training:
-        dataset = dataset.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if training and augment is not None and is_enabled(augment):
-        dataset = augmented(dataset, augment, seed)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+def decoded_store(paths: list[str], size: int, mode: str, folder: Path) -> np.ndarray:
+    """Every image decoded once, in order, into memory or a memory-mapped file of `folder`."""
+    import tensorflow as tf
+
+    shape = (len(paths), size, size, 3)
+    if mode == "disk":
+        store = np.lib.format.open_memmap(folder / DECODED_FILE, mode="w+", dtype=np.uint8, shape=shape)
+    else:
+        store = np.empty(shape, np.uint8)
+    decoded = tf.data.Dataset.from_tensor_slices(paths).map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+    start = 0
+    with progress_bar(f"decoding images into {mode}", len(paths)) as advance:
+        for chunk in decoded.batch(DECODE_CHUNK).prefetch(2):
+            store[start : start + len(chunk)] = chunk.numpy()
+            start += len(chunk)
+            advance(len(chunk))
+    return store
+
+
+def epoch_orders(count: int, seed: int, first_epoch: int, epochs: int):
+    """The indices of every epoch from `first_epoch` on, each epoch's order drawn from (seed, epoch) alone."""
+    import tensorflow as tf
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+
+
+@dataclass
+class ImageFeed:
+    """A split of photographs with its targets, ready to become batches."""
+
+    paths: list[str]
+    targets: np.ndarray
+    size: int
+    store: np.ndarray | None = None  # decoded images (memory or disk cache), or None: decode every time
+
+    def _lookup(self, rows):
+        import tensorflow as tf
+
+        store = self.store
+        images = tf.numpy_function(lambda indices: store[np.asarray(indices)], [rows], tf.uint8, stateful=False)
+        images.set_shape([None, self.size, self.size, 3])
+        return images
+
+    def _decode_one(self, path):
+        import tensorflow as tf
+
+        return tf.ensure_shape(_decode(path), [self.size, self.size, 3])
+
+    def batches(self, batch_size: int, order=None, drop_remainder: bool = False):
+        """(float32 images in 0-255, target) batches, in `order` (a dataset of indices) or file order."""
+        import tensorflow as tf
+
+        indices = order if order is not None else tf.data.Dataset.range(len(self.paths))
+        targets, files = tf.constant(self.targets), tf.constant(self.paths)
+        if self.store is None:
+            pairs = indices.map(
+                lambda index: (self._decode_one(tf.gather(files, index)), tf.gather(targets, index)),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            batched = pairs.batch(batch_size, drop_remainder)
+        else:
+            batched = indices.batch(batch_size, drop_remainder).map(
+                lambda rows: (self._lookup(rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE
+            )
+        return batched.map(
+            lambda images, target: (tf.cast(images, tf.float32), target), num_parallel_calls=tf.data.AUTOTUNE
+        )

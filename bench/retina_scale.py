@@ -1,0 +1,121 @@
+"""Retina at 512 px: does `dltrain train` hold as the data grows? One epoch of the retina-cnn preset
+with `train.cache=none` at N and 2N photographs of 512 px, each in a fresh process:
+
+- peak host memory of the process (goal: 2N / N <= 1.2: nothing grows with the number of images);
+- time from the start of training to the end of its first step (goal: about the same at N and 2N);
+- input efficiency at 512 px: seconds per epoch through dltrain vs the same model fed from tensors
+  already in memory (goal: ratio >= 0.95; the in-memory side has no augmentation, so augmentation
+  is placed in the model on both sides, where a GPU would run it).
+
+    python bench/retina_scale.py          # N = 48 simulated photographs at 512 px (about 4 minutes)
+    python bench/retina_scale.py --smoke  # N = 8 at 64 px, to check the script still runs
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from common import (
+    Report,
+    bench_arguments,
+    dltrain_epoch_seconds,
+    epoch_budget,
+    measure,
+    prepare_retina_demo,
+    scaled_data_dir,
+    steady_seconds,
+    train_samples,
+    verdict,
+)
+from train_input import in_memory_epochs
+
+MEMORY_GOAL = 1.2
+EFFICIENCY_GOAL = 0.95
+# The model augments: the in-memory side then runs the very same graph (see the module docstring).
+SETTINGS = ["train.cache=none", "augment.placement=model", "train.tensorboard=false", "train.batch_size=16"]
+
+
+def one_epoch(data_dir: str, run_dir: str, result: str, settings: list[str]) -> None:
+    """Run in a fresh process: one epoch of train_run, writing the seconds to its first step."""
+    import keras
+
+    from dltrain.config.loading import load_config
+    from dltrain.training.session import train_run
+
+    started = time.perf_counter()
+    first_step = {}
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            first_step.setdefault("seconds", time.perf_counter() - started)
+
+    config = load_config("retina-cnn", epoch_budget(1, settings))
+    train_run(Path(data_dir), Path(run_dir), config, "retina-cnn", force=True, extra_callbacks=[FirstStep()])
+    Path(result).write_text(json.dumps({"first_step_seconds": first_step["seconds"]}))
+
+
+def main() -> None:
+    arguments, work = bench_arguments(__doc__, "N = 8 at 64 px", "retina-scale")
+    size, count = (64, 8) if arguments.smoke else (512, 48)
+    settings = [*SETTINGS, *(["model.conv_layers=1", "model.dense_units=8"] if arguments.smoke else [])]
+    prepared = prepare_retina_demo(work / "retina-raw", work / f"retina-{size}px", 8 if arguments.smoke else 40, size)
+    report = Report(
+        f"Retina at {size} px: memory and first step at N and 2N photographs, input efficiency",
+        f"python bench/retina_scale.py{' --smoke' if arguments.smoke else ''}",
+        ["case", "N images", "peak memory MiB", "first step s", "ratio to N", "goal"],
+    )
+    runs = {}
+    for scale in (1, 2):
+        data = scaled_data_dir(prepared, work / f"retina-{size}px-{scale}n", scale * count / train_samples(prepared))
+        result = work / f"first-step-{scale}n.json"
+        command = [
+            sys.executable,
+            __file__,
+            "--one-epoch",
+            str(data),
+            str(work / f"run-{scale}n"),
+            str(result),
+            *settings,
+        ]
+        measured = measure(command)
+        runs[scale] = (measured.peak_rss_mb, json.loads(result.read_text())["first_step_seconds"], data)
+    for scale, (memory, first_step, _) in runs.items():
+        ratio = memory / runs[1][0]
+        report.add(
+            f"one epoch, train.cache=none, {scale}N",
+            scale * count,
+            memory,
+            first_step,
+            ratio,
+            verdict(ratio, MEMORY_GOAL, at_least=False),
+        )
+    data = runs[1][2]
+    epochs = 2
+    before = steady_seconds(in_memory_epochs(data, "retina-cnn", epochs, settings))
+    ours = steady_seconds(dltrain_epoch_seconds(data, work / "run-efficiency", "retina-cnn", epochs, settings))
+    after = steady_seconds(in_memory_epochs(data, "retina-cnn", epochs, settings))
+    ratio = (before + after) / 2 / ours
+    report.add(
+        f"input efficiency, {size} px, N",
+        count,
+        "",
+        f"{ours:.2f} s/epoch vs {before:.2f} / {after:.2f}",
+        ratio,
+        verdict(ratio, EFFICIENCY_GOAL),
+    )
+    report.notes.append(
+        "Peak memory: the largest resident memory of the training process and its children, sampled every 20 ms. "
+        "First step: seconds from the start of train_run to the end of the first training batch (model building "
+        "and tracing included). Efficiency: the median epoch after the first; ratio = mean in-memory / dltrain."
+    )
+    report.emit(arguments.markdown)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--one-epoch":
+        one_epoch(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    else:
+        main()

@@ -16,9 +16,9 @@ ALLOWED = {
     "core": set(),
     "networks": {"core"},
     "reporting": {"core"},
-    "data": {"core", "networks"},  # the augmentation maths lives with the layers
+    "data": {"core"},
     "config": {"core", "networks", "training"},  # names checked against the builder registries
-    "tasks": {"core", "config", "data"},
+    "tasks": {"core", "config", "data", "networks"},
     "training": {"core", "config", "data", "networks", "tasks", "runs"},
     "runs": {"core", "config", "data", "networks", "tasks", "reporting", "training"},
     "inference": {"core", "data", "tasks", "runs"},

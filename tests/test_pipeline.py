@@ -47,17 +47,38 @@ def batches(data_dir, cache, tmp_path, first_epoch=0, epochs=2):
     return [(images.numpy(), targets.numpy()) for images, targets in feeds.train], feeds
 
 
-def test_every_epoch_is_a_new_order_of_all_the_images(retina_data):
-    from dltrain.data.retina.pipeline import epoch_orders
+def test_every_epoch_is_a_new_order_of_all_the_images():
+    from dltrain.data.feeds import epoch_order
 
-    orders = np.fromiter(epoch_orders(13, seed=5, first_epoch=0, epochs=3).as_numpy_iterator(), np.int64).reshape(3, 13)
+    labels = np.arange(13) % 3
+    orders = np.stack([epoch_order(labels, 5, epoch).numpy() for epoch in range(3)])
     for order in orders:
         assert sorted(order) == list(range(13))
     assert not (orders[0] == orders[1]).all()
-    resumed = np.fromiter(epoch_orders(13, seed=5, first_epoch=1, epochs=3).as_numpy_iterator(), np.int64).reshape(
-        2, 13
+    np.testing.assert_array_equal(epoch_order(labels, 5, 1).numpy(), orders[1])  # (seed, epoch) alone decides
+
+
+def test_balanced_sampling_evens_the_classes_and_decay_returns_to_the_natural_shares():
+    from dltrain.data.feeds import epoch_order
+
+    labels = np.array([0] * 900 + [1] * 90 + [2] * 10)  # 90 / 9 / 1 %
+    share = lambda order: np.bincount(labels[order], minlength=3) / len(order)  # noqa: E731
+    balanced = share(epoch_order(labels, 1, 0, "balanced").numpy())
+    np.testing.assert_allclose(balanced, [1 / 3] * 3, atol=0.05)
+    first, late = (
+        share(epoch_order(labels, 1, 0, "decay", 0.9).numpy()),
+        share(epoch_order(labels, 1, 60, "decay", 0.9).numpy()),
     )
-    np.testing.assert_array_equal(resumed, orders[1:])
+    np.testing.assert_allclose(first, [1 / 3] * 3, atol=0.05)  # 0.9 ** 0: balanced
+    np.testing.assert_allclose(late, [0.9, 0.09, 0.01], atol=0.03)  # 0.9 ** 60: natural
+    assert len(epoch_order(labels, 1, 3, "decay").numpy()) == len(labels)  # as many draws as samples
+
+
+def test_batches_never_straddle_two_epochs(retina_data, tmp_path):
+    plain, feeds = batches(retina_data, "none", tmp_path)
+    train_images = DataDir.open(retina_data).meta.split_size("train")
+    sizes = [len(targets) for _, targets in plain]
+    assert sum(sizes) == 2 * train_images and len(sizes) == 2 * feeds.steps_per_epoch
 
 
 @pytest.mark.parametrize("cache", ["memory", "disk"])

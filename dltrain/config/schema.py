@@ -75,22 +75,46 @@ class GruConfig(ModelBase):
 
 
 class CnnConfig(ModelBase):
-    """The course's image CNN: blocks of two convolutions with batch norm and max pooling, a dense head."""
+    """The image CNN, from the course baseline to the Kaggle winners' shape: an optional strided stem,
+    blocks of convolutions with batch norm and pooling, a global pooling, a dense layer and the head."""
 
     name: Literal["cnn"] = "cnn"
-    conv_layers: int = Field(4, ge=1, le=12, description="convolution blocks (two convolutions and a max pooling each)")
+    stem_filters: int = Field(
+        0, ge=0, le=LARGEST_LAYER, description="filters of a strided first convolution (0: no stem)"
+    )
+    stem_kernel: int = Field(7, gt=0, le=15, description="kernel size of the stem (JeffreyDF 7, o_O 5)")
+    stem_stride: int = Field(2, ge=1, le=4, description="stride of the stem")
+    conv_layers: int = Field(
+        4, ge=1, le=12, description="convolution blocks (convs_per_block convolutions and a pooling each)"
+    )
     conv_filters: int = Field(
         64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them"
     )
+    block_filters: list[Annotated[int, Field(gt=0, le=LARGEST_LAYER)]] = Field(
+        default_factory=list, description="filters of each block, instead of conv_filters doubling (one per block)"
+    )
+    convs_per_block: int = Field(2, ge=1, le=4, description="convolutions in each block")
     conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
-    pooling: Literal["global_average", "flatten"] = Field(
-        "global_average", description="how the last feature map becomes a vector"
+    block_pooling: Literal["max", "average"] = Field("max", description="the pooling that ends each block (stride 2)")
+    pool_size: int = Field(2, ge=2, le=3, description="window of the block pooling (3: overlapping, as JeffreyDF)")
+    pooling: Literal["global_average", "global_max", "average_max", "gem", "flatten"] = Field(
+        "global_average",
+        description="how the last feature map becomes a vector: average, max, both side by side, a learned "
+        "generalised mean (p = 2 is o_O's RMS pooling), or flatten",
     )
     head: Literal["classification", "regression"] = Field(
         "classification",
         description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on "
         "validation",
     )
+
+    @model_validator(mode="after")
+    def _one_filter_count_per_block(self):
+        if self.block_filters and len(self.block_filters) != self.conv_layers:
+            raise ValueError(
+                f"model.block_filters has {len(self.block_filters)} entries for model.conv_layers = {self.conv_layers}"
+            )
+        return self
 
 
 MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig}
@@ -146,6 +170,17 @@ class TrainConfig(Section):
     seed: int = Field(42, ge=0, lt=2**32, description="seeds Python, NumPy and the backend (which take 32-bit seeds)")
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="'balanced' weighs each class by the inverse of its share"
+    )
+    sampling: Literal["natural", "balanced", "decay"] = Field(
+        "natural",
+        description="the order of each epoch: every sample once (natural); as many draws with each class equally "
+        "likely (balanced); or balanced at first, moving towards the natural shares each epoch (decay)",
+    )
+    sampling_decay: float = Field(
+        0.98,
+        gt=0.0,
+        le=1.0,
+        description="decay: the balanced share of the class mixture is multiplied by this every epoch",
     )
     loss: Literal["crossentropy", "mse"] = Field(
         "crossentropy",

@@ -32,26 +32,66 @@ def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     return counted.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_seeded_dataset(
-    x, y, batch_size: int, seed: int, first_epoch: int, epochs: int, shard: tuple[int, int] | None = None
+def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural", decay: float = 0.98):
+    """The sample indices of one epoch, drawn from (seed, epoch) alone, so that a resumed run sees
+    exactly the order it would have seen (tf.data's own reshuffling depends on how many epochs the
+    process has iterated). `natural`: every sample once, shuffled. `balanced`: as many draws, with
+    replacement, each class equally likely. `decay`: the class probabilities start balanced and move
+    towards the natural shares, the balanced share of the mixture multiplied by `decay` every epoch
+    (team o_O: 0.98)."""
+    import tensorflow as tf
+
+    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    count = len(labels)
+    if sampling == "natural":
+        return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seeds)
+    counts = np.bincount(labels)
+    present = counts > 0
+    natural = counts / count
+    balanced = np.where(present, 1.0 / present.sum(), 0.0)
+    balanced_share = (
+        1.0 if sampling == "balanced" else tf.pow(tf.constant(decay, tf.float64), tf.cast(epoch, tf.float64))
+    )
+    class_share = balanced_share * balanced + (1.0 - balanced_share) * natural  # per class, sums to 1
+    per_sample = tf.gather(class_share / np.maximum(counts, 1), labels)  # each sample's share of its class's
+    logits = tf.math.log(tf.cast(per_sample, tf.float32))[None, :]
+    return tf.random.stateless_categorical(logits, count, seeds, dtype=tf.int64)[0]
+
+
+def epoch_batches(
+    labels: np.ndarray, seed: int, first_epoch: int, epochs: int, batches_of, sampling="natural", decay=0.98
 ):
-    """Batches of every epoch from `first_epoch` on, each epoch in an order drawn from (seed, epoch)
-    alone. tf.data's reshuffling depends on how many epochs this process has iterated, so a resumed
-    run would see other orders; with this one it sees exactly the batches it would have seen."""
+    """Every epoch from `first_epoch` on: its order (`epoch_order`) as a dataset of indices, turned into
+    batches by `batches_of`; batches never straddle two epochs."""
+    import tensorflow as tf
+
+    def one_epoch(epoch):
+        return batches_of(tf.data.Dataset.from_tensor_slices(epoch_order(labels, seed, epoch, sampling, decay)))
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+
+
+def epoch_seeded_dataset(
+    x, y, labels: np.ndarray, batch_size: int, config, first_epoch: int, shard: tuple[int, int] | None = None
+):
+    """(inputs, targets) batches of arrays for every remaining epoch, in `epoch_order`'s orders;
+    with `shard`, this process's share of every full global batch."""
     import tensorflow as tf
 
     inputs, targets = tf.constant(x), tf.constant(y)
 
-    def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
-        )
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=shard is not None)
+    def batches_of(indices):
+        return indices.batch(batch_size, drop_remainder=shard is not None)
 
-    batches = own_share(tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch), batch_size, shard)
-    return batches.map(
-        lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE
-    ).prefetch(tf.data.AUTOTUNE)
+    train = config.train
+    rows = epoch_batches(
+        labels, train.seed, first_epoch, train.epochs, batches_of, train.sampling, train.sampling_decay
+    )
+    return (
+        own_share(rows, batch_size, shard)
+        .map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def encode_targets(levels: np.ndarray, config, num_classes: int) -> np.ndarray:

@@ -16,3 +16,9 @@ MODELS: Registry[Callable] = Registry("model")
 
 # Importing the builder modules registers them; they import Keras only when called.
 from dltrain.networks import cnn, gru  # noqa: E402,F401
+
+
+def register_custom_layers() -> None:
+    """Import the modules that define dltrain's own Keras layers (they register themselves for saving
+    and loading), before a model that may hold them is loaded."""
+    from dltrain.networks import augmentation, pooling  # noqa: F401

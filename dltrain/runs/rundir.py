@@ -263,7 +263,9 @@ class Run:
         import_tensorflow_quietly()
         import keras
 
-        import dltrain.networks.augmentation  # noqa: F401  (registers the augmentation layer a model may hold)
+        from dltrain.networks import register_custom_layers
+
+        register_custom_layers()
 
         try:
             # compile=False: scoring needs no optimizer, and skipping it avoids rebuilding one.

@@ -57,15 +57,8 @@ class HarTask:
                 "train.batch_size"
             )
         classes = len(data.meta.classes)
-        train_data = epoch_seeded_dataset(
-            train.x,
-            encode_targets(train.y, config, classes),
-            batch_size,
-            config.train.seed,
-            first_epoch,
-            config.train.epochs,
-            shard,
-        )
+        targets = encode_targets(train.y, config, classes)
+        train_data = epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, first_epoch, shard)
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
         steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None

@@ -4,6 +4,7 @@ predictions in the Kaggle submission format `image,level`."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +67,24 @@ class RetinaTask:
     def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Per-epoch seeded orders over the images, decoded images cached as train.cache says,
         augmented in the pipeline unless the model does it; with `shard`, this process's share."""
-        from dltrain.data.retina.pipeline import DECODED_FILE, epoch_orders
+        from dltrain.data.feeds import epoch_batches
+        from dltrain.data.retina.pipeline import DECODED_FILE
         from dltrain.networks.augmentation import augmented, is_enabled
 
         (train, val), cache = self._image_feeds(data, config, context.scratch)
         shard, sharded = context.shard, context.shard is not None
         steps = len(train.paths) // batch_size if sharded else -(-len(train.paths) // batch_size)
-        order = epoch_orders(len(train.paths), config.train.seed, context.first_epoch, config.train.epochs)
-        train_data = own_share(train.batches(batch_size, order, drop_remainder=sharded), batch_size, shard)
+        train_levels = data.split("train")["level"].to_numpy(np.int64)
+        batches = epoch_batches(
+            train_levels,
+            config.train.seed,
+            context.first_epoch,
+            config.train.epochs,
+            lambda indices: train.batches(batch_size, indices, drop_remainder=sharded),
+            config.train.sampling,
+            config.train.sampling_decay,
+        )
+        train_data = own_share(batches, batch_size, shard)
         placement = augmentation_placement(config, context.accelerator)
         if placement == "pipeline" and is_enabled(config.augment):
             train_data = augmented(train_data, config.augment, config.train.seed, context.first_epoch * steps)
@@ -221,7 +232,9 @@ class RetinaTask:
                 batches = images.batch(PREDICT_BATCH_SIZE).map(
                     lambda batch: (tf.cast(batch, tf.float32), tf.zeros(tf.shape(batch)[0]))
                 )
-                outputs = self.predict_outputs(model, batches.prefetch(2), request.tta)
+                with warnings.catch_warnings():  # a stream of unknown length ends this way, by design
+                    warnings.filterwarnings("ignore", message="Your input ran out of data")
+                    outputs = self.predict_outputs(model, batches.prefetch(2), request.tta)
         for name, reason in request.rejects:
             logger.warning("skipped %s: %s", name, reason)
         if not names:

@@ -104,19 +104,6 @@ def decoded_store(paths: list[str], size: int, mode: str, folder: Path) -> np.nd
     return store
 
 
-def epoch_orders(count: int, seed: int, first_epoch: int, epochs: int):
-    """The indices of every epoch from `first_epoch` on, each epoch's order drawn from (seed, epoch) alone."""
-    import tensorflow as tf
-
-    def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
-        )
-        return tf.data.Dataset.from_tensor_slices(order)
-
-    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
-
-
 @dataclass
 class ImageFeed:
     """A split of photographs with its targets, ready to become batches."""
@@ -139,11 +126,12 @@ class ImageFeed:
 
         return tf.ensure_shape(_decode(path), [self.size, self.size, 3])
 
-    def batches(self, batch_size: int, order=None, drop_remainder: bool = False):
-        """(float32 images in 0-255, target) batches, in `order` (a dataset of indices) or file order."""
+    def batches(self, batch_size: int, indices=None, drop_remainder: bool = False):
+        """(float32 images in 0-255, target) batches of the images `indices` names (a dataset of
+        indices, e.g. one epoch's order), or of every image in file order."""
         import tensorflow as tf
 
-        indices = order if order is not None else tf.data.Dataset.range(len(self.paths))
+        indices = indices if indices is not None else tf.data.Dataset.range(len(self.paths))
         targets, files = tf.constant(self.targets), tf.constant(self.paths)
         if self.store is None:
             pairs = indices.map(

@@ -22,7 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPTS = ("startup", "har_prepare", "retina_prepare", "train_input", "retina_scale", "predict_speed", "scaling")
+SCRIPTS = (
+    "startup",
+    "har_prepare",
+    "retina_prepare",
+    "train_input",
+    "retina_scale",
+    "model_cost",
+    "predict_speed",
+    "scaling",
+)
 BENCH = Path(__file__).resolve().parent
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -19,7 +19,11 @@ DataOption = Annotated[Path | None, typer.Option("--data", help="DATA_DIR to sco
 SplitOption = Annotated[str, typer.Option(help="Which split to score: val or test.")]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
 TtaOption = Annotated[
-    bool, typer.Option("--tta", help="Retina: average the predictions over the four flips of each image.")
+    Literal["none", "flips", "dihedral"],
+    typer.Option(
+        help="Retina: average each image's predictions over its 4 flips, or its 8 rotations and mirrors (dihedral); "
+        "a regression head grades them with the thresholds tuned for that mode."
+    ),
 ]
 SourceArgument = Annotated[
     str,
@@ -52,6 +56,9 @@ ModelOption = Annotated[
     ),
 ]
 PredictForceOption = Annotated[bool, typer.Option(help="Replace an existing predictions CSV.")]
+BlendOption = Annotated[
+    bool, typer.Option(help="Retina: grade both eyes of a patient together with the run's blend.json, when it has one.")
+]
 ExportRunDirArgument = Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")]
 ExportFormatOption = Annotated[
     str,
@@ -84,7 +91,7 @@ def evaluate(
     data: DataOption = None,
     split: SplitOption = "test",
     as_json: AsJsonOption = False,
-    tta: TtaOption = False,
+    tta: TtaOption = "none",
 ) -> None:
     """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
     from dltrain.core.errors import UsageError
@@ -114,14 +121,15 @@ def predict(
     out: OutOption,
     split: PredictSplitOption = None,
     probabilities: ProbabilitiesOption = True,
-    tta: TtaOption = False,
+    tta: TtaOption = "none",
     model: ModelOption = None,
     force: PredictForceOption = False,
+    blend: BlendOption = True,
 ) -> None:
     """Write predictions for INPUT with the run's model and the training normalisation."""
     from dltrain.inference.predict import predict_run
 
-    frame = predict_run(run_dir, source, out, split, probabilities, tta, model, force)
+    frame = predict_run(run_dir, source, out, split, probabilities, tta, model, force, blend)
     counts = frame[frame.columns[1]].value_counts()
     logger.info(
         "wrote %d predictions to %s (%s)",
@@ -154,3 +162,21 @@ def export(
     )
     if check.accuracy:
         print(f"validation accuracy: Keras {check.accuracy['keras']:.4f}, export {check.accuracy['exported']:.4f}")
+
+
+@user_errors
+def blend(run_dir: RunDirArgument, data: DataOption = None, tta: TtaOption = "none") -> None:
+    """Retina: fit how both eyes of a patient combine (own output, the fellow eye's, their difference, which eye) on
+    the validation split, with patient-grouped folds; writes blend.json, which evaluate and predict then use."""
+    from dltrain.inference.blend import blend_run
+
+    fitted = blend_run(run_dir, data, tta)
+    kappas = fitted.validation_kappa
+    logger.info(
+        "wrote %s/blend.json: validation kappa %.4f per image, %.4f blended (out of fold, %d folds, %d images)",
+        run_dir,
+        kappas["per_image"],
+        kappas["blended_out_of_fold"],
+        fitted.folds,
+        fitted.images,
+    )

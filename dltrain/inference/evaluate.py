@@ -10,7 +10,7 @@ from dltrain.runs.rundir import Run
 from dltrain.runs.scoring import score_split
 
 
-def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: bool = False) -> dict:
+def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str = "none") -> dict:
     run = Run.open(run_dir)
     data = DataDir.open(Path(data_dir) if data_dir else run.data_dir)
     run.data_meta.check_compatible(data.meta, str(data.path))
@@ -22,10 +22,13 @@ def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: bool = F
 def metrics_table(metrics: dict):
     from rich.table import Table
 
-    kappa = (
-        f", quadratic weighted kappa {metrics['quadratic_weighted_kappa']:.4f}"
-        if "quadratic_weighted_kappa" in metrics
-        else ""
+    kappa = "".join(
+        f", {label} {metrics[key]:.4f}"
+        for key, label in (
+            ("quadratic_weighted_kappa", "quadratic weighted kappa"),
+            ("blended_quadratic_weighted_kappa", "both eyes blended"),
+        )
+        if key in metrics
     )
     table = Table(
         title=f"{metrics['split']}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}{kappa} "

@@ -12,7 +12,7 @@ from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import PredictRequest
+from dltrain.tasks.base import PredictRequest, check_tta
 
 logger = logging.getLogger("dltrain")
 
@@ -56,22 +56,51 @@ def predict_run(
     out: Path,
     split: str | None = None,
     probabilities: bool = True,
-    tta: bool = False,
+    tta: str = "none",
     exported: Path | None = None,
     force: bool = False,
+    blend: bool = True,
 ) -> pd.DataFrame:
     run = Run.open(run_dir)
     check_predictions_out(run, source, out, exported, force)
+    if out != STDOUT:
+        check_output(
+            filled_path(out),
+            OutputKind("list of filled rows", folder=False, is_ours=csv_starting_with("image", "level", "reason")),
+            force,
+        )
     if exported is not None:
         from dltrain.inference.exported import check_export_of
 
         check_export_of(run, exported)  # an export dltrain wrote from this run, unchanged since
-    request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported))
-    frame = task_of(run.data_meta).predict(run, request)
+    task = task_of(run.data_meta)
+    check_tta(task, tta)
+    request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported), blend)
+    frame = task.predict(run, request)
     text = frame.to_csv(index=False, float_format="%.6f")
     if out == STDOUT:
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out, text)
+    if request.filled:
+        report_filled(request.filled, out)
     return frame
+
+
+def filled_path(out: Path) -> Path:
+    """Beside the predictions: the rows filled in for inputs that could not be read, and why."""
+    return out.with_name(f"{out.stem}-unreadable.csv")
+
+
+def report_filled(filled: list[dict], out: Path) -> None:
+    if out == STDOUT:
+        for row in filled:
+            logger.warning(
+                "%s: unreadable (%s), graded %s from %s", row["image"], row["reason"], row["level"], row["filled_from"]
+            )
+        return
+    write_text_atomic(
+        filled_path(out), pd.DataFrame(filled, columns=["image", "level", "reason", "filled_from"]).to_csv(index=False)
+    )
+    logger.warning("%d unreadable input(s) filled in; the rows and reasons are in %s", len(filled), filled_path(out))

@@ -97,22 +97,26 @@ class Provenance(BaseModel):
     tracking: dict[str, str] | None = None
     resumed_after_epochs: list[int] = Field(default_factory=list)
     diverged_at: dict[str, Any] | None = None
-    thresholds: list[float] | None = None
+    thresholds: dict[str, list[float]] | None = None  # a regression head's cut points, per TTA mode
     epochs_run: int | None = None
     best_epoch: int | None = None
     train_seconds: float | None = None
     metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
     weights_sha256: str | None = None
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _one_set_per_mode(cls, thresholds):
+        # Runs written before the TTA modes kept one set: the thresholds of predictions without TTA.
+        return {"none": thresholds} if isinstance(thresholds, list) else thresholds
+
     @field_validator("thresholds")
     @classmethod
     def _increasing_finite(cls, thresholds):
-        if thresholds is not None and (
-            len(thresholds) != 4
-            or not all(math.isfinite(value) for value in thresholds)
-            or any(low >= high for low, high in zip(thresholds, thresholds[1:]))
-        ):
-            raise ValueError("thresholds must be 4 increasing finite numbers")
+        for values in (thresholds or {}).values():
+            increasing = all(low < high for low, high in zip(values, values[1:]))
+            if len(values) != 4 or not all(math.isfinite(value) for value in values) or not increasing:
+                raise ValueError("thresholds must be 4 increasing finite numbers")
         return thresholds
 
 

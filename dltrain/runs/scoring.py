@@ -7,19 +7,22 @@ from __future__ import annotations
 from dltrain.core.files import write_json_atomic
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import HISTORY_FILE, Run
-from dltrain.tasks import input_errors_explained, task_of
+from dltrain.tasks import task_of
+from dltrain.tasks.base import check_tta, input_errors_explained
 
 
-def score_split(model, data: DataDir, split: str, run: Run, tta: bool = False) -> dict:
+def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -> dict:
     """Score one labelled split, write metrics-<split>.json and the figures into the run, return the metrics."""
     from dltrain.reporting.figures import plot_confusion_matrix, plot_learning_curves
 
     task = task_of(run.data_meta)
+    check_tta(task, tta)
     scoring = task.scoring_inputs(data, split)
-    with input_errors_explained(data):
+    with input_errors_explained(task, data):
         outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
     classes = run.data_meta.classes
-    metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run), classes)
+    metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run, tta), classes)
+    metrics.update(task.run_metrics(run, scoring, outputs, tta))
     metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)
     write_json_atomic(run.path / f"metrics-{split}.json", metrics)
     plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png")

@@ -9,7 +9,8 @@ read those attributes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,9 +44,11 @@ class PredictRequest:
     source: str
     split: str | None = None
     probabilities: bool = True
-    tta: bool = False
+    tta: str = "none"  # a test-time augmentation the task offers (tta_modes)
     load_model: Callable = None  # load_model(sample_shape, what) -> a model with Keras's predict
+    blend: bool = True  # use the run's blend of both eyes (retina), when it has one
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) of inputs that could not be read
+    filled: list[dict] = field(default_factory=list)  # rows the task had to fill in for unreadable inputs
 
 
 class Task(Protocol):
@@ -54,6 +57,7 @@ class Task(Protocol):
     models: tuple[str, ...]  # model names whose builders fit this task's data
     headline: tuple[str, ...]  # the metrics reported after training and in comparisons
     supports_distributed: bool  # whether `train --distributed` can train it
+    tta_modes: tuple[str, ...]  # test-time augmentations it offers, "none" first
     submission_columns: tuple[str, ...]  # the first columns of `predict`'s CSV
 
     def check_config(self, config: Config, data: DataDir) -> None:
@@ -76,14 +80,20 @@ class Task(Protocol):
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
         """A labelled split for scoring; unlabelled splits are refused (use predict)."""
 
-    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
-        """Model outputs for scoring inputs; with `tta`, averaged over the task's test-time augmentations."""
+    def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
+        """Model outputs for scoring inputs; with a `tta` mode, averaged over its views of each sample."""
 
-    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
-        """Class indices from model outputs (argmax, or the run's thresholds for a regression head)."""
+    def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
+        """Class indices from model outputs: argmax, or a regression head's thresholds for the TTA mode."""
 
     def metrics(self, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
         """The assignment's metrics on one split."""
+
+    def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
+        """Metrics that need more of the run than its model (e.g. a blend of both eyes)."""
+
+    def blend(self, run, data: DataDir, tta: str) -> Any:
+        """Fit and write the run's second stage (retina: both eyes of a patient); refused where there is none."""
 
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         """Predictions for INPUT in the task's submission format."""
@@ -101,3 +111,20 @@ def check_model_fits(task: Task, config: Config) -> None:
             f"model.name {config.model.name!r} does not fit {task.name} data; use "
             f"{' or '.join(map(repr, task.models))} (e.g. --config {task.preset})"
         )
+
+
+def check_tta(task: Task, tta: str) -> None:
+    if tta not in task.tta_modes:
+        raise UsageError(f"--tta {tta}: {task.name} runs offer {', '.join(task.tta_modes)}")
+
+
+@contextmanager
+def input_errors_explained(task: Task, data) -> Iterator[None]:
+    """A backend error caused by a damaged input file becomes one DataError naming the file."""
+    try:
+        yield
+    except Exception as error:
+        explained = task.explain_input_error(data, error)
+        if explained is None:
+            raise
+        raise explained from None

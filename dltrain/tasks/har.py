@@ -33,6 +33,7 @@ class HarTask:
     models = ("gru",)
     headline = ("accuracy", "macro_f1")
     supports_distributed = True  # --distributed: several processes share every batch
+    tta_modes = ("none",)
     submission_columns = ("id", "activity")
     monitors = ("val_loss", "val_accuracy")
 
@@ -85,14 +86,20 @@ class HarTask:
             raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
         return ScoringInputs(windows.x, windows.y, windows.ids)
 
-    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
+    def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
         return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
 
-    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
+    def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
         return np.asarray(outputs).argmax(axis=1)
 
     def metrics(self, truth, predicted, classes) -> dict:
         return classification_metrics(truth, predicted, classes)
+
+    def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
+        return {}
+
+    def blend(self, run, data: DataDir, tta: str):
+        raise UsageError("dltrain blend combines the two eyes of a patient: it applies to retina runs only")
 
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         x, ids = self._windows(run, request)

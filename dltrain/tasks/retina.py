@@ -21,12 +21,16 @@ from dltrain.data.feeds import (
     encode_targets,
     own_share,
 )
-from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
+from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, input_errors_explained
+from dltrain.tasks.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
 logger = logging.getLogger("dltrain")
 PREDICT_BATCH_SIZE = 64
+# Test-time augmentation modes and their views (see RetinaTask._view_outputs): the four flips
+# (identity, up-down, left-right, both = 180 degrees), or all eight rotations and mirrors.
+TTA_VIEWS = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": (0, 1, 2, 3, 4, 5, 6, 7)}
 
 
 def augmentation_placement(config, accelerator: bool) -> str:
@@ -41,6 +45,7 @@ class RetinaTask:
     models = ("cnn",)
     headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
     supports_distributed = True  # --distributed: several processes share every batch
+    tta_modes = tuple(TTA_VIEWS)
     submission_columns = ("image", "level")
 
     def check_config(self, config, data: DataDir) -> None:
@@ -136,12 +141,16 @@ class RetinaTask:
         return keras.Model(inputs, model(augmented_images), name=model.name)
 
     def tune(self, model, data: DataDir, config) -> dict:
-        """A regression head's grade thresholds, tuned for kappa on the validation split."""
+        """A regression head's grade thresholds, tuned for kappa on the validation split, one set per
+        TTA mode: averaged views shrink the outputs towards the middle, so each mode has its own cut points."""
         if config.model.head != "regression":
             return {}
         scoring = self.scoring_inputs(data, "val")
-        thresholds = tune_thresholds(self.predict_outputs(model, scoring.inputs), scoring.labels)
-        logger.info("regression thresholds tuned on validation: %s", thresholds)
+        views = self._view_outputs(model, scoring.inputs, TTA_VIEWS["dihedral"])  # (images, 8 views, 1)
+        thresholds = {
+            mode: tune_thresholds(views[:, list(TTA_VIEWS[mode])].mean(axis=1), scoring.labels) for mode in TTA_VIEWS
+        }
+        logger.info("regression thresholds tuned on validation: %s", thresholds["none"])
         return {"thresholds": thresholds}
 
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
@@ -154,42 +163,105 @@ class RetinaTask:
         feed = ImageFeed(image_paths(data.path, table), levels, data.meta.image_options.size)
         return ScoringInputs(feed.batches(SCORING_BATCH_SIZE).prefetch(2), levels, table["image"].to_numpy(str))
 
-    def predict_outputs(self, model, inputs, tta: bool = False) -> np.ndarray:
-        """Model outputs; with `tta`, the mean over the four flips of each image, in one pass over
-        the inputs (each image's views are scored side by side, so a stream is read once)."""
-        if not tta:
+    def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
+        """Model outputs; with a TTA mode, the mean over its views of each image."""
+        if tta == "none":
             return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+        return self._view_outputs(model, inputs, TTA_VIEWS[tta]).mean(axis=1)
+
+    def _view_outputs(self, model, inputs, views: tuple[int, ...]) -> np.ndarray:
+        """(images, views, outputs): each image's views scored side by side, in one pass over `inputs`
+        (a stream of photographs is read once). View k is rotation by 90 x (k % 4) degrees, mirrored
+        left-right when k >= 4; the flips are views 0, 2, 4 and 6."""
         import tensorflow as tf
 
-        def views(images, target):
-            flipped = tf.image.flip_left_right(images)
-            stacked = tf.stack([images, flipped, tf.image.flip_up_down(images), tf.image.flip_up_down(flipped)], axis=1)
-            return tf.reshape(stacked, tf.concat([[-1], tf.shape(images)[1:]], axis=0)), tf.repeat(target, 4)
+        def expand(images, target):
+            mirrored = tf.image.flip_left_right(images)
+            chosen = [tf.image.rot90(mirrored if view >= 4 else images, view % 4) for view in views]
+            stacked = tf.stack(chosen, axis=1)
+            return tf.reshape(stacked, tf.concat([[-1], tf.shape(images)[1:]], axis=0)), tf.repeat(target, len(views))
 
-        outputs = model.predict(inputs.map(views), verbose=0)
-        return outputs.reshape(-1, 4, *outputs.shape[1:]).mean(axis=1)
+        outputs = model.predict(inputs.map(expand), verbose=0)
+        return outputs.reshape(-1, len(views), *outputs.shape[1:])
 
-    def labels_from_outputs(self, outputs: np.ndarray, run) -> np.ndarray:
-        return grades_from_outputs(outputs, run.config.model.head, run.provenance.thresholds or DEFAULT_THRESHOLDS)
+    def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
+        thresholds = run.provenance.thresholds or {}
+        return grades_from_outputs(
+            outputs, run.config.model.head, thresholds.get(tta) or thresholds.get("none") or DEFAULT_THRESHOLDS
+        )
 
     def metrics(self, truth, predicted, classes) -> dict:
         metrics = classification_metrics(truth, predicted, classes)
         metrics["quadratic_weighted_kappa"] = quadratic_kappa(truth, predicted)
         return metrics
 
+    def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
+        """With a blend of both eyes fitted for this TTA mode, its kappa beside the per-image one."""
+        blend = read_blend(run.path)
+        if blend is None or blend.tta != tta:
+            return {}
+        return {
+            "blended_quadratic_weighted_kappa": quadratic_kappa(
+                scoring.labels, blend.grades(list(scoring.ids), outputs)
+            )
+        }
+
+    def blend(self, run, data: DataDir, tta: str) -> Blend:
+        """Fit the blend of both eyes on the validation split's outputs and write blend.json."""
+        scoring = self.scoring_inputs(data, "val")
+        with input_errors_explained(self, data):
+            outputs = self.predict_outputs(run.load_model(), scoring.inputs, tta)
+        blend = fit_blend(list(scoring.ids), outputs, scoring.labels, tta)
+        write_blend(run.path, blend)
+        return blend
+
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
+        """`image,level`, one row per image file: an image that cannot be read gets its fellow eye's
+        grade (else the training set's most common one), listed in `request.filled` with the reason."""
         source = Path(request.source)
         if not source.exists():
             raise DataError(f"{source}: no such file or folder")
         if source.is_dir() and (source / META_FILE).is_file():
-            names, grades = self._grade_data_dir(run, source, request)
+            names, outputs = self._outputs_of_data_dir(run, source, request)
         else:
             if request.split is not None:
                 raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
-            names, grades = self._grade_photographs(run, source, request)
-        return pd.DataFrame({"image": names, "level": grades.astype(int)})
+            names, outputs = self._outputs_of_photographs(run, source, request)
+        frame = pd.DataFrame({"image": names, "level": self._grades(run, names, outputs, request).astype(int)})
+        return self._fill_unreadable(run, frame, request)
 
-    def _grade_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+    def _grades(self, run, names: list[str], outputs: np.ndarray, request: PredictRequest) -> np.ndarray:
+        blend = read_blend(run.path) if request.blend else None
+        if blend is None:
+            return self.labels_from_outputs(outputs, run, request.tta)
+        if blend.tta != request.tta:
+            raise UsageError(
+                f"{run.path}'s blend was fitted on --tta {blend.tta} outputs; pass --tta {blend.tta}, or --no-blend"
+            )
+        logger.info(
+            "grading both eyes of each patient together (the run's blend.json; --no-blend grades each eye alone)"
+        )
+        return blend.grades(names, outputs)
+
+    def _fill_unreadable(self, run, frame: pd.DataFrame, request: PredictRequest) -> pd.DataFrame:
+        graded = dict(zip(frame["image"], frame["level"]))
+        counts = run.data_meta.class_counts.get("train", {})
+        common = int(np.argmax([counts.get(name, 0) for name in run.data_meta.classes]))
+        for file_name, reason in request.rejects:
+            image = Path(file_name).stem
+            patient, right = patient_and_eye(image)
+            fellow = f"{patient}_{'left' if right else 'right'}" if right is not None else None
+            level = graded.get(fellow, common)
+            source = fellow if fellow in graded else "the training set's most common grade"
+            request.filled.append({"image": image, "level": level, "reason": reason, "filled_from": source})
+        filled = pd.DataFrame(request.filled, columns=["image", "level"]) if request.filled else None
+        return (
+            frame
+            if filled is None
+            else pd.concat([frame, filled[["image", "level"]]]).sort_values("image", ignore_index=True)
+        )
+
+    def _outputs_of_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
         from dltrain.data.retina.pipeline import ImageFeed, image_paths
 
         data = DataDir.open(source)
@@ -197,10 +269,11 @@ class RetinaTask:
         table = data.split(data.prediction_split(request.split))
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
         feed = ImageFeed(image_paths(source, table), np.zeros(len(table), np.int64), data.meta.image_options.size)
-        outputs = self.predict_outputs(model, feed.batches(PREDICT_BATCH_SIZE).prefetch(2), request.tta)
-        return table["image"].tolist(), self.labels_from_outputs(outputs, run)
+        with input_errors_explained(self, data):
+            outputs = self.predict_outputs(model, feed.batches(PREDICT_BATCH_SIZE).prefetch(2), request.tta)
+        return table["image"].tolist(), outputs
 
-    def _grade_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+    def _outputs_of_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
         """One pass of the model over every photograph, prepared in background threads as `prepare`
         prepares them, fed through tf.data while the model scores the batches before."""
         import itertools
@@ -236,11 +309,11 @@ class RetinaTask:
                     warnings.filterwarnings("ignore", message="Your input ran out of data")
                     outputs = self.predict_outputs(model, batches.prefetch(2), request.tta)
         for name, reason in request.rejects:
-            logger.warning("skipped %s: %s", name, reason)
+            logger.warning("unreadable %s (%s): its row is filled in", name, reason)
         if not names:
             name, reason = request.rejects[0] if request.rejects else ("", "")
             raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
-        return names, self.labels_from_outputs(outputs, run)
+        return names, outputs
 
     def explain_input_error(self, data: DataDir, error: Exception) -> DataError | None:
         """A prepared image that TensorFlow could not decode, found and named (read only on failure)."""

@@ -34,7 +34,8 @@ from dltrain.runs.rundir import (
     git_commit,
     software_versions,
 )
-from dltrain.tasks import input_errors_explained, task_of
+from dltrain.tasks import task_of
+from dltrain.tasks.base import input_errors_explained
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
 
 logger = logging.getLogger("dltrain")
@@ -219,14 +220,17 @@ class TrainingSession:
             "training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas
         )
         try:
-            with device_scope(setup, self.config.train.deterministic), input_errors_explained(self.data):
+            with (
+                device_scope(setup, self.config.train.deterministic),
+                input_errors_explained(task_of(self.data.meta), self.data),
+            ):
                 model, callbacks, watch = self._fit(setup)
             if self.group.distributed:
                 from dltrain.training.multihost import check_same_weights, leave
 
                 self.run.provenance.weights_sha256 = check_same_weights(model, self.group)
                 leave()  # scoring below loads model.keras on this process alone
-            with input_errors_explained(self.data):
+            with input_errors_explained(task_of(self.data.meta), self.data):
                 self._finish(callbacks, watch)
         except BaseException as error:
             if self.tracker:

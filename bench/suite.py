@@ -29,10 +29,12 @@ SCRIPTS = (
     "train_input",
     "retina_scale",
     "model_cost",
+    "retina_blend",
     "predict_speed",
     "scaling",
 )
 BENCH = Path(__file__).resolve().parent
+WITHOUT_DATA = ("startup", "model_cost")  # the scripts that take no --work folder
 
 
 def machine() -> str:
@@ -93,7 +95,7 @@ def main() -> None:
     for name in chosen:
         markdown = work / f"{name}.md"
         command = [sys.executable, str(BENCH / f"{name}.py"), "--markdown", str(markdown)]
-        command += ["--work", str(work)] if name != "startup" else []
+        command += ["--work", str(work)] if name not in WITHOUT_DATA else []
         command += ["--smoke"] if arguments.smoke else []
         print(f"== {name}", flush=True)
         script_started = time.perf_counter()

@@ -12,14 +12,14 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
-from suite import SCRIPTS  # noqa: E402
+from suite import SCRIPTS, WITHOUT_DATA  # noqa: E402
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_bench_script_runs_in_smoke_mode(script, tmp_path):
     markdown = tmp_path / f"{script}.md"
     command = [sys.executable, str(BENCH / f"{script}.py"), "--smoke", "--markdown", str(markdown)]
-    if script != "startup":
+    if script not in WITHOUT_DATA:
         command += ["--work", str(tmp_path / "work")]
     result = subprocess.run(
         command, capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", **__import__("os").environ}

@@ -221,7 +221,7 @@ def test_a_short_run_with_the_preset_and_a_batch_larger_than_the_data(trained, t
         "model.layers=1",
     )
     assert result.exit_code == 0, result.output
-    assert "using 0 (a quarter of the run)" in result.stderr and "using 48" in result.stderr
+    assert "using 0 (a quarter of them)" in result.stderr and "using 48" in result.stderr
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["train"]["epochs"] == 2 and config["early_stopping"]["start_from_epoch"] == 0
     assert config["train"]["batch_size"] == 48

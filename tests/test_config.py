@@ -17,7 +17,7 @@ def test_har_gru_preset_ships_with_the_package():
     assert config.optimizer.name == "adam"
 
 
-@pytest.mark.parametrize("preset", ["har-gru", "retina-cnn"])
+@pytest.mark.parametrize("preset", ["har-gru", "retina-cnn", "retina-512"])
 @pytest.mark.parametrize("epochs", [1, 2, 10])
 def test_any_epoch_count_works_with_every_preset(preset, epochs):
     """A preset's warm-up longer than a short run is shortened to a quarter of it, and the value
@@ -35,6 +35,12 @@ def test_a_cosine_warm_up_from_a_file_fits_a_short_run(tmp_path):
     path.write_text(yaml.safe_dump({"schedule": {"name": "cosine", "warmup_epochs": 5}, "train": {"epochs": 20}}))
     assert load_config(str(path), ["train.epochs=4"]).schedule.warmup_epochs == 1
     assert load_config(str(path)).schedule.warmup_epochs == 5
+
+
+def test_a_presets_warm_up_fits_the_epochs_after_a_frozen_backbone():
+    settings = ["model.name=backbone", "train.epochs=6", "train.freeze_backbone_epochs=2"]
+    config = load_config("retina-512", settings)  # the preset's 5 warm-up epochs do not fit in 4
+    assert config.schedule.warmup_epochs == 1 and config.train.freeze_backbone_epochs == 2
 
 
 def test_required_keys_exist():
@@ -85,13 +91,28 @@ def test_round_trip_through_yaml(tmp_path):
             ["optimizer.name=adamax"],
             "unknown optimizer 'adamax'; valid: adagrad, adam, adamw, momentum, nadam, nesterov, rmsprop, sgd",
         ),
-        (["model.name=transformer"], "unknown model 'transformer'; valid: cnn, gru"),
+        (["model.name=transformer"], "unknown model 'transformer'; valid: backbone, cnn, gru"),
         (["train.epochs"], "expected key=value"),
         (["train=3"], "train = 3"),
         (["train.epochs.deep=3"], "train.epochs is not a section"),
         (
             ["train.epochs=5", "early_stopping.start_from_epoch=5"],
             "start_from_epoch (5) must be below train.epochs (5)",
+        ),
+        (["train.freeze_backbone_epochs=2"], "train.freeze_backbone_epochs applies to model backbone only"),
+        (
+            ["model.name=backbone", "train.epochs=3", "train.freeze_backbone_epochs=3"],
+            "train.freeze_backbone_epochs (3) must be below train.epochs (3)",
+        ),
+        (
+            [
+                "model.name=backbone",
+                "train.epochs=6",
+                "train.freeze_backbone_epochs=2",
+                "schedule.name=cosine",
+                "schedule.warmup_epochs=4",
+            ],
+            "schedule.warmup_epochs (4) must be below the 4 epochs after the frozen ones",
         ),
     ],
 )

@@ -11,7 +11,7 @@ from dltrain.networks import MODELS
 from dltrain.training.optimizers import OPTIMIZERS
 
 # Each model's input, and variants that exercise its options.
-INPUTS = {"gru": (24, 5), "cnn": (32, 32, 3)}
+INPUTS = {"gru": (24, 5), "cnn": (32, 32, 3), "backbone": (32, 32, 3)}
 VARIANTS = {
     "gru": [
         {},
@@ -23,13 +23,29 @@ VARIANTS = {
         {"conv_layers": 2, "conv_filters": 4},
         {"conv_layers": 1, "batch_norm": True, "pooling": "flatten", "dense_units": 8},
         {"conv_layers": 2, "conv_filters": 4, "activation": "leaky_relu", "dropout": 0.0},
+        {
+            "stem_filters": 4,
+            "stem_kernel": 5,
+            "conv_layers": 2,
+            "block_filters": [4, 8],
+            "convs_per_block": 1,
+            "pool_size": 3,
+            "block_pooling": "average",
+            "pooling": "average_max",
+        },
+        {"conv_layers": 1, "conv_filters": 4, "pooling": "gem"},
+        {"conv_layers": 1, "conv_filters": 4, "pooling": "global_max"},
+    ],
+    "backbone": [
+        {"backbone": "EfficientNetB0", "head": "classification"},
+        {"backbone": "ResNet50V2", "head": "classification", "pooling": "gem", "dense_units": 8},
     ],
 }
 CASES = [(name, variant) for name in MODELS.names() for variant in VARIANTS[name]]
 
 
 def test_every_registered_model_has_test_cases():
-    assert set(MODELS.names()) == set(INPUTS) == set(VARIANTS)
+    assert set(MODELS.names()) == set(INPUTS) == set(VARIANTS) == set(MODEL_CONFIGS)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +72,16 @@ def test_cnn_without_blocks_is_refused():
         CnnConfig(conv_layers=0)
 
 
+def test_images_too_small_for_the_network_are_refused_with_the_size_it_needs():
+    from dltrain.config.loading import load_config
+    from dltrain.networks.cnn import final_map_side
+
+    params = load_config("retina-512").model
+    assert final_map_side(512, params) == 3 and final_map_side(252, params) == 0 and final_map_side(253, params) == 1
+    with pytest.raises(ValueError, match="6 blocks pool 128 px images down to nothing; they need at least 253 px"):
+        MODELS.get("cnn")((128, 128, 3), 5, params)
+
+
 def test_a_key_of_another_model_is_refused_naming_it():
     from dltrain.config.loading import load_config
 
@@ -80,7 +106,7 @@ def test_optimizer_builders_use_the_learning_rate(name):
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(UsageError, match="unknown model 'resnet'; valid: cnn, gru"):
+    with pytest.raises(UsageError, match="unknown model 'resnet'; valid: backbone, cnn, gru"):
         MODELS.get("resnet")
 
 
@@ -119,7 +145,7 @@ def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical
     ],
 )
 def test_every_initializer_builds_both_models(name):
-    for model_name, shape in INPUTS.items():
+    for model_name, shape in (("gru", INPUTS["gru"]), ("cnn", INPUTS["cnn"])):
         own = {"units": 4, "recurrent_initializer": name} if model_name == "gru" else {}
         params = MODEL_CONFIGS[model_name](conv_layers=1, conv_filters=4, initializer=name, **own)
         model = MODELS.get(model_name)(shape, 3, params)

@@ -44,7 +44,7 @@ def batches(data_dir, cache, tmp_path, first_epoch=0, epochs=2):
     feeds = TASKS.get("retina").training_feeds(
         DataDir.open(data_dir), config, 4, TrainingContext(first_epoch, None, tmp_path)
     )
-    return [(images.numpy(), targets.numpy()) for images, targets in feeds.train], feeds
+    return [(images.numpy(), targets.numpy()) for images, targets in feeds.train_epochs(first_epoch, epochs)], feeds
 
 
 def test_every_epoch_is_a_new_order_of_all_the_images():

@@ -112,6 +112,19 @@ def test_course_layout(tmp_path):
         list_retina_source(root)
 
 
+def test_a_patient_with_eyes_in_train_and_validation_is_warned_of(tmp_path):
+    root = tmp_path / "course"
+    for patient in range(10):
+        for eye in ("left", "right"):
+            split = "validation" if patient == 0 and eye == "right" or patient >= 8 else "train"
+            fundus_jpeg(
+                root / split / str(patient % 5) / f"{patient}_{eye}.jpeg", width=120, height=80, level=patient % 5
+            )
+    result = invoke("prepare", "retina", root, "--out", tmp_path / "data", "--size", "32", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "WARNING 1 patient(s) have eyes in more than one split (e.g. 0," in result.output
+
+
 def test_patient_split_keeps_both_eyes_together():
     items = [
         RetinaItem(f"{patient}_{eye}", Path("x"), (patient + (eye == "left")) % 5)

@@ -139,6 +139,11 @@ def _default(section: str, key: str) -> Any:
     return Config.model_fields[section].annotation.model_fields[key].default
 
 
+def frozen_epochs(tree: dict[str, Any]) -> int:
+    frozen = tree.get("train", {}).get("freeze_backbone_epochs", 0) if isinstance(tree.get("train"), dict) else 0
+    return frozen if isinstance(frozen, int) and not isinstance(frozen, bool) and frozen >= 0 else 0
+
+
 def fit_warm_ups_to_epochs(tree: dict[str, Any], explicit: set[str]) -> None:
     """A preset's warm-up that is as long as the whole run (e.g. 10 warm-up epochs with
     `--set train.epochs=2`) is shortened to a quarter of the run, with one logged line; the value
@@ -161,16 +166,39 @@ def fit_warm_ups_to_epochs(tree: dict[str, Any], explicit: set[str]) -> None:
             else None
         )
         warm_up = values.get(key, _default(section, key))
-        if schedule is not None and schedule_name != schedule or not isinstance(warm_up, int) or warm_up < epochs:
+        span = epochs - (
+            frozen_epochs(tree) if schedule else 0
+        )  # a schedule spans the epochs after a frozen backbone's
+        if schedule is not None and schedule_name != schedule or not isinstance(warm_up, int) or warm_up < span:
             continue
-        tree.setdefault(section, {})[key] = epochs // 4
+        tree.setdefault(section, {})[key] = max(span, 0) // 4
         logger.info(
-            "%s.%s %d is not below train.epochs %d: using %d (a quarter of the run)",
+            "%s.%s %d is not below the run's %d epochs: using %d (a quarter of them)",
             section,
             key,
             warm_up,
-            epochs,
-            epochs // 4,
+            span,
+            max(span, 0) // 4,
+        )
+
+
+def keep_keys_of_model(tree: dict[str, Any], new_name: Any, explicit: set[str]) -> None:
+    """`--set model.name=X` over a preset of another model: the preset's keys that model X does not
+    have (e.g. a CNN's conv_layers under a backbone) are dropped with one logged line, so switching
+    the model needs no list of keys to unset; the shared ones (head, dropout, ...) are kept."""
+    model = tree.get("model")
+    new_model = MODEL_CONFIGS.get(new_name) if isinstance(new_name, str) else None
+    if not isinstance(model, dict) or new_model is None or model.get("name") == new_name:
+        return
+    dropped = [key for key in model if key not in new_model.model_fields and f"model.{key}" not in explicit]
+    for key in dropped:
+        del model[key]
+    if dropped:
+        logger.info(
+            "model.name %s: the keys of model %s it lacks are dropped (%s)",
+            new_name,
+            model.get("name"),
+            ", ".join(dropped),
         )
 
 
@@ -181,6 +209,8 @@ def load_config(name_or_file: str | None, overrides: list[str] | None = None) ->
     explicit = set()
     for assignment in overrides or []:
         path, value = parse_override(assignment)
+        if path == ["model", "name"]:
+            keep_keys_of_model(tree, value, explicit)
         _apply_override(tree, path, value)
         explicit.add(".".join(path))
     fit_warm_ups_to_epochs(tree, explicit)

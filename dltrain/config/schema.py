@@ -117,9 +117,35 @@ class CnnConfig(ModelBase):
         return self
 
 
-MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig}
+class BackboneConfig(ModelBase):
+    """A pretrained image network (keras.applications) under the retina head; its weights come from a local file."""
+
+    name: Literal["backbone"] = "backbone"
+    backbone: Literal[
+        "EfficientNetB0",
+        "EfficientNetB1",
+        "EfficientNetB2",
+        "EfficientNetB3",
+        "EfficientNetB4",
+        "EfficientNetV2S",
+        "ResNet50V2",
+    ] = Field("EfficientNetB0", description="the keras.applications network, without its top")
+    weights: str | None = Field(
+        None,
+        description="a local weights file of that network without its top (e.g. saved from keras.applications with "
+        "weights='imagenet'); nothing is downloaded; none: random initialisation",
+    )
+    pooling: Literal["global_average", "global_max", "average_max", "gem"] = Field(
+        "global_average", description="how the backbone's last feature map becomes a vector"
+    )
+    head: Literal["classification", "regression"] = Field(
+        "regression", description="softmax over the classes, or one output regressed on the grade (MSE)"
+    )
+
+
+MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig, "backbone": BackboneConfig}
 DEFAULT_MODEL = "gru"
-ModelConfig = Annotated[GruConfig | CnnConfig, Field(discriminator="name")]
+ModelConfig = Annotated[GruConfig | CnnConfig | BackboneConfig, Field(discriminator="name")]
 
 
 def model_section(values: Any, info: ValidationInfo) -> Any:
@@ -170,6 +196,13 @@ class TrainConfig(Section):
     seed: int = Field(42, ge=0, lt=2**32, description="seeds Python, NumPy and the backend (which take 32-bit seeds)")
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="'balanced' weighs each class by the inverse of its share"
+    )
+    freeze_backbone_epochs: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="model backbone: epochs with the backbone frozen (only the head learns, at the constant "
+        "optimizer.frozen_learning_rate), before it is unfrozen at optimizer.learning_rate and the schedule",
     )
     sampling: Literal["natural", "balanced", "decay"] = Field(
         "natural",
@@ -250,6 +283,9 @@ class OptimizerConfig(Section):
 
     name: str = "adam"
     learning_rate: float = Field(1e-3, gt=0.0)
+    frozen_learning_rate: float = Field(
+        1e-3, gt=0.0, description="train.freeze_backbone_epochs: the constant rate while the backbone is frozen"
+    )
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="momentum and nesterov only")
     beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
@@ -310,12 +346,28 @@ class Config(Section):
     _model_section = field_validator("model", mode="before")(model_section)
 
     @model_validator(mode="after")
-    def _schedule_fits_training(self) -> Config:
-        if self.schedule.name == "cosine" and self.schedule.warmup_epochs >= self.train.epochs:
+    def _backbone_phases_fit_training(self) -> Config:
+        frozen = self.train.freeze_backbone_epochs
+        if frozen and not isinstance(self.model, BackboneConfig):
+            raise ValueError("train.freeze_backbone_epochs applies to model backbone only (set model.name=backbone)")
+        if frozen >= self.train.epochs:
             raise ValueError(
-                f"schedule.warmup_epochs ({self.schedule.warmup_epochs}) must be below train.epochs "
-                f"({self.train.epochs})"
+                f"train.freeze_backbone_epochs ({frozen}) must be below train.epochs ({self.train.epochs}), "
+                "or the backbone would never be fine-tuned"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_fits_training(self) -> Config:
+        scheduled = self.train.epochs - self.train.freeze_backbone_epochs  # the frozen epochs run at a constant rate
+        if self.schedule.name == "cosine" and self.schedule.warmup_epochs >= scheduled:
+            span = (
+                f"the {scheduled} epochs after the frozen ones (train.epochs {self.train.epochs} - "
+                f"train.freeze_backbone_epochs {self.train.freeze_backbone_epochs})"
+                if self.train.freeze_backbone_epochs
+                else f"train.epochs ({self.train.epochs})"
+            )
+            raise ValueError(f"schedule.warmup_epochs ({self.schedule.warmup_epochs}) must be below {span}")
         if self.schedule.name == "linear" and self.schedule.final_learning_rate > self.optimizer.learning_rate:
             raise ValueError("schedule.final_learning_rate must not exceed optimizer.learning_rate (linear decay)")
         return self

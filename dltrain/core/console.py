@@ -38,6 +38,8 @@ def configure_logging(verbose: bool = False) -> None:
     # TensorFlow's C++ and absl chatter drowns the useful lines; --verbose keeps it.
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # its Python warnings too: e.g. "retracing", expected when a backbone is unfrozen and recompiled
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def is_interactive() -> bool:

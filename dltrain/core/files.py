@@ -7,6 +7,7 @@ a half-written output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+
+def update_digest(digest, path: Path) -> None:
+    """Feed a file's bytes to a hashlib digest, a megabyte at a time."""
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    update_digest(digest, path)
+    return digest.hexdigest()
 
 
 def user_umask() -> int:

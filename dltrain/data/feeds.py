@@ -3,6 +3,7 @@ each process's share of a global batch, targets for each loss, class weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,22 +60,22 @@ def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural",
 
 
 def epoch_batches(
-    labels: np.ndarray, seed: int, first_epoch: int, epochs: int, batches_of, sampling="natural", decay=0.98
+    labels: np.ndarray, seed: int, first_epoch: int, end_epoch: int, batches_of, sampling="natural", decay=0.98
 ):
-    """Every epoch from `first_epoch` on: its order (`epoch_order`) as a dataset of indices, turned into
+    """Every epoch in [first_epoch, end_epoch): its order (`epoch_order`) as a dataset of indices, turned into
     batches by `batches_of`; batches never straddle two epochs."""
     import tensorflow as tf
 
     def one_epoch(epoch):
         return batches_of(tf.data.Dataset.from_tensor_slices(epoch_order(labels, seed, epoch, sampling, decay)))
 
-    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return tf.data.Dataset.range(first_epoch, end_epoch).flat_map(one_epoch)
 
 
 def epoch_seeded_dataset(
-    x, y, labels: np.ndarray, batch_size: int, config, first_epoch: int, shard: tuple[int, int] | None = None
+    x, y, labels: np.ndarray, batch_size: int, config, epochs: tuple[int, int], shard: tuple[int, int] | None = None
 ):
-    """(inputs, targets) batches of arrays for every remaining epoch, in `epoch_order`'s orders;
+    """(inputs, targets) batches of arrays for the epochs in [first, end), in `epoch_order`'s orders;
     with `shard`, this process's share of every full global batch."""
     import tensorflow as tf
 
@@ -84,9 +85,7 @@ def epoch_seeded_dataset(
         return indices.batch(batch_size, drop_remainder=shard is not None)
 
     train = config.train
-    rows = epoch_batches(
-        labels, train.seed, first_epoch, train.epochs, batches_of, train.sampling, train.sampling_decay
-    )
+    rows = epoch_batches(labels, train.seed, *epochs, batches_of, train.sampling, train.sampling_decay)
     return (
         own_share(rows, batch_size, shard)
         .map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -118,7 +117,7 @@ class TrainingContext:
 class TrainingFeeds:
     """What `fit` takes for one training: the batches, how many make an epoch, class weights."""
 
-    train: object  # every remaining epoch's batches, in one dataset
+    train_epochs: Callable  # train_epochs(first, end): those epochs' batches, in one dataset
     val: object
     steps_per_epoch: int
     class_weight: dict | None

@@ -22,7 +22,7 @@ import numpy as np
 
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.extras import require_extra
-from dltrain.core.files import write_json_atomic
+from dltrain.core.files import update_digest, write_json_atomic
 
 FORMATS = ("saved_model", "litert", "onnx")
 BATCH = 256  # samples per call for the formats that take any batch size
@@ -58,9 +58,7 @@ def export_digest(path: Path) -> str:
         if entry.is_symlink():
             raise DataError(f"{path}: holds a symbolic link ({entry}); not an export dltrain wrote")
         digest.update(str(entry.relative_to(path) if path.is_dir() else entry.name).encode())
-        with open(entry, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+        update_digest(digest, entry)
     return digest.hexdigest()
 
 

@@ -15,7 +15,7 @@ from dltrain.core.registry import Registry
 MODELS: Registry[Callable] = Registry("model")
 
 # Importing the builder modules registers them; they import Keras only when called.
-from dltrain.networks import cnn, gru  # noqa: E402,F401
+from dltrain.networks import backbone, cnn, gru  # noqa: E402,F401
 
 
 def register_custom_layers() -> None:

@@ -5,7 +5,7 @@ pooling (average, max, both, or generalised mean), a dense layer and the head.""
 from __future__ import annotations
 
 from dltrain.networks import MODELS
-from dltrain.networks.layers import activation_layer, weight_options
+from dltrain.networks.layers import activation_layer, classifier_head, weight_options
 
 
 def block_filters(params) -> list[int]:
@@ -30,20 +30,25 @@ def _convolution(hidden, filters: int, kernel: int, strides: int, label: str, pa
     return activation_layer(params.activation, f"{label}_{params.activation}")(hidden)
 
 
-def _head(hidden, num_classes: int, params, weights):
-    from keras import layers
+def final_map_side(side: int, params) -> int:
+    """The side of the last block's output for images of `side` pixels (0: a pooling runs out of pixels)."""
+    if params.stem_filters:
+        side = -(-side // params.stem_stride)  # "same" padding
+    for _ in block_filters(params):
+        if side < params.pool_size:
+            return 0
+        side = (side - params.pool_size) // 2 + 1  # "valid" pooling, stride 2
+    return side
 
-    if params.dense_units:
-        if params.dropout > 0:
-            hidden = layers.Dropout(params.dropout, name="dense_dropout")(hidden)
-        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
-        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
-    if params.dropout > 0:
-        hidden = layers.Dropout(params.dropout, name="head_dropout")(hidden)
-    if params.head == "regression":
-        return layers.Dense(1, name="grade", dtype="float32", **weights)(hidden)
-    return layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(
-        hidden
+
+def check_image_side(side: int, params) -> None:
+    """A network too deep for the images, refused in one line with the size it needs."""
+    if final_map_side(side, params) >= 1:
+        return
+    needed = next(size for size in range(side, 1 << 16) if final_map_side(size, params) >= 1)
+    raise ValueError(
+        f"model cnn: {len(block_filters(params))} blocks pool {side} px images down to nothing; they need at least "
+        f"{needed} px (prepare with a larger --size, or use fewer blocks: model.conv_layers)"
     )
 
 
@@ -55,6 +60,7 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
 
     from dltrain.networks.pooling import global_pooling
 
+    check_image_side(min(input_shape[:2]), params)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     hidden = layers.Rescaling(1 / 255, name="scale")(inputs)
     if params.input_noise:
@@ -70,4 +76,4 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
             hidden = _convolution(hidden, filters, params.conv_kernel, 1, f"block{block}_conv{repeat}", params, weights)
         hidden = pool(params.pool_size, strides=2, name=f"block{block}_pool")(hidden)
     hidden = global_pooling(params.pooling)(hidden)
-    return keras.Model(inputs, _head(hidden, num_classes, params, weights), name="cnn")
+    return keras.Model(inputs, classifier_head(hidden, num_classes, params, weights), name="cnn")

@@ -35,3 +35,22 @@ def activation_layer(name: str, label: str):
         if name == "leaky_relu"
         else layers.Activation(name, name=label)
     )
+
+
+def classifier_head(hidden, num_classes: int, params, weights):
+    """An optional dense layer, dropout, then a softmax over the classes or one regressed value (float32
+    even under mixed precision, so the loss is computed in full precision)."""
+    from keras import layers
+
+    if params.dense_units:
+        if params.dropout > 0:
+            hidden = layers.Dropout(params.dropout, name="dense_dropout")(hidden)
+        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
+        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
+    if params.dropout > 0:
+        hidden = layers.Dropout(params.dropout, name="head_dropout")(hidden)
+    if params.head == "regression":
+        return layers.Dense(1, name="grade", dtype="float32", **weights)(hidden)
+    return layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(
+        hidden
+    )

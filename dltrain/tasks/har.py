@@ -50,7 +50,7 @@ class HarTask:
 
     def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Every process draws the same seeded batches and keeps its own rows of each (`shard`)."""
-        shard, first_epoch = context.shard, context.first_epoch
+        shard = context.shard
         train, val = data.split("train"), data.split("val")
         if shard is not None and len(val.y) < batch_size:
             raise DataError(
@@ -59,11 +59,14 @@ class HarTask:
             )
         classes = len(data.meta.classes)
         targets = encode_targets(train.y, config, classes)
-        train_data = epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, first_epoch, shard)
+
+        def train_epochs(first_epoch: int, end_epoch: int):
+            return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, (first_epoch, end_epoch), shard)
+
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
         steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
-        return TrainingFeeds(train_data, val_data, steps, weights, val.y)
+        return TrainingFeeds(train_epochs, val_data, steps, weights, val.y)
 
     def wrap_model(self, model, data: DataDir, config, accelerator: bool = False):
         """Prepend the training-set standardisation so the saved model takes raw signals."""

@@ -42,7 +42,7 @@ def augmentation_placement(config, accelerator: bool) -> str:
 class RetinaTask:
     name = "retina"
     preset = "retina-cnn"
-    models = ("cnn",)
+    models = ("cnn", "backbone")
     headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
     supports_distributed = True  # --distributed: several processes share every batch
     tta_modes = tuple(TTA_VIEWS)
@@ -72,44 +72,46 @@ class RetinaTask:
     def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Per-epoch seeded orders over the images, decoded images cached as train.cache says,
         augmented in the pipeline unless the model does it; with `shard`, this process's share."""
-        from dltrain.data.feeds import epoch_batches
         from dltrain.data.retina.pipeline import DECODED_FILE
-        from dltrain.networks.augmentation import augmented, is_enabled
+        from dltrain.networks.augmentation import is_enabled
 
         (train, val), cache = self._image_feeds(data, config, context.scratch)
         shard, sharded = context.shard, context.shard is not None
         steps = len(train.paths) // batch_size if sharded else -(-len(train.paths) // batch_size)
-        train_levels = data.split("train")["level"].to_numpy(np.int64)
-        batches = epoch_batches(
-            train_levels,
-            config.train.seed,
-            context.first_epoch,
-            config.train.epochs,
-            lambda indices: train.batches(batch_size, indices, drop_remainder=sharded),
-            config.train.sampling,
-            config.train.sampling_decay,
-        )
-        train_data = own_share(batches, batch_size, shard)
         placement = augmentation_placement(config, context.accelerator)
-        if placement == "pipeline" and is_enabled(config.augment):
-            train_data = augmented(train_data, config.augment, config.train.seed, context.first_epoch * steps)
+        train_levels = data.split("train")["level"].to_numpy(np.int64)
+
+        def train_epochs(first_epoch: int, end_epoch: int):
+            return self._train_batches(
+                train, train_levels, config, batch_size, shard, placement, steps, first_epoch, end_epoch
+            )
+
         val_data = own_share(val.batches(batch_size, drop_remainder=sharded), batch_size, shard)
         if sharded:  # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data"
             import tensorflow as tf
 
             val_data = val_data.apply(tf.data.experimental.assert_cardinality(len(val.paths) // batch_size))
-        train_levels, val_levels = (
-            data.split("train")["level"].to_numpy(np.int64),
-            data.split("val")["level"].to_numpy(np.int64),
-        )
-        weights = (
-            balanced_class_weights(train_levels, len(data.meta.classes))
-            if config.train.class_weight == "balanced"
-            else None
-        )
+        classes = len(data.meta.classes)
+        weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
         notes = {"cache": cache.describe(), "augmentation": placement if is_enabled(config.augment) else "off"}
         scratch = [context.scratch / DECODED_FILE] if cache.mode == "disk" else []
-        return TrainingFeeds(train_data.prefetch(2), val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
+        val_levels = data.split("val")["level"].to_numpy(np.int64)
+        return TrainingFeeds(train_epochs, val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
+
+    def _train_batches(self, train, levels, config, batch_size, shard, placement, steps, first_epoch, end_epoch):
+        from dltrain.data.feeds import epoch_batches
+        from dltrain.networks.augmentation import augmented, is_enabled
+
+        def batches_of(indices):
+            return train.batches(batch_size, indices, drop_remainder=shard is not None)
+
+        sampling = (config.train.sampling, config.train.sampling_decay)
+        batches = own_share(
+            epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling), batch_size, shard
+        )
+        if placement == "pipeline" and is_enabled(config.augment):
+            batches = augmented(batches, config.augment, config.train.seed, first_epoch * steps)
+        return batches.prefetch(2)
 
     def _image_feeds(self, data: DataDir, config, scratch):
         """The train and validation feeds, their decoded images cached in one store as train.cache says."""

@@ -3,6 +3,7 @@ standardisation), compiled with the configured optimizer, learning-rate schedule
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from dltrain.config.schema import Config
@@ -12,25 +13,94 @@ from dltrain.runs.rundir import HISTORY_FILE, LAST_MODEL_FILE, MODEL_FILE, TENSO
 from dltrain.tasks import task_of
 
 
-def build_model(data: DataDir, config: Config, steps_per_epoch: int, accelerator: bool = False):
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training compiled once: with a backbone frozen or not, over epochs [start, end);
+    `first` is where this process starts it (later than `start` in a resumed run)."""
+
+    start: int
+    first: int
+    end: int
+    frozen: bool = False
+
+
+def training_phases(config: Config, first_epoch: int = 0) -> list[Phase]:
+    """One phase, or with train.freeze_backbone_epochs = N two: the backbone frozen for N epochs,
+    then unfrozen; the phases a run resumed at `first_epoch` still has to train."""
+    epochs, frozen = config.train.epochs, config.train.freeze_backbone_epochs
+    phases = [Phase(0, 0, frozen, True), Phase(frozen, frozen, epochs)] if frozen else [Phase(0, 0, epochs)]
+    return [
+        Phase(phase.start, max(phase.start, first_epoch), phase.end, phase.frozen)
+        for phase in phases
+        if first_epoch < phase.end
+    ]
+
+
+def build_model(
+    data: DataDir, config: Config, steps_per_epoch: int, accelerator: bool = False, phase: Phase | None = None
+):
     from dltrain.networks import MODELS
-    from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
     task = task_of(data.meta)
     try:
         network = MODELS.get(config.model.name)(
             data.meta.input_shape, len(data.meta.classes), config.model, config.regularization
         )
-    except ValueError as error:  # a builder refusing a combination of settings
+    except ValueError as error:  # a builder refusing a combination of settings (or a weights file of another network)
         raise UsageError(str(error)) from None
     model = task.wrap_model(network, data, config, accelerator)
-    learning_rate = SCHEDULES.get(config.schedule.name)(
-        config.schedule, config.optimizer.learning_rate, steps_per_epoch, config.train.epochs
-    )
-    loss, metrics = task.loss_and_metrics(config)
+    compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs))
+    return model
+
+
+def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phase: Phase) -> None:
+    """Compile `model` for a phase: its backbone frozen or trainable, a fresh optimizer; a frozen phase at
+    a constant rate, the other with the learning-rate schedule spanning it (schedules count the optimizer's steps)."""
+    from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
+
+    for backbone in layers_named(model, "backbone"):
+        backbone.trainable = not phase.frozen
+    if phase.frozen:  # the head alone learns, at one constant rate; the schedule is the fine-tuning's
+        learning_rate = config.optimizer.frozen_learning_rate
+    else:
+        learning_rate = SCHEDULES.get(config.schedule.name)(
+            config.schedule, config.optimizer.learning_rate, steps_per_epoch, phase.end - phase.start
+        )
+    loss, metrics = task_of(data.meta).loss_and_metrics(config)
     optimizer = OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=config.train.jit_compile)
-    return model
+
+
+def layers_named(model, name: str) -> list:
+    """The layers called `name` in `model` and the models nested in it."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if layer.name == name:
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += layers_named(layer, name)
+    return found
+
+
+def carry_over(callbacks: list, phase: Phase) -> None:
+    """Callbacks go on from one phase's fit to the next as if it were one: counters kept (Keras resets
+    them when a fit begins), the history appended to, the training time summed."""
+    import keras
+
+    from dltrain.training.callbacks import ProgressDisplay
+    from dltrain.training.checkpoints import LastCheckpoint, ResumableCounters
+
+    for callback in callbacks:
+        if isinstance(callback, ResumableCounters):
+            callback.resume_state = callback.state()
+        elif isinstance(callback, LastCheckpoint):
+            callback.seconds_before = callback.train_seconds()
+        elif isinstance(callback, ProgressDisplay):
+            callback.initial_epoch = phase.first
+        elif isinstance(callback, keras.callbacks.CSVLogger):  # the next fit must not start the file anew
+            callback.append = True
 
 
 def monitor_mode(monitor: str) -> str:

@@ -204,9 +204,12 @@ class LastCheckpoint(keras.callbacks.Callback):
         )
 
 
-def restore_training_state(model, last_path: Path, state: dict, restore_learning_rate: bool) -> None:
+def restore_training_state(
+    model, last_path: Path, state: dict, restore_learning_rate: bool, restore_optimizer: bool = True
+) -> None:
     """Put the weights, optimizer slots, step counter and generator states of `last.keras` into a
-    freshly built and compiled model of the same configuration."""
+    freshly built and compiled model of the same configuration. `restore_optimizer` False: the run
+    resumes where a new phase begins with a fresh optimizer (a backbone just unfrozen), as it would have."""
     try:
         saved = keras.saving.load_model(last_path, safe_mode=True, compile=False)
         model.set_weights(saved.get_weights())
@@ -216,11 +219,13 @@ def restore_training_state(model, last_path: Path, state: dict, restore_learning
             f"{last_path} cannot be loaded as this run's last epoch ({reason}); the run cannot be resumed"
         ) from None
     model.optimizer.build(model.trainable_variables)
-    source, target = state["optimizer_variables"], model.optimizer.variables
+    fresh = [variable.numpy() for variable in model.optimizer.variables]
+    source = state["optimizer_variables"] if restore_optimizer else fresh
+    target = model.optimizer.variables
     generators, generator_states = _seed_generator_variables(model), state.get("seed_generators", [])
-    if [value.shape for value in source] != [tuple(variable.shape) for variable in target] or len(generators) != len(
-        generator_states
-    ):
+    if [np.shape(value) for value in source] != [tuple(variable.shape) for variable in target] or len(
+        generators
+    ) != len(generator_states):
         raise DataError(
             f"{last_path}: its saved state does not match the run's configuration; the run cannot be resumed"
         )
@@ -228,5 +233,7 @@ def restore_training_state(model, last_path: Path, state: dict, restore_learning
         variable.assign(value)
     for variable, value in zip(generators, generator_states):
         variable.assign(np.asarray(value, dtype=variable.dtype))
-    if restore_learning_rate:  # a plateau-cut rate; a schedule recomputes its rate from the step counter
+    if (
+        restore_learning_rate and restore_optimizer
+    ):  # a plateau-cut rate; a schedule recomputes its rate from the step counter
         model.optimizer.learning_rate = state["learning_rate"]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from dltrain.config.schema import Config
 from dltrain.core.errors import DataError, UsageError
-from dltrain.core.files import stale_siblings, swap_in, write_text_atomic
+from dltrain.core.files import file_sha256, stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import TrainingContext
@@ -186,6 +186,12 @@ def mark_interrupted(run: Run) -> None:
     )
 
 
+def weights_notes(model_config) -> dict:
+    """A model started from a weights file (a pretrained backbone): which file, and its sha256, for provenance."""
+    weights = getattr(model_config, "weights", None)
+    return {"weights": str(Path(weights).resolve()), "weights_sha256": file_sha256(Path(weights))} if weights else {}
+
+
 @dataclass
 class TrainingSession:
     """One training (or its continuation) of `run.config` on `data` into the run folder."""
@@ -241,34 +247,51 @@ class TrainingSession:
         return self.run.provenance
 
     def _fit(self, setup):
-        from dltrain.training.building import build_callbacks, build_model
+        """Fit every phase left (one, or a frozen backbone then an unfrozen one), on the same feeds and callbacks."""
+        from dltrain.training.building import build_callbacks, build_model, carry_over, compile_for, training_phases
         from dltrain.training.devices import check_global_batch
 
         config, task = self.config, task_of(self.data.meta)
         global_batch = check_global_batch(config.train, setup.replicas, self.data.meta.split_size("train"))
         shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
         accelerator = setup.device["type"] != "CPU"
-        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
-        feeds = task.training_feeds(self.data, config, global_batch, context)
-        model = build_model(self.data, config, feeds.steps_per_epoch, accelerator)
-        self._start_provenance(model, setup, feeds.notes)
-        callbacks, watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
-        model.fit(
-            feeds.train,
-            validation_data=feeds.val,
-            epochs=config.train.epochs,
-            initial_epoch=self.first_epoch,
-            steps_per_epoch=feeds.steps_per_epoch,  # the feeds hold every epoch in one dataset
-            callbacks=callbacks + ([self.tracker.callback()] if self.tracker else []) + list(self.extra_callbacks),
-            class_weight=feeds.class_weight,
-            verbose=0,
-            shuffle=False,
+        feeds = task.training_feeds(
+            self.data, config, global_batch, TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
         )
         self.scratch_files = feeds.scratch_files
+        phases = training_phases(config, self.first_epoch)
+        model = build_model(self.data, config, feeds.steps_per_epoch, accelerator, phases[0])
+        self._start_provenance(
+            model, setup, {**feeds.notes, **weights_notes(config.model)}, phases[0].first == phases[0].start
+        )
+        callbacks, watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
+        for index, phase in enumerate(phases):
+            if index:
+                if watch.diverged or model.stop_training:
+                    break
+                logger.info(
+                    "epoch %d: the backbone is unfrozen (optimizer.learning_rate %g)",
+                    phase.first + 1,
+                    config.optimizer.learning_rate,
+                )
+                compile_for(model, self.data, config, feeds.steps_per_epoch, phase)
+                carry_over(callbacks, phase)
+            model.fit(
+                feeds.train_epochs(phase.first, phase.end),
+                validation_data=feeds.val,
+                epochs=phase.end,
+                initial_epoch=phase.first,
+                steps_per_epoch=feeds.steps_per_epoch,
+                callbacks=callbacks + ([self.tracker.callback()] if self.tracker else []) + list(self.extra_callbacks),
+                class_weight=feeds.class_weight,
+                verbose=0,
+                shuffle=False,
+            )
         return model, callbacks, watch
 
-    def _start_provenance(self, model, setup, input_notes: dict) -> None:
-        """Record what actually runs (not what the config asked for) before the first epoch."""
+    def _start_provenance(self, model, setup, input_notes: dict, phase_begins: bool) -> None:
+        """Record what actually runs (not what the config asked for) before the first epoch; a resumed
+        run's state restored first (its optimizer's too, unless a new phase begins with a fresh one)."""
         import keras
 
         provenance, config = self.run.provenance, self.config
@@ -280,6 +303,7 @@ class TrainingSession:
                 self.run.path / LAST_MODEL_FILE,
                 self.resume_state,
                 config.schedule.name in ("constant", "plateau"),
+                restore_optimizer=not phase_begins,
             )
             provenance.status = "running"
             provenance.resumed_after_epochs = [*provenance.resumed_after_epochs, self.first_epoch]

@@ -217,7 +217,25 @@ def prepare_retina(
         len(rejects),
         out,
     )
+    warn_of_shared_patients(usable, splits)
     return meta
+
+
+def warn_of_shared_patients(items: list[RetinaItem], splits: dict[str, str]) -> None:
+    """dltrain splits by patient, but a course layout fixes validation/ itself: a patient with one eye
+    in train/ and the other in validation/ lets the model see the validation patient's retina."""
+    seen: dict[str, set[str]] = {}
+    for item in items:
+        if item.level is not None:
+            seen.setdefault(item.patient, set()).add(splits.get(item.name, "train"))
+    shared = sorted(patient for patient, names in seen.items() if len(names) > 1)
+    if shared:
+        logger.warning(
+            "%d patient(s) have eyes in more than one split (e.g. %s, as the source's validation/ folder "
+            "puts them): validation scores will be optimistic; move both eyes of each patient into one folder",
+            len(shared),
+            ", ".join(shared[:3]),
+        )
 
 
 def _prepare_images(

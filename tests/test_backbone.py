@@ -58,6 +58,31 @@ def test_the_weights_file_is_loaded_into_the_backbone(efficientnet_weights):
         np.testing.assert_array_equal(loaded, saved)
 
 
+def test_imagenet_statistics_get_the_input_scaling_keras_adds_for_imagenet(tmp_path):
+    """A weights file saved from EfficientNetB0(weights="imagenet") holds ImageNet statistics in its
+    Normalization layer; Keras's imagenet build divides the normalised input by sqrt(stddev) once more."""
+    from dltrain.networks.backbone import IMAGENET_MEAN_RGB, IMAGENET_STDDEV_RGB, imagenet_input_scaling
+
+    network = backbone_network("EfficientNetB0", SHAPE, None)
+    assert imagenet_input_scaling(network, "EfficientNetB0") is None  # random weights: nothing to add
+    normalization = next(layer for layer in network.layers if isinstance(layer, keras.layers.Normalization))
+    normalization.set_weights([np.array(IMAGENET_MEAN_RGB), np.square(IMAGENET_STDDEV_RGB), np.array(1)])
+    path = tmp_path / "imagenet-like.weights.h5"
+    network.save_weights(str(path))
+
+    config = load_config("retina-cnn", ["model.name=backbone", f"model.weights={path}"])
+    model = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+    scaling, loaded = model.get_layer("imagenet_scale"), model.get_layer("backbone")
+    to_unit = loaded.layers[1]  # Rescaling(1/255), then the Normalization
+    loaded_normalization = next(layer for layer in loaded.layers if isinstance(layer, keras.layers.Normalization))
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    ours = np.asarray(loaded_normalization(to_unit(scaling(pixels))))
+    imagenet = np.asarray(loaded_normalization(to_unit(pixels))) / np.sqrt(IMAGENET_STDDEV_RGB)
+    np.testing.assert_allclose(ours, imagenet, rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "model.keras")
+    keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)  # no Lambda: safe_mode loads it
+
+
 def test_switching_the_model_drops_the_presets_keys_of_the_other_model():
     config = load_config("retina-512", ["model.name=backbone", "model.backbone=ResNet50V2"])
     assert config.model.name == "backbone" and config.model.head == "regression"  # shared keys are kept
@@ -99,7 +124,10 @@ def changed(before, after) -> bool:
 def test_the_backbone_is_frozen_then_unfrozen_and_resumes_across_the_unfreezing(
     retina_data, efficientnet_weights, tmp_path
 ):
-    config = load_config("retina-cnn", [*TWO_PHASES, f"model.weights={efficientnet_weights}"])
+    weights = tmp_path / "weights" / "efficientnetb0.weights.h5"
+    weights.parent.mkdir()
+    weights.write_bytes(efficientnet_weights.read_bytes())
+    config = load_config("retina-cnn", [*TWO_PHASES, f"model.weights={weights}"])
     initial, snapshots = BackboneSnapshots(), BackboneSnapshots()
 
     class AtStart(keras.callbacks.Callback):
@@ -117,11 +145,13 @@ def test_the_backbone_is_frozen_then_unfrozen_and_resumes_across_the_unfreezing(
     assert changed(start_head, first_head)
     assert changed(first_backbone, second_backbone)
     provenance = json.loads((tmp_path / "whole" / "provenance.json").read_text())
-    assert provenance["input"]["weights_sha256"] == file_sha256(efficientnet_weights)  # which weights it started from
+    assert provenance["input"]["weights_sha256"] == file_sha256(weights)  # which weights it started from
 
     with pytest.raises(KeyboardInterrupt):
         train_run(retina_data, tmp_path / "parted", config, "retina-cnn", extra_callbacks=[interrupt_after_epoch(1)])
+    weights.unlink()  # a resumed run takes its weights from last.keras, not from the starting file
     provenance = resume_run(tmp_path / "parted")
+    assert provenance.input["weights_sha256"] == file_sha256(efficientnet_weights)  # still the start's record
     assert provenance.status == "complete" and provenance.resumed_after_epochs == [1]
     whole, parted = (pd.read_csv(tmp_path / run / "history.csv") for run in ("whole", "parted"))
     assert len(whole) == 3

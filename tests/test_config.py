@@ -43,6 +43,12 @@ def test_a_presets_warm_up_fits_the_epochs_after_a_frozen_backbone():
     assert config.schedule.warmup_epochs == 1 and config.train.freeze_backbone_epochs == 2
 
 
+def test_a_weights_file_is_recorded_with_its_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config("retina-cnn", ["model.name=backbone", "model.weights=weights/b0.weights.h5"])
+    assert config.model.weights == str(tmp_path / "weights" / "b0.weights.h5")  # resumable from any folder
+
+
 def test_required_keys_exist():
     for key in (
         "train.epochs",
@@ -100,6 +106,7 @@ def test_round_trip_through_yaml(tmp_path):
             "start_from_epoch (5) must be below train.epochs (5)",
         ),
         (["train.freeze_backbone_epochs=2"], "train.freeze_backbone_epochs applies to model backbone only"),
+        (["train.class_weight=balanced", "train.sampling=decay"], "would favour the rare classes twice"),
         (
             ["model.name=backbone", "train.epochs=3", "train.freeze_backbone_epochs=3"],
             "train.freeze_backbone_epochs (3) must be below train.epochs (3)",

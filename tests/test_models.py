@@ -82,6 +82,19 @@ def test_images_too_small_for_the_network_are_refused_with_the_size_it_needs():
         MODELS.get("cnn")((128, 128, 3), 5, params)
 
 
+def test_generalised_mean_pooling_stays_float32_under_mixed_precision():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = MODELS.get("cnn")((32, 32, 3), 5, CnnConfig(conv_layers=1, conv_filters=4, pooling="gem"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("global_gem").compute_dtype == "float32"  # x^3 overflows float16 from x = 40
+    outputs = model(np.full((1, 32, 32, 3), 255.0, np.float32))
+    assert np.isfinite(np.asarray(outputs)).all()
+
+
 def test_a_key_of_another_model_is_refused_naming_it():
     from dltrain.config.loading import load_config
 

@@ -34,15 +34,18 @@ def retina_data(tmp_path_factory):
     return root / "data"
 
 
-def batches(data_dir, cache, tmp_path, first_epoch=0, epochs=2):
+NO_AUGMENTATION = ["augment.flip=false", "augment.rotation=false", "augment.zoom=0", "augment.brightness=0",
+                   "augment.contrast=0"]  # fmt: skip
+
+
+def batches(data_dir, cache, tmp_path, first_epoch=0, epochs=2, shard=None, augment=True):
     from dltrain.data.feeds import TrainingContext
     from dltrain.tasks import TASKS
 
-    config = load_config(
-        "retina-cnn", [*SMALL, f"train.cache={cache}", f"train.epochs={epochs}", "augment.placement=pipeline"]
-    )
+    settings = [*SMALL, f"train.cache={cache}", f"train.epochs={epochs}", "augment.placement=pipeline"]
+    config = load_config("retina-cnn", settings + ([] if augment else NO_AUGMENTATION))
     feeds = TASKS.get("retina").training_feeds(
-        DataDir.open(data_dir), config, 4, TrainingContext(first_epoch, None, tmp_path)
+        DataDir.open(data_dir), config, 4, TrainingContext(first_epoch, shard, tmp_path)
     )
     return [(images.numpy(), targets.numpy()) for images, targets in feeds.train_epochs(first_epoch, epochs)], feeds
 
@@ -91,6 +94,29 @@ def test_a_cache_gives_the_very_batches_of_no_cache(retina_data, tmp_path, cache
         np.testing.assert_array_equal(targets, cached_targets)
     assert feeds.notes["cache"]["mode"] == cache
     assert bool(feeds.scratch_files) == (cache == "disk") and all(path.is_file() for path in feeds.scratch_files)
+
+
+@pytest.mark.parametrize("cache", ["none", "memory"])
+def test_two_processes_share_every_global_batch_between_them(retina_data, tmp_path, cache):
+    """Each process gets its half of every global batch, chosen among the indices (it decodes or
+    looks up only its own images): the halves side by side are the global batch."""
+    whole, feeds = batches(retina_data, cache, tmp_path, augment=False)
+    halves = [batches(retina_data, cache, tmp_path, shard=(process, 2), augment=False)[0] for process in (0, 1)]
+    full = [(images, targets) for images, targets in whole if len(targets) == 4]  # sharded epochs drop the rest
+    assert len(halves[0]) == len(halves[1]) == len(full)
+    for (images, targets), first, second in zip(full, *halves):
+        np.testing.assert_array_equal(np.concatenate([first[0], second[0]]), images)
+        np.testing.assert_array_equal(np.concatenate([first[1], second[1]]), targets)
+
+
+def test_a_validation_split_smaller_than_a_global_batch_is_refused_when_sharded(retina_data, tmp_path):
+    from dltrain.core.errors import DataError
+    from dltrain.data.feeds import TrainingContext
+    from dltrain.tasks import TASKS
+
+    config = load_config("retina-cnn", [*SMALL, "train.cache=none"])
+    with pytest.raises(DataError, match="fewer than one global batch"):
+        TASKS.get("retina").training_feeds(DataDir.open(retina_data), config, 64, TrainingContext(0, (0, 2), tmp_path))
 
 
 def test_auto_caches_in_memory_when_it_fits_and_says_so(retina_data, tmp_path):

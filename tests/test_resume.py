@@ -187,3 +187,49 @@ def test_divergence_is_a_nonfinite_or_exploded_loss_or_nonfinite_weights(batch_l
     assert watch.model.stop_training is (expected is not None)
     restored = DivergenceWatch(resume_state=watch.state())  # a resumed run judges by the same reference
     assert restored.reference == watch.reference == max(batch_losses[0], 1.0)
+
+
+def test_a_run_that_fails_while_scoring_keeps_its_epochs_and_resumes_to_scoring(tmp_path):
+    """Epochs trained are never thrown away: an error after them (here a validation photograph
+    damaged once training ends) leaves a resumable run, and resuming it only scores."""
+    from conftest import kaggle_folder
+
+    source = kaggle_folder(tmp_path / "kaggle", patients=8, with_test=False)
+    data = tmp_path / "data"
+    assert invoke("prepare", "retina", source, "--out", data, "--size", "32", "--workers", "1").exit_code == 0
+    victim = data / "images" / f"{pd.read_csv(data / 'val.csv')['image'][0]}.jpeg"
+    intact = victim.read_bytes()
+
+    class DamageAtTheEnd(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            victim.write_bytes(b"damaged")
+
+    settings = ["model.conv_layers=1", "model.conv_filters=4", "model.dense_units=0", "train.epochs=2"]
+    config = load_config("retina-cnn", settings)
+    run = tmp_path / "run"
+    with pytest.raises(Exception, match=victim.name):
+        train_run(data, run, config, "retina-cnn", extra_callbacks=[DamageAtTheEnd()])
+    assert json.loads((run / "provenance.json").read_text())["status"] == "interrupted"
+    assert read_resume_state(run / "last.keras")["epochs_done"] == 2
+    victim.write_bytes(intact)
+    provenance = resume_run(run)
+    assert provenance.status == "complete" and provenance.epochs_run == 2 and provenance.resumed_after_epochs == [2]
+    assert len(pd.read_csv(run / "history.csv")) == 2
+
+
+def test_an_early_stopped_run_resumes_to_scoring_only(data_dir, tmp_path):
+    """Early stopping ended the run; a crash before it was scored must not train further epochs."""
+    config = load_config("har-gru", [*SETTINGS[:-4], "early_stopping.patience=1", "early_stopping.start_from_epoch=0",
+                                     "early_stopping.min_delta=1000"])  # fmt: skip
+    run = tmp_path / "run"
+
+    class CrashAfterStopping(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            raise RuntimeError("lost power")
+
+    with pytest.raises(RuntimeError, match="lost power"):
+        train_run(data_dir, run, config, "har-gru", extra_callbacks=[CrashAfterStopping()])
+    state = read_resume_state(run / "last.keras")
+    assert state["stopped"] and state["epochs_done"] < EPOCHS
+    provenance = resume_run(run)
+    assert provenance.status == "complete" and provenance.epochs_run == state["epochs_done"]

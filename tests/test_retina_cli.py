@@ -158,6 +158,64 @@ def test_blend_fits_both_eyes_and_evaluate_and_predict_use_it(retina_run, tmp_pa
     assert mismatch.exit_code == 2 and "--no-blend" in mismatch.stderr
 
 
+def test_a_blend_fitted_with_tta_sets_the_default_mode_of_evaluate_and_predict(retina_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(retina_run["run"], run)
+    assert invoke("blend", run, "--tta", "flips").exit_code == 0
+    metrics = json.loads(invoke("evaluate", run, "--split", "test", "--json").stdout)
+    assert metrics["tta"] == "flips" and "blended_quadratic_weighted_kappa" in metrics
+    photographs = tmp_path / "photographs"
+    fundus_jpeg(photographs / "5_left.jpeg", width=300, height=200)
+    assert invoke("predict", run, photographs, "--out", tmp_path / "flips.csv").exit_code == 0
+    mismatch = invoke("predict", run, photographs, "--out", tmp_path / "none.csv", "--tta", "none")
+    assert mismatch.exit_code == 2 and "pass --tta flips, or --no-blend" in mismatch.stderr
+    assert "grading photographs" not in mismatch.stderr  # refused before any photograph is read
+    alone = invoke("predict", run, photographs, "--out", tmp_path / "alone.csv", "--no-blend")
+    assert alone.exit_code == 0 and "--tta flips" not in alone.stderr  # each eye alone: no TTA unless asked
+
+
+def test_a_blend_needs_two_grades_in_validation():
+    import numpy as np
+    import pytest
+
+    from dltrain.core.errors import DataError
+    from dltrain.tasks.blend import fit_blend
+
+    names = ["1_left", "1_right", "2_left", "2_right"]
+    with pytest.raises(DataError, match="at least two grades"):
+        fit_blend(names, np.array([[0.1], [0.2], [0.0], [0.3]]), np.zeros(4, np.int64))
+
+
+def test_a_prepared_data_dir_gives_rows_to_the_test_photographs_prepare_rejected(tmp_path):
+    source = kaggle_folder(tmp_path / "kaggle", patients=8)
+    (source / "test" / "900_left.jpeg").write_bytes(b"not a jpeg")
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert invoke("prepare", "retina", source, "--out", data, "--size", "32", "--workers", "1").exit_code == 0
+    rejects = pd.read_csv(data / "rejects.csv", keep_default_na=False)
+    assert rejects[rejects["image"] == "900_left"]["split"].tolist() == ["unlabelled"]
+    tiny = ["model.conv_layers=1", "model.conv_filters=4", "model.dense_units=0", "train.epochs=1"]
+    assert invoke("train", data, "--out", run, *[part for item in tiny for part in ("--set", item)]).exit_code == 0
+    out = tmp_path / "submission.csv"
+    assert invoke("predict", run, data, "--out", out).exit_code == 0
+    submission = pd.read_csv(out)
+    assert sorted(submission["image"]) == sorted(path.stem for path in (source / "test").iterdir())
+    assert pd.read_csv(tmp_path / "submission-unreadable.csv")["filled_from"].tolist() == ["900_right"]
+    (source / "test" / "900_left.jpeg").unlink()
+    assert invoke("predict", run, source / "test", "--out", out, "--force").exit_code == 0
+    assert not (tmp_path / "submission-unreadable.csv").exists()  # the old list described the old CSV
+
+
+def test_two_photographs_of_one_name_are_refused(retina_run, tmp_path):
+    photographs = tmp_path / "photographs"
+    fundus_jpeg(photographs / "5_left.jpeg", width=300, height=200)
+    fundus_jpeg(photographs / "more" / "5_left.jpg", width=300, height=200)
+    result = invoke("predict", retina_run["run"], photographs, "--out", tmp_path / "s.csv")
+    assert result.exit_code == 1 and "two photographs are named '5_left'" in result.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_blend_is_for_retina_runs(tmp_path):
     from conftest import write_classroom_folder
 
@@ -175,4 +233,6 @@ def test_blend_is_for_retina_runs(tmp_path):
     ]
     assert invoke("train", tmp_path / "data", "--out", tmp_path / "run", *settings).exit_code == 0
     result = invoke("blend", tmp_path / "run")
+    assert result.exit_code == 2 and "retina runs only" in result.stderr
+    result = invoke("blend", tmp_path / "run", "--tta", "flips")  # the task's refusal first, not the TTA's
     assert result.exit_code == 2 and "retina runs only" in result.stderr

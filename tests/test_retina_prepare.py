@@ -164,8 +164,8 @@ def test_prepare_cli_end_to_end_with_rejects_and_resume(tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "meta.json").read_text())
     assert meta["task"] == "retina" and meta["input_shape"] == [48, 48, 3]
-    assert meta["rejects"] == 1 and pd.read_csv(out / "rejects.csv").to_dict("records") == [
-        {"image": "3_left", "reason": "empty file"}
+    assert meta["rejects"] == 1 and pd.read_csv(out / "rejects.csv", keep_default_na=False).to_dict("records") == [
+        {"image": "3_left", "reason": "empty file", "split": ""}
     ]
     assert sum(meta["splits"][split] for split in ("train", "val", "test")) == 19
     assert meta["splits"]["unlabelled"] == 2

@@ -18,11 +18,21 @@ RunDirArgument = Annotated[Path, typer.Argument(help="A finished RUN_DIR.")]
 DataOption = Annotated[Path | None, typer.Option("--data", help="DATA_DIR to score (default: the run's own).")]
 SplitOption = Annotated[str, typer.Option(help="Which split to score: val or test.")]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+TtaMode = Literal["none", "flips", "dihedral"]
 TtaOption = Annotated[
-    Literal["none", "flips", "dihedral"],
+    TtaMode | None,
     typer.Option(
-        help="Retina: average each image's predictions over its 4 flips, or its 8 rotations and mirrors (dihedral); "
-        "a regression head grades them with the thresholds tuned for that mode."
+        help="Retina: average each image's outputs over its 4 flips, or its 8 rotations and mirrors (dihedral); "
+        "a regression head grades them with the thresholds tuned for that mode. Default: the mode the run's "
+        "blend.json was fitted for, else none.",
+        show_default=False,
+    ),
+]
+BlendTtaOption = Annotated[
+    TtaMode,
+    typer.Option(
+        help="Retina: fit the blend on outputs averaged over this TTA mode's views; evaluate and predict then use "
+        "that mode by default."
     ),
 ]
 SourceArgument = Annotated[
@@ -91,7 +101,7 @@ def evaluate(
     data: DataOption = None,
     split: SplitOption = "test",
     as_json: AsJsonOption = False,
-    tta: TtaOption = "none",
+    tta: TtaOption = None,
 ) -> None:
     """Score a run: accuracy, macro F1, per-class precision/recall and the confusion matrix."""
     from dltrain.core.errors import UsageError
@@ -121,7 +131,7 @@ def predict(
     out: OutOption,
     split: PredictSplitOption = None,
     probabilities: ProbabilitiesOption = True,
-    tta: TtaOption = "none",
+    tta: TtaOption = None,
     model: ModelOption = None,
     force: PredictForceOption = False,
     blend: BlendOption = True,
@@ -165,7 +175,7 @@ def export(
 
 
 @user_errors
-def blend(run_dir: RunDirArgument, data: DataOption = None, tta: TtaOption = "none") -> None:
+def blend(run_dir: RunDirArgument, data: DataOption = None, tta: BlendTtaOption = "none") -> None:
     """Retina: fit how both eyes of a patient combine (own output, the fellow eye's, their difference, which eye) on
     the validation split, with patient-grouped folds; writes blend.json, which evaluate and predict then use."""
     from dltrain.inference.blend import blend_run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -141,6 +142,12 @@ class BackboneConfig(ModelBase):
     head: Literal["classification", "regression"] = Field(
         "regression", description="softmax over the classes, or one output regressed on the grade (MSE)"
     )
+
+    @field_validator("weights")
+    @classmethod
+    def _absolute_weights_path(cls, weights: str | None) -> str | None:
+        # config.yaml records where the file is, whatever folder a later command runs from
+        return str(Path(weights).expanduser().absolute()) if weights else weights
 
 
 MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig, "backbone": BackboneConfig}
@@ -379,6 +386,15 @@ class Config(Section):
                 f"early_stopping.start_from_epoch ({self.early_stopping.start_from_epoch}) must be below "
                 f"train.epochs ({self.train.epochs}), or no epoch could be kept as the best model "
                 f"(lower it with --set early_stopping.start_from_epoch=...)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_balancing(self) -> Config:
+        if self.train.class_weight == "balanced" and self.train.sampling != "natural":
+            raise ValueError(
+                f"train.class_weight=balanced with train.sampling={self.train.sampling} would favour the rare classes "
+                "twice; choose one of them"
             )
         return self
 

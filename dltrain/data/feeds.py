@@ -22,6 +22,11 @@ def own_share(dataset, global_batch: int, shard: tuple[int, int] | None):
     return dataset.rebatch(global_batch // num_processes).shard(num_processes, process_id)
 
 
+def steps_per_epoch(samples: int, global_batch: int, sharded: bool) -> int:
+    """Batches in an epoch of `samples` draws: full ones only when processes share them (each needs its rows)."""
+    return samples // global_batch if sharded else -(-samples // global_batch)
+
+
 def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     import tensorflow as tf
 

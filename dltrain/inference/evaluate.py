@@ -8,10 +8,14 @@ from dltrain.core.errors import DataError
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import Run
 from dltrain.runs.scoring import score_split
+from dltrain.tasks import task_of
+from dltrain.tasks.base import resolve_tta
 
 
-def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str = "none") -> dict:
+def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str | None = None) -> dict:
+    """The split's metrics; `tta` None: the task's default for the run (retina: its blend's mode)."""
     run = Run.open(run_dir)
+    tta = resolve_tta(task_of(run.data_meta), run, tta)
     data = DataDir.open(Path(data_dir) if data_dir else run.data_dir)
     run.data_meta.check_compatible(data.meta, str(data.path))
     if not data.has_split(split):

@@ -12,7 +12,7 @@ from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import PredictRequest, check_tta
+from dltrain.tasks.base import PredictRequest, resolve_tta
 
 logger = logging.getLogger("dltrain")
 
@@ -56,7 +56,7 @@ def predict_run(
     out: Path,
     split: str | None = None,
     probabilities: bool = True,
-    tta: str = "none",
+    tta: str | None = None,
     exported: Path | None = None,
     force: bool = False,
     blend: bool = True,
@@ -74,7 +74,7 @@ def predict_run(
 
         check_export_of(run, exported)  # an export dltrain wrote from this run, unchanged since
     task = task_of(run.data_meta)
-    check_tta(task, tta)
+    tta = resolve_tta(task, run, "none" if tta is None and not blend else tta)  # the blend's mode, unless --no-blend
     request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported), blend)
     frame = task.predict(run, request)
     text = frame.to_csv(index=False, float_format="%.6f")
@@ -85,6 +85,8 @@ def predict_run(
         write_text_atomic(out, text)
     if request.filled:
         report_filled(request.filled, out)
+    elif out != STDOUT:  # an earlier prediction's list (checked as ours above) no longer describes this CSV
+        filled_path(out).unlink(missing_ok=True)
     return frame
 
 

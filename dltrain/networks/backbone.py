@@ -55,6 +55,30 @@ def load_backbone_weights(network, name: str, path: Path) -> None:
         raise ValueError(f"model.weights {path} does not fit {name} without its top ({reason})") from None
 
 
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+
+def imagenet_input_scaling(network, name: str):
+    """EfficientNetB0-B4 built with weights="imagenet" divide their normalised input once more by
+    sqrt(stddev) (a layer Keras adds only for that build; tensorflow/tensorflow#49930). A weights file
+    saved from such a build carries ImageNet statistics in its Normalization layer; the same network
+    built here (weights=None) lacks the layer, so an equivalent per-channel Rescaling goes in front:
+    c * normalise(x) = normalise(c * x + 255 * mean * (1 - c)). None for other networks and weights."""
+    import keras
+    import numpy as np
+
+    if not name.startswith("EfficientNetB"):
+        return None
+    normalization = next(layer for layer in network.layers if isinstance(layer, keras.layers.Normalization))
+    mean = np.asarray(normalization.mean).reshape(-1)
+    if not np.allclose(mean, IMAGENET_MEAN_RGB, atol=1e-3):
+        return None
+    scale = 1 / np.sqrt(np.asarray(IMAGENET_STDDEV_RGB))
+    offset = 255 * mean * (1 - scale)
+    return keras.layers.Rescaling(scale=scale.tolist(), offset=offset.tolist(), name="imagenet_scale")
+
+
 @MODELS.register("backbone")
 def build_backbone(input_shape, num_classes, params, regularization=None):
     """Images in 0-255 -> class probabilities, or one grade value (regression head)."""
@@ -67,9 +91,13 @@ def build_backbone(input_shape, num_classes, params, regularization=None):
     hidden = inputs
     if not APPLICATIONS[params.backbone][1]:
         hidden = layers.Rescaling(1 / 127.5, offset=-1, name="scale")(hidden)  # ResNet50V2 wants [-1, 1]
+    network = backbone_network(params.backbone, input_shape, params.weights)
+    scaling = imagenet_input_scaling(network, params.backbone)
+    if scaling is not None:
+        hidden = scaling(hidden)
     # training=False: batch norm runs in inference mode, frozen or not, as Keras's fine-tuning guide does:
     # the pretrained statistics are kept, and a small batch never disturbs them.
-    hidden = backbone_network(params.backbone, input_shape, params.weights)(hidden, training=False)
+    hidden = network(hidden, training=False)
     hidden = global_pooling(params.pooling)(hidden)
     outputs = classifier_head(hidden, num_classes, params, weight_options(params, regularization))
     return keras.Model(inputs, outputs, name=f"{params.backbone.lower()}_grader")

@@ -10,7 +10,10 @@ from keras import layers
 @keras.saving.register_keras_serializable(package="dltrain")
 class GeneralisedMeanPooling2D(keras.layers.Layer):
     """(mean of x^p)^(1/p) over height and width, p learned from `initial_p` (3, as Radenovic et al.):
-    p = 1 is average pooling, p = 2 o_O's RMS pooling, and a large p approaches max pooling."""
+    p = 1 is average pooling, p = 2 o_O's RMS pooling, and a large p approaches max pooling. Computed in
+    float32 (x^p overflows float16 from x = 40 at p = 3) with p kept in [1, MAX_P]."""
+
+    MAX_P = 8.0
 
     def __init__(self, initial_p: float = 3.0, **kwargs):
         super().__init__(**kwargs)
@@ -21,7 +24,7 @@ class GeneralisedMeanPooling2D(keras.layers.Layer):
 
     def call(self, inputs):
         ops = keras.ops
-        p = ops.maximum(ops.cast(self.p, inputs.dtype), 1.0)
+        p = ops.clip(ops.cast(self.p, inputs.dtype), 1.0, self.MAX_P)
         pooled = ops.mean(ops.power(ops.maximum(inputs, 1e-6), p), axis=(1, 2))
         return ops.power(pooled, 1.0 / p)
 
@@ -41,7 +44,7 @@ def global_pooling(name: str):
     if name == "global_max":
         return layers.GlobalMaxPooling2D(name="global_max")
     if name == "gem":
-        return GeneralisedMeanPooling2D(name="global_gem")
+        return GeneralisedMeanPooling2D(name="global_gem", dtype="float32")  # float32 under mixed precision too
 
     def average_and_max(hidden):  # both views side by side (JeffreyDF pooled both ways)
         average = layers.GlobalAveragePooling2D(name="global_average")(hidden)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from dltrain.config.schema import Config
     from dltrain.data.datadir import DataDir
-    from dltrain.data.feeds import TrainingFeeds
+    from dltrain.data.feeds import TrainingContext, TrainingFeeds
 
 
 @dataclass
@@ -66,12 +66,10 @@ class Task(Protocol):
     def loss_and_metrics(self, config: Config) -> tuple[Any, list]:
         """The Keras loss and metrics to compile with; validation metrics follow from them."""
 
-    def training_feeds(
-        self, data: DataDir, config: Config, batch_size: int, first_epoch: int, shard: tuple[int, int] | None
-    ) -> TrainingFeeds:
-        """Training and validation batches; `batch_size` is the global batch, `shard` this process's share."""
+    def training_feeds(self, data: DataDir, config: Config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
+        """Training and validation batches; `batch_size` is the global batch, `context.shard` this process's share."""
 
-    def wrap_model(self, model, data: DataDir):
+    def wrap_model(self, model, data: DataDir, config: Config, accelerator: bool = False):
         """The model as it is saved: e.g. with the training standardisation in front."""
 
     def tune(self, model, data: DataDir, config: Config) -> dict:
@@ -79,6 +77,9 @@ class Task(Protocol):
 
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
         """A labelled split for scoring; unlabelled splits are refused (use predict)."""
+
+    def default_tta(self, run) -> str:
+        """The TTA mode when --tta is not given (retina: the one the run's blend was fitted for)."""
 
     def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
         """Model outputs for scoring inputs; with a `tta` mode, averaged over its views of each sample."""
@@ -91,6 +92,9 @@ class Task(Protocol):
 
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         """Metrics that need more of the run than its model (e.g. a blend of both eyes)."""
+
+    def check_blend(self, run) -> None:
+        """Refuse `dltrain blend` for a run of a task that has no second stage (UsageError)."""
 
     def blend(self, run, data: DataDir, tta: str) -> Any:
         """Fit and write the run's second stage (retina: both eyes of a patient); refused where there is none."""
@@ -116,6 +120,14 @@ def check_model_fits(task: Task, config: Config) -> None:
 def check_tta(task: Task, tta: str) -> None:
     if tta not in task.tta_modes:
         raise UsageError(f"--tta {tta}: {task.name} runs offer {', '.join(task.tta_modes)}")
+
+
+def resolve_tta(task: Task, run, tta: str | None) -> str:
+    """--tta as given (checked), or when it is not given the task's default for this run."""
+    if tta is None:
+        return task.default_tta(run)
+    check_tta(task, tta)
+    return tta
 
 
 @contextmanager

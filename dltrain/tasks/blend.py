@@ -86,6 +86,8 @@ def fit_blend(names: list[str], outputs: np.ndarray, levels: np.ndarray, tta: st
     folds = min(MAX_FOLDS, len(set(patients)))
     if folds < 2:
         raise DataError(f"blending needs validation images of at least 2 patients, found {len(set(patients))}")
+    if len(np.unique(levels)) < 2:  # kappa is undefined, and there is nothing to learn
+        raise DataError(f"blending needs at least two grades in the validation split; it holds grade {levels[0]} only")
     out_of_fold = np.zeros(len(names))
     for train_rows, held_rows in GroupKFold(n_splits=folds).split(features, levels, groups=patients):
         out_of_fold[held_rows] = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from dltrain.data.feeds import (
     balanced_class_weights,
     encode_targets,
     epoch_seeded_dataset,
+    steps_per_epoch,
 )
 from dltrain.data.har.readers import HAPT_SOURCE
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
@@ -64,7 +64,7 @@ class HarTask:
             return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, (first_epoch, end_epoch), shard)
 
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
-        steps = len(train.y) // batch_size if shard is not None else math.ceil(len(train.y) / batch_size)
+        steps = steps_per_epoch(len(train.y), batch_size, shard is not None)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
         return TrainingFeeds(train_epochs, val_data, steps, weights, val.y)
 
@@ -89,6 +89,9 @@ class HarTask:
             raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
         return ScoringInputs(windows.x, windows.y, windows.ids)
 
+    def default_tta(self, run) -> str:
+        return "none"
+
     def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
         return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
 
@@ -101,8 +104,11 @@ class HarTask:
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         return {}
 
-    def blend(self, run, data: DataDir, tta: str):
+    def check_blend(self, run) -> None:
         raise UsageError("dltrain blend combines the two eyes of a patient: it applies to retina runs only")
+
+    def blend(self, run, data: DataDir, tta: str):
+        self.check_blend(run)
 
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         x, ids = self._windows(run, request)

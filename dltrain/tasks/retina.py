@@ -19,15 +19,24 @@ from dltrain.data.feeds import (
     TrainingFeeds,
     balanced_class_weights,
     encode_targets,
-    own_share,
+    steps_per_epoch,
 )
+from dltrain.data.retina.sources import IMAGE_SUFFIXES
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, input_errors_explained
 from dltrain.tasks.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
 logger = logging.getLogger("dltrain")
-PREDICT_BATCH_SIZE = 64
+# Images scored per batch: SCORING_BATCH_SIZE at 128 px, fewer as the side grows (the same pixels per
+# batch), so 512 px photographs (and their TTA views, rebatched) never ask for more memory than 128 px ones.
+SCORING_PIXELS = SCORING_BATCH_SIZE * 128 * 128
+
+
+def scoring_batch_size(side: int) -> int:
+    return int(min(SCORING_BATCH_SIZE, max(4, SCORING_PIXELS // (side * side))))
+
+
 # Test-time augmentation modes and their views (see RetinaTask._view_outputs): the four flips
 # (identity, up-down, left-right, both = 180 degrees), or all eight rotations and mirrors.
 TTA_VIEWS = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": (0, 1, 2, 3, 4, 5, 6, 7)}
@@ -77,7 +86,7 @@ class RetinaTask:
 
         (train, val), cache = self._image_feeds(data, config, context.scratch)
         shard, sharded = context.shard, context.shard is not None
-        steps = len(train.paths) // batch_size if sharded else -(-len(train.paths) // batch_size)
+        steps = steps_per_epoch(len(train.paths), batch_size, sharded)
         placement = augmentation_placement(config, context.accelerator)
         train_levels = data.split("train")["level"].to_numpy(np.int64)
 
@@ -86,7 +95,12 @@ class RetinaTask:
                 train, train_levels, config, batch_size, shard, placement, steps, first_epoch, end_epoch
             )
 
-        val_data = own_share(val.batches(batch_size, drop_remainder=sharded), batch_size, shard)
+        if sharded and len(val.paths) < batch_size:
+            raise DataError(
+                f"the val split has {len(val.paths)} images, fewer than one global batch ({batch_size}): every "
+                "process needs a full share of a batch; lower train.batch_size"
+            )
+        val_data = val.batches(batch_size, drop_remainder=sharded, shard=shard)
         if sharded:  # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data"
             import tensorflow as tf
 
@@ -103,14 +117,14 @@ class RetinaTask:
         from dltrain.networks.augmentation import augmented, is_enabled
 
         def batches_of(indices):
-            return train.batches(batch_size, indices, drop_remainder=shard is not None)
+            return train.batches(batch_size, indices, drop_remainder=shard is not None, shard=shard)
 
         sampling = (config.train.sampling, config.train.sampling_decay)
-        batches = own_share(
-            epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling), batch_size, shard
-        )
+        batches = epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling)
         if placement == "pipeline" and is_enabled(config.augment):
-            batches = augmented(batches, config.augment, config.train.seed, first_epoch * steps)
+            # Each process its own draws (its rows are other images), from (seed, process, step) alone.
+            seed = config.train.seed + ((shard[0] << 32) if shard else 0)
+            batches = augmented(batches, config.augment, seed, first_epoch * steps)
         return batches.prefetch(2)
 
     def _image_feeds(self, data: DataDir, config, scratch):
@@ -163,12 +177,21 @@ class RetinaTask:
         table = data.split(split)
         levels = table["level"].to_numpy(np.int64)
         feed = ImageFeed(image_paths(data.path, table), levels, data.meta.image_options.size)
-        return ScoringInputs(feed.batches(SCORING_BATCH_SIZE).prefetch(2), levels, table["image"].to_numpy(str))
+        batches = feed.batches(scoring_batch_size(data.meta.image_options.size)).prefetch(2)
+        return ScoringInputs(batches, levels, table["image"].to_numpy(str))
+
+    def default_tta(self, run) -> str:
+        """The mode the run's blend was fitted for, so that evaluate and predict use the blend as fitted."""
+        blend = read_blend(run.path)
+        if blend is None or blend.tta == "none":
+            return "none"
+        logger.info("--tta %s: the mode the run's blend.json was fitted for", blend.tta)
+        return blend.tta
 
     def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
         """Model outputs; with a TTA mode, the mean over its views of each image."""
         if tta == "none":
-            return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
+            return model.predict(inputs, verbose=0)
         return self._view_outputs(model, inputs, TTA_VIEWS[tta]).mean(axis=1)
 
     def _view_outputs(self, model, inputs, views: tuple[int, ...]) -> np.ndarray:
@@ -183,11 +206,20 @@ class RetinaTask:
             stacked = tf.stack(chosen, axis=1)
             return tf.reshape(stacked, tf.concat([[-1], tf.shape(images)[1:]], axis=0)), tf.repeat(target, len(views))
 
-        outputs = model.predict(inputs.map(expand), verbose=0)
+        side = inputs.element_spec[0].shape[1]  # the views of a batch, rebatched to the images' usual batch size
+        views_batches = inputs.map(expand).unbatch().batch(scoring_batch_size(side)).prefetch(2)
+        with warnings.catch_warnings():  # a stream of unknown length (unbatch forgets it) ends this way, by design
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            outputs = model.predict(views_batches, verbose=0)
         return outputs.reshape(-1, len(views), *outputs.shape[1:])
 
     def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
         thresholds = run.provenance.thresholds or {}
+        regression = run.config.model.head == "regression"
+        if regression and thresholds and tta not in thresholds:  # a run from a dltrain that tuned one set only
+            logger.warning(
+                "%s has no thresholds tuned for --tta %s: grading with those tuned without TTA", run.path, tta
+            )
         return grades_from_outputs(
             outputs, run.config.model.head, thresholds.get(tta) or thresholds.get("none") or DEFAULT_THRESHOLDS
         )
@@ -200,13 +232,19 @@ class RetinaTask:
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         """With a blend of both eyes fitted for this TTA mode, its kappa beside the per-image one."""
         blend = read_blend(run.path)
-        if blend is None or blend.tta != tta:
+        if blend is None:
+            return {}
+        if blend.tta != tta:
+            logger.info("no blended kappa: the run's blend.json was fitted for --tta %s, not --tta %s", blend.tta, tta)
             return {}
         return {
             "blended_quadratic_weighted_kappa": quadratic_kappa(
                 scoring.labels, blend.grades(list(scoring.ids), outputs)
             )
         }
+
+    def check_blend(self, run) -> None:
+        """Every retina run can be blended."""
 
     def blend(self, run, data: DataDir, tta: str) -> Blend:
         """Fit the blend of both eyes on the validation split's outputs and write blend.json."""
@@ -223,6 +261,11 @@ class RetinaTask:
         source = Path(request.source)
         if not source.exists():
             raise DataError(f"{source}: no such file or folder")
+        blend = read_blend(run.path) if request.blend else None
+        if blend is not None and blend.tta != request.tta:  # before any photograph is read
+            raise UsageError(
+                f"{run.path}'s blend was fitted on --tta {blend.tta} outputs; pass --tta {blend.tta}, or --no-blend"
+            )
         if source.is_dir() and (source / META_FILE).is_file():
             names, outputs = self._outputs_of_data_dir(run, source, request)
         else:
@@ -236,10 +279,6 @@ class RetinaTask:
         blend = read_blend(run.path) if request.blend else None
         if blend is None:
             return self.labels_from_outputs(outputs, run, request.tta)
-        if blend.tta != request.tta:
-            raise UsageError(
-                f"{run.path}'s blend was fitted on --tta {blend.tta} outputs; pass --tta {blend.tta}, or --no-blend"
-            )
         logger.info(
             "grading both eyes of each patient together (the run's blend.json; --no-blend grades each eye alone)"
         )
@@ -249,8 +288,8 @@ class RetinaTask:
         graded = dict(zip(frame["image"], frame["level"]))
         counts = run.data_meta.class_counts.get("train", {})
         common = int(np.argmax([counts.get(name, 0) for name in run.data_meta.classes]))
-        for file_name, reason in request.rejects:
-            image = Path(file_name).stem
+        for file_name, reason in request.rejects:  # a file's name, or an image name from rejects.csv
+            image = Path(file_name).stem if Path(file_name).suffix.lower() in IMAGE_SUFFIXES else file_name
             patient, right = patient_and_eye(image)
             fellow = f"{patient}_{'left' if right else 'right'}" if right is not None else None
             level = graded.get(fellow, common)
@@ -265,14 +304,19 @@ class RetinaTask:
 
     def _outputs_of_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
         from dltrain.data.retina.pipeline import ImageFeed, image_paths
+        from dltrain.data.retina.prepare import unreadable_unlabelled
 
         data = DataDir.open(source)
         run.data_meta.check_compatible(data.meta, str(source))
-        table = data.split(data.prediction_split(request.split))
+        split = data.prediction_split(request.split)
+        table = data.split(split)
+        if split == "unlabelled":  # the test/ photographs prepare rejected still get a row
+            request.rejects.extend(unreadable_unlabelled(source))
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
         feed = ImageFeed(image_paths(source, table), np.zeros(len(table), np.int64), data.meta.image_options.size)
         with input_errors_explained(self, data):
-            outputs = self.predict_outputs(model, feed.batches(PREDICT_BATCH_SIZE).prefetch(2), request.tta)
+            batches = feed.batches(scoring_batch_size(data.meta.image_options.size)).prefetch(2)
+            outputs = self.predict_outputs(model, batches, request.tta)
         return table["image"].tolist(), outputs
 
     def _outputs_of_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
@@ -304,7 +348,7 @@ class RetinaTask:
                 images = tf.data.Dataset.from_generator(
                     lambda: itertools.chain([first], stream), output_signature=signature
                 )
-                batches = images.batch(PREDICT_BATCH_SIZE).map(
+                batches = images.batch(scoring_batch_size(size)).map(
                     lambda batch: (tf.cast(batch, tf.float32), tf.zeros(tf.shape(batch)[0]))
                 )
                 with warnings.catch_warnings():  # a stream of unknown length ends this way, by design

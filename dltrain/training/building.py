@@ -39,18 +39,22 @@ def training_phases(config: Config, first_epoch: int = 0) -> list[Phase]:
 def build_model(
     data: DataDir, config: Config, steps_per_epoch: int, accelerator: bool = False, phase: Phase | None = None
 ):
-    from dltrain.networks import MODELS
-
-    task = task_of(data.meta)
-    try:
-        network = MODELS.get(config.model.name)(
-            data.meta.input_shape, len(data.meta.classes), config.model, config.regularization
-        )
-    except ValueError as error:  # a builder refusing a combination of settings (or a weights file of another network)
-        raise UsageError(str(error)) from None
-    model = task.wrap_model(network, data, config, accelerator)
+    model = task_of(data.meta).wrap_model(build_network(data, config), data, config, accelerator)
     compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs))
     return model
+
+
+def build_network(data: DataDir, config: Config):
+    """The configured network for the data's inputs and classes; a builder's refusal (settings that do
+    not combine, images too small for it, a weights file of another network) as one UsageError."""
+    from dltrain.networks import MODELS
+
+    try:
+        return MODELS.get(config.model.name)(
+            data.meta.input_shape, len(data.meta.classes), config.model, config.regularization
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phase: Phase) -> None:

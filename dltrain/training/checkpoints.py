@@ -50,6 +50,7 @@ class ResumeState(BaseModel):
     learning_rate: float = Field(ge=0)
     callbacks: dict[str, dict[str, float | int | None]]
     seed_generators: list[list[int]]
+    stopped: bool = False  # early stopping ended the training at this epoch: a resume only scores it
 
 
 def read_resume_state(path: Path) -> dict:
@@ -196,6 +197,7 @@ class LastCheckpoint(keras.callbacks.Callback):
             "learning_rate": current_learning_rate(self.model.optimizer),
             "callbacks": {name: callback.state() for name, callback in self.stateful_callbacks.items()},
             "seed_generators": seed_generator_states(self.model),
+            "stopped": bool(self.model.stop_training),  # early stopping (registered before this) decided
         }
         save_model_atomic(
             self.model,

@@ -22,7 +22,7 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import file_sha256, stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
-from dltrain.data.feeds import TrainingContext
+from dltrain.data.feeds import TrainingContext, steps_per_epoch
 from dltrain.runs.rundir import (
     HISTORY_FILE,
     LAST_MODEL_FILE,
@@ -114,7 +114,11 @@ def train_run(
             logger.warning("interrupted: %s keeps its previous run; the new one was not finished", run_dir)
             raise
         except BaseException:
-            # A run that failed half-way explains nothing; do not leave it looking like a run.
+            if not replacing and (target / LAST_MODEL_FILE).is_file():
+                # Epochs were trained and checkpointed (an error while scoring, say): keep them to resume.
+                mark_interrupted(run, "stopped by an error")
+                raise
+            # A run that failed before its first checkpoint explains nothing; do not leave it looking like a run.
             shutil.rmtree(target, ignore_errors=True)
             raise
         if replacing:
@@ -163,6 +167,9 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
         except KeyboardInterrupt:
             mark_interrupted(run)
             raise
+        except Exception:
+            mark_interrupted(run, "stopped by an error")
+            raise
 
 
 def trim_history(path: Path, epochs_done: int) -> None:
@@ -174,16 +181,24 @@ def trim_history(path: Path, epochs_done: int) -> None:
             write_text_atomic(path, history.iloc[:epochs_done].to_csv(index=False))
 
 
-def mark_interrupted(run: Run) -> None:
+def mark_interrupted(run: Run, why: str = "interrupted") -> None:
     if (run.path / "provenance.json").is_file():
         run.provenance.status = "interrupted"
         run.save_provenance()
     resumable = (run.path / LAST_MODEL_FILE).is_file()
     logger.warning(
-        "interrupted: %s is incomplete%s",
+        "%s: %s is incomplete%s",
+        why,
         run.path,
         f"; continue it with: dltrain train --resume {run.path}" if resumable else "",
     )
+
+
+def without_weights_file(config: Config) -> Config:
+    """A resumed run's weights come from last.keras: its starting weights file is not read again (it may be gone)."""
+    if getattr(config.model, "weights", None) is None:
+        return config
+    return config.model_copy(update={"model": config.model.model_copy(update={"weights": None})})
 
 
 def weights_notes(model_config) -> dict:
@@ -242,28 +257,19 @@ class TrainingSession:
             if self.tracker:
                 self.tracker.stop(interrupted=isinstance(error, KeyboardInterrupt))
             raise
+        finally:  # a disk cache is no result; a resumed run decodes it again
+            for path in self.scratch_files:
+                path.unlink(missing_ok=True)
         if self.tracker:
             self.tracker.finish(self.run.path, self.run.provenance.metrics, self.run.provenance.epochs_run or 0)
         return self.run.provenance
 
     def _fit(self, setup):
         """Fit every phase left (one, or a frozen backbone then an unfrozen one), on the same feeds and callbacks."""
-        from dltrain.training.building import build_callbacks, build_model, carry_over, compile_for, training_phases
-        from dltrain.training.devices import check_global_batch
+        from dltrain.training.building import build_callbacks, carry_over, compile_for
 
-        config, task = self.config, task_of(self.data.meta)
-        global_batch = check_global_batch(config.train, setup.replicas, self.data.meta.split_size("train"))
-        shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
-        accelerator = setup.device["type"] != "CPU"
-        feeds = task.training_feeds(
-            self.data, config, global_batch, TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
-        )
-        self.scratch_files = feeds.scratch_files
-        phases = training_phases(config, self.first_epoch)
-        model = build_model(self.data, config, feeds.steps_per_epoch, accelerator, phases[0])
-        self._start_provenance(
-            model, setup, {**feeds.notes, **weights_notes(config.model)}, phases[0].first == phases[0].start
-        )
+        config = self.config
+        model, phases, feeds = self._build(setup)
         callbacks, watch = build_callbacks(config, self.run.path, feeds.steps_per_epoch, self.resume_state)
         for index, phase in enumerate(phases):
             if index:
@@ -288,6 +294,32 @@ class TrainingSession:
                 shuffle=False,
             )
         return model, callbacks, watch
+
+    def _build(self, setup):
+        """The compiled model (first: its refusals come before any image is decoded), the phases left to
+        train and the feeds; a resumed run's state restored into the model."""
+        from dltrain.training.building import build_model, training_phases
+        from dltrain.training.devices import check_global_batch
+
+        config, task = self.config, task_of(self.data.meta)
+        samples = self.data.meta.split_size("train")
+        global_batch = check_global_batch(config.train, setup.replicas, samples)
+        shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
+        steps = steps_per_epoch(samples, global_batch, shard is not None)
+        # A resumed run builds its model as it was started (auto puts the augmentation in the model on a GPU).
+        started_on = (self.run.provenance.device or {}).get("type") if self.resume_state else None
+        accelerator = (started_on or setup.device["type"]) != "CPU"
+        stopped = bool((self.resume_state or {}).get("stopped"))  # early stopping had ended it: only scoring is left
+        phases = [] if stopped else training_phases(config, self.first_epoch)
+        last_phase = training_phases(config, max(self.first_epoch - 1, 0))[0]  # holding the last epoch trained
+        built = without_weights_file(config) if self.resume_state else config
+        model = build_model(self.data, built, steps, accelerator, phases[0] if phases else last_phase)
+        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
+        feeds = task.training_feeds(self.data, config, global_batch, context)
+        self.scratch_files = feeds.scratch_files
+        notes = {**feeds.notes, **({} if self.resume_state else weights_notes(config.model))}
+        self._start_provenance(model, setup, notes, not phases or phases[0].first == phases[0].start)
+        return model, phases, feeds
 
     def _start_provenance(self, model, setup, input_notes: dict, phase_begins: bool) -> None:
         """Record what actually runs (not what the config asked for) before the first epoch; a resumed
@@ -328,7 +360,7 @@ class TrainingSession:
                     "model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times "
                     "slower on this GPU"
                 )
-        provenance.input = input_notes or None
+        provenance.input = {**(provenance.input or {}), **input_notes} or None  # a resume keeps the first notes
         if self.group.distributed:
             provenance.processes = self.group.describe()
         if config.train.tracking == "mlflow" and self.group.is_chief:
@@ -369,8 +401,6 @@ class TrainingSession:
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
         splits = [split for split in ("val", "test") if self.data.has_split(split)]
         metrics = {split: score_split(kept, self.data, split, self.run) for split in splits}
-        for path in self.scratch_files:
-            path.unlink(missing_ok=True)
         provenance.status = STATUS_COMPLETE
         provenance.epochs_run = epochs_run
         provenance.best_epoch = kept_epoch

@@ -28,6 +28,14 @@ def raw_image_paths(source: Path) -> list[Path]:
     paths = sorted(path for path in source.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    seen: dict[str, Path] = {}
+    for path in paths:  # a submission has one row per image name
+        if path.stem in seen:
+            raise DataError(
+                f"{source}: two photographs are named {path.stem!r} ({seen[path.stem]} and {path}); a submission "
+                "has one row per name, so rename or remove one"
+            )
+        seen[path.stem] = path
     return paths
 
 

@@ -1,8 +1,9 @@
 """tf.data input pipelines over a prepared retina DATA_DIR, built to hold at 35k photographs x 512 px.
 
 Training order is drawn per epoch from (seed, epoch) over the image *indices*: decoded images are
-never shuffled, so memory does not grow with the data, the first step starts at once, and a
-resumed run sees exactly the batches it would have seen. Decoded images are kept, as uint8 (a
+never shuffled, so memory does not grow with the data (with `none`, the first step starts at once;
+`memory` and `disk` decode every image once first), and a resumed run sees exactly the batches it
+would have seen. Decoded images are kept, as uint8 (a
 quarter of float32's bytes, cast to float in the batch), according to `train.cache`:
 
 - `none`: every epoch reads and decodes the JPEGs (host memory flat in the number of images);
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.console import progress_bar
+from dltrain.data.feeds import own_share
 from dltrain.data.retina.meta import IMAGES_FOLDER
 
 logger = logging.getLogger("dltrain")
@@ -126,21 +128,26 @@ class ImageFeed:
 
         return tf.ensure_shape(_decode(path), [self.size, self.size, 3])
 
-    def batches(self, batch_size: int, indices=None, drop_remainder: bool = False):
+    def batches(self, batch_size: int, indices=None, drop_remainder: bool = False, shard=None):
         """(float32 images in 0-255, target) batches of the images `indices` names (a dataset of
-        indices, e.g. one epoch's order), or of every image in file order."""
+        indices, e.g. one epoch's order), or of every image in file order. With `shard` (process id,
+        processes), this process's rows of every global batch: chosen among the indices, so that a
+        process decodes or looks up only its own images."""
         import tensorflow as tf
 
         indices = indices if indices is not None else tf.data.Dataset.range(len(self.paths))
         targets, files = tf.constant(self.targets), tf.constant(self.paths)
+        rows = own_share(indices.batch(batch_size, drop_remainder), batch_size, shard)
         if self.store is None:
-            pairs = indices.map(
+            pairs = rows.unbatch().map(
                 lambda index: (self._decode_one(tf.gather(files, index)), tf.gather(targets, index)),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-            batched = pairs.batch(batch_size, drop_remainder)
+            batched = pairs.batch(batch_size // shard[1] if shard else batch_size, drop_remainder)  # the same rows
+            if rows.cardinality() >= 0:  # unbatch forgets how many batches there are; Keras wants to know
+                batched = batched.apply(tf.data.experimental.assert_cardinality(rows.cardinality()))
         else:
-            batched = indices.batch(batch_size, drop_remainder).map(
+            batched = rows.map(
                 lambda rows: (self._lookup(rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE
             )
         return batched.map(

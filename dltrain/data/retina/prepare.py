@@ -4,7 +4,8 @@ DATA_DIR layout:
     images/<name>.jpeg                     one per usable photograph, `--size` pixels square
     train.csv, val.csv, test.csv           image,level,patient (both eyes of a patient together)
     unlabelled.csv                         image,patient (Kaggle test/), for predict
-    rejects.csv                            image,reason for everything that could not be used
+    rejects.csv                            image,reason,split for everything that could not be used
+                                           (split "unlabelled": a photograph of the source's test/)
     prepare-state.json                     the image options, so a re-run can resume safely
     meta.json                              written last: its presence means the folder is complete
 """
@@ -253,7 +254,11 @@ def _prepare_images(
     # The patient split is drawn while the workers prepare the images: it does not affect them.
     reasons, splits = _run_tasks(tasks, workers, lambda: split_by_patient(items, *split))
     usable = [item for item, reason in zip(items, reasons) if reason is None]
-    rejects += [Reject(item.name, reason) for item, reason in zip(items, reasons) if reason is not None]
+    rejects += [
+        Reject(item.name, reason, "unlabelled" if item.split == "unlabelled" else "")
+        for item, reason in zip(items, reasons)
+        if reason is not None
+    ]
     if not any(item.level is not None for item in usable):
         first = next((reject for reject in rejects if reject.reason), None)
         example = f" (first: {first.image}: {first.reason})" if first else ""
@@ -285,6 +290,25 @@ def _run_tasks(tasks: list[tuple], workers: int, meanwhile: Callable[[], T]) -> 
             return reasons, later.result()
 
 
+REJECTS_FILE = "rejects.csv"
+
+
+def unreadable_unlabelled(data_dir: Path) -> list[tuple[str, str]]:
+    """(image, reason) of the source's test/ photographs that prepare could not use: a submission still
+    needs their rows. A DATA_DIR from a dltrain that did not record the split column has none listed."""
+    path = Path(data_dir) / REJECTS_FILE
+    if not path.is_file():
+        return []
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not the rejects table prepare wrote ({str(error).splitlines()[0]})") from None
+    if not {"image", "reason", "split"} <= set(table.columns):
+        return []
+    unlabelled = table[table["split"] == "unlabelled"]
+    return list(zip(unlabelled["image"], unlabelled["reason"]))
+
+
 def _write_tables(
     out: Path, usable: list[RetinaItem], splits: dict[str, str], rejects: list[Reject], options: ImageOptions
 ) -> RetinaMeta:
@@ -312,9 +336,10 @@ def _write_tables(
             counts = np.bincount(part["level"].astype(int), minlength=len(LEVELS))
             class_counts[split] = dict(zip(GRADE_NAMES, counts.tolist()))
     reject_table = pd.DataFrame(
-        [{"image": reject.image, "reason": reject.reason} for reject in rejects], columns=["image", "reason"]
+        [{"image": reject.image, "reason": reject.reason, "split": reject.split} for reject in rejects],
+        columns=["image", "reason", "split"],
     )
-    write_text_atomic(out / "rejects.csv", reject_table.to_csv(index=False))
+    write_text_atomic(out / REJECTS_FILE, reject_table.to_csv(index=False))
     return RetinaMeta(
         classes=GRADE_NAMES,
         input_shape=[options.size, options.size, 3],

@@ -43,6 +43,7 @@ class RetinaItem:
 class Reject:
     image: str
     reason: str
+    split: str = ""  # "unlabelled" for a file of Kaggle's test/ (predict fills its row in), else ""
 
 
 def image_files(folder: Path) -> dict[str, Path]:

@@ -55,6 +55,7 @@ def main() -> None:
     train_seconds = timed(
         [*dltrain, "train", str(data), "--out", str(run), "--config", "retina-cnn", "--force", *extra]
     )
+    timed([*dltrain, "evaluate", str(run), "--split", "test", "--json"])  # training never scores the test split
     metrics = json.loads((run / "metrics-test.json").read_text())
     provenance = json.loads((run / "provenance.json").read_text())
 

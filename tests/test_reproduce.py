@@ -21,9 +21,9 @@ def test_ci_budget_lands_in_its_band_and_repeats_exactly(tmp_path, name):
         (row,) = json.loads(result.stdout)
         assert row["status"] == "ok" and row["baseline"] == name
         low, high = load_baselines()[name].budgets["ci"].band
-        assert low <= row["measured"] <= high
+        assert low <= row["mean"] <= high and row["values"] == [row["mean"]] and row["std"] == 0
         history = (tmp_path / attempt / f"{name}-ci" / "run" / "history.csv").read_text()
-        measured.append((row["measured"], history))
+        measured.append((row["mean"], history))
     assert measured[0] == measured[1]  # same metric, and the same history to the last digit
 
 
@@ -36,15 +36,15 @@ def test_reproduce_needs_names_or_all(tmp_path):
     assert result.exit_code == 2 and "--budget 'huge'" in result.stderr
 
 
-def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
-    # A band no model can reach: the exit code and the line CI reads must say so.
+def tiny_har_baseline(monkeypatch, band):
+    """har-gru at a budget of seconds, with the band given (the baselines file is the real one otherwise)."""
     import dltrain.runs.reproduce as reproduce_module
 
     original = reproduce_module.load_baselines
 
-    def impossible_band():
+    def tiny():
         baselines = original()
-        baselines["har-gru"].budgets["ci"].band = (1.5, 2.0)
+        baselines["har-gru"].budgets["ci"].band = band
         baselines["har-gru"].budgets["ci"].set += [
             "train.epochs=1",
             "model.conv_layers=0",
@@ -53,7 +53,29 @@ def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
         ]
         return baselines
 
-    monkeypatch.setattr(reproduce_module, "load_baselines", impossible_band)
+    monkeypatch.setattr(reproduce_module, "load_baselines", tiny)
+
+
+def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
+    # A band no model can reach: the exit code and the line CI reads must say so.
+    tiny_har_baseline(monkeypatch, (1.5, 2.0))
     result = invoke("reproduce", "har-gru", "--out", str(tmp_path))
     assert result.exit_code == REGRESSION_EXIT_CODE
     assert "REGRESSION" in result.stdout and "har-gru left the expected band" in result.stderr
+
+
+def test_seeds_train_from_scratch_and_the_band_is_checked_on_their_mean(tmp_path, monkeypatch):
+    import numpy as np
+
+    tiny_har_baseline(monkeypatch, (0.0, 1.0))
+    result = invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,2", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["seeds"] == [1, 2] and len(row["values"]) == 2 and row["values"][0] != row["values"][1]
+    assert row["mean"] == pytest.approx(np.mean(row["values"]), abs=1e-4)
+    assert row["std"] == pytest.approx(np.std(row["values"], ddof=1), abs=1e-4)
+    for seed, value in zip(row["seeds"], row["values"]):
+        run = tmp_path / "har-gru-ci" / f"run-seed-{seed}"
+        assert f"seed: {seed}" in (run / "config.yaml").read_text()
+        assert json.loads((run / "metrics-test.json").read_text())["accuracy"] == pytest.approx(value, abs=1e-4)
+    assert invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,1").exit_code == 2

@@ -257,7 +257,7 @@ def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
     result = invoke(*command)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "comparison.csv")
-    assert len(table) == 4 and {"optimizer.name", "train.batch_size", "best val_loss", "epochs", "seconds"} <= set(
+    assert len(table) == 4 and {"optimizer.name", "train.batch_size", "val loss*", "epochs", "seconds"} <= set(
         table.columns
     )
     assert set(table["optimizer.name"]) == {"sgd", "adam"} and set(table["train.batch_size"]) == {8, 16}

@@ -19,6 +19,9 @@ logger = logging.getLogger("dltrain")
 CompareForceOption = Annotated[
     bool, typer.Option(help="Replace the comparison.csv and .png of an earlier compare in --out.")
 ]
+CompareJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the comparison as one JSON list (a row per run) on stdout, nothing else.")
+]
 RunDirsArgument = Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")]
 OutOption = Annotated[
     Path | None,
@@ -31,6 +34,15 @@ GridOption = Annotated[
         "--grid",
         "-g",
         help="A key and its values, e.g. --grid optimizer.name=sgd,momentum,adam (repeatable: the product is trained).",
+    ),
+]
+FoldsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=2,
+        max=100,
+        help="Activity: train every grid point once per subject-grouped fold of the train and val data (no "
+        "subject in two folds, the test split in none) and compare mean and spread of the validation scores.",
     ),
 ]
 SweepOutOption = Annotated[
@@ -54,6 +66,13 @@ BudgetOption = Annotated[
 ]
 ReproduceOutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")]
+SeedsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Train each baseline once per seed (e.g. 1,2,3), from scratch; the band is checked on the mean, and "
+        "the table shows mean and standard deviation (default: the preset's seed)."
+    ),
+]
 BackendOption = Annotated[
     str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")
 ]
@@ -84,14 +103,24 @@ ReportOnlyOption = Annotated[
 
 
 @user_errors
-def compare(run_dirs: RunDirsArgument, out: OutOption = None, force: CompareForceOption = False) -> None:
-    """Compare runs: the settings that differ, best validation values, epochs, time, test scores."""
+def compare(
+    run_dirs: RunDirsArgument,
+    out: OutOption = None,
+    force: CompareForceOption = False,
+    as_json: CompareJsonOption = False,
+) -> None:
+    """Compare runs: the settings that differ, validation scores (starred: they chose the epochs), epochs, time,
+    and test scores where 'evaluate --split test' has run. Runs keep the order given."""
     from rich.console import Console
 
     from dltrain.runs.compare import compare_runs, comparison_table
 
     frame = compare_runs(run_dirs, out, force)
-    Console(width=table_width()).print(comparison_table(frame))
+    if as_json:
+        sys.stdout.write(frame.to_json(orient="records") + "\n")
+        return
+    width = table_width()
+    Console(width=width).print(comparison_table(frame, width or Console().width))
     if out is not None:
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
 
@@ -104,18 +133,21 @@ def sweep(
     config: ConfigOption = None,
     overrides: OverridesOption = None,
     force: ForceOption = False,
+    folds: FoldsOption = None,
 ) -> None:
     """Train one run per grid point (complete ones are kept, interrupted ones resumed), then compare them."""
     from rich.console import Console
 
     from dltrain.core.errors import DataError
-    from dltrain.runs.compare import comparison_table
+    from dltrain.runs.compare import FOLDS_NOTE, VALIDATION_NOTE, comparison_table
     from dltrain.runs.sweep import parse_grid
     from dltrain.runs.sweep import sweep as run_sweep
 
-    frame, failures = run_sweep(data_dir, config, parse_grid(grid), overrides or [], out, force)
+    frame, failures = run_sweep(data_dir, config, parse_grid(grid), overrides or [], out, force, folds)
     if frame is not None:
-        Console(width=table_width()).print(comparison_table(frame))
+        width = table_width()
+        note = FOLDS_NOTE if folds else VALIDATION_NOTE
+        Console(width=width).print(comparison_table(frame, width or Console().width, note))
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
     if failures:
         raise DataError(
@@ -132,18 +164,21 @@ def reproduce(
     out: ReproduceOutOption = Path("models/reproduce"),
     as_json: AsJsonOption = False,
     backend: BackendOption = "tensorflow",
+    seeds: SeedsOption = None,
 ) -> None:
-    """Re-run baselines from scratch (prepare, train with deterministic ops, score); exit 3 if one left its band."""
+    """Re-run baselines from scratch (prepare, train with deterministic ops, score the test split once); exit 3
+    if one left its band."""
     from dltrain.core.errors import UsageError
     from dltrain.training.multihost import select_backend
 
     select_backend(backend)  # before anything imports Keras
-    from dltrain.runs.reproduce import load_baselines, results_table
+    from dltrain.runs.reproduce import load_baselines, parse_seeds, results_table
     from dltrain.runs.reproduce import reproduce as run_reproduce
 
     if all_baselines == bool(names):
         raise UsageError(f"name the baselines to re-run or pass --all (baselines: {', '.join(load_baselines())})")
-    rows = run_reproduce(list(load_baselines()) if all_baselines else list(names), budget, out)
+    chosen_seeds = parse_seeds(seeds)
+    rows = run_reproduce(list(load_baselines()) if all_baselines else list(names), budget, out, chosen_seeds)
     if as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
     else:

@@ -11,7 +11,6 @@ import typer
 from dltrain.cli.common import user_errors
 from dltrain.core.console import stderr_console
 from dltrain.core.errors import UsageError
-from dltrain.reporting.tables import short_metric_name
 
 logger = logging.getLogger("dltrain")
 
@@ -121,16 +120,13 @@ def train(
     )
     outcome = launch_training(request)
     if outcome.run_dir is not None:
-        report_run(outcome.provenance, outcome.run_dir)
+        report_run(outcome.run_dir)
 
 
-def report_run(provenance, run_dir: Path) -> None:
-    summary = ", ".join(
-        f"{split} "
-        + ", ".join(f"{short_metric_name(name)} {value:.4f}" for name, value in values.items() if name != "macro_f1")
-        for split, values in provenance.metrics.items()
-    )
-    logger.info("run complete: %s", summary)
-    stderr_console.print(
-        f"run: {run_dir}  (model.keras, last.keras, history.csv, metrics-*.json, *.png)", highlight=False
-    )
+def report_run(run_dir: Path) -> None:
+    from dltrain.runs.rundir import Run
+    from dltrain.runs.summary import completion_lines
+
+    logger.info("run complete: %s", run_dir)
+    for line in completion_lines(Run.open(run_dir)):
+        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)  # a command stays on one line to copy

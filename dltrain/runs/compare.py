@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dltrain.config.loading import flat_settings
@@ -26,6 +27,15 @@ class RunRecord:
     settings: dict[str, object]  # "section.key" -> value
     provenance: Provenance
     history: pd.DataFrame
+    test: dict[str, float]  # the headline test scores, once `evaluate --split test` has written them
+
+
+TEST_METRICS_FILE = "metrics-test.json"
+HEADLINE = ("accuracy", "quadratic_weighted_kappa")
+VALIDATION_NOTE = (
+    "* validation: it chose each run's kept epoch (and thresholds), so it is not a held-out score; "
+    "test columns come from 'dltrain evaluate RUN_DIR --split test' and never order the runs"
+)
 
 
 def read_run_record(run_dir: Path) -> RunRecord:
@@ -36,7 +46,20 @@ def read_run_record(run_dir: Path) -> RunRecord:
         raise DataError(
             f"{run.path} is not a dltrain run with a history (no epoch finished: {HISTORY_FILE} missing or empty)"
         )
-    return RunRecord(run.path, flat_settings(run.config.model_dump(mode="json")), run.provenance, history)
+    return RunRecord(
+        run.path, flat_settings(run.config.model_dump(mode="json")), run.provenance, history, read_test_scores(run.path)
+    )
+
+
+def read_test_scores(run_dir: Path) -> dict[str, float]:
+    path = Path(run_dir) / TEST_METRICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        metrics = json.loads(path.read_text())
+        return {name: float(metrics[name]) for name in HEADLINE if name in metrics}
+    except (ValueError, TypeError, AttributeError) as error:
+        raise DataError(f"{path} is damaged ({error}); run 'dltrain evaluate {run_dir} --split test' again") from None
 
 
 def differing_settings(records: list[RunRecord]) -> list[str]:
@@ -51,26 +74,34 @@ def _best(history: pd.DataFrame, column: str, lowest: bool):
     return float(values.min() if lowest else values.max())
 
 
+def _validation_scores(record: RunRecord) -> dict[str, float | None]:
+    """The kept model's validation scores (a finished run's, thresholds tuned), else the history's best."""
+    scored = record.provenance.metrics.get("val", {})
+    scores = {"val loss*": _best(record.history, "val_loss", lowest=True)}
+    for name, column in (("accuracy", "val_accuracy"), ("quadratic_weighted_kappa", "val_kappa")):
+        value = scored.get(name, _best(record.history, column, lowest=False))
+        if value is not None:
+            scores[f"val {short_metric_name(name)}*"] = value
+    return scores
+
+
 def comparison_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run, in the order given: the settings that differ, then validation (starred: it
+    steered the runs), then the training's length, then the held-out test scores where evaluated."""
     differing = differing_settings(records)
     rows = []
     for record in records:
-        provenance, history = record.provenance, record.history
+        provenance = record.provenance
         row = {"run": record.path.name, "status": provenance.status}
         row.update({key: record.settings.get(key) for key in differing})
-        row["best val_loss"] = _best(history, "val_loss", lowest=True)
-        for column in ("val_accuracy", "val_kappa"):
-            if any(column in other.history for other in records):
-                row[f"best {column}"] = _best(history, column, lowest=False)
-        row["best epoch"] = provenance.best_epoch
-        row["epochs"] = len(history)
+        row.update(_validation_scores(record))
+        row.update({"kept epoch": provenance.best_epoch, "epochs": len(record.history)})
         row["seconds"] = provenance.train_seconds
-        for split, values in provenance.metrics.items():
-            for name in ("accuracy", "quadratic_weighted_kappa"):
-                if name in values:
-                    row[f"{split} {short_metric_name(name)}"] = values[name]
+        row.update({f"test {short_metric_name(name)}": value for name, value in record.test.items()})
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    tests = [column for column in frame.columns if column.startswith("test ")]
+    return frame[[column for column in frame.columns if column not in tests] + tests]
 
 
 def run_labels(records: list[RunRecord]) -> list[str]:
@@ -107,15 +138,63 @@ def write_comparison(records: list[RunRecord], out: Path) -> pd.DataFrame:
     return frame
 
 
-def comparison_table(frame: pd.DataFrame):
+def fold_comparison_frame(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
+    """One row per grid point: its differing settings, and each headline validation score's mean,
+    standard deviation and per-fold values over the folds it finished. Points keep the grid's order."""
+    firsts = [runs[0] for runs in records.values()]
+    differing = differing_settings(firsts)
+    rows = []
+    for point, runs in records.items():
+        row = {"point": point, "folds": len(runs)}
+        row.update({key: runs[0].settings.get(key) for key in differing})
+        for name in HEADLINE:
+            values = [run.provenance.metrics.get("val", {}).get(name) for run in runs]
+            values = [value for value in values if value is not None]
+            if values:
+                label = f"val {short_metric_name(name)}"
+                row[f"{label} mean"] = float(np.mean(values))
+                row[f"{label} std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+                row[f"{label} per fold"] = [round(float(value), 4) for value in values]
+        row["epochs (mean)"] = float(np.mean([len(run.history) for run in runs]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_fold_comparison(records: dict[str, list[RunRecord]], out: Path) -> pd.DataFrame:
+    from dltrain.reporting.figures import plot_fold_comparison
+
+    frame = fold_comparison_frame(records)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
+    metric = next(short for name in HEADLINE if f"val {(short := short_metric_name(name))} mean" in frame.columns)
+    plot_fold_comparison(
+        frame.rename(columns=lambda column: column.removeprefix("val ")), metric, out / COMPARISON_FIGURE
+    )
+    return frame
+
+
+FOLDS_NOTE = "validation scores over subject-grouped folds of the train and val data: the test split played no part"
+
+
+def comparison_table(frame: pd.DataFrame, width: int | None = None, note: str = VALIDATION_NOTE):
+    """The comparison as a Rich table; runs as columns instead when that is what fits in `width`
+    (run names and settings are never cut)."""
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="runs compared")
+    table = Table(title="runs compared", caption=note, caption_justify="left")
     for column in frame.columns:
-        table.add_column(
-            column, justify="left" if column in ("run", "status") or frame[column].dtype == object else "right"
-        )
+        numeric = column not in ("run", "point", "status") and frame[column].dtype != object
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=not numeric)
     for _, row in frame.iterrows():
         table.add_row(*(Text(format_cell(value)) for value in row))  # Text: values are not markup
-    return table
+    if width is None or Console(width=10_000).measure(table).maximum <= width or len(frame) > len(frame.columns):
+        return table
+    transposed = Table(title="runs compared", caption=note, caption_justify="left", show_header=True)
+    transposed.add_column("", overflow="fold")  # long names fold onto a second line, never cut
+    for name in frame[frame.columns[0]]:
+        transposed.add_column(Text(str(name)), justify="right", overflow="fold")
+    for column in frame.columns[1:]:
+        transposed.add_row(column, *(Text(format_cell(value)) for value in frame[column]))
+    return transposed

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -51,10 +52,10 @@ def load_baselines(path: Path | None = None) -> dict[str, Baseline]:
         raise UsageError(f"baselines file: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}") from None
 
 
-def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Path) -> dict:
-    """Prepare, train and score one baseline; the row of the results table."""
+def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Path, seeds: list[int] | None) -> dict:
+    """Prepare once, then per seed train from scratch and score the test split once (`evaluate`'s
+    scoring: training itself never looks at it); the row of the results table, the band checked on the mean."""
     from dltrain.config.loading import load_config
-    from dltrain.training.session import train_run
 
     budget = baseline.budgets[budget_name]
     folder = out / f"{name}-{budget_name}"
@@ -62,23 +63,45 @@ def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Pat
     logger.info("reproducing %s at the %s budget in %s", name, budget_name, folder)
     TASKS.get(baseline.task).prepare(baseline.source, folder / "data", budget.prepare, os.cpu_count() or 1)
     config = load_config(baseline.preset, [*budget.set, "train.deterministic=true"])
-    provenance = train_run(folder / "data", folder / "run", config, baseline.preset, force=True)
-    measured = provenance.metrics["test"][baseline.metric]
+    seeds = seeds or [config.train.seed]
+    results = [_one_seed(folder, baseline, config, seed, len(seeds) > 1) for seed in seeds]
+    values = [value for value, _ in results]
+    mean, std = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     low, high = budget.band
     return {
         "baseline": name,
         "budget": budget_name,
         "metric": f"test {short_metric_name(baseline.metric)}",
         "expected": f"{low:.2f} - {high:.2f}",
-        "measured": round(float(measured), 4),
-        "status": "ok" if low <= measured <= high else "REGRESSION",
-        "epochs": provenance.epochs_run,
+        "seeds": seeds,
+        "values": [round(value, 4) for value in values],
+        "mean": round(mean, 4),
+        "std": round(std, 4),
+        "status": "ok" if low <= mean <= high else "REGRESSION",
+        "epochs": [epochs for _, epochs in results],
         "seconds": round(time.perf_counter() - started, 1),
-        "run": str(folder / "run"),
+        "runs": [str(_run_folder(folder, seed, len(seeds) > 1)) for seed in seeds],
     }
 
 
-def reproduce(names: list[str], budget_name: str, out: Path) -> list[dict]:
+def _run_folder(folder: Path, seed: int, several: bool) -> Path:
+    return folder / (f"run-seed-{seed}" if several else "run")
+
+
+def _one_seed(folder: Path, baseline: Baseline, config, seed: int, several: bool) -> tuple[float, int]:
+    """Train with `seed` from scratch, then score the test split once: (test metric, epochs run)."""
+    from dltrain.inference.evaluate import evaluate_run
+    from dltrain.training.session import train_run
+
+    run_dir = _run_folder(folder, seed, several)
+    seeded = config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
+    provenance = train_run(folder / "data", run_dir, seeded, baseline.preset, force=True)
+    metrics = evaluate_run(run_dir, None, "test")
+    logger.info("seed %d: test %s %.4f", seed, short_metric_name(baseline.metric), metrics[baseline.metric])
+    return float(metrics[baseline.metric]), int(provenance.epochs_run or 0)
+
+
+def reproduce(names: list[str], budget_name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     baselines = load_baselines()
     if budget_name not in BUDGETS:
         raise UsageError(f"--budget {budget_name!r}: choose {' or '.join(BUDGETS)}")
@@ -88,7 +111,20 @@ def reproduce(names: list[str], budget_name: str, out: Path) -> list[dict]:
     missing = [name for name in names if budget_name not in baselines[name].budgets]
     if missing:
         raise UsageError(f"baseline {missing[0]!r} has no {budget_name} budget")
-    return [reproduce_baseline(name, baselines[name], budget_name, Path(out)) for name in names]
+    return [reproduce_baseline(name, baselines[name], budget_name, Path(out), seeds) for name in names]
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """--seeds 1,2,3 -> [1, 2, 3]; each a valid train.seed, none twice."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds {text!r}: give whole numbers separated by commas, e.g. --seeds 1,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= seed < 2**32 for seed in seeds):
+        raise UsageError(f"--seeds {text!r}: give distinct whole numbers from 0 to 4294967295, e.g. --seeds 1,2,3")
+    return seeds
 
 
 def results_table(rows: list[dict]):
@@ -100,5 +136,11 @@ def results_table(rows: list[dict]):
         table.add_column(column, justify="right" if column in ("measured", "epochs", "seconds") else "left")
     for row in rows:
         style = "green" if row["status"] == "ok" else "bold red"
-        table.add_row(*(str(row[column]) for column in columns), style=style)
+        several = len(row["seeds"]) > 1
+        measured = (
+            f"{row['mean']:.4f} ± {row['std']:.4f} ({len(row['seeds'])} seeds)" if several else f"{row['mean']:.4f}"
+        )
+        epochs = "/".join(map(str, row["epochs"]))
+        cells = {**row, "measured": measured, "epochs": epochs}
+        table.add_row(*(str(cells[column]) for column in columns), style=style)
     return table

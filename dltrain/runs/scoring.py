@@ -24,10 +24,24 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run, tta), classes)
     metrics.update(task.run_metrics(run, scoring, outputs, tta))
     metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)
+    if split == "val":
+        metrics["steered_by_this_split"] = validation_uses(run)  # these scores are not held out
     write_json_atomic(run.path / f"metrics-{split}.json", metrics)
     plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png")
     plot_learning_curves(run.path / HISTORY_FILE, run.path / "learning-curves.png")
     return metrics
+
+
+def validation_uses(run: Run) -> list[str]:
+    """What the validation split decided in this run, so that its scores there are not read as held out."""
+    stopping, uses = run.config.early_stopping, []
+    if stopping.restore_best:
+        uses.append(f"the kept epoch (best {stopping.monitor})")
+    if stopping.patience > 0:
+        uses.append(f"when training stopped (no {stopping.monitor} progress for {stopping.patience} epochs)")
+    if run.config.schedule.name == "plateau":
+        uses.append(f"the learning-rate cuts (plateau of {stopping.monitor})")
+    return uses + task_of(run.data_meta).validation_uses(run)
 
 
 def headline(metrics: dict, names: tuple[str, ...]) -> dict[str, float]:

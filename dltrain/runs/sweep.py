@@ -96,6 +96,16 @@ def _same_config(run_dir: Path, config: Config) -> bool:
         return False
 
 
+FOLDS_FOLDER = "folds"  # in a sweep's --out: the fold DATA_DIRs of --folds
+
+
+@dataclass
+class Job:
+    point: GridPoint
+    data_dir: Path
+    run_dir: Path
+
+
 def sweep(
     data_dir: Path,
     config_name: str | None,
@@ -103,20 +113,48 @@ def sweep(
     overrides: list[str],
     out: Path,
     force: bool = False,
+    folds: int | None = None,
 ):
     """Train every grid point under `out`, then compare them; returns (comparison, failures).
-    Without `config_name`, every point starts from the data's task preset."""
+    Without `config_name`, every point starts from the data's task preset. With `folds`, every point
+    is trained once per cross-validation fold of the train and val data (`out/<point>/fold-k`) and
+    compared on its mean validation score: the test split plays no part."""
     from dltrain.data.datadir import DataDir
-    from dltrain.runs.compare import read_run_record, write_comparison
     from dltrain.tasks import task_of
 
-    config_name = config_name or task_of(DataDir.open(data_dir).meta).preset
-
+    data = DataDir.open(data_dir)
+    task = task_of(data.meta)
+    config_name = config_name or task.preset
     points = grid_points(config_name, grid, overrides)
-    failures = train_points(data_dir, config_name, points, out, force)
-    finished = [out / point.name for point in points if (out / point.name / HISTORY_FILE).is_file()]
-    frame = write_comparison([read_run_record(path) for path in finished], out) if finished else None
-    return frame, failures
+    if folds is None:
+        jobs = [Job(point, data.path, out / point.name) for point in points]
+    else:
+        check_jobs_output(out, [data.path])
+        fold_dirs = task.cross_validation_folds(data, folds, out / FOLDS_FOLDER)
+        jobs = [Job(point, fold_dir, out / point.name / fold_dir.name) for point in points for fold_dir in fold_dirs]
+    # the fold folders are this sweep's own output: only the data they came from is an input
+    failures = train_jobs(jobs, config_name, out, force, inputs=[data.path])
+    return compare_jobs(jobs, out, folds is not None), failures
+
+
+def compare_jobs(jobs: list[Job], out: Path, by_point: bool):
+    """comparison.csv and .png of the finished runs; with `by_point`, one row per grid point over its folds."""
+    from dltrain.runs.compare import read_run_record, write_comparison, write_fold_comparison
+
+    finished = [job for job in jobs if (job.run_dir / HISTORY_FILE).is_file()]
+    if not finished:
+        return None
+    if not by_point:
+        return write_comparison([read_run_record(job.run_dir) for job in finished], out)
+    records: dict[str, list] = {}
+    for job in finished:
+        records.setdefault(job.point.name, []).append(read_run_record(job.run_dir))
+    return write_fold_comparison(records, out)
+
+
+def check_jobs_output(out: Path, inputs: list[Path]) -> None:
+    refuse_file_as_folder(out)
+    check_against_inputs(out, inputs)
 
 
 def train_points(
@@ -127,46 +165,58 @@ def train_points(
     force: bool = False,
     extra_callbacks=None,
 ) -> list[tuple[str, str]]:
-    """Train each point into `out/<point name>`: complete runs are kept, interrupted ones resumed,
-    a failing one logged and skipped. `extra_callbacks(point)` gives callbacks for a new training.
-    Returns the failures as (point name, message)."""
-    from dltrain.data.datadir import DataDir
-    from dltrain.training.session import check_training_inputs, resume_run, train_run
+    """Train each point into `out/<point name>` (see train_jobs)."""
+    jobs = [Job(point, Path(data_dir), out / point.name) for point in points]
+    return train_jobs(jobs, config_name, out, force, extra_callbacks)
 
-    refuse_file_as_folder(out)
-    data = DataDir.open(data_dir)
-    check_against_inputs(out, [data.path])
-    for point in points:  # refuse a whole sweep before its first run, not at its fifth
-        check_training_inputs(data, point.config)
-        if _existing_state(out / point.name, point.config) == "foreign":
+
+def train_jobs(
+    jobs: list[Job],
+    config_name: str | None,
+    out: Path,
+    force: bool = False,
+    extra_callbacks=None,
+    inputs: list[Path] | None = None,
+) -> list[tuple[str, str]]:
+    """Train each job's point on its data into its run folder: complete runs are kept, interrupted
+    ones resumed, a failing one logged and skipped. `extra_callbacks(point)` gives callbacks for a
+    new training; `inputs` are the folders `out` must keep clear of (default: the jobs' data).
+    Returns the failures as (run folder, message)."""
+    from dltrain.data.datadir import DataDir
+    from dltrain.training.session import check_training_inputs
+
+    data = {path: DataDir.open(path) for path in dict.fromkeys(job.data_dir for job in jobs)}
+    check_jobs_output(out, inputs if inputs is not None else [opened.path for opened in data.values()])
+    for job in jobs:  # refuse a whole sweep before its first run, not at its fifth
+        check_training_inputs(data[job.data_dir], job.point.config)
+        if _existing_state(job.run_dir, job.point.config) == "foreign":
             if not force:
-                raise UsageError(
-                    f"{out / point.name} holds another run; choose another --out or pass --force to replace it"
-                )
-            check_output(out / point.name, RUN_DIR, force)  # --force replaces a run, never a folder of other files
-    logger.info("%d runs into %s", len(points), out)
+                raise UsageError(f"{job.run_dir} holds another run; choose another --out or pass --force to replace it")
+            check_output(job.run_dir, RUN_DIR, force)  # --force replaces a run, never a folder of other files
+    logger.info("%d runs into %s", len(jobs), out)
     failures = []
-    for index, point in enumerate(points, start=1):
-        run_dir = out / point.name
-        state = _existing_state(run_dir, point.config)
-        logger.info(
-            "run %d/%d: %s (%s)",
-            index,
-            len(points),
-            point.name,
-            {"new": "training", "complete": "complete already, kept", "resumable": "resuming"}.get(
-                state, "training again"
-            ),
-        )
+    for index, job in enumerate(jobs, start=1):
+        name = str(job.run_dir.relative_to(out)) if job.run_dir.is_relative_to(out) else str(job.run_dir)
         try:
-            if state == "resumable":
-                resume_run(run_dir, data_dir)
-            elif state != "complete":
-                if state == "stale":  # this point's own run, stopped before its first epoch ended
-                    shutil.rmtree(run_dir)
-                callbacks = extra_callbacks(point) if extra_callbacks else ()
-                train_run(data, run_dir, point.config, config_name, force=state == "foreign", extra_callbacks=callbacks)
+            _train_job(job, data[job.data_dir], config_name, f"{index}/{len(jobs)}: {name}", extra_callbacks)
         except DltrainError as error:  # one diverging point should not cost the others
-            logger.error("run %s failed: %s", point.name, error)
-            failures.append((point.name, str(error)))
+            logger.error("run %s failed: %s", name, error)
+            failures.append((name, str(error)))
     return failures
+
+
+def _train_job(job: Job, data, config_name: str | None, position: str, extra_callbacks) -> None:
+    from dltrain.training.session import resume_run, train_run
+
+    state = _existing_state(job.run_dir, job.point.config)
+    action = {"new": "training", "complete": "complete already, kept", "resumable": "resuming"}.get(
+        state, "training again"
+    )
+    logger.info("run %s (%s)", position, action)
+    if state == "resumable":
+        resume_run(job.run_dir, job.data_dir)
+    elif state != "complete":
+        if state == "stale":  # this point's own run, stopped before its first epoch ended
+            shutil.rmtree(job.run_dir)
+        callbacks = extra_callbacks(job.point) if extra_callbacks else ()
+        train_run(data, job.run_dir, job.point.config, config_name, force=state == "foreign", extra_callbacks=callbacks)

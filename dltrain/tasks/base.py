@@ -93,6 +93,13 @@ class Task(Protocol):
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         """Metrics that need more of the run than its model (e.g. a blend of both eyes)."""
 
+    def validation_uses(self, run) -> list[str]:
+        """What else the validation split chose in this run (e.g. grade thresholds, a blend)."""
+
+    def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
+        """DATA_DIRs under `out`, one per fold of the train and val data grouped so that no subject (or
+        patient) is in two folds; the test split in none. Refused (UsageError) where the task has none."""
+
     def check_blend(self, run) -> None:
         """Refuse `dltrain blend` for a run of a task that has no second stage (UsageError)."""
 

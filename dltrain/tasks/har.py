@@ -104,6 +104,14 @@ class HarTask:
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         return {}
 
+    def validation_uses(self, run) -> list[str]:
+        return []
+
+    def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
+        from dltrain.data.har.folds import write_subject_folds
+
+        return write_subject_folds(data, folds, out)
+
     def check_blend(self, run) -> None:
         raise UsageError("dltrain blend combines the two eyes of a patient: it applies to retina runs only")
 

@@ -243,6 +243,14 @@ class RetinaTask:
             )
         }
 
+    def validation_uses(self, run) -> list[str]:
+        uses = ["the grade thresholds"] if run.config.model.head == "regression" else []
+        return uses + (["the blend of both eyes (blend.json)"] if read_blend(run.path) is not None else [])
+
+    def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
+        raise UsageError("--folds: cross-validation folds are for activity data in this version; retina sweeps "
+                         "choose on the validation split")  # fmt: skip
+
     def check_blend(self, run) -> None:
         """Every retina run can be blended."""
 

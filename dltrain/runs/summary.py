@@ -1,0 +1,43 @@
+"""What `train` says when a run is complete: which epoch it kept and why, its validation scores
+labelled as what they are (they chose the epoch), where the figures are, and the command to run next."""
+
+from __future__ import annotations
+
+from dltrain.reporting.tables import short_metric_name
+from dltrain.runs.rundir import Run
+
+
+def kept_epoch_line(run: Run) -> str:
+    provenance, config = run.provenance, run.config
+    stopping = config.early_stopping
+    why = (
+        f"the best {stopping.monitor} on the validation split"
+        if stopping.restore_best
+        else "the last one (early_stopping.restore_best is off)"
+    )
+    ended = ""
+    if provenance.diverged_at:
+        ended = f"; training diverged in epoch {provenance.diverged_at.get('epoch')} and stopped"
+    elif provenance.epochs_run is not None and provenance.epochs_run < config.train.epochs:
+        ended = (
+            f"; early stopping ended it after {provenance.epochs_run} of {config.train.epochs} epochs "
+            f"({stopping.patience} without {stopping.monitor} progress)"
+        )
+    return f"kept epoch {provenance.best_epoch} of {provenance.epochs_run}: {why}{ended}"
+
+
+def completion_lines(run: Run) -> list[str]:
+    """The lines `train` ends with."""
+    scores = run.provenance.metrics.get("val", {})
+    validation = ", ".join(f"{short_metric_name(name)} {value:.4f}" for name, value in scores.items())
+    path = run.path
+    lines = [
+        kept_epoch_line(run),
+        f"validation {validation} (it chose the kept epoch: not held out)",
+        f"figures: {path / 'learning-curves.png'}, {path / 'confusion-matrix-val.png'}",
+    ]
+    if run.data_meta.split_size("test"):
+        lines.append(f"next: dltrain evaluate {path} --split test   (held out)")
+    else:
+        lines.append(f"next: dltrain predict {path} INPUT --out predictions.csv")
+    return lines

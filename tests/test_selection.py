@@ -1,0 +1,117 @@
+"""Numbers a reviewer can trust: choices are made without the test split (subject-grouped folds,
+training that scores validation only), and what validation steered is labelled wherever it is shown."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import invoke, write_uci_folder
+
+from dltrain.data.datadir import DataDir
+from dltrain.data.har.folds import write_subject_folds
+from dltrain.data.har.prepare import standardisation
+
+TINY = [
+    "model.units=4",
+    "model.layers=1",
+    "model.conv_layers=0",
+    "train.batch_size=8",
+    "train.epochs=2",
+    "early_stopping.start_from_epoch=0",
+]
+
+
+def sets(settings):
+    return [part for setting in settings for part in ("--set", setting)]
+
+
+@pytest.fixture(scope="module")
+def activity_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("selection")
+    subjects = {"train": [1, 3, 5, 6, 7, 8, 11, 14], "test": [2, 4]}
+    source = write_uci_folder(root / "raw", windows_per_subject=12, subjects=subjects)
+    assert invoke("prepare", "har", source, "--out", root / "data").exit_code == 0
+    return root / "data"
+
+
+def test_folds_deal_the_train_and_val_subjects_and_leave_the_test_subjects_out(activity_data, tmp_path):
+    data = DataDir.open(activity_data)
+    pool = set(data.split("train").subjects.tolist()) | set(data.split("val").subjects.tolist())
+    folds = [DataDir.open(path) for path in write_subject_folds(data, 3, tmp_path / "folds")]
+    held = [set(fold.split("val").subjects.tolist()) for fold in folds]
+    for fold, validation in zip(folds, held):
+        training = set(fold.split("train").subjects.tolist())
+        assert not training & validation and training | validation == pool  # no subject on both sides
+        assert not fold.has_split("test") and not (training | validation) & {2, 4}
+        mean, std = standardisation(fold.split("train").x)  # each fold standardises on its own training windows
+        np.testing.assert_allclose(fold.meta.normalization.mean, mean, rtol=1e-5)
+        np.testing.assert_allclose(fold.meta.normalization.std, std, rtol=1e-5)
+    assert sorted(subject for validation in held for subject in validation) == sorted(pool)  # each held out once
+    stamp = (tmp_path / "folds" / "fold-1" / "meta.json").stat().st_mtime_ns
+    write_subject_folds(data, 3, tmp_path / "folds")  # written from the same DATA_DIR: kept
+    assert (tmp_path / "folds" / "fold-1" / "meta.json").stat().st_mtime_ns == stamp
+
+
+def test_too_many_folds_for_the_subjects_is_one_line(activity_data, tmp_path):
+    result = invoke("sweep", activity_data, "--grid", "model.units=4,8", "--folds", "9", "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "--folds 9: the train and val splits hold only 8 subjects" in result.stderr
+
+
+def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activity_data, tmp_path):
+    out = tmp_path / "sweep"
+    command = ["sweep", activity_data, "--grid", "model.units=4,8", "--folds", "2", "--out", out, *sets(TINY)]
+    result = invoke(*command)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "comparison.csv")
+    assert table["point"].tolist() == ["model.units-4", "model.units-8"] and (table["folds"] == 2).all()
+    for _, row in table.iterrows():
+        per_fold = json.loads(row["val accuracy per fold"])
+        assert row["val accuracy mean"] == pytest.approx(np.mean(per_fold), abs=1e-4)
+        assert row["val accuracy std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-4)
+    runs = sorted(path.relative_to(out).as_posix() for path in out.glob("model.units-*/fold-*"))
+    assert runs == [f"model.units-{units}/fold-{fold}" for units in (4, 8) for fold in (1, 2)]
+    assert not list(out.rglob("metrics-test.json"))  # nothing in a sweep looks at the test subjects
+    assert (out / "comparison.png").stat().st_size > 10_000
+    assert invoke(*command).stderr.count("complete already, kept") == 4
+
+
+def test_training_scores_validation_only_and_labels_what_it_steered(activity_data, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", activity_data, "--out", run, *sets(TINY))
+    assert result.exit_code == 0, result.output
+    assert (
+        not (run / "metrics-test.json").exists()
+        and "test" not in json.loads((run / "provenance.json").read_text())["metrics"]
+    )
+    steered = json.loads((run / "metrics-val.json").read_text())["steered_by_this_split"]
+    assert any("kept epoch" in use for use in steered)
+    assert "not held out" in result.stderr and f"dltrain evaluate {run} --split test" in result.stderr
+
+
+def test_compare_keeps_validation_and_test_apart_and_fits_80_columns(activity_data, tmp_path):
+    from rich.console import Console
+
+    from dltrain.runs.compare import compare_runs, comparison_table
+
+    runs = []
+    for units in (4, 8):
+        runs.append(tmp_path / f"a-rather-long-run-name-with-{units}-units")
+        settings = [*TINY, f"model.units={units}", f"optimizer.learning_rate={0.001 * units}"]
+        assert invoke("train", activity_data, "--out", runs[-1], *sets(settings)).exit_code == 0
+    assert invoke("evaluate", runs[0], "--split", "test", "--json").exit_code == 0
+    frame = compare_runs(runs)
+    columns = list(frame.columns)
+    assert columns.index("val accuracy*") < columns.index("test accuracy") == len(columns) - 1
+    assert frame["run"].tolist() == [run.name for run in runs]  # the order given, never ranked by test
+    assert np.isnan(frame["test accuracy"][1])  # not evaluated: no test score is made up
+    console = Console(width=80, record=True)
+    console.print(comparison_table(frame, 80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text  # names fold onto more lines, never cut
+    assert all(run.name[:20] in text for run in runs) and "not a held-out score" in " ".join(text.split())
+    listed = json.loads(invoke("compare", *runs, "--json").stdout)
+    assert [row["run"] for row in listed] == [run.name for run in runs] and "val accuracy*" in listed[0]

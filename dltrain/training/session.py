@@ -367,6 +367,7 @@ class TrainingSession:
             )
         task = task_of(self.data.meta)
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
+        provenance.best_epoch, provenance.epochs_run = kept_epoch, epochs_run  # the learning curves mark them
         splits = [split for split in ("val", "test") if self.data.has_split(split)]
         metrics = {split: score_split(kept, self.data, split, self.run) for split in splits}
         for path in self.scratch_files:

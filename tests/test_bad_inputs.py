@@ -346,7 +346,7 @@ CASES = [
         "evaluate-bad-split",
         lambda tmp, s: ["evaluate", s["har_run"], "--split", "everything"],
         2,
-        "--split 'everything'",
+        "'everything' is not a split",
         None,
     ),
     # predict

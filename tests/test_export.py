@@ -157,7 +157,7 @@ def test_onnx_without_the_extra_names_it(missing, har_run, tmp_path, monkeypatch
 @pytest.mark.parametrize(
     "arguments, fragment",
     [
-        (["--format", "coreml", "--out", "m.x"], "choose one of saved_model, litert, onnx"),
+        (["--format", "coreml", "--out", "m.x"], "'coreml' is not one of 'saved_model', 'litert', 'onnx'"),
         (["--format", "litert", "--out", "m.onnx"], "ending in .tflite"),
         (
             ["--format", "saved_model", "--quantize", "dynamic", "--out", "served"],

@@ -245,7 +245,7 @@ def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
             ],
             "ids run from 0",
         ),
-        (["--backend", "mxnet"], "choose one of tensorflow, jax"),
+        (["--backend", "mxnet"], "'mxnet' is not one of 'tensorflow', 'jax'"),
     ],
 )
 def test_bad_launch_options_are_one_line(arguments, fragment, data_dir, tmp_path):

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from dltrain import __version__
-from dltrain.cli import experiments, prepare, scoring, train
-from dltrain.cli.common import Commands, handle_sigterm, verbosity
+from dltrain.cli import experiments, info, prepare, scoring, train
+from dltrain.cli.common import Commands, PrepareCommands, handle_sigterm, verbosity
 from dltrain.core.console import configure_logging
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
@@ -19,7 +18,7 @@ app = typer.Typer(
     name="dltrain",
     help="Train, evaluate and submit deep-learning baselines for activity recognition and retinopathy grading.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings=HELP_OPTIONS,
     cls=Commands,
@@ -28,34 +27,48 @@ prepare_app = typer.Typer(
     help="Turn raw data into a prepared DATA_DIR (windows or images, splits, meta.json).",
     no_args_is_help=True,
     context_settings=HELP_OPTIONS,
+    cls=PrepareCommands,
+)
+config_app = typer.Typer(
+    help="The configuration: every key with its description, or a preset resolved.",
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
 )
 app.add_typer(prepare_app, name="prepare")
-prepare_app.command("har")(prepare.prepare_har_command)
-prepare_app.command("retina")(prepare.prepare_retina_command)
-app.command()(train.train)
-app.command()(scoring.evaluate)
-app.command()(scoring.predict)
-app.command()(scoring.blend)
-app.command()(experiments.compare)
-app.command()(experiments.sweep)
-app.command()(experiments.reproduce)
-app.command()(experiments.lab)
-app.command()(scoring.export)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"dltrain {__version__}")
-        raise typer.Exit()
+prepare_app.command("har", epilog=prepare.PREPARE_HAR_EXAMPLES)(prepare.prepare_har_command)
+prepare_app.command("retina", epilog=prepare.PREPARE_RETINA_EXAMPLES)(prepare.prepare_retina_command)
+app.command(epilog=train.TRAIN_EXAMPLES)(train.train)
+app.command(epilog=scoring.EVALUATE_EXAMPLES)(scoring.evaluate)
+app.command(epilog=scoring.PREDICT_EXAMPLES)(scoring.predict)
+app.command(epilog=scoring.BLEND_EXAMPLES)(scoring.blend)
+app.command(epilog=experiments.COMPARE_EXAMPLES)(experiments.compare)
+app.command(epilog=experiments.SWEEP_EXAMPLES)(experiments.sweep)
+app.command(epilog=experiments.REPRODUCE_EXAMPLES)(experiments.reproduce)
+app.command(epilog=experiments.LAB_EXAMPLES)(experiments.lab)
+app.command(epilog=scoring.EXPORT_EXAMPLES)(scoring.export)
+app.add_typer(config_app, name="config")
+config_app.command("keys", epilog=info.CONFIG_KEYS_EXAMPLES)(info.config_keys)
+config_app.command("show", epilog=info.CONFIG_SHOW_EXAMPLES)(info.config_show)
+app.command(epilog=info.RUNS_EXAMPLES)(info.runs)
+app.command(epilog=info.ENV_EXAMPLES)(info.env)
 
 
 @app.callback()
 def main(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Debug logs, TensorFlow messages and full tracebacks.")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Debug logs, TensorFlow messages and full tracebacks (also after a command)."
+        ),
     ] = False,
     version: Annotated[
-        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool | None,
+        typer.Option(
+            "--version",
+            callback=info.show_version,
+            is_eager=True,
+            help="Print the versions of dltrain, Python, TensorFlow and Keras, the backend and the GPUs, and exit.",
+        ),
     ] = None,
 ) -> None:
     verbosity["verbose"] = verbose

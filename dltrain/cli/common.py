@@ -1,24 +1,35 @@
-"""What every command shares: the one-line error exit, the verbosity switch, table width."""
+"""What every command shares: the one-line error exit, the verbosity switch (before or after the
+command), the order of the commands, their Examples sections, table width."""
 
 from __future__ import annotations
 
+import copy
+import shlex
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from dltrain.core.console import stderr_console
-from dltrain.core.errors import DATA_EXIT_CODE, DltrainError
+from dltrain.core.console import configure_logging, stderr_console
+from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError
 
 REGRESSION_EXIT_CODE = 3  # `dltrain reproduce`: a baseline's metric left its band
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
 TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM
-verbosity = {"verbose": False}  # set by the app's callback before any command runs
+verbosity = {"verbose": False}  # set by the app's callback before any command runs, or by a command's --verbose
+EXAMPLES_TITLE = "Examples"
+
+
+def print_error(line: str) -> None:
+    """The one look of an error: `error: ...` on stderr, escaped (messages quote user data, and
+    "[...]" in it must not be read as Rich markup)."""
+    stderr_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def user_errors(command: Callable) -> Callable:
@@ -31,21 +42,18 @@ def user_errors(command: Callable) -> Callable:
         except DltrainError as error:
             if verbosity["verbose"]:
                 raise
-            # Escaped: messages quote user data, and "[...]" in it must not be read as Rich markup.
-            stderr_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            print_error(str(error))
             raise typer.Exit(error.exit_code) from None
         except (OSError, MemoryError) as error:  # the machine's side: disk full, read-only, out of memory
             if verbosity["verbose"]:
                 raise
-            stderr_console.print(
-                f"[bold red]error:[/] {escape(environment_error_line(error))}", highlight=False, soft_wrap=True
-            )
+            print_error(environment_error_line(error))
             raise typer.Exit(DATA_EXIT_CODE) from None
         except Exception as error:
             line = backend_error_line(error)
             if line is None or verbosity["verbose"]:
                 raise
-            stderr_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+            print_error(line)
             raise typer.Exit(DATA_EXIT_CODE) from None
         except Terminated:
             stderr_console.print("terminated", highlight=False)
@@ -107,21 +115,95 @@ FLAG_HINTS = {
 }
 
 
+SPLIT_NAMES = ("train", "val", "test", "unlabelled")  # a DATA_DIR's splits (dltrain.data.meta.SPLITS)
+SPLIT_ALIASES = {"validation": "val", "valid": "val"}
+
+
+def split_name(value: str | None) -> str | None:
+    """--split: a split's name, with `validation` accepted for `val` (the course's folder name)."""
+    if value is None:
+        return None
+    name = SPLIT_ALIASES.get(value.lower(), value.lower())
+    if name not in SPLIT_NAMES:
+        raise typer.BadParameter(f"{value!r} is not a split; choose {', '.join(SPLIT_NAMES)} (or validation)")
+    return name
+
+
+def examples(*commands: str) -> str:
+    """A command's Examples section (its help's epilog): real command lines, one a line, each short
+    enough for an 80-column terminal; tests/test_help_examples.py runs every one."""
+    return f"[bold]{EXAMPLES_TITLE}[/bold]\n" + "\n".join(escape(command) for command in commands)
+
+
+def example_lines(epilog: str | None) -> list[str]:
+    return [line for line in (epilog or "").splitlines() if line.startswith("dltrain ")]
+
+
 def usage_error_line(error: typer.TyperException) -> str:
-    """Click's usage error as one line, with the --set spelling for flags of other tools."""
+    """Click's usage error as one line, with the --set spelling for flags of other tools, and for a
+    missing argument or option the command's own example of it."""
     option = getattr(error, "option_name", None)  # an unknown option (click's NoSuchOption)
     if option in FLAG_HINTS:
         key = FLAG_HINTS[option]
         return f"no such option {option}; set the config key instead: --set {key}=VALUE"
-    message = error.format_message()
     context = getattr(error, "ctx", None)
+    missing = missing_parameter_line(error, context)
+    if missing is not None:
+        return missing
+    message = error.format_message().replace("Value error, ", "")  # Typer converts values with pydantic
     hint = f" ('{context.command_path} -h' lists the options)" if context is not None else ""
     return f"{message}{hint}"
 
 
+def missing_parameter_line(error: typer.TyperException, context) -> str | None:
+    """`missing --out; for example: dltrain prepare har hapt --out data/hapt` (the command's own example)."""
+    parameter = getattr(error, "param", None)
+    if type(error).__name__ != "MissingParameter" or parameter is None or context is None:
+        return None
+    is_option = bool(getattr(parameter, "opts", None)) and parameter.opts[0].startswith("-")
+    name = max(parameter.opts, key=len) if is_option else (parameter.metavar or parameter.name.upper())
+    usable = [line for line in example_lines(context.command.epilog) if not is_option or f"{name} " in line]
+    if usable:
+        return f"missing {name}; for example: {usable[0]}"
+    return f"missing {name} ('{context.command_path} -h' lists the options)"
+
+
+def set_verbose(context, parameter, value: bool) -> None:
+    """A command's own --verbose (`dltrain train DATA --verbose`): the same as `dltrain --verbose train DATA`."""
+    if value and not verbosity["verbose"]:
+        verbosity["verbose"] = True
+        configure_logging(True)
+
+
+def add_verbose_option(command, verbose) -> None:
+    """The app's --verbose, accepted after every command too (listed in each command's help)."""
+    if not any(parameter.name == "verbose" for parameter in command.params):
+        option = copy.copy(verbose)
+        option.expose_value, option.is_eager, option.callback = False, True, set_verbose
+        command.params.append(option)
+    for subcommand in getattr(command, "commands", {}).values():
+        add_verbose_option(subcommand, verbose)
+
+
 class Commands(TyperGroup):
     """Typer's command group, with every usage error (a bad option value, an unknown option, a
-    missing argument) printed as one `error:` line instead of a panel, like every other error."""
+    missing argument) printed as one `error:` line instead of a panel, like every other error;
+    the commands listed in the order of the journey (prepare, train, evaluate, predict first), and
+    --verbose accepted after any command."""
+
+    JOURNEY = ("prepare", "train", "evaluate", "predict")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        verbose = next((parameter for parameter in self.params if parameter.name == "verbose"), None)
+        if verbose is not None:
+            for command in self.commands.values():
+                add_verbose_option(command, verbose)
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        first = [name for name in self.JOURNEY if name in names]
+        return first + [name for name in names if name not in first]
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -130,8 +212,7 @@ class Commands(TyperGroup):
             if type(error).__name__ == "NoArgsIsHelpError":  # no arguments at all: the help, as usual
                 error.show()
             else:
-                line = escape(usage_error_line(error))
-                stderr_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+                print_error(usage_error_line(error))
             sys.exit(error.exit_code)
         except typer.Abort:
             stderr_console.print("aborted", highlight=False)
@@ -144,3 +225,31 @@ class Commands(TyperGroup):
 def table_width() -> int | None:
     """The terminal's width; in a pipe or a file, wide enough that no column is cut short."""
     return None if sys.stdout.isatty() else 250
+
+
+class PrepareCommands(TyperGroup):
+    """`dltrain prepare`: a SOURCE given where the task belongs (`dltrain prepare hapt`) is answered
+    with the command meant, in one line."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name is not None and not name.startswith("-") and name not in self.commands:
+            print_error(
+                f"'prepare' takes the task first: dltrain prepare {guess_task(name)} {shlex.quote(name)} --out DATA_DIR"
+            )
+            raise typer.Exit(USAGE_EXIT_CODE)
+        return super().resolve_command(ctx, args)
+
+
+def guess_task(source: str) -> str:
+    """The task a SOURCE is most likely for: photographs are retina, `hapt` and tables are har."""
+    path = Path(source)
+    if source == "demo" or path.suffix.lower() in (".jpeg", ".jpg", ".png"):
+        return "retina"
+    if path.is_dir() and (
+        (path / "trainLabels.csv").is_file() or any(path.glob("*/*.jpeg")) or any(path.glob("*.jpeg"))
+    ):
+        return "retina"
+    if source == "hapt" or path.suffix.lower() in (".csv", ".ts") or path.is_dir():
+        return "har"
+    return "har|retina"

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
-from rich.markup import escape
 
-from dltrain.cli.common import REGRESSION_EXIT_CODE, table_width, user_errors
+from dltrain.cli.common import REGRESSION_EXIT_CODE, examples, print_error, table_width, user_errors
 from dltrain.core.console import stderr_console
 
 logger = logging.getLogger("dltrain")
+COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
+SWEEP_EXAMPLES = examples("dltrain sweep data/hapt --grid optimizer.name=sgd,adam --out models/sweep")
+REPRODUCE_EXAMPLES = examples("dltrain reproduce har-gru --budget ci", "dltrain reproduce --all --budget ci --json")
+LAB_EXAMPLES = examples(
+    "dltrain lab loss --data data/hapt --out models/lab", "dltrain lab --report-only --out models/lab"
+)
+Experiment = Enum(  # the lab's experiments (a list of Literal values is beyond Typer)
+    "Experiment", {name: name for name in ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")}
+)
 
 CompareForceOption = Annotated[
     bool, typer.Option(help="Replace the comparison.csv and .png of an earlier compare in --out.")
@@ -22,12 +31,16 @@ CompareForceOption = Annotated[
 CompareJsonOption = Annotated[
     bool, typer.Option("--json", help="Print the comparison as one JSON list (a row per run) on stdout, nothing else.")
 ]
-RunDirsArgument = Annotated[list[Path], typer.Argument(help="Run folders to compare (finished or interrupted).")]
+RunDirsArgument = Annotated[
+    list[Path], typer.Argument(metavar="RUN_DIR", help="Run folders to compare (finished or interrupted).")
+]
 OutOption = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Folder for comparison.csv and comparison.png (overlaid learning curves)."),
 ]
-DataDirArgument = Annotated[Path, typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare').")]
+DataDirArgument = Annotated[
+    Path, typer.Argument(metavar="DATA_DIR", help="Prepared DATA_DIR (from 'dltrain prepare').")
+]
 GridOption = Annotated[
     list[str],
     typer.Option(
@@ -58,11 +71,12 @@ OverridesOption = Annotated[
 ]
 ForceOption = Annotated[bool, typer.Option(help="Replace run folders under --out that belong to another sweep.")]
 NamesArgument = Annotated[
-    list[str] | None, typer.Argument(help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn).")
+    list[str] | None,
+    typer.Argument(metavar="BASELINE", help="Baselines to re-run (see baselines.yaml: har-gru, retina-cnn)."),
 ]
 AllBaselinesOption = Annotated[bool, typer.Option("--all", help="Re-run every baseline.")]
 BudgetOption = Annotated[
-    str, typer.Option(help="'ci' (minutes, a wide band) or 'full' (the preset's budget, the real band).")
+    Literal["ci", "full"], typer.Option(help="ci (minutes, a wide band) or full (the preset's budget, the real band).")
 ]
 ReproduceOutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder for each baseline's data and run.")]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print the results as one JSON list on stdout.")]
@@ -74,13 +88,15 @@ SeedsOption = Annotated[
     ),
 ]
 BackendOption = Annotated[
-    str, typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra).")
+    Literal["tensorflow", "jax"],
+    typer.Option(envvar="KERAS_BACKEND", help="Keras backend to train on: tensorflow or jax (the jax extra)."),
 ]
 ExperimentsArgument = Annotated[
-    list[str] | None,
+    list[Experiment] | None,
     typer.Argument(
+        metavar="EXPERIMENT",
         help="Experiments to run: init, loss, optimizers, schedules, regularization, batch-size (default: all, "
-        "in the lecture's order)."
+        "in the lecture's order).",
     ),
 ]
 DataOption = Annotated[
@@ -90,7 +106,8 @@ LabOutOption = Annotated[
     Path, typer.Option("--out", "-o", help="Folder for each experiment's runs, table and figure, and REPORT.md.")
 ]
 LabBudgetOption = Annotated[
-    str, typer.Option(help="'quick' (6 epochs a run, about 15 minutes for all on 2 CPU cores) or 'full' (20 epochs).")
+    Literal["quick", "full"],
+    typer.Option(help="quick (6 epochs a run, about 15 minutes for all on 2 CPU cores) or full (20 epochs)."),
 ]
 LabOverridesOption = Annotated[
     list[str] | None,
@@ -187,9 +204,7 @@ def reproduce(
         Console(width=table_width()).print(results_table(rows))
     regressions = [row["baseline"] for row in rows if row["status"] != "ok"]
     if regressions:
-        stderr_console.print(
-            f"[bold red]error:[/] {escape(', '.join(regressions))} left the expected band", highlight=False
-        )
+        print_error(f"{', '.join(regressions)} left the expected band")
         raise typer.Exit(REGRESSION_EXIT_CODE)
 
 
@@ -206,5 +221,7 @@ def lab(
     """The lecture's claims on your data: a small grid per technique, a figure, a table and statements in REPORT.md."""
     from dltrain.lab.runner import run_lab
 
-    report = run_lab(data, out, experiments or [], budget, overrides or [], force, report_only)
+    report = run_lab(
+        data, out, [experiment.value for experiment in experiments or []], budget, overrides or [], force, report_only
+    )
     stderr_console.print(f"wrote {report} (figures beside it, one folder per experiment)", highlight=False)

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from dltrain.cli.common import user_errors
+from dltrain.cli.common import examples, user_errors
 
 logger = logging.getLogger("dltrain")
 MAX_SEED = 2**32 - 1  # NumPy and TensorFlow take 32-bit seeds
 MAX_READINGS = 1_000_000  # readings in a window or between window starts
+LONG_CSV_PANEL = "Long CSV SOURCE only"
+HAPT_PANEL = "hapt SOURCE only"
+DEMO_PANEL = "demo SOURCE only"
+PREPARE_HAR_EXAMPLES = examples(
+    "dltrain prepare har hapt --out data/hapt",
+    "dltrain prepare har 'UCI HAR Dataset' --out data/uci-har",
+    "dltrain prepare har wisdm.csv --out data/wisdm --sample-rate 20",
+)
+PREPARE_RETINA_EXAMPLES = examples(
+    "dltrain prepare retina demo --out data/retina-demo --size 128",
+    "dltrain prepare retina kaggle --out data/retina --size 512 --graham",
+)
 
 SourceArgument = Annotated[
     str,
     typer.Argument(
-        help="'hapt' (real UCI HAPT recordings from a package), a 'UCI HAR Dataset' folder, a folder of class "
-        "folders of CSV series (optionally under train/ validation/ test/), a long CSV file, or a UEA .ts file."
+        metavar="SOURCE",
+        help="'hapt' (real UCI HAPT recordings from a package; a folder of that name is written ./hapt), a "
+        "'UCI HAR Dataset' folder, a folder of class folders of CSV series (optionally under train/ validation/ "
+        "test/), a long CSV file, or a UEA .ts file.",
     ),
 ]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="DATA_DIR to write (meta.json + one .npz per split).")]
@@ -39,7 +54,9 @@ ChannelsOption = Annotated[
         "channel/column names."
     ),
 ]
-TransitionsOption = Annotated[bool, typer.Option(help="hapt: also learn the 6 postural transitions (12 classes).")]
+TransitionsOption = Annotated[
+    bool, typer.Option(help="Also learn the 6 postural transitions (12 classes).", rich_help_panel=HAPT_PANEL)
+]
 ValFractionOption = Annotated[
     float,
     typer.Option(
@@ -50,13 +67,22 @@ TestFractionOption = Annotated[
     float, typer.Option(help="Share held out for testing where the source has no test split of its own.")
 ]
 SeedOption = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the subject split.")]
-LabelColumnOption = Annotated[str | None, typer.Option(help="Long CSV: label column (default: label or activity).")]
-TimeColumnOption = Annotated[str | None, typer.Option(help="Long CSV: time column (default: time or timestamp).")]
+LabelColumnOption = Annotated[
+    str | None, typer.Option(help="Label column (default: label or activity).", rich_help_panel=LONG_CSV_PANEL)
+]
+TimeColumnOption = Annotated[
+    str | None, typer.Option(help="Time column (default: time or timestamp).", rich_help_panel=LONG_CSV_PANEL)
+]
 SubjectColumnOption = Annotated[
-    str | None, typer.Option(help="Long CSV: subject column (default: subject or user, if present).")
+    str | None,
+    typer.Option(help="Subject column (default: subject or user, if present).", rich_help_panel=LONG_CSV_PANEL),
 ]
 PureWindowsOption = Annotated[
-    bool, typer.Option(help="Long CSV: keep only windows with one label throughout (default: the majority label).")
+    bool,
+    typer.Option(
+        help="Keep only windows with one label throughout (default: the majority label).",
+        rich_help_panel=LONG_CSV_PANEL,
+    ),
 ]
 SampleRateOption = Annotated[
     float | None, typer.Option(help="Sampling rate in Hz, recorded in meta.json for CSV sources.")
@@ -65,9 +91,10 @@ ForceOption = Annotated[bool, typer.Option(help="Replace an existing non-empty D
 PrepareRetinaSourceArgument = Annotated[
     str,
     typer.Argument(
+        metavar="SOURCE",
         help="'demo' (a simulated graded set, written in the Kaggle layout first), a Kaggle-layout folder "
         "(trainLabels.csv + train/, optional test/), or a course-layout folder (train/<level>/*.jpeg, "
-        "validation/<level>/*.jpeg)."
+        "validation/<level>/*.jpeg).",
     ),
 ]
 PrepareRetinaOutOption = Annotated[
@@ -83,12 +110,22 @@ PrepareRetinaSeedOption = Annotated[
     int, typer.Option(min=0, max=MAX_SEED, help="Seed of the patient split (and of the demo set).")
 ]
 WorkersOption = Annotated[int | None, typer.Option(min=1, max=512, help="Parallel processes (default: all cores).")]
-PatientsOption = Annotated[int, typer.Option(help="demo: simulated training patients (two eyes each).")]
-TestPatientsOption = Annotated[int, typer.Option(help="demo: simulated patients in the unlabelled test/ folder.")]
-MixOption = Annotated[str, typer.Option(help="demo: grade mix, 'kaggle' (73.5/7.0/15.1/2.5/2.0 %) or 'balanced'.")]
+PatientsOption = Annotated[
+    int, typer.Option(help="Simulated training patients (two eyes each).", rich_help_panel=DEMO_PANEL)
+]
+TestPatientsOption = Annotated[
+    int, typer.Option(help="Simulated patients in the unlabelled test/ folder.", rich_help_panel=DEMO_PANEL)
+]
+MixOption = Annotated[
+    Literal["kaggle", "balanced"],
+    typer.Option(help="Grade mix: kaggle (73.5/7.0/15.1/2.5/2.0 %) or balanced.", rich_help_panel=DEMO_PANEL),
+]
 DemoDirOption = Annotated[
     Path | None,
-    typer.Option(help="demo: where the simulated Kaggle-layout set goes (default: data/raw/retina-demo beside --out)."),
+    typer.Option(
+        help="Where the simulated Kaggle-layout set goes (default: raw/retina-demo beside --out).",
+        rich_help_panel=DEMO_PANEL,
+    ),
 ]
 PrepareRetinaForceOption = Annotated[
     bool, typer.Option(help="Replace a DATA_DIR that holds other files or other image options.")
@@ -132,6 +169,7 @@ def prepare_har_command(
         sample_rate_hz=sample_rate,
     )
     prepare_har(source, out, options, force=force)
+    log_next_step(out)
 
 
 @user_errors
@@ -170,3 +208,8 @@ def prepare_retina_command(
         test_patients=test_patients,
         mix=mix,
     )
+    log_next_step(out)
+
+
+def log_next_step(data_dir: Path) -> None:
+    logger.info("next: dltrain train %s  (the task's preset; --config and --set change it)", shlex.quote(str(data_dir)))

@@ -10,13 +10,31 @@ from typing import Annotated, Literal
 
 import typer
 
-from dltrain.cli.common import user_errors
+from dltrain.cli.common import examples, split_name, user_errors
 
 logger = logging.getLogger("dltrain")
+EVALUATE_EXAMPLES = examples(
+    "dltrain evaluate models/har-gru --split test", "dltrain evaluate models/retina-cnn --split val --tta flips --json"
+)
+PREDICT_EXAMPLES = examples(
+    "dltrain predict models/har-gru hapt --out predictions.csv",
+    "dltrain predict models/retina-cnn data/raw/retina-demo/test --out sub.csv",
+    "dltrain predict models/retina-cnn photo.jpeg --out -",
+)
+BLEND_EXAMPLES = examples("dltrain blend models/retina-cnn", "dltrain blend models/retina-cnn --tta flips")
+EXPORT_EXAMPLES = examples(
+    "dltrain export models/har-gru --format litert --out har-gru.tflite",
+    "dltrain export models/har-gru --format saved_model --out har-gru-served",
+)
 
-RunDirArgument = Annotated[Path, typer.Argument(help="A finished RUN_DIR.")]
+RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished RUN_DIR (from 'dltrain train').")]
 DataOption = Annotated[Path | None, typer.Option("--data", help="DATA_DIR to score (default: the run's own).")]
-SplitOption = Annotated[str, typer.Option(help="Which split to score: val or test.")]
+SplitOption = Annotated[
+    str,
+    typer.Option(
+        metavar="<val|test|train>", callback=split_name, help="Which split to score ('validation' is val's long name)."
+    ),
+]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
 TtaMode = Literal["none", "flips", "dihedral"]
 TtaOption = Annotated[
@@ -53,7 +71,12 @@ OutOption = Annotated[
     ),
 ]
 PredictSplitOption = Annotated[
-    str | None, typer.Option(help="With a DATA_DIR: which split (default: unlabelled if present, else test).")
+    str | None,
+    typer.Option(
+        metavar="<unlabelled|test|val|train>",
+        callback=split_name,
+        help="With a DATA_DIR: which split (default: unlabelled if present, else test).",
+    ),
 ]
 ProbabilitiesOption = Annotated[bool, typer.Option(help="Activity: add prob_<class> columns after id,activity.")]
 ModelOption = Annotated[
@@ -69,9 +92,8 @@ PredictForceOption = Annotated[bool, typer.Option(help="Replace an existing pred
 BlendOption = Annotated[
     bool, typer.Option(help="Retina: grade both eyes of a patient together with the run's blend.json, when it has one.")
 ]
-ExportRunDirArgument = Annotated[Path, typer.Argument(help="A finished run folder (from 'dltrain train').")]
 ExportFormatOption = Annotated[
-    str,
+    Literal["saved_model", "litert", "onnx"],
     typer.Option(
         "--format",
         "-f",
@@ -83,7 +105,8 @@ ExportOutOption = Annotated[
     typer.Option("--out", "-o", help="Where to write: a folder for saved_model, a .tflite or .onnx file otherwise."),
 ]
 QuantizeOption = Annotated[
-    str, typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range).")
+    Literal["none", "float16", "dynamic"],
+    typer.Option(help="litert only: none, float16 or dynamic (8-bit weights, dynamic range)."),
 ]
 ToleranceOption = Annotated[
     float | None,
@@ -151,7 +174,7 @@ def predict(
 
 @user_errors
 def export(
-    run_dir: ExportRunDirArgument,
+    run_dir: RunDirArgument,
     export_format: ExportFormatOption,
     out: ExportOutOption,
     quantize: QuantizeOption = "none",
@@ -162,22 +185,24 @@ def export(
     from dltrain.inference.export import export_run
 
     check = export_run(run_dir, export_format, out, quantize, tolerance, force)
-    print(
-        f"wrote {check.path} "
-        f"({check.format}{', ' + check.quantization + ' quantisation' if check.quantization != 'none' else ''})"
-    )
-    print(
-        f"check on {check.samples} validation samples: largest probability difference {check.max_difference:.2e}, "
-        f"classes agree {check.agreement:.1%}"
+    quantisation = f", {check.quantization} quantisation" if check.quantization != "none" else ""
+    logger.info("wrote %s (%s%s)", check.path, check.format, quantisation)
+    logger.info(
+        "check on %d validation samples: largest probability difference %.2e, classes agree %.1f%%",
+        check.samples,
+        check.max_difference,
+        100 * check.agreement,
     )
     if check.accuracy:
-        print(f"validation accuracy: Keras {check.accuracy['keras']:.4f}, export {check.accuracy['exported']:.4f}")
+        logger.info("validation accuracy: Keras %.4f, export %.4f", check.accuracy["keras"], check.accuracy["exported"])
 
 
 @user_errors
 def blend(run_dir: RunDirArgument, data: DataOption = None, tta: BlendTtaOption = "none") -> None:
-    """Retina: fit how both eyes of a patient combine (own output, the fellow eye's, their difference, which eye) on
-    the validation split, with patient-grouped folds; writes blend.json, which evaluate and predict then use."""
+    """Retina: fit how both eyes of a patient combine; writes blend.json, which evaluate and predict then use.
+
+    The blend weighs each image's own output, the fellow eye's, their difference and which eye it is, fitted on
+    the validation split with patient-grouped folds."""
     from dltrain.inference.blend import blend_run
 
     fitted = blend_run(run_dir, data, tta)

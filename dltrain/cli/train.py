@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from dltrain.cli.common import user_errors
+from dltrain.cli.common import examples, user_errors
 from dltrain.core.console import stderr_console
 from dltrain.core.errors import UsageError
 
 logger = logging.getLogger("dltrain")
+TRAIN_EXAMPLES = examples(
+    "dltrain train data/hapt --out models/har-gru",
+    "dltrain train data/hapt --out models/har-sgd --set optimizer.name=sgd",
+    "dltrain train data/retina-demo --out models/retina-cnn --set train.epochs=20",
+)
 
 DataDirArgument = Annotated[
     Path | None,
-    typer.Argument(help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default."),
+    typer.Argument(
+        metavar="DATA_DIR", help="Prepared DATA_DIR (from 'dltrain prepare'); with --resume, the run's own by default."
+    ),
 ]
 OutOption = Annotated[
     Path | None, typer.Option("--out", "-o", help="RUN_DIR to write (default: models/<data>-<config>-<time>).")
@@ -36,12 +43,14 @@ ResumeOption = Annotated[
     Path | None,
     typer.Option(
         "--resume",
-        help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters.",
+        metavar="RUN_DIR",
+        help="Continue an interrupted RUN_DIR from its last epoch, with its own config, optimizer state and counters "
+        "(dltrain train --resume models/har-gru).",
     ),
 ]
 ForceOption = Annotated[bool, typer.Option(help="Replace an existing non-empty RUN_DIR.")]
 BackendOption = Annotated[
-    str,
+    Literal["tensorflow", "jax"],
     typer.Option(
         envvar="KERAS_BACKEND",
         help="Keras backend: tensorflow, or jax (the jax extra; needed for --distributed).",

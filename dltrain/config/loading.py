@@ -124,10 +124,8 @@ def _describe_validation_error(error: ValidationError, origin: str) -> str:
     key = ".".join(_error_location(error))
     if first["type"] == "extra_forbidden":
         suggestions = closest_keys(key)
-        hint = (
-            f"; did you mean {' or '.join(suggestions)}?" if suggestions else "; 'dltrain config keys' lists them all"
-        )
-        return f"{origin}: unknown config key {key!r}{hint}"
+        hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
+        return f"{origin}: unknown config key {key!r}{hint} ('dltrain config keys' lists every key)"
     return f"{origin}: {describe_validation_error(error, _error_location(error))}"
 
 

@@ -36,8 +36,10 @@ class ModelBase(Section):
     the head."""
 
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
-    batch_norm: bool = False
-    activation: Activation = "relu"
+    batch_norm: bool = Field(False, description="batch normalization after each convolution and recurrent layer")
+    activation: Activation = Field(
+        "relu", description="after the convolutions and the dense layer (not inside the GRUs)"
+    )
     initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
     input_noise: float = Field(
         0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only"
@@ -52,10 +54,10 @@ class ModelBase(Section):
 class GruConfig(ModelBase):
     """Stacked GRU over inertial windows, with an optional convolutional front end."""
 
-    name: Literal["gru"] = "gru"
+    name: Literal["gru"] = Field("gru", description="the model to build: gru, cnn or backbone")
     units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
     layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
-    bidirectional: bool = False
+    bidirectional: bool = Field(False, description="each recurrent layer reads the window both ways")
     conv_layers: int = Field(
         0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none"
     )
@@ -79,7 +81,7 @@ class CnnConfig(ModelBase):
     """The image CNN, from the course baseline to the Kaggle winners' shape: an optional strided stem,
     blocks of convolutions with batch norm and pooling, a global pooling, a dense layer and the head."""
 
-    name: Literal["cnn"] = "cnn"
+    name: Literal["cnn"] = Field("cnn", description="the model to build: gru, cnn or backbone")
     stem_filters: int = Field(
         0, ge=0, le=LARGEST_LAYER, description="filters of a strided first convolution (0: no stem)"
     )
@@ -121,7 +123,7 @@ class CnnConfig(ModelBase):
 class BackboneConfig(ModelBase):
     """A pretrained image network (keras.applications) under the retina head; its weights come from a local file."""
 
-    name: Literal["backbone"] = "backbone"
+    name: Literal["backbone"] = Field("backbone", description="the model to build: gru, cnn or backbone")
     backbone: Literal[
         "EfficientNetB0",
         "EfficientNetB1",
@@ -188,15 +190,15 @@ class RegularizationConfig(Section):
     Keras adds `l2 * sum(w**2)` to each batch's mean loss; the lecture's `lambda / (2n) * ||w||^2`
     with n training samples is `l2 = lambda / (2n)`."""
 
-    l1: float = Field(0.0, ge=0.0)
-    l2: float = Field(0.0, ge=0.0)
+    l1: float = Field(0.0, ge=0.0, description="weight of the sum of absolute kernel weights added to the loss")
+    l2: float = Field(0.0, ge=0.0, description="weight of the sum of squared kernel weights added to the loss")
 
 
 Switch = Literal["auto"] | bool
 
 
 class TrainConfig(Section):
-    epochs: int = Field(40, gt=0, le=100_000)
+    epochs: int = Field(40, gt=0, le=100_000, description="most epochs to train (early stopping may end sooner)")
     batch_size: int = Field(
         64, gt=0, le=1_000_000, description="per replica; the global batch is batch_size x replicas"
     )
@@ -285,11 +287,17 @@ class AugmentConfig(Section):
     )
 
 
+def optimizer_names() -> list[str]:
+    from dltrain.training.optimizers import OPTIMIZERS
+
+    return OPTIMIZERS.names()
+
+
 class OptimizerConfig(Section):
     """The optimizer and its own parameters, passed through to Keras where the optimizer has them."""
 
-    name: str = "adam"
-    learning_rate: float = Field(1e-3, gt=0.0)
+    name: str = Field("adam", description="the optimizer (momentum and nesterov: SGD with that momentum)")
+    learning_rate: float = Field(1e-3, gt=0.0, description="the rate at the start (the schedule changes it)")
     frozen_learning_rate: float = Field(
         1e-3, gt=0.0, description="train.freeze_backbone_epochs: the constant rate while the backbone is frozen"
     )
@@ -297,7 +305,7 @@ class OptimizerConfig(Section):
     beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     rho: float = Field(0.9, ge=0.0, lt=1.0, description="rmsprop: decay of the squared-gradient average")
-    epsilon: float = Field(1e-7, gt=0.0)
+    epsilon: float = Field(1e-7, gt=0.0, description="added to denominators for numerical stability")
     weight_decay: float | None = Field(None, ge=0.0, description="decoupled weight decay (adamw default 0.004)")
     clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm")
 
@@ -317,7 +325,9 @@ class ScheduleConfig(Section):
     cosine: linear warm-up over warmup_epochs, then cosine to 0; plateau: multiply by factor after
     patience epochs without improvement of early_stopping.monitor. t is the epoch (0-based)."""
 
-    name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau"] = "constant"
+    name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau"] = Field(
+        "constant", description="how the rate changes over training (see the section's formulas in schema.py)"
+    )
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="step and plateau: the multiplier")
     every: int = Field(10, ge=1, le=100_000, description="step: epochs between cuts")
     decay_rate: float = Field(0.1, gt=0.0, description="exponential and inverse_time: k, per epoch")

@@ -21,6 +21,7 @@ from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
 from dltrain.data.retina.meta import RetinaMeta
 
 META_FILE = "meta.json"
+SOURCE_WORDS = {"hapt": "har", "demo": "retina"}  # the SOURCEs `prepare` knows by name, and their task
 DataMeta = Annotated[HarMeta | RetinaMeta, Field(discriminator="task")]
 META_SCHEMA: TypeAdapter = TypeAdapter(DataMeta)
 
@@ -56,9 +57,15 @@ class DataDir:
     @classmethod
     def open(cls, path: Path) -> DataDir:
         path = Path(path)
+        meta_path = path / META_FILE
+        if str(path) in SOURCE_WORDS and not meta_path.is_file():  # `hapt`, `demo`: raw data, prepared first
+            prepared = "retina-demo" if str(path) == "demo" else str(path)
+            raise DataError(
+                f"{path} is not a DATA_DIR: the SOURCE {path} is prepared first, dltrain prepare "
+                f"{SOURCE_WORDS[str(path)]} {path} --out data/{prepared}"
+            )
         if not path.exists():
             raise DataError(f"{path}: no such folder (make one with 'dltrain prepare')")
-        meta_path = path / META_FILE
         if not path.is_dir() or not meta_path.is_file():
             raise DataError(f"{path} is not a prepared DATA_DIR (no {META_FILE}); make one with 'dltrain prepare'")
         try:

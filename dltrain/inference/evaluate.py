@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from dltrain.core.errors import DataError
@@ -10,6 +11,8 @@ from dltrain.runs.rundir import Run
 from dltrain.runs.scoring import score_split
 from dltrain.tasks import task_of
 from dltrain.tasks.base import resolve_tta
+
+logger = logging.getLogger("dltrain")
 
 
 def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str | None = None) -> dict:
@@ -20,6 +23,8 @@ def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str | No
     run.data_meta.check_compatible(data.meta, str(data.path))
     if not data.has_split(split):
         raise DataError(f"{data.path} has no {split} split (splits: {', '.join(data.available_splits())})")
+    whose = "the run's own DATA_DIR" if data_dir is None else "a prepared DATA_DIR"
+    logger.info("scoring %s on the %s split of %s, %s", run.path, split, whose, data.path)
     return score_split(run.load_model(), data, split, run, tta)
 
 

@@ -133,10 +133,12 @@ class ExportedModel:
         elif self.format == "litert":
             import tensorflow as tf
 
-            with warnings.catch_warnings():  # a notice about TensorFlow's own plans, not about the user's input
-                warnings.simplefilter("ignore", UserWarning)
+            from dltrain.core.console import backend_chatter_silenced
+
+            with warnings.catch_warnings(), backend_chatter_silenced():
+                warnings.simplefilter("ignore", UserWarning)  # a notice about TensorFlow's plans, not the user's input
                 self._interpreter = tf.lite.Interpreter(model_path=str(self.path))
-            self._interpreter.allocate_tensors()
+                self._interpreter.allocate_tensors()  # TFLite's "Created ... XNNPACK delegate" notice, from C++
             self._source, self._result = (
                 self._interpreter.get_input_details()[0],
                 self._interpreter.get_output_details()[0],

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from dltrain.core.errors import UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
-from dltrain.runs.rundir import Run
+from dltrain.data.har.readers import HAPT_SOURCE
+from dltrain.runs.rundir import Run, is_run_folder
 from dltrain.tasks import task_of
 from dltrain.tasks.base import PredictRequest, resolve_tta
 
@@ -39,6 +42,20 @@ def model_loader(run: Run, exported: Path | None):
 STDOUT = Path("-")  # `--out -`: the CSV on standard output
 
 
+def refuse_swapped_arguments(run_dir: Path, source: str) -> None:
+    """`dltrain predict hapt models/run`: the run comes first; said in one line, not "no such run"."""
+    if is_run_folder(run_dir):
+        return
+    if is_run_folder(Path(source)) or str(run_dir) == HAPT_SOURCE:
+        raise UsageError(
+            f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, "
+            f"dltrain predict {shlex.quote(source)} {shlex.quote(str(run_dir))} --out FILE.csv"
+            if is_run_folder(Path(source))
+            else f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, dltrain predict RUN_DIR {run_dir} "
+            "--out FILE.csv"
+        )
+
+
 def check_predictions_out(run: Run, source: str, out: Path, exported: Path | None, force: bool) -> None:
     """The CSV is never one of the inputs (nor inside an input folder, nor one of the run's own
     files), and an existing file is replaced only with --force, and only a prediction CSV."""
@@ -61,6 +78,7 @@ def predict_run(
     force: bool = False,
     blend: bool = True,
 ) -> pd.DataFrame:
+    refuse_swapped_arguments(Path(run_dir), source)
     run = Run.open(run_dir)
     check_predictions_out(run, source, out, exported, force)
     if out != STDOUT:

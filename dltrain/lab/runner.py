@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dltrain.config.loading import load_config
-from dltrain.core.errors import DltrainError, UsageError
+from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.data.datadir import DataDir
@@ -51,7 +51,9 @@ def run_lab(
     the report from the runs already there (a missing run is reported as such)."""
     if budget not in BUDGET_EPOCHS:
         raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
-    names = check_experiments(names)
+    names = (
+        reported_experiments(check_experiments(names), out) if report_only and not names else check_experiments(names)
+    )
     refuse_file_as_folder(out)
     data = lab_data(data_dir)
     # Every cell's config is validated before the first run.
@@ -66,6 +68,14 @@ def run_lab(
     minutes = (time.perf_counter() - started) / 60
     write_text_atomic(report, "\n".join(report_header(data, budget, overrides, report_only, minutes) + sections))
     return report
+
+
+def reported_experiments(names: list[str], out: Path) -> list[str]:
+    """--report-only without names: the experiments that have runs under `out`."""
+    found = [name for name in names if (out / name / "runs").is_dir()]
+    if not found:
+        raise DataError(f"{out}: no lab runs to report on; train them first: dltrain lab --data DATA_DIR --out {out}")
+    return found
 
 
 def lab_data(data_dir: Path) -> DataDir:
@@ -101,6 +111,7 @@ def run_experiment(
     logger.info("lab experiment %s: %d runs", experiment.name, len(points))
     runs = out / experiment.name / "runs"
     if report_only:
+        runs.mkdir(parents=True, exist_ok=True)  # an experiment never trained: its section says so
         missing = [point for point in points if not (runs / point.name / HISTORY_FILE).is_file()]
         failures = {point.name: f"no run in {runs / point.name}" for point in missing}
     else:

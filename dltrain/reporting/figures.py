@@ -28,61 +28,102 @@ def save_figure(figure, path: Path) -> None:
         pyplot().close(figure)
 
 
-def plot_confusion_matrix(metrics: dict, path: Path) -> None:
-    """Counts with the share of each true class (row percentages); the split and its headline
-    metrics in the title; class names horizontal on the y-axis and wrapped on the x-axis."""
+def plot_confusion_matrix(metrics: dict, path: Path, title: str | None = None) -> None:
+    """Counts with the share of each true class (row percentages); `title` (the run), the split and its
+    headline metrics above; class names horizontal on the y-axis, wrapped (or slanted) on the x-axis."""
     import textwrap
 
     plt = pyplot()
     matrix, classes = np.asarray(metrics["confusion_matrix"]), metrics["classes"]
     size = max(5.5, 0.9 * len(classes) + 2.5)
-    figure, axes = plt.subplots(figsize=(size, size))
+    figure, axes = plt.subplots(figsize=(size, size), layout="constrained")
     rows = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, rows, out=np.zeros(matrix.shape, float), where=rows > 0)
     axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (row, column), count in np.ndenumerate(matrix):
-        colour = "white" if shares[row, column] > 0.6 else "black"
-        axes.text(
-            column, row, f"{count}\n{shares[row, column]:.0%}", ha="center", va="center", color=colour, fontsize=8
-        )
+        colour = "white" if shares[row, column] > 0.6 else "black" if count else "silver"
+        share = shares[row, column]
+        text = f"{count}\n{share:.0%}" if share >= 0.005 else f"{count}\n<1%" if count else "0"
+        axes.text(column, row, text, ha="center", va="center", color=colour, fontsize=8)
     ticks = np.arange(len(classes))
-    axes.set_xticks(ticks, [textwrap.fill(name.replace("_", " "), 10) for name in classes], fontsize=8)
+    names = [textwrap.fill(name.replace("_", " "), 10, break_long_words=False) for name in classes]
+    fits = 0.8 * size * 72 / len(classes) / 5  # characters of 8-point text a column holds
+    if max(len(line) for name in names for line in name.splitlines()) <= fits:
+        axes.set_xticks(ticks, names, fontsize=8)
+    else:  # a word too long for its column even wrapped: whole names, slanted, never overlapping
+        labels = [name.replace("_", " ") for name in classes]
+        axes.set_xticks(ticks, labels, fontsize=8, rotation=40, ha="right", rotation_mode="anchor")
     axes.set_yticks(ticks, [name.replace("_", " ") for name in classes], fontsize=8)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true (row: share of the class)")
     kappa = f", kappa {metrics['quadratic_weighted_kappa']:.4f}" if "quadratic_weighted_kappa" in metrics else ""
-    axes.set_title(
-        f"{metrics.get('split', '')} split: accuracy {metrics['accuracy']:.4f}{kappa} ({metrics['count']} samples)"
-    )
-    figure.tight_layout()
+    axes.set_title(f"accuracy {metrics['accuracy']:.4f}{kappa}, macro F1 {metrics['macro_f1']:.4f}", fontsize=10)
+    where = f"{metrics.get('split', '?')} split, {metrics['count']} samples"
+    figure.suptitle(f"{title}: {where}" if title else where, fontsize=11)
     save_figure(figure, path)
 
 
-def plot_learning_curves(history_csv: Path, path: Path) -> bool:
-    """Loss and accuracy per epoch, train vs validation; False if there is no history to plot."""
+def curve_panels(history: pd.DataFrame) -> list[str]:
+    """The panels of the learning curves: loss, the metrics logged with a validation value, the rate."""
+    metrics = [name for name in ("accuracy", "kappa", "mae") if name in history or f"val_{name}" in history]
+    return ["loss", *metrics] + (["learning_rate"] if "learning_rate" in history else [])
+
+
+def plot_learning_curves(
+    history_csv: Path, path: Path, title: str | None = None, kept_epoch: int | None = None
+) -> bool:
+    """Loss and metrics per epoch, train vs validation, the kept epoch marked, and the learning
+    rate in a panel of its own; `title` names the run. False if there is no history to plot."""
     if not Path(history_csv).is_file():
         return False
     history = pd.read_csv(history_csv)
     if history.empty:
         return False
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    metrics = [name for name in ("loss", "accuracy") if name in history]
-    figure, axes_list = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
-    epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
-    for axes, name in zip(axes_list[0], metrics):
-        axes.plot(epochs, history[name], label="train")
-        if f"val_{name}" in history:
-            axes.plot(epochs, history[f"val_{name}"], label="validation")
-        axes.set_xlabel("epoch")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_ylabel(name)
-        axes.grid(alpha=0.3)
-        axes.legend()
-    figure.tight_layout()
+    panels = curve_panels(history)
+    columns = 2 if len(panels) == 4 else len(panels)
+    rows = -(-len(panels) // columns)
+    figure, axes_grid = plt.subplots(
+        rows, columns, figsize=(4.6 * columns, 3.6 * rows + 0.5), squeeze=False, layout="constrained"
+    )
+    epochs = history["epoch"] + 1 if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+    for axes, name in zip(axes_grid.flat, panels):
+        plot_curve_panel(axes, history, epochs, name, kept_epoch)
+    for axes in list(axes_grid.flat)[len(panels) :]:
+        axes.set_visible(False)
+    if title:
+        figure.suptitle(title, fontsize=11)
     save_figure(figure, path)
     return True
+
+
+def plot_curve_panel(axes, history: pd.DataFrame, epochs: pd.Series, name: str, kept_epoch: int | None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    if name == "learning_rate":
+        axes.plot(epochs, history[name], color="tab:green", marker="." if len(history) < 30 else None)
+        rates = history[name].dropna()
+        if len(rates) and rates.min() > 0 and rates.max() > 100 * rates.min():  # decades apart, none at 0 (warm-up)
+            axes.set_yscale("log")
+        else:
+            axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        axes.set_ylabel("learning rate")
+    else:
+        if name in history:
+            axes.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            axes.plot(epochs, history[f"val_{name}"], label="validation")
+        axes.set_ylabel(name)
+    if kept_epoch is not None and 1 <= kept_epoch <= int(epochs.max()):
+        axes.axvline(kept_epoch, color="grey", linestyle=":", linewidth=1.2, label=f"kept (epoch {kept_epoch})")
+        kept = history[epochs.values == kept_epoch]
+        if f"val_{name}" in history and len(kept):
+            axes.plot([kept_epoch], kept[f"val_{name}"], marker="o", color="tab:orange", markersize=7, zorder=3)
+    axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
 
 
 def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:

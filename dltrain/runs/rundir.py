@@ -182,6 +182,12 @@ def _read_config(path: Path) -> Config:
         raise DataError(str(error)) from None
 
 
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` looks like a run folder (dltrain's config.yaml or provenance.json in it); `Run.open` says
+    whether it is a readable one."""
+    return (Path(path) / CONFIG_FILE).is_file() or (Path(path) / PROVENANCE_FILE).is_file()
+
+
 @dataclass
 class Run:
     path: Path
@@ -215,6 +221,11 @@ class Run:
         if status == "interrupted" and (self.path / LAST_MODEL_FILE).is_file():
             raise DataError(
                 f"{self.path}: training was interrupted; continue it with 'dltrain train --resume {self.path}'"
+            )
+        if status == "running" and (self.path / LAST_MODEL_FILE).is_file():
+            raise DataError(
+                f"{self.path}: training has not finished (status 'running'); unless it is training now, continue it "
+                f"with 'dltrain train --resume {self.path}'"
             )
         if status != STATUS_COMPLETE or self.provenance.data is None:
             raise DataError(f"{self.path}: training did not finish (status {status!r}); train again")

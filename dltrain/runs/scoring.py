@@ -27,8 +27,10 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     if split == "val":
         metrics["steered_by_this_split"] = validation_uses(run)  # these scores are not held out
     write_json_atomic(run.path / f"metrics-{split}.json", metrics)
-    plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png")
-    plot_learning_curves(run.path / HISTORY_FILE, run.path / "learning-curves.png")
+    plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png", run.path.resolve().name)
+    plot_learning_curves(
+        run.path / HISTORY_FILE, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch
+    )
     return metrics
 
 
@@ -46,3 +48,13 @@ def validation_uses(run: Run) -> list[str]:
 
 def headline(metrics: dict, names: tuple[str, ...]) -> dict[str, float]:
     return {name: metrics[name] for name in names if name in metrics}
+
+
+def curves_title(run: Run) -> str:
+    """`run-name: preset har-gru, kept epoch 12 of 20`."""
+    source = run.provenance.config_source
+    preset = f"preset {source}" if source and not source.endswith((".yaml", ".yml")) else f"config {source or '?'}"
+    kept = run.provenance.best_epoch
+    epochs = run.provenance.epochs_run
+    kept_text = f", kept epoch {kept}" + (f" of {epochs}" if epochs else "") if kept else ""
+    return f"{run.path.resolve().name}: {preset}{kept_text}"

@@ -137,15 +137,12 @@ class HarTask:
             data = DataDir.open(source)
             run.data_meta.check_compatible(data.meta, str(source))
             split = data.prediction_split(request.split)
-            logger.info("predicting the %s split of the DATA_DIR %s", split, source)
+            logger.info("INPUT %s: the %s split of a prepared DATA_DIR", source, split)
             windows = data.split(split)
             return windows.x, windows.ids
         if request.split is not None:
             raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
-        from dltrain.data.har.readers import source_path
-
-        logger.info("predicting every window of the SOURCE %s (%s)", request.source, source_path(request.source))
-        return windows_from_source(request.source, run.data_meta)
+        return windows_from_source(request.source, run.data_meta)  # its reader logs the SOURCE it resolved
 
     def explain_input_error(self, data: DataDir, error: Exception):
         return None  # windows are arrays, checked when read

@@ -317,6 +317,7 @@ class RetinaTask:
         data = DataDir.open(source)
         run.data_meta.check_compatible(data.meta, str(source))
         split = data.prediction_split(request.split)
+        logger.info("INPUT %s: the %s split of a prepared DATA_DIR", source, split)
         table = data.split(split)
         if split == "unlabelled":  # the test/ photographs prepare rejected still get a row
             request.rejects.extend(unreadable_unlabelled(source))
@@ -337,6 +338,10 @@ class RetinaTask:
         from dltrain.data.retina.photographs import prepared_chunks, raw_image_paths
 
         paths = raw_image_paths(source)
+        what = "one photograph" if source.is_file() else f"a folder of {len(paths)} photograph(s)"
+        logger.info(
+            "INPUT %s: %s, prepared as the run's images were (%d px)", source, what, run.data_meta.image_options.size
+        )
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
         size, names = run.data_meta.image_options.size, []
         with progress_bar("grading photographs", len(paths)) as advance:

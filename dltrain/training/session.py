@@ -399,11 +399,10 @@ class TrainingSession:
             )
         task = task_of(self.data.meta)
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
+        provenance.best_epoch, provenance.epochs_run = kept_epoch, epochs_run  # the learning curves mark them
         # Validation only: it steered the run. The test split is scored by an explicit `evaluate --split test`.
         metrics = {"val": score_split(kept, self.data, "val", self.run)}
         provenance.status = STATUS_COMPLETE
-        provenance.epochs_run = epochs_run
-        provenance.best_epoch = kept_epoch
         provenance.train_seconds = round(seconds, 1)
         provenance.metrics = {split: headline(values, task.headline) for split, values in metrics.items()}
         self.run.save_provenance()

@@ -190,6 +190,7 @@ def prepare_retina(
 ) -> RetinaMeta:
     check_retina_options(out, source, val_fraction, test_fraction, workers)
     items, rejects, layout = list_retina_source(source)
+    logger.info("SOURCE %s: a %s-layout folder, %d images listed", source, layout, len(items))
     held_out_counts(items, val_fraction, test_fraction)  # refuse an impossible split before writing anything
     state = preparation_state(source, options)
     with output_lock(out):

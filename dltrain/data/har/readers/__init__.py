@@ -8,16 +8,24 @@ uses is decided by them, not here.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from dltrain.core.errors import DataError
 from dltrain.data.har.readers import classroom, hapt_windows, long_csv, uci, uea
 from dltrain.data.har.types import HarOptions, HarSource
 
+logger = logging.getLogger("dltrain")
 HAPT_SOURCE = "hapt"
 # Asked in order, the first whose detect() is true reads: a .ts file before any other file, a UCI
 # HAR folder before any other folder.
 READERS = (uea, long_csv, uci, classroom)
+LAYOUTS = {
+    uea: "a UEA .ts file",
+    long_csv: "a long CSV file",
+    uci: "a 'UCI HAR Dataset' folder",
+    classroom: "a folder of CSV series (in class folders, or under train/ validation/ test/)",
+}
 
 
 def source_path(source: str) -> Path:
@@ -32,7 +40,10 @@ def source_path(source: str) -> Path:
 def read_har_source(source: str, options: HarOptions) -> HarSource:
     """Read SOURCE: `hapt`, a UCI HAR folder, a classroom folder, a long CSV, or a .ts file."""
     if source == HAPT_SOURCE:
-        return hapt_windows.read(None, options)
+        path = source_path(source)
+        shadowed = " (not the folder hapt here: that one is ./hapt)" if Path(source).exists() else ""
+        logger.info("SOURCE hapt: the UCI HAPT recordings of an installed package%s, %s", shadowed, path)
+        return hapt_windows.read(path, options)
     path = Path(source)
     if not path.exists():
         raise DataError(
@@ -41,5 +52,6 @@ def read_har_source(source: str, options: HarOptions) -> HarSource:
         )
     for reader in READERS:
         if reader.detect(path):
+            logger.info("SOURCE %s: %s", source, LAYOUTS[reader])
             return reader.read(path, options)
     raise DataError(f"{source}: neither a file nor a folder")

@@ -37,7 +37,6 @@ def read(path: Path | None, options: HarOptions) -> HarSource:
     classes = list(hapt.HAPT_ACTIVITIES) + (list(hapt.HAPT_TRANSITIONS) if options.transitions else [])
     keep = set(range(1, len(classes) + 1))
     parts = []
-    logger.info("reading the UCI HAPT recordings from %s", path)
     recordings = hapt.read_hapt(path)
     with progress_bar("windowing recordings", len(recordings)) as advance:
         for recording in recordings:

@@ -203,8 +203,9 @@ def test_train_writes_a_complete_run(trained):
 
 
 def test_a_short_run_with_the_preset_and_a_batch_larger_than_the_data(trained, tmp_path):
-    """`--set train.epochs=2` with the har-gru preset (a 10-epoch warm-up) trains, and a batch
-    larger than the 48 training windows is clamped; config.yaml records the values used."""
+    """`--set train.epochs=2` with the har-gru preset (a 10-epoch warm-up) trains, a batch larger
+    than the 48 training windows is clamped, and an epoch is made of enough passes for the preset's
+    50 steps; config.yaml and provenance.json record the values used."""
     run = tmp_path / "short"
     result = invoke(
         "train",
@@ -226,6 +227,10 @@ def test_a_short_run_with_the_preset_and_a_batch_larger_than_the_data(trained, t
     assert config["train"]["epochs"] == 2 and config["early_stopping"]["start_from_epoch"] == 0
     assert config["train"]["batch_size"] == 48
     assert len(pd.read_csv(run / "history.csv")) == 2
+    # the preset's train.min_steps_per_epoch: one batch of 48 is one step, so an epoch is 50 passes
+    assert "an epoch is 50 passes over the 48 training samples, 50 steps of 48" in result.stderr
+    recorded = json.loads((run / "provenance.json").read_text())["input"]
+    assert recorded["passes_per_epoch"] == 50 and recorded["steps_per_epoch"] == 50
 
 
 def test_evaluate_json_prints_only_one_object(trained):

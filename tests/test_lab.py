@@ -104,7 +104,7 @@ def test_unknown_experiment_lists_the_valid_ones(lab_data, tmp_path):
     result = invoke("lab", "initialisation", "--data", str(lab_data), "--out", str(tmp_path / "lab"))
     assert result.exit_code == 2
     assert (
-        "unknown lab experiment 'initialisation'; valid: batch-size, init, loss, optimizers, regularization, schedules"
-        in result.output
+        "'initialisation' is not one of 'init', 'loss', 'optimizers', 'schedules', 'regularization', " in result.output
     )
+    assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "lab").exists()

@@ -204,7 +204,7 @@ def test_the_jax_backend_reproduces_the_activity_baseline(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(result.stdout)
     low, high = load_baselines()["har-gru"].budgets["ci"].band
-    assert row["status"] == "ok" and low <= row["measured"] <= high
+    assert row["status"] == "ok" and low <= row["mean"] <= high
     provenance = json.loads(next(tmp_path.rglob("provenance.json")).read_text())
     assert provenance["backend"] == "jax"
 

@@ -174,3 +174,19 @@ def test_an_interrupted_retina_run_resumes_to_the_same_result(retina_data, tmp_p
         train_run(retina_data, parted, config, "retina-cnn", extra_callbacks=[interrupt_after_epoch(2)])
     resume_run(parted)
     pd.testing.assert_frame_equal(pd.read_csv(parted / "history.csv"), pd.read_csv(whole / "history.csv"), rtol=1e-5)
+
+
+def test_a_small_set_makes_an_epoch_of_several_passes_each_its_own_order():
+    from dltrain.data.feeds import epoch_order, passes_per_epoch
+
+    assert passes_per_epoch(5836, 64, 50) == 1  # HAPT: one pass is 92 steps already
+    assert passes_per_epoch(32, 32, 50) == 50 and passes_per_epoch(100, 64, 50) == 32  # 3,200 draws: 50 batches
+    assert passes_per_epoch(100, 64, 0) == 1
+    labels = np.arange(10) % 2
+    order = epoch_order(labels, 5, 3, passes=3).numpy()
+    passes = order.reshape(3, 10)
+    assert all(sorted(one) == list(range(10)) for one in passes)  # every sample once per pass
+    np.testing.assert_array_equal(passes[0], epoch_order(labels, 5, 3).numpy())  # the first pass: the 1-pass order
+    assert not (passes[0] == passes[1]).all() and not (passes[1] == passes[2]).all()
+    np.testing.assert_array_equal(order, epoch_order(labels, 5, 3, passes=3).numpy())  # (seed, epoch) alone decide
+    assert not (order == epoch_order(labels, 5, 4, passes=3).numpy()).all()

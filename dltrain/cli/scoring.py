@@ -131,7 +131,8 @@ def evaluate(
 
     if split not in ("val", "test", "train"):
         raise UsageError(f"--split {split!r}: choose val or test (or train)")
-    from dltrain.inference.evaluate import confusion_table, evaluate_run, metrics_table
+    from dltrain.inference.evaluate import confusion_table, metrics_table
+    from dltrain.runs.scoring import evaluate_run
 
     metrics = evaluate_run(run_dir, data, split, tta)
     if as_json:

@@ -202,6 +202,14 @@ class TrainConfig(Section):
     batch_size: int = Field(
         64, gt=0, le=1_000_000, description="per replica; the global batch is batch_size x replicas"
     )
+    min_steps_per_epoch: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="an epoch repeats passes over the training set, each freshly shuffled, until it has at least "
+        "this many optimizer steps, so that epoch counts (budget, warm-up, patience, schedules) mean as much "
+        "training on a small set as on a large one; 0: one pass",
+    )
     seed: int = Field(42, ge=0, lt=2**32, description="seeds Python, NumPy and the backend (which take 32-bit seeds)")
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="'balanced' weighs each class by the inverse of its share"

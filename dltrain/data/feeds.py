@@ -27,6 +27,13 @@ def steps_per_epoch(samples: int, global_batch: int, sharded: bool) -> int:
     return samples // global_batch if sharded else -(-samples // global_batch)
 
 
+def passes_per_epoch(samples: int, global_batch: int, min_steps: int) -> int:
+    """How many passes over the training set make one epoch: one, or as many as it takes for at least
+    `min_steps` optimizer steps (train.min_steps_per_epoch), so that a small set trains as many steps per
+    epoch, and its epoch-based schedule, warm-up and patience mean what they mean on a large one."""
+    return max(1, -(-min_steps * global_batch // max(samples, 1)))
+
+
 def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     import tensorflow as tf
 
@@ -38,16 +45,26 @@ def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     return counted.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural", decay: float = 0.98):
+def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural", decay: float = 0.98, passes: int = 1):
     """The sample indices of one epoch, drawn from (seed, epoch) alone, so that a resumed run sees
     exactly the order it would have seen (tf.data's own reshuffling depends on how many epochs the
     process has iterated). `natural`: every sample once, shuffled. `balanced`: as many draws, with
     replacement, each class equally likely. `decay`: the class probabilities start balanced and move
     towards the natural shares, the balanced share of the mixture multiplied by `decay` every epoch
-    (team o_O: 0.98)."""
+    (team o_O: 0.98). With `passes` > 1, that many such orders one after the other, each its own draw."""
     import tensorflow as tf
 
-    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    if passes == 1:
+        return pass_order(labels, seed, epoch, sampling, decay, 0)
+    return tf.concat([pass_order(labels, seed, epoch, sampling, decay, index) for index in range(passes)], axis=0)
+
+
+def pass_order(labels: np.ndarray, seed: int, epoch, sampling: str, decay: float, index: int):
+    """One pass of epoch `epoch`: the first is seeded by (seed, epoch), as epochs of one pass always were;
+    pass `index` by (seed, epoch + index * 2**32), which no epoch number reaches."""
+    import tensorflow as tf
+
+    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) + index * 2**32])
     count = len(labels)
     if sampling == "natural":
         return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seeds)
@@ -65,20 +82,35 @@ def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural",
 
 
 def epoch_batches(
-    labels: np.ndarray, seed: int, first_epoch: int, end_epoch: int, batches_of, sampling="natural", decay=0.98
+    labels: np.ndarray,
+    seed: int,
+    first_epoch: int,
+    end_epoch: int,
+    batches_of,
+    sampling="natural",
+    decay=0.98,
+    passes: int = 1,
 ):
     """Every epoch in [first_epoch, end_epoch): its order (`epoch_order`) as a dataset of indices, turned into
     batches by `batches_of`; batches never straddle two epochs."""
     import tensorflow as tf
 
     def one_epoch(epoch):
-        return batches_of(tf.data.Dataset.from_tensor_slices(epoch_order(labels, seed, epoch, sampling, decay)))
+        order = epoch_order(labels, seed, epoch, sampling, decay, passes)
+        return batches_of(tf.data.Dataset.from_tensor_slices(order))
 
     return tf.data.Dataset.range(first_epoch, end_epoch).flat_map(one_epoch)
 
 
 def epoch_seeded_dataset(
-    x, y, labels: np.ndarray, batch_size: int, config, epochs: tuple[int, int], shard: tuple[int, int] | None = None
+    x,
+    y,
+    labels: np.ndarray,
+    batch_size: int,
+    config,
+    epochs: tuple[int, int],
+    shard: tuple[int, int] | None = None,
+    passes: int = 1,
 ):
     """(inputs, targets) batches of arrays for the epochs in [first, end), in `epoch_order`'s orders;
     with `shard`, this process's share of every full global batch."""
@@ -90,7 +122,7 @@ def epoch_seeded_dataset(
         return indices.batch(batch_size, drop_remainder=shard is not None)
 
     train = config.train
-    rows = epoch_batches(labels, train.seed, *epochs, batches_of, train.sampling, train.sampling_decay)
+    rows = epoch_batches(labels, train.seed, *epochs, batches_of, train.sampling, train.sampling_decay, passes)
     return (
         own_share(rows, batch_size, shard)
         .map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -116,6 +148,7 @@ class TrainingContext:
     shard: tuple[int, int] | None = None  # (process id, processes) of a --distributed run
     scratch: Path | None = None  # the run folder, for files the feeds may keep while training
     accelerator: bool = False  # training on a GPU (or another accelerator), not the CPU
+    passes: int = 1  # passes over the training set per epoch (passes_per_epoch)
 
 
 @dataclass

@@ -1,31 +1,7 @@
-"""`dltrain evaluate`: the assignment's metrics of a finished run on one split, as a table, JSON and figures."""
+"""`dltrain evaluate`'s tables: a split's metrics per class and its confusion matrix (the scoring itself is
+`runs.scoring.evaluate_run`)."""
 
 from __future__ import annotations
-
-import logging
-from pathlib import Path
-
-from dltrain.core.errors import DataError
-from dltrain.data.datadir import DataDir
-from dltrain.runs.rundir import Run
-from dltrain.runs.scoring import score_split
-from dltrain.tasks import task_of
-from dltrain.tasks.base import resolve_tta
-
-logger = logging.getLogger("dltrain")
-
-
-def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str | None = None) -> dict:
-    """The split's metrics; `tta` None: the task's default for the run (retina: its blend's mode)."""
-    run = Run.open(run_dir)
-    tta = resolve_tta(task_of(run.data_meta), run, tta)
-    data = DataDir.open(Path(data_dir) if data_dir else run.data_dir)
-    run.data_meta.check_compatible(data.meta, str(data.path))
-    if not data.has_split(split):
-        raise DataError(f"{data.path} has no {split} split (splits: {', '.join(data.available_splits())})")
-    whose = "the run's own DATA_DIR" if data_dir is None else "a prepared DATA_DIR"
-    logger.info("scoring %s on the %s split of %s, %s", run.path, split, whose, data.path)
-    return score_split(run.load_model(), data, split, run, tta)
 
 
 def metrics_table(metrics: dict):

@@ -90,7 +90,7 @@ def _run_folder(folder: Path, seed: int, several: bool) -> Path:
 
 def _one_seed(folder: Path, baseline: Baseline, config, seed: int, several: bool) -> tuple[float, int]:
     """Train with `seed` from scratch, then score the test split once: (test metric, epochs run)."""
-    from dltrain.inference.evaluate import evaluate_run
+    from dltrain.runs.scoring import evaluate_run
     from dltrain.training.session import train_run
 
     run_dir = _run_folder(folder, seed, several)

@@ -1,14 +1,20 @@
 """Scoring a run's model on one split of a DATA_DIR: the task's metrics, written into the run as
 metrics-<split>.json with the confusion matrix and learning curves beside it. Used by `train`
-(the kept model, at the end) and by `evaluate`."""
+(the kept model, at the end) and by `evaluate` (`evaluate_run`)."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+from dltrain.core.errors import DataError
 from dltrain.core.files import write_json_atomic
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import HISTORY_FILE, Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import check_tta, input_errors_explained
+from dltrain.tasks.base import check_tta, input_errors_explained, resolve_tta
+
+logger = logging.getLogger("dltrain")
 
 
 def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -> dict:
@@ -58,3 +64,16 @@ def curves_title(run: Run) -> str:
     epochs = run.provenance.epochs_run
     kept_text = f", kept epoch {kept}" + (f" of {epochs}" if epochs else "") if kept else ""
     return f"{run.path.resolve().name}: {preset}{kept_text}"
+
+
+def evaluate_run(run_dir: Path, data_dir: Path | None, split: str, tta: str | None = None) -> dict:
+    """The split's metrics; `tta` None: the task's default for the run (retina: its blend's mode)."""
+    run = Run.open(run_dir)
+    tta = resolve_tta(task_of(run.data_meta), run, tta)
+    data = DataDir.open(Path(data_dir) if data_dir else run.data_dir)
+    run.data_meta.check_compatible(data.meta, str(data.path))
+    if not data.has_split(split):
+        raise DataError(f"{data.path} has no {split} split (splits: {', '.join(data.available_splits())})")
+    whose = "the run's own DATA_DIR" if data_dir is None else "a prepared DATA_DIR"
+    logger.info("scoring %s on the %s split of %s, %s", run.path, split, whose, data.path)
+    return score_split(run.load_model(), data, split, run, tta)

@@ -61,10 +61,11 @@ class HarTask:
         targets = encode_targets(train.y, config, classes)
 
         def train_epochs(first_epoch: int, end_epoch: int):
-            return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, (first_epoch, end_epoch), shard)
+            epochs = (first_epoch, end_epoch)
+            return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, epochs, shard, context.passes)
 
         val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
-        steps = steps_per_epoch(len(train.y), batch_size, shard is not None)
+        steps = steps_per_epoch(context.passes * len(train.y), batch_size, shard is not None)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
         return TrainingFeeds(train_epochs, val_data, steps, weights, val.y)
 

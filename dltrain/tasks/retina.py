@@ -86,13 +86,21 @@ class RetinaTask:
 
         (train, val), cache = self._image_feeds(data, config, context.scratch)
         shard, sharded = context.shard, context.shard is not None
-        steps = steps_per_epoch(len(train.paths), batch_size, sharded)
+        steps = steps_per_epoch(context.passes * len(train.paths), batch_size, sharded)
         placement = augmentation_placement(config, context.accelerator)
         train_levels = data.split("train")["level"].to_numpy(np.int64)
 
         def train_epochs(first_epoch: int, end_epoch: int):
             return self._train_batches(
-                train, train_levels, config, batch_size, shard, placement, steps, first_epoch, end_epoch
+                train,
+                train_levels,
+                config,
+                (batch_size, context.passes),
+                shard,
+                placement,
+                steps,
+                first_epoch,
+                end_epoch,
             )
 
         if sharded and len(val.paths) < batch_size:
@@ -112,14 +120,16 @@ class RetinaTask:
         val_levels = data.split("val")["level"].to_numpy(np.int64)
         return TrainingFeeds(train_epochs, val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
 
-    def _train_batches(self, train, levels, config, batch_size, shard, placement, steps, first_epoch, end_epoch):
+    def _train_batches(self, train, levels, config, batching, shard, placement, steps, first_epoch, end_epoch):
+        """`batching`: (batch size, passes per epoch)."""
         from dltrain.data.feeds import epoch_batches
         from dltrain.networks.augmentation import augmented, is_enabled
 
         def batches_of(indices):
             return train.batches(batch_size, indices, drop_remainder=shard is not None, shard=shard)
 
-        sampling = (config.train.sampling, config.train.sampling_decay)
+        batch_size, passes = batching
+        sampling = (config.train.sampling, config.train.sampling_decay, passes)
         batches = epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling)
         if placement == "pipeline" and is_enabled(config.augment):
             # Each process its own draws (its rows are other images), from (seed, process, step) alone.

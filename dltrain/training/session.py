@@ -22,7 +22,7 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import file_sha256, stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
-from dltrain.data.feeds import TrainingContext, steps_per_epoch
+from dltrain.data.feeds import TrainingContext, passes_per_epoch, steps_per_epoch
 from dltrain.runs.rundir import (
     HISTORY_FILE,
     LAST_MODEL_FILE,
@@ -201,6 +201,21 @@ def without_weights_file(config: Config) -> Config:
     return config.model_copy(update={"model": config.model.model_copy(update={"weights": None})})
 
 
+def epoch_passes(samples: int, global_batch: int, min_steps: int) -> int:
+    """Passes over the training set per epoch (train.min_steps_per_epoch), said once when more than one."""
+    passes = passes_per_epoch(samples, global_batch, min_steps)
+    if passes > 1:
+        logger.info(
+            "an epoch is %d passes over the %d training samples, %d steps of %d (train.min_steps_per_epoch=%d)",
+            passes,
+            samples,
+            -(-passes * samples // global_batch),
+            global_batch,
+            min_steps,
+        )
+    return passes
+
+
 def weights_notes(model_config) -> dict:
     """A model started from a weights file (a pretrained backbone): which file, and its sha256, for provenance."""
     weights = getattr(model_config, "weights", None)
@@ -305,7 +320,8 @@ class TrainingSession:
         samples = self.data.meta.split_size("train")
         global_batch = check_global_batch(config.train, setup.replicas, samples)
         shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
-        steps = steps_per_epoch(samples, global_batch, shard is not None)
+        passes = epoch_passes(samples, global_batch, config.train.min_steps_per_epoch)
+        steps = steps_per_epoch(passes * samples, global_batch, shard is not None)
         # A resumed run builds its model as it was started (auto puts the augmentation in the model on a GPU).
         started_on = (self.run.provenance.device or {}).get("type") if self.resume_state else None
         accelerator = (started_on or setup.device["type"]) != "CPU"
@@ -314,10 +330,11 @@ class TrainingSession:
         last_phase = training_phases(config, max(self.first_epoch - 1, 0))[0]  # holding the last epoch trained
         built = without_weights_file(config) if self.resume_state else config
         model = build_model(self.data, built, steps, accelerator, phases[0] if phases else last_phase)
-        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator)
+        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator, passes)
         feeds = task.training_feeds(self.data, config, global_batch, context)
         self.scratch_files = feeds.scratch_files
-        notes = {**feeds.notes, **({} if self.resume_state else weights_notes(config.model))}
+        notes = {**feeds.notes, "passes_per_epoch": passes, "steps_per_epoch": feeds.steps_per_epoch}
+        notes.update({} if self.resume_state else weights_notes(config.model))
         self._start_provenance(model, setup, notes, not phases or phases[0].first == phases[0].start)
         return model, phases, feeds
 

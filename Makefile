@@ -27,7 +27,7 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## Create .venv and install dltrain with its test tools
 
-demo: demo-har demo-retina ## Both journeys on the embedded data: activity (real HAPT), then retina (simulated)
+demo: demo-har demo-retina ## Both journeys on the embedded data: activity (real HAPT), then retina (simulated); about 10 minutes on a 2-core CPU
 
 demo-har: install ## Real HAPT data: prepare -> train (har-gru) -> evaluate -> predict
 	$(BIN)/dltrain prepare har hapt --out $(DEMO_DATA) --force
@@ -53,31 +53,31 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint ## Lint, then run the test suite
+test: lint ## Lint, then run the test suite (about 13 minutes on a 2-core CPU)
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests spread over the cores (pytest-xdist)
 
-sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs): $(SWEEP_OUT)/comparison.{csv,png}
+sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs, about 8 minutes): $(SWEEP_OUT)/comparison.{csv,png}
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
 	$(BIN)/dltrain sweep $(DEMO_DATA) --config har-gru --out $(SWEEP_OUT) $(SWEEP_BUDGET) \
 		--grid optimizer.name=sgd,momentum,nesterov,adagrad,rmsprop,adam
 
-lab: install ## The lecture's claims on HAPT, quick budget (about 15 minutes): $(LAB_OUT)/REPORT.md + one figure per experiment
+lab: install ## The lecture's claims on HAPT, quick budget (about 20 minutes on a 2-core CPU): $(LAB_OUT)/REPORT.md + one figure per experiment
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
 	$(BIN)/dltrain lab --data $(DEMO_DATA) --out $(LAB_OUT) --budget quick
 
 reproduce: install ## Re-run both baselines from scratch at the CI budget (about 2 minutes); exit 3 on a regression
 	$(BIN)/dltrain reproduce --all --budget ci
 
-reproduce-full: install ## The same at the presets' full budgets (about 11 minutes)
+reproduce-full: install ## The same at the presets' full budgets (about 13 minutes)
 	$(BIN)/dltrain reproduce --all --budget full
 
-bench: install ## The speed bench suite, side by side in one run; writes bench/RESULTS.md (about 13 minutes)
+bench: install ## The speed bench suite, side by side in one run; writes bench/RESULTS.md (about 15 minutes)
 	$(BIN)/python bench/suite.py
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py
 
-bench-retina: install ## Kappa and wall time of retina-cnn on the demo set; prepare vs a naive loop (about 10 minutes)
+bench-retina: install ## Kappa and wall time of retina-cnn on the simulated demo set (about 10 minutes)
 	$(BIN)/python bench/retina_baseline.py
 
 clean: ## Remove the virtual environment and caches (keeps data/ and models/)

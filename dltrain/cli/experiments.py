@@ -107,7 +107,7 @@ LabOutOption = Annotated[
 ]
 LabBudgetOption = Annotated[
     Literal["quick", "full"],
-    typer.Option(help="quick (6 epochs a run, about 15 minutes for all on 2 CPU cores) or full (20 epochs)."),
+    typer.Option(help="quick (6 epochs a run, about 20 minutes for all on a 2-core CPU) or full (20 epochs)."),
 ]
 LabOverridesOption = Annotated[
     list[str] | None,

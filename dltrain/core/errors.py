@@ -1,6 +1,6 @@
 """The one exception type the CLI turns into a clean, one-line exit.
 
-Exit codes (documented in the README): 2 for usage errors (bad option value, unknown config key,
+Exit codes (documented in docs/errors.md): 2 for usage errors (bad option value, unknown config key,
 wrong type), 1 for data errors (missing file, wrong layout, malformed values).
 """
 

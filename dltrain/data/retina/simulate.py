@@ -11,7 +11,7 @@ colour cast, blur, a Kaggle-like frame size and aspect ratio with black sides, a
     4 grade 3 plus new vessels and a pre-retinal haemorrhage
 
 This is not clinical data: it exists so that every command can be run and tested without a
-download. The real recipe is in the README.
+download. The real recipe is docs/kaggle-dr.md.
 """
 
 from __future__ import annotations

@@ -161,20 +161,26 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
 
 
 def plot_fold_comparison(frame: pd.DataFrame, metric: str, path: Path) -> None:
-    """Each grid point's mean validation score over the folds, with one standard deviation either
-    side and every fold's own score as a dot: a difference smaller than the spread is not one."""
+    """Each grid point's mean validation score over the folds (a diamond), one standard deviation
+    either side, and every fold's own score as a dot: a difference smaller than the spread is not one.
+    Points, not bars: the axis does not start at 0, and a bar's length would suggest it did."""
     plt = pyplot()
     mean, spread = frame[f"{metric} mean"], frame[f"{metric} std"].fillna(0)
     figure, axes = plt.subplots(figsize=(max(5.0, 1.1 * len(frame) + 2), 4.5))
     positions = np.arange(len(frame))
-    axes.bar(positions, mean, yerr=spread, capsize=4, color="#4c72b0", alpha=0.75)
+    axes.errorbar(positions, mean, yerr=spread, fmt="D", color="#4c72b0", capsize=6, markersize=7, label="mean ± std")
     for position, values in zip(positions, frame[f"{metric} per fold"]):
-        axes.plot([position] * len(values), values, "o", color="black", markersize=3)
-    low = float(np.nanmin([min(values) for values in frame[f"{metric} per fold"]]))
-    axes.set_ylim(max(0.0, low - 0.05), min(1.0, float(np.nanmax(mean + spread)) + 0.03))
+        axes.plot([position + 0.12] * len(values), values, "o", color="black", markersize=3)
+    axes.plot([], [], "o", color="black", markersize=3, label="one fold")
+    every = [value for values in frame[f"{metric} per fold"] for value in values] + list(mean + spread)
+    low, high = float(np.nanmin(every + list(mean - spread))), float(np.nanmax(every))
+    margin = max(0.01, 0.08 * (high - low))
+    axes.set_ylim(low - margin, high + margin)
+    axes.set_xlim(-0.6, len(frame) - 0.4)
     axes.set_xticks(positions, [str(name) for name in frame["point"]], rotation=20, ha="right", fontsize="small")
-    axes.set_ylabel(f"validation {metric} (mean ± std over folds)")
+    axes.set_ylabel(f"validation {metric} over folds")
     axes.set_title(f"{len(frame)} settings, {int(frame['folds'].max())} subject-grouped folds")
     axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small")
     figure.tight_layout()
     save_figure(figure, path)

@@ -155,7 +155,7 @@ def fold_comparison_frame(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
                 row[f"{label} mean"] = float(np.mean(values))
                 row[f"{label} std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
                 row[f"{label} per fold"] = [round(float(value), 4) for value in values]
-        row["epochs (mean)"] = float(np.mean([len(run.history) for run in runs]))
+        row["epochs (mean)"] = round(float(np.mean([len(run.history) for run in runs])), 1)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
@@ -28,6 +29,16 @@ def cli():
 
 UCI_SIGNALS = [f"{group}_{axis}" for group in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
 ACTIVITIES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
+
+
+def command_paths(command=None, prefix=()):
+    """Every leaf command of the app, as its words after `dltrain`."""
+    command = command or typer.main.get_command(app)
+    for name, sub in getattr(command, "commands", {}).items():
+        if getattr(sub, "commands", None):
+            yield from command_paths(sub, (*prefix, name))
+        else:
+            yield (*prefix, name)
 
 
 def class_signal(label: int, length: int, channels: int, rng: np.random.Generator) -> np.ndarray:

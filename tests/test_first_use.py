@@ -12,9 +12,8 @@ from datetime import date
 
 import pandas as pd
 import pytest
-import typer
 import yaml
-from conftest import invoke, write_classroom_folder
+from conftest import command_paths, invoke, write_classroom_folder
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -34,16 +33,6 @@ def har_run(data_dir, tmp_path_factory):
     result = invoke("train", data_dir, "--out", run, *TINY)
     assert result.exit_code == 0, result.output
     return run
-
-
-def command_paths(command=None, prefix=()):
-    """Every leaf command of the app, as its words after `dltrain`."""
-    command = command or typer.main.get_command(app)
-    for name, sub in getattr(command, "commands", {}).items():
-        if getattr(sub, "commands", None):
-            yield from command_paths(sub, (*prefix, name))
-        else:
-            yield (*prefix, name)
 
 
 def one_error_line(result, exit_code: int) -> str:

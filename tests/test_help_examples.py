@@ -14,7 +14,7 @@ import shlex
 
 import pytest
 import typer
-from conftest import fundus_jpeg, invoke, kaggle_folder, write_long_csv, write_uci_folder
+from conftest import command_paths, fundus_jpeg, invoke, kaggle_folder, write_long_csv, write_uci_folder
 
 import dltrain.runs.reproduce as reproduce_module
 from dltrain.cli.app import app
@@ -60,15 +60,6 @@ def budget(words: list[str]) -> list[str]:
     if words[0] in ("sweep", "lab"):
         return settings(SMALL_GRU)
     return []
-
-
-def command_paths(command=None, prefix=()):
-    command = command or typer.main.get_command(app)
-    for name, sub in getattr(command, "commands", {}).items():
-        if getattr(sub, "commands", None):
-            yield from command_paths(sub, (*prefix, name))
-        else:
-            yield (*prefix, name)
 
 
 def examples_in_help(path: tuple[str, ...]) -> list[str]:

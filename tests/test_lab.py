@@ -115,6 +115,15 @@ def test_the_regularisation_gap_scores_the_kept_model_in_inference_mode(lab_data
     assert table.loc[0, "train - val accuracy mean"] == pytest.approx(run.extra["gap"])
 
 
+def test_the_dense_initializer_needs_a_dense_layer():
+    from dltrain.config.loading import load_config
+    from dltrain.core.errors import UsageError
+
+    assert load_config("har-gru", ["model.dense_units=8", "model.dense_initializer=symmetric"]).model.dense_units == 8
+    with pytest.raises(UsageError, match="model.dense_initializer=zeros applies to the dense layer"):
+        load_config("har-gru", ["model.dense_units=0", "model.dense_initializer=zeros"])
+
+
 def test_batch_size_cells_follow_the_stated_rate_rule_and_train_equal_epochs(lab_data):
     meta = DataDir.open(lab_data).meta
     experiment = EXPERIMENTS.get("batch-size")(BUDGETS["quick"], meta)
@@ -142,6 +151,32 @@ def test_each_optimizer_gets_the_rate_its_selection_run_scored_best_on_validatio
     assert chosen["adam"].facts["learning_rate"] == 0.003 and chosen["sgd"].facts["learning_rate"] == 0.3
     assert "optimizer.learning_rate=0.3" in chosen["sgd"].overrides and chosen["sgd"].seeds == SEEDS
     assert chosen["adam"].facts["grid"] == {0.0003: 0.5, 0.003: 0.9, 0.03: 0.5}
+
+
+def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chosen_rate(
+    lab_data, tmp_path, monkeypatch
+):
+    from dltrain.lab import experiments
+
+    monkeypatch.setattr(experiments, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
+    monkeypatch.setattr(experiments, "RATE_STEPS", (0.1, 1.0))
+    out = tmp_path / "lab"
+    result = invoke("lab", "optimizers", "--data", str(lab_data), "--out", str(out), *SMALL)
+    assert result.exit_code == 0, result.output
+    runs = out / "optimizers" / "runs"
+    table = pd.read_csv(out / "optimizers" / "table.csv").set_index("cell")
+    for name in ("sgd", "adam"):
+        grid = {rate: pd.read_csv(runs / f"{name}-lr-{rate:g}" / f"seed-{SELECTION_SEED}" / "history.csv")
+                for rate in rate_grid(name)}  # fmt: skip
+        best = max(grid, key=lambda rate: grid[rate]["val_accuracy"].max())
+        assert table.loc[name, "rate"] == best  # the grid run with the best validation accuracy chose it
+        assert sorted(path.name for path in (runs / name).iterdir()) == [f"seed-{seed}" for seed in SEEDS]
+        config = (runs / name / "seed-2" / "config.yaml").read_text()
+        assert f"learning_rate: {best}" in config and "seed: 2" in config
+    report = (out / "REPORT.md").read_text()
+    assert (
+        "Rates chosen on the validation split" in report and "grid (rate: best val accuracy, selection seed)" in report
+    )
 
 
 def test_the_budgets_plan_the_runs_and_epochs_their_docstring_counts(lab_data):

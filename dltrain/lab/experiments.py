@@ -559,11 +559,6 @@ def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, l
     return table, statements + problems(results)
 
 
-def kept_gap(run: SeedRun) -> float:
-    """Training minus validation accuracy of the model the run keeps, both scored in inference mode."""
-    return run.extra.get("gap", float("nan"))
-
-
 # ---- batch size ------------------------------------------------------------------------------------
 
 SMALL_BATCH = 8  # for single examples, which would cost a step (most of it fixed) per window
@@ -592,7 +587,7 @@ def batch_size_experiment(budget: Budget, meta) -> Experiment:
         "batch-size",
         "Batch size",
         "Mini-batches make more progress per second of compute than both full-batch gradient descent and "
-        f"single-example updates. Every cell: Adam, {budget.epochs} epochs (each window seen as often), at the rate "
+        f"single-example updates. Every cell: Adam for the same epochs (each window seen as often), at the rate "
         f"{BASE_RATE:g} x sqrt(batch / {BASE_BATCH}); a batch of {SMALL_BATCH} stands in for single examples.",
         with_epochs(cells, budget.epochs),
         summarise_batch_size,

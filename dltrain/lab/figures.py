@@ -47,11 +47,11 @@ def plot_experiment(experiment, results, path: Path) -> None:
         if result.usable:
             plot_cell(axes, result, colours[index % len(colours)], by_seconds)
     axes.set_xlabel("training seconds" if by_seconds else "epoch")
-    axes.set_ylabel("loss: validation solid (mean thick, seeds thin), training dashed (mean)")
+    axes.set_ylabel("loss: validation solid, training dashed")
     axes.set_title(experiment.title)
     axes.grid(alpha=0.3)
     if any(result.usable for result in results):
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="small", title="mean over the seeds thick, each seed thin", title_fontsize="small")
     else:
         axes.text(
             0.5, 0.5, "no cell finished an epoch (see the report)", ha="center", va="center", transform=axes.transAxes

@@ -238,6 +238,11 @@ def symmetric_statements(symmetric: CellResult | None) -> list[str]:
             f"between two units' weights {spread:.1e}): the layer computes one feature {units} times; best validation "
             f"accuracy {symmetric.score(best_val_accuracy).text()}."
         ]
+    if len(identical) == len(trained):
+        return [
+            f"{start}; the units were still identical after training (largest difference {spread:.1e}), but from a "
+            "start without equal, non-zero gradients: this run does not show the lecture's case."
+        ]
     return [
         f"{start}; after training the units were identical in {len(identical)} of {len(trained)} seeds (largest "
         f"difference between two units' weights {spread:.1e}): this run does not show units that stay alike."

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import invoke, write_uci_folder
 
-from dltrain.lab.experiments import CellResult, best_loss_within, summarise_init
+from dltrain.data.datadir import DataDir
+from dltrain.lab.budgets import BUDGETS, Budget
+from dltrain.lab.cells import SEEDS, SELECTION_SEED, Cell, CellResult, Score, SeedRun, direction, shown
+from dltrain.lab.experiments import (
+    EXPERIMENTS,
+    batch_learning_rate,
+    best_loss_within,
+    chosen_rates,
+    planned_work,
+    rate_grid,
+    summarise_init,
+    summarise_regularization,
+)
 from dltrain.runs.rundir import Provenance
 
-SMALL = ["--set", "train.batch_size=16"]
+SMALL = ["--set", "train.batch_size=16", "--set", "train.epochs=2"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +37,7 @@ def lab_data(tmp_path_factory) -> Path:
     return root / "data"
 
 
-def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_data, tmp_path):
+def test_init_symmetric_units_get_equal_nonzero_gradients_and_stay_identical(lab_data, tmp_path):
     import keras
 
     from dltrain.lab.probes import unit_spread
@@ -33,27 +47,161 @@ def test_init_experiment_zero_units_stay_identical_and_the_report_says_so(lab_da
     assert result.exit_code == 0, result.output
     report = (out / "REPORT.md").read_text()
     assert (out / "init" / "init.png").stat().st_size > 10_000 and "![Initialisation](init/init.png)" in report
-    zeros = keras.saving.load_model(out / "init" / "runs" / "zeros" / "model.keras", compile=False)
-    glorot = keras.saving.load_model(out / "init" / "runs" / "glorot_uniform" / "model.keras", compile=False)
-    dense = zeros.layers[-1].get_layer("dense").get_weights()[0]
-    assert (dense == dense[:, :1]).all()  # every unit's incoming weights are the first unit's
-    assert unit_spread(glorot) > 1e-3
-    assert "units of the first dense layer are still identical" in report
-    table = pd.read_csv(out / "init" / "table.csv")
-    assert table.loc[table["cell"] == "zeros", "dense units spread"].item() == 0
-    assert "saturated" in report and "| normal N(0,1) | gru_1 |" in report  # the per-layer statistics
+    runs = out / "init" / "runs"
+    assert sorted(path.name for path in (runs / "symmetric-dense").iterdir()) == [f"seed-{seed}" for seed in SEEDS]
+    for seed in SEEDS:
+        symmetric = keras.saving.load_model(runs / "symmetric-dense" / f"seed-{seed}" / "model.keras", compile=False)
+        dense = symmetric.layers[-1].get_layer("dense").get_weights()[0]
+        assert np.abs(dense - dense[:, :1]).max() <= 1e-6  # every unit's incoming weights are still the first's
+        glorot = keras.saving.load_model(runs / "glorot_uniform" / f"seed-{seed}" / "model.keras", compile=False)
+        assert unit_spread(glorot) > 1e-3
+    table = pd.read_csv(out / "init" / "table.csv").set_index("cell")
+    assert table.loc["symmetric (dense)", "largest gradient difference between units at init"] <= 1e-6
+    assert table.loc["symmetric (dense)", "dense unit gradient norm at init"] > 1e-4  # equal, and not zero
+    assert table.loc["zeros (dense)", "dense unit gradient norm at init"] == 0  # a zero ReLU layer is dead
+    assert table.loc["glorot_uniform", "largest gradient difference between units at init"] > 1e-4
+    assert {"best val accuracy mean", "best val accuracy std"} <= set(table.columns)
+    assert table["seeds"].eq("3/3").all() and table["best val accuracy std"].notna().all()
+    assert "units' kernel gradients before training were equal" in report and "and non-zero" in report
+    assert "still identical in all 3 seeds" in report and "the layer is dead" in report
+    assert "best val accuracy (mean ± std)" in report and "twice its standard error" in report
+    assert "| normal N(0,1) | 1 | gru_1 |" in report  # the per-layer statistics, first seed
 
     (out / "REPORT.md").unlink()
     result = invoke("lab", "init", "--data", str(lab_data), "--out", str(out), "--report-only", *SMALL)
     assert result.exit_code == 0, result.output
     rebuilt = (out / "REPORT.md").read_text()
+    assert "the report only, from runs trained earlier" in rebuilt and "still identical in all 3 seeds" in rebuilt
+
+
+def test_loss_cells_train_with_plain_sgd_and_measure_the_saturated_start(lab_data, tmp_path):
+    out = tmp_path / "lab"
+    settings = ["--set", "optimizer.learning_rate=1e30", *SMALL]
+    result = invoke("lab", "loss", "--data", str(lab_data), "--out", str(out), *settings)
+    assert result.exit_code == 0, result.output
+    report = (out / "REPORT.md").read_text()
+    # a diverging cell is named and the lab goes on
+    assert "Cell `cross-entropy`, seeds 1, 2, 3: failed: training diverged" in report
+    assert "Cell `MSE`, seeds 1, 2, 3" in report
+    assert (out / "loss" / "loss.png").is_file()
+    assert "had a largest probability above 0.99" in report and "kernel gradient norm under cross-entropy" in report
+    table = pd.read_csv(out / "loss" / "table.csv").set_index("cell")
+    assert table["softmax saturated at init mean"].between(0, 1).all()
+    assert (table["output gradient norm at init mean"] > 0).all()
+    experiment = EXPERIMENTS.get("loss")(BUDGETS["quick"], DataDir.open(lab_data).meta)
+    for cell in experiment.cells:
+        assert "optimizer.name=sgd" in cell.overrides and "optimizer.learning_rate=0.01" in cell.overrides
+
+
+def test_the_regularisation_gap_scores_the_kept_model_in_inference_mode(lab_data, tmp_path):
+    import keras
+
+    from dltrain.lab.runner import cell_points, measure_kept_accuracy, read_run
+    from dltrain.runs.sweep import train_points
+
+    data = DataDir.open(lab_data)
+    cell = Cell("dropout 0.5", ["model.dropout=0.5", "train.epochs=2", "train.batch_size=16"], seeds=(1,))
+    points = cell_points(cell, [])
+    assert not train_points(lab_data, "har-gru", points, tmp_path)
+    run = read_run(points[0].config, tmp_path / points[0].name, None)
+    results = [CellResult(cell.label, [run])]
+    measure_kept_accuracy(results, data)
+    model = keras.saving.load_model(run.run_dir / "model.keras", compile=False)
+    train = data.split("train")
+    inference = float(np.mean(np.asarray(model(train.x, training=False)).argmax(axis=1) == train.y))
+    assert run.extra["train_accuracy"] == pytest.approx(inference)
+    assert run.extra["gap"] == pytest.approx(run.extra["train_accuracy"] - run.extra["val_accuracy"])
+    table, _ = summarise_regularization(results)
+    assert table.loc[0, "train - val accuracy mean"] == pytest.approx(run.extra["gap"])
+
+
+def test_the_dense_initializer_needs_a_dense_layer():
+    from dltrain.config.loading import load_config
+    from dltrain.core.errors import UsageError
+
+    assert load_config("har-gru", ["model.dense_units=8", "model.dense_initializer=symmetric"]).model.dense_units == 8
+    with pytest.raises(UsageError, match="model.dense_initializer=zeros applies to the dense layer"):
+        load_config("har-gru", ["model.dense_units=0", "model.dense_initializer=zeros"])
+
+
+def test_batch_size_cells_follow_the_stated_rate_rule_and_train_equal_epochs(lab_data):
+    meta = DataDir.open(lab_data).meta
+    experiment = EXPERIMENTS.get("batch-size")(BUDGETS["quick"], meta)
+    batches = [cell.facts["batch"] for cell in experiment.cells]
+    assert batches == [8, 64, meta.split_size("train")]
+    for cell, batch in zip(experiment.cells, batches):
+        assert f"optimizer.learning_rate={batch_learning_rate(batch)}" in cell.overrides
+        assert f"train.epochs={BUDGETS['quick'].epochs}" in cell.overrides and cell.seeds == SEEDS
+    assert batch_learning_rate(64) == 0.003 and batch_learning_rate(256) == 0.006
+    assert "0.003 x sqrt(batch / 64)" in experiment.claim
+
+
+def test_each_optimizer_gets_the_rate_its_selection_run_scored_best_on_validation(lab_data):
+    experiment = EXPERIMENTS.get("optimizers")(BUDGETS["quick"], DataDir.open(lab_data).meta)
+    assert len(experiment.cells) == 18 and all(cell.seeds == (SELECTION_SEED,) for cell in experiment.cells)
+    assert rate_grid("adam") == [0.0003, 0.003, 0.03]
+    accuracy = {("adam", 0.003): 0.9, ("sgd", 0.3): 0.8}  # every other grid run reached 0.5
+    selection = [
+        cell_result(
+            cell.label, [accuracy.get((cell.facts["optimizer"], cell.facts["learning_rate"]), 0.5)], facts=cell.facts
+        )
+        for cell in experiment.cells
+    ]
+    chosen = {cell.label: cell for cell in chosen_rates(selection, epochs=3)}
+    assert chosen["adam"].facts["learning_rate"] == 0.003 and chosen["sgd"].facts["learning_rate"] == 0.3
+    assert "optimizer.learning_rate=0.3" in chosen["sgd"].overrides and chosen["sgd"].seeds == SEEDS
+    assert chosen["adam"].facts["grid"] == {0.0003: 0.5, 0.003: 0.9, 0.03: 0.5}
+
+
+def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chosen_rate(
+    lab_data, tmp_path, monkeypatch
+):
+    from dltrain.lab import experiments
+
+    monkeypatch.setattr(experiments, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
+    monkeypatch.setattr(experiments, "RATE_STEPS", (0.1, 1.0))
+    out = tmp_path / "lab"
+    result = invoke("lab", "optimizers", "--data", str(lab_data), "--out", str(out), *SMALL)
+    assert result.exit_code == 0, result.output
+    runs = out / "optimizers" / "runs"
+    table = pd.read_csv(out / "optimizers" / "table.csv").set_index("cell")
+    for name in ("sgd", "adam"):
+        grid = {rate: pd.read_csv(runs / f"{name}-lr-{rate:g}" / f"seed-{SELECTION_SEED}" / "history.csv")
+                for rate in rate_grid(name)}  # fmt: skip
+        best = max(grid, key=lambda rate: grid[rate]["val_accuracy"].max())
+        assert table.loc[name, "rate"] == best  # the grid run with the best validation accuracy chose it
+        assert sorted(path.name for path in (runs / name).iterdir()) == [f"seed-{seed}" for seed in SEEDS]
+        config = (runs / name / "seed-2" / "config.yaml").read_text()
+        assert f"learning_rate: {best}" in config and "seed: 2" in config
+    report = (out / "REPORT.md").read_text()
     assert (
-        "the report only, from runs trained earlier" in rebuilt
-        and "units of the first dense layer are still identical" in rebuilt
+        "Rates chosen on the validation split" in report and "grid (rate: best val accuracy, selection seed)" in report
     )
 
 
-def _result(label, extra, accuracy=0.5):
+def test_the_budgets_plan_the_runs_and_epochs_their_docstring_counts(lab_data):
+    meta = DataDir.open(lab_data).meta
+    for budget in BUDGETS.values():
+        assert planned_work(budget, meta) == (budget.runs, budget.most_epochs)
+
+
+def test_a_budget_with_fewer_windows_trains_on_a_seeded_stratified_sample(lab_data, tmp_path):
+    from dltrain.data.har.subsets import stratified_rows
+    from dltrain.lab.runner import training_data
+
+    data = DataDir.open(lab_data)
+    labels = data.split("train").y
+    rows = stratified_rows(labels, 30, seed=0)
+    assert len(rows) == len(set(rows)) == 30 and (rows == stratified_rows(labels, 30, seed=0)).all()
+    shares = np.bincount(labels[rows], minlength=6) / 30 - np.bincount(labels, minlength=6) / len(labels)
+    assert np.abs(shares).max() <= 1 / 30 + 1e-9
+    subset = training_data(data, Budget("tiny", 1, 30, 0, 0), tmp_path)
+    assert subset.meta.split_size("train") == 30 and subset.meta.split_size("val") == data.meta.split_size("val")
+    assert subset.meta.split_size("test") == 0 and subset.meta.source["kind"] == "subset"
+    assert training_data(data, BUDGETS["quick"], tmp_path / "other").path == data.path  # fewer windows than asked
+
+
+def seed_run(seed: int, accuracy: float, extra: dict | None = None) -> SeedRun:
     history = pd.DataFrame(
         {
             "epoch": [0, 1],
@@ -63,41 +211,66 @@ def _result(label, extra, accuracy=0.5):
             "val_accuracy": [0.3, accuracy],
         }
     )
-    return CellResult(label, Path(label), history, Provenance(), extra=extra)
+    return SeedRun(seed, Path(f"seed-{seed}"), history, Provenance(), extra=dict(extra or {}))
+
+
+def cell_result(label: str, accuracies: list[float], extra: dict | None = None, facts=None) -> CellResult:
+    runs = [seed_run(seed, accuracy, extra) for seed, accuracy in enumerate(accuracies, start=1)]
+    return CellResult(label, runs, dict(facts or {}))
+
+
+def test_a_difference_is_shown_only_when_it_exceeds_twice_its_standard_error():
+    high, low = Score.of([0.90, 0.91, 0.92]), Score.of([0.80, 0.81, 0.82])
+    assert shown(high, low) and direction(high, low) == 1 and direction(low, high) == -1
+    noisy = Score.of([0.70, 0.95, 0.85])
+    assert not shown(high, noisy) and direction(high, noisy) == 0  # 0.007 apart, noise 0.15
+    assert not shown(Score.of([0.9]), low)  # one seed: never shown
+    threshold = 2 * math.sqrt(0.01**2 / 3 + 0.01**2 / 3)
+    assert shown(Score.of([0.5, 0.51, 0.52]), Score.of(np.array([0.5, 0.51, 0.52]) - threshold * 1.01))
+    assert not shown(Score.of([0.5, 0.51, 0.52]), Score.of(np.array([0.5, 0.51, 0.52]) - threshold * 0.99))
+
+
+def test_regularisation_sentences_follow_the_rule():
+    baseline = cell_result("none", [0.9, 0.9, 0.9], {"gap": 0.10})
+    for run, gap in zip(baseline.runs, (0.10, 0.11, 0.09)):
+        run.extra["gap"] = gap
+    clear = cell_result("L2 1e-3", [0.9, 0.9, 0.9])
+    for run, gap in zip(clear.runs, (0.01, 0.02, 0.00)):
+        run.extra["gap"] = gap
+    noisy = cell_result("dropout 0.5", [0.9, 0.9, 0.9])
+    for run, gap in zip(noisy.runs, (0.15, 0.0, 0.08)):
+        run.extra["gap"] = gap
+    _, statements = summarise_regularization([baseline, clear, noisy])
+    text = " ".join(statements)
+    assert "Shrank that gap, by the rule: L2 1e-3" in text
+    assert "Not separated from it (within the seed-to-seed noise): dropout 0.5" in text
 
 
 def test_identical_units_sentence_only_when_the_numbers_show_it():
+    measured = {"unit_gradient_mean": 0.05, "unit_gradient_difference": 0.0, "dense_units": 32}
     identical = [
-        _result("zeros", {"unit_spread": 0.0, "identical_units": True, "dense_units": 32}),
-        _result("glorot_uniform", {"unit_spread": 0.4}),
+        cell_result("symmetric (dense)", [0.5, 0.5, 0.5], {**measured, "unit_spread": 0.0, "identical_units": True}),
+        cell_result("glorot_uniform", [0.5, 0.5, 0.5], {"unit_spread": 0.4}),
     ]
     _, statements = summarise_init(identical)
-    assert any("still identical" in statement for statement in statements)
+    assert any("still identical in all 3 seeds" in statement for statement in statements)
     differing = [
-        _result("zeros", {"unit_spread": 0.2, "identical_units": False, "dense_units": 32}),
-        _result("glorot_uniform", {"unit_spread": 0.4}),
+        cell_result("symmetric (dense)", [0.5, 0.5, 0.5], {**measured, "unit_spread": 0.2, "identical_units": False}),
+        cell_result("glorot_uniform", [0.5, 0.5, 0.5], {"unit_spread": 0.4}),
     ]
     _, statements = summarise_init(differing)
     assert not any("still identical" in statement for statement in statements)
-    assert any("did not stay identical" in statement for statement in statements)
-
-
-def test_a_diverging_cell_is_reported_and_the_lab_goes_on(lab_data, tmp_path):
-    out = tmp_path / "lab"
-    settings = ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30", *SMALL]
-    result = invoke("lab", "loss", "--data", str(lab_data), "--out", str(out), *settings)
-    assert result.exit_code == 0, result.output
-    report = (out / "REPORT.md").read_text()
-    assert "Cell `cross-entropy` failed: training diverged" in report or "Cell `cross-entropy` diverged" in report
-    assert "Cell `MSE`" in report  # the second cell ran after the first failed
-    assert (out / "loss" / "loss.png").is_file()
+    assert any("identical in 0 of 3 seeds" in statement for statement in statements)
+    dead = [cell_result("zeros (dense)", [0.2, 0.2, 0.2], {**measured, "unit_gradient_mean": 0.0})]
+    _, statements = summarise_init(dead)
+    assert any("the layer is dead" in statement for statement in statements)
 
 
 def test_best_loss_within_reads_only_the_epochs_finished_in_time():
-    result = _result("mini-batch 64", {})
-    result.epoch_seconds = [2.0, 2.0]
-    assert best_loss_within(result, 3.0) == 1.1 and best_loss_within(result, 4.0) == 0.9
-    assert pd.isna(best_loss_within(result, 1.0))
+    run = seed_run(1, 0.5)
+    run.epoch_seconds = [2.0, 2.0]
+    assert best_loss_within(run, 3.0) == 1.1 and best_loss_within(run, 4.0) == 0.9
+    assert pd.isna(best_loss_within(run, 1.0))
 
 
 def test_unknown_experiment_lists_the_valid_ones(lab_data, tmp_path):

@@ -13,6 +13,7 @@ import typer
 
 from dltrain.cli.common import REGRESSION_EXIT_CODE, examples, print_error, table_width, user_errors
 from dltrain.core.console import stderr_console
+from dltrain.lab.budgets import BUDGETS
 
 logger = logging.getLogger("dltrain")
 COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
@@ -107,11 +108,18 @@ LabOutOption = Annotated[
 ]
 LabBudgetOption = Annotated[
     Literal["quick", "full"],
-    typer.Option(help="quick (6 epochs a run, about 20 minutes for all on a 2-core CPU) or full (20 epochs)."),
+    typer.Option(
+        help=f"quick: {BUDGETS['quick'].describe()} (about 15 minutes for all six on HAPT on 2 CPU cores). "
+        f"full: {BUDGETS['full'].describe()}. Every cell trains with 3 seeds."
+    ),
 ]
 LabOverridesOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a key in every run, e.g. --set train.seed=1 (repeatable)."),
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a key in every run, e.g. --set model.units=16 (repeatable; train.seed is the lab's own).",
+    ),
 ]
 LabForceOption = Annotated[bool, typer.Option(help="Replace run folders under --out that hold other runs.")]
 ReportOnlyOption = Annotated[

@@ -27,6 +27,7 @@ Initializer = Literal[
     "lecun_normal",
     "orthogonal",
 ]
+DenseInitializer = Literal[Initializer, "symmetric"]
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
 LARGEST_LAYER = 4096  # units or filters of one layer; more does not fit a GPU's memory with any useful batch
 
@@ -45,6 +46,22 @@ class ModelBase(Section):
         0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only"
     )
     dense_units: int = Field(0, ge=0, le=LARGEST_LAYER, description="units of a dense layer before the head (0: none)")
+    dense_initializer: DenseInitializer | None = Field(
+        None,
+        description="the dense layer's kernel alone (model.dense_units > 0); none: model.initializer; symmetric: "
+        "every unit starts with the same incoming weights (one column of model.initializer's draw, repeated) and "
+        "the same outgoing weights to the head (one row, repeated), the lecture's symmetry problem: the units get "
+        "equal, non-zero gradients and stay identical (zeros alone gives a ReLU layer zero gradients: a dead layer)",
+    )
+
+    @model_validator(mode="after")
+    def _dense_initializer_needs_a_dense_layer(self):
+        if self.dense_initializer is not None and not self.dense_units:
+            raise ValueError(
+                f"model.dense_initializer={self.dense_initializer} applies to the dense layer before the head; "
+                "set model.dense_units above 0"
+            )
+        return self
 
     def cudnn_recurrent(self) -> bool | None:
         """Whether the recurrent layers qualify for cuDNN's kernel on a GPU; None without recurrent layers."""

@@ -1,4 +1,5 @@
-"""One figure per lab experiment: loss curves of every cell, and the panel that makes its point."""
+"""One figure per lab experiment: each cell's loss curves (every seed thin, the mean over the seeds
+thick), and the panel that makes its point."""
 
 from __future__ import annotations
 
@@ -9,6 +10,32 @@ import numpy as np
 from dltrain.reporting.figures import pyplot, save_figure
 
 
+def mean_curve(curves: list[np.ndarray]) -> np.ndarray:
+    """The mean over the curves at each epoch, over those that reached it (runs may stop early)."""
+    length = max(len(curve) for curve in curves)
+    padded = np.full((len(curves), length), np.nan)
+    for row, curve in zip(padded, curves):
+        row[: len(curve)] = curve
+    return np.nanmean(padded, axis=0)
+
+
+def x_values(run, by_seconds: bool) -> np.ndarray:
+    if by_seconds and run.epoch_seconds:
+        return np.cumsum(run.epoch_seconds)
+    return np.arange(1, len(run.history) + 1, dtype=float)
+
+
+def plot_cell(axes, result, colour, by_seconds: bool) -> None:
+    runs = result.usable_runs
+    for run in runs:
+        axes.plot(x_values(run, by_seconds), run.history["val_loss"], color=colour, linewidth=0.8, alpha=0.35)
+    x = mean_curve([x_values(run, by_seconds) for run in runs])
+    label = f"{result.label} ({len(runs)} seeds)" + (" (a run failed or diverged)" if result.problems else "")
+    axes.plot(x, mean_curve([run.history["val_loss"].to_numpy() for run in runs]), color=colour, marker="o",
+              markersize=3, linewidth=2, label=label)  # fmt: skip
+    axes.plot(x, mean_curve([run.history["loss"].to_numpy() for run in runs]), color=colour, linestyle="--", alpha=0.7)
+
+
 def plot_experiment(experiment, results, path: Path) -> None:
     plt = pyplot()
     panels = 2 if experiment.extra_panel not in (None, "seconds") else 1
@@ -17,75 +44,64 @@ def plot_experiment(experiment, results, path: Path) -> None:
     by_seconds = experiment.extra_panel == "seconds"
     axes = axes_list[0][0]
     for index, result in enumerate(results):
-        if not result.usable:
-            continue
-        colour = colours[index % len(colours)]
-        x = (
-            np.cumsum(result.epoch_seconds)
-            if by_seconds and result.epoch_seconds
-            else np.arange(1, len(result.history) + 1)
-        )
-        axes.plot(
-            x,
-            result.history["val_loss"],
-            color=colour,
-            marker="o",
-            markersize=3,
-            label=result.label + (" (diverged)" if result.problem else ""),
-        )
-        axes.plot(x, result.history["loss"], color=colour, linestyle="--", alpha=0.6)
+        if result.usable:
+            plot_cell(axes, result, colours[index % len(colours)], by_seconds)
     axes.set_xlabel("training seconds" if by_seconds else "epoch")
-    axes.set_ylabel("loss (validation solid, training dashed)")
+    axes.set_ylabel("loss: validation solid, training dashed")
     axes.set_title(experiment.title)
     axes.grid(alpha=0.3)
     if any(result.usable for result in results):
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="small", title="mean over the seeds thick, each seed thin", title_fontsize="small")
     else:
         axes.text(
             0.5, 0.5, "no cell finished an epoch (see the report)", ha="center", va="center", transform=axes.transAxes
         )
     if panels == 2:
-        _extra_panel(experiment.extra_panel, results, axes_list[0][1], colours)
+        PANELS[experiment.extra_panel](results, axes_list[0][1], colours)
+        axes_list[0][1].grid(alpha=0.3)
     figure.tight_layout()
     save_figure(figure, path)
 
 
-def _extra_panel(kind: str, results, axes, colours) -> None:
-    if kind == "activations":  # output spread per layer before training, one line per initialisation
-        for index, result in enumerate(results):
-            rows = result.extra.get("layers", [])
-            if rows:
-                axes.plot(
-                    [row["layer"] for row in rows],
-                    [row["std"] for row in rows],
-                    color=colours[index % len(colours)],
-                    marker="o",
-                    label=result.label,
-                )
-        axes.set_yscale("symlog", linthresh=1e-3)
-        axes.set_ylabel("output standard deviation before training")
-        axes.tick_params(axis="x", labelrotation=30)
-        axes.legend(fontsize="small")
-    elif kind == "learning_rate":
-        for index, result in enumerate(results):
-            if result.usable:
-                axes.plot(
-                    np.arange(1, len(result.history) + 1),
-                    result.history["learning_rate"],
-                    color=colours[index % len(colours)],
-                    marker="o",
-                    label=result.label,
-                )
-        axes.set_xlabel("epoch")
-        axes.set_ylabel("learning rate at the epoch's start")
-        axes.legend(fontsize="small")
-    elif kind == "gap":
-        from dltrain.lab.experiments import kept_gap
+def activations_panel(results, axes, colours) -> None:
+    """Output spread per layer before training, mean over the seeds, one line per initialisation."""
+    for index, result in enumerate(results):
+        probes = [run.extra["layers"] for run in result.runs if run.extra.get("layers")]
+        if probes:
+            spreads = np.mean([[row["std"] for row in rows] for rows in probes], axis=0)
+            layers = [row["layer"] for row in probes[0]]
+            axes.plot(layers, spreads, color=colours[index % len(colours)], marker="o", label=result.label)
+    axes.set_yscale("symlog", linthresh=1e-3)
+    axes.set_ylabel("output standard deviation before training (mean over seeds)")
+    axes.tick_params(axis="x", labelrotation=30)
+    axes.legend(fontsize="small")
 
-        usable = [result for result in results if result.usable]
-        axes.bar(
-            [result.label for result in usable], [kept_gap(result) for result in usable], color=colours[: len(usable)]
-        )
-        axes.set_ylabel("train - validation accuracy at the kept epoch")
-        axes.tick_params(axis="x", labelrotation=20)
-    axes.grid(alpha=0.3)
+
+def learning_rate_panel(results, axes, colours) -> None:
+    for index, result in enumerate(results):
+        if result.usable:
+            run = result.usable_runs[0]  # the schedule is the same for every seed
+            axes.plot(
+                np.arange(1, len(run.history) + 1),
+                run.history["learning_rate"],
+                color=colours[index % len(colours)],
+                marker="o",
+                label=result.label,
+            )
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("learning rate at the epoch's start")
+    axes.legend(fontsize="small")
+
+
+def gap_panel(results, axes, colours) -> None:
+    """The kept models' train - validation accuracy (inference mode): the mean as a bar, each seed a dot."""
+    measured = [result for result in results if result.extra_score("gap").count]
+    for index, result in enumerate(measured):
+        score = result.extra_score("gap")
+        axes.bar(index, score.mean, color=colours[index % len(colours)], alpha=0.7)
+        axes.scatter([index] * score.count, score.values, color="black", s=12, zorder=3)
+    axes.set_xticks(range(len(measured)), [result.label for result in measured], rotation=20)
+    axes.set_ylabel("train - validation accuracy of the kept model")
+
+
+PANELS = {"activations": activations_panel, "learning_rate": learning_rate_panel, "gap": gap_panel}

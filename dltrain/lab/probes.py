@@ -1,5 +1,6 @@
-"""What the initialisation experiment looks inside a model for: per-layer activation statistics
-and gradient norms on one batch before training, and whether a layer's units are all alike."""
+"""What the lab looks inside a model for, on one batch before training: per-layer activation
+statistics and gradient norms, the gradients of the dense layer's units, how saturated the softmax
+is; and after training, whether the dense layer's units are all alike."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ SATURATED = 0.99  # |tanh| or sigmoid-distance above this: the unit's gradient i
 IDENTICAL_TOLERANCE = 1e-6
 
 
-def _core(model):
+def core_model(model):
     """The builder's model inside the standardisation wrapper (activity models), else the model."""
     import keras
 
@@ -36,50 +37,98 @@ def weight_layer(name: str) -> str:
     return name
 
 
-def initial_statistics(model, inputs: np.ndarray, targets: np.ndarray, loss) -> list[dict]:
+def initial_statistics(model, inputs: np.ndarray, targets: np.ndarray, loss) -> tuple[list[dict], dict]:
     """For each probed layer: mean and standard deviation of its output, the share of saturated
-    outputs (GRU: |h| > 0.99), and the norm of the loss gradient of its kernel, on one batch."""
+    outputs (GRU: |h| > 0.99), and the norm of the loss gradient of its kernel, on one batch; and the
+    kernel gradients by layer name."""
     import keras
     import tensorflow as tf
 
-    core = _core(model)
+    core = core_model(model)
     names = probed_layers(core)
     probe = keras.Model(core.inputs, [core.get_layer(name).output for name in names] + [core.outputs[0]])
-    standardise = model.get_layer("standardize") if core is not model else None
     x = tf.constant(inputs[:PROBE_SAMPLES])
     with tf.GradientTape() as tape:
-        hidden = standardise(x) if standardise is not None else x
-        *outputs, probabilities = probe(hidden, training=False)
+        *outputs, probabilities = probe(standardised(model, x), training=False)
         value = (
             keras.losses.get(loss)(tf.constant(targets[:PROBE_SAMPLES]), probabilities)
             if isinstance(loss, str)
             else loss(tf.constant(targets[:PROBE_SAMPLES]), probabilities)
         )
         value = tf.reduce_mean(value)
-    variables = [core.get_layer(weight_layer(name)).trainable_weights[0] for name in names]
-    gradients = dict(zip([id(variable) for variable in variables], tape.gradient(value, variables)))
-    rows = []
-    for name, output, variable in zip(names, outputs, variables):
-        values = np.asarray(output)
-        gradient = gradients.get(id(variable))
-        rows.append(
-            {
-                "layer": name,
-                "mean": float(values.mean()),
-                "std": float(values.std()),
-                "saturated": float((np.abs(values) > SATURATED).mean())
-                if name.startswith(("gru_", "bidirectional_"))
-                else None,
-                "gradient_norm": float(np.linalg.norm(np.asarray(gradient))) if gradient is not None else None,
-            }
-        )
-    return rows
+    layers = [weight_layer(name) for name in names]
+    variables = [core.get_layer(layer).trainable_weights[0] for layer in layers]
+    gradients = {
+        layer: None if gradient is None else np.asarray(gradient)
+        for layer, gradient in zip(layers, tape.gradient(value, variables))
+    }
+    rows = [
+        layer_row(name, np.asarray(output), gradients[layer]) for name, output, layer in zip(names, outputs, layers)
+    ]
+    return rows, gradients
+
+
+def standardised(model, x):
+    """The inputs as the core model sees them (activity models standardise in a wrapper first)."""
+    return model.get_layer("standardize")(x) if core_model(model) is not model else x
+
+
+def layer_row(name: str, values: np.ndarray, gradient: np.ndarray | None) -> dict:
+    return {
+        "layer": name,
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "saturated": float((np.abs(values) > SATURATED).mean())
+        if name.startswith(("gru_", "bidirectional_"))
+        else None,
+        "gradient_norm": float(np.linalg.norm(gradient)) if gradient is not None else None,
+    }
+
+
+def unit_gradients(gradient: np.ndarray) -> dict:
+    """Of a dense kernel's gradient (inputs x units): each unit's gradient norm, their mean and spread (largest
+    minus smallest), and the largest difference between any unit's gradient and the first unit's."""
+    norms = np.linalg.norm(gradient, axis=0)
+    return {
+        "unit_gradient_mean": float(norms.mean()),
+        "unit_gradient_norm_spread": float(norms.max() - norms.min()),
+        "unit_gradient_difference": float(np.abs(gradient - gradient[:, :1]).max()),
+    }
+
+
+def output_statistics(model, inputs: np.ndarray, labels: np.ndarray, loss_name: str) -> dict:
+    """On one batch: the share of windows whose largest softmax probability exceeds 0.99, the mean largest
+    probability, and the norm of the gradient of the loss (`crossentropy` or `mse`, from the logits as
+    training computes it) with respect to the output layer's kernel."""
+    import keras
+    import tensorflow as tf
+
+    core = core_model(model)
+    head = core.get_layer("class_probabilities")
+    features = keras.Model(core.inputs, head.input)(standardised(model, tf.constant(inputs[:PROBE_SAMPLES])))
+    kernel = head.kernel.value
+    onehot = tf.one_hot(labels[:PROBE_SAMPLES], head.units)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel)
+        logits = tf.matmul(features, kernel) + head.bias.value
+        probabilities = tf.nn.softmax(logits)
+        if loss_name == "mse":
+            value = tf.reduce_mean(tf.square(probabilities - onehot))
+        else:
+            value = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(onehot, logits))
+    largest = np.asarray(probabilities).max(axis=1)
+    return {
+        "softmax_saturated": float((largest > SATURATED).mean()),
+        "largest_probability": float(largest.mean()),
+        "output_gradient_norm": float(np.linalg.norm(np.asarray(tape.gradient(value, kernel)))),
+        "probe_windows": len(largest),
+    }
 
 
 def unit_spread(model, layer_name: str = "dense") -> float | None:
     """The largest difference between any unit's incoming weights (and bias) and the first unit's,
     in `layer_name`; 0 means every unit computes the same function. None if there is no such layer."""
-    core = _core(model)
+    core = core_model(model)
     try:
         layer = core.get_layer(layer_name)
     except ValueError:

@@ -1,8 +1,11 @@
 """Run the lab's experiments on a DATA_DIR and write DIR/REPORT.md with one figure per experiment.
 
-Each experiment trains its cells with the sweep machinery (complete cells are kept when the lab
-is run again, interrupted ones resumed, a failing one reported while the rest go on), compares
-them, and adds its figure, table and generated statements to the report.
+Each experiment trains its cells, once per seed, with the sweep machinery (complete runs are kept
+when the lab is run again, interrupted ones resumed, a failing one reported while the rest go on),
+measures what its claim is about on the runs, compares the cells, and adds its figure, table and
+generated statements to the report. With a budget that names a number of training windows, every
+run trains on one seeded, class-stratified sample of them (DIR/training-subset), validated on all
+of the validation windows.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dltrain.config.loading import load_config
@@ -20,7 +24,9 @@ from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import refuse_file_as_folder
 from dltrain.data.datadir import DataDir
-from dltrain.lab.experiments import BUDGET_EPOCHS, EXPERIMENTS, LAB_BASE, CellResult, Experiment
+from dltrain.lab.budgets import BUDGETS, Budget
+from dltrain.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
+from dltrain.lab.experiments import EXPERIMENTS, LAB_BASE, Experiment
 from dltrain.reporting.tables import format_cell
 from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Provenance, Run
 from dltrain.tasks import task_of
@@ -29,7 +35,9 @@ logger = logging.getLogger("dltrain")
 LAB_ORDER = ("init", "loss", "optimizers", "schedules", "regularization", "batch-size")  # the lecture's order
 REPORT_FILE = "REPORT.md"
 LAB_PRESET = "har-gru"  # the lab's base model, made small and plain by LAB_BASE
-TIMING_FILE = "epoch-seconds.json"  # per cell: the seconds of each epoch's training batches
+TIMING_FILE = "epoch-seconds.json"  # per run: the seconds of each epoch's training batches
+SUBSET_FOLDER = "training-subset"  # under --out: the budget's sample of the training windows
+SUBSET_SEED = 0
 
 
 def check_experiments(names: list[str]) -> list[str]:
@@ -49,24 +57,26 @@ def run_lab(
 ) -> Path:
     """Train every experiment's cells under `out` and write REPORT.md; with `report_only`, rebuild
     the report from the runs already there (a missing run is reported as such)."""
-    if budget not in BUDGET_EPOCHS:
-        raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGET_EPOCHS)}")
+    if budget not in BUDGETS:
+        raise UsageError(f"--budget {budget}: choose {' or '.join(BUDGETS)}")
     names = (
         reported_experiments(check_experiments(names), out) if report_only and not names else check_experiments(names)
     )
     refuse_file_as_folder(out)
-    data = lab_data(data_dir)
-    # Every cell's config is validated before the first run.
-    plans = [
-        (experiment, grid_points(experiment, overrides or []))
-        for experiment in (EXPERIMENTS.get(name)(budget, data.meta) for name in names)
-    ]
+    data = training_data(lab_data(data_dir), BUDGETS[budget], out)
+    experiments = [EXPERIMENTS.get(name)(BUDGETS[budget], data.meta) for name in names]
+    for experiment in experiments:  # every cell's config is validated before the first run
+        for cell in experiment.cells:
+            cell_points(cell, overrides or [])
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sections = [run_experiment(experiment, points, data, out, force, report_only) for experiment, points in plans]
+    sections = [
+        run_experiment(experiment, overrides or [], data, out, force, report_only) for experiment in experiments
+    ]
     report = out / REPORT_FILE
     minutes = (time.perf_counter() - started) / 60
-    write_text_atomic(report, "\n".join(report_header(data, budget, overrides, report_only, minutes) + sections))
+    header = report_header(data, BUDGETS[budget], overrides, report_only, minutes)
+    write_text_atomic(report, "\n".join(header + sections))
     return report
 
 
@@ -91,41 +101,74 @@ def lab_data(data_dir: Path) -> DataDir:
     return data
 
 
-def grid_points(experiment: Experiment, overrides: list[str]) -> list:
+def training_data(data: DataDir, budget: Budget, out: Path) -> DataDir:
+    """The DATA_DIR the runs train on: `data`, or the budget's sample of its training windows (written
+    once under `out`) when it has more than that."""
+    if not budget.train_windows or data.meta.split_size("train") <= budget.train_windows:
+        return data
+    from dltrain.data.har.subsets import write_training_subset
+
+    return DataDir.open(write_training_subset(data, budget.train_windows, SUBSET_SEED, out / SUBSET_FOLDER))
+
+
+def folder(label: str) -> str:
+    """A run folder name for a cell label: `normal N(0,1)` -> `normal-N-0-1`."""
+    characters = "".join(character if character.isalnum() or character in "._" else "-" for character in label)
+    return "-".join(part for part in characters.split("-") if part)
+
+
+def cell_points(cell: Cell, overrides: list[str]) -> list:
+    """One grid point per seed, `<cell folder>/seed-<n>`; the seed is set last, after --set."""
     from dltrain.runs.sweep import GridPoint
 
     points = []
-    for cell in experiment.cells:
-        settings = [*LAB_BASE, *cell.overrides, *overrides]
-        points.append(GridPoint(_folder(cell.label), settings, load_config(LAB_PRESET, settings)))
+    for seed in cell.seeds:
+        settings = [*LAB_BASE, *cell.overrides, *overrides, f"train.seed={seed}"]
+        points.append(GridPoint(f"{folder(cell.label)}/seed-{seed}", settings, load_config(LAB_PRESET, settings)))
     return points
 
 
 def run_experiment(
-    experiment: Experiment, points: list, data: DataDir, out: Path, force: bool, report_only: bool
+    experiment: Experiment, overrides: list[str], data: DataDir, out: Path, force: bool, report_only: bool
 ) -> str:
-    """Train (or with `report_only`, find) the experiment's runs; its section of the report."""
+    """Train (or with `report_only`, find) the experiment's runs, measure them; its section of the report."""
+    results = train_cells(experiment.cells, overrides, data, out / experiment.name / "runs", force, report_only)
+    if experiment.choose:
+        chosen = experiment.choose(results)
+        results = train_cells(chosen, overrides, data, out / experiment.name / "runs", force, report_only)
+    if experiment.measurement:
+        MEASUREMENTS[experiment.measurement](results, data)
+    return section(experiment, results, out)
+
+
+def train_cells(
+    cells: list[Cell], overrides: list[str], data: DataDir, runs: Path, force: bool, report_only: bool
+) -> list[CellResult]:
     from dltrain.runs.sweep import train_points
     from dltrain.training.callbacks import EpochSeconds
 
-    logger.info("lab experiment %s: %d runs", experiment.name, len(points))
-    runs = out / experiment.name / "runs"
+    points = {cell.label: cell_points(cell, overrides) for cell in cells}
+    every = [point for seeds in points.values() for point in seeds]
+    logger.info("lab: %d runs into %s", len(every), runs)
     if report_only:
         runs.mkdir(parents=True, exist_ok=True)  # an experiment never trained: its section says so
-        missing = [point for point in points if not (runs / point.name / HISTORY_FILE).is_file()]
+        missing = [point for point in every if not (runs / point.name / HISTORY_FILE).is_file()]
         failures = {point.name: f"no run in {runs / point.name}" for point in missing}
     else:
         timing = lambda point: [EpochSeconds(runs / point.name / TIMING_FILE)]  # noqa: E731
-        failures = dict(train_points(data.path, LAB_PRESET, points, runs, force, extra_callbacks=timing))
-    cells = zip(experiment.cells, points)
-    results = [_result(cell.label, runs / point.name, failures.get(point.name)) for cell, point in cells]
-    if experiment.name == "init":
-        _probe_initialisation(results, points, data)
-    return _section(experiment, results, out)
+        failures = dict(train_points(data.path, LAB_PRESET, every, runs, force, extra_callbacks=timing))
+    return [
+        CellResult(
+            cell.label,
+            [read_run(point.config, runs / point.name, failures.get(point.name)) for point in points[cell.label]],
+            cell.facts,
+        )
+        for cell in cells
+    ]
 
 
 def report_header(
-    data: DataDir, budget: str, overrides: list[str] | None, report_only: bool, minutes: float
+    data: DataDir, budget: Budget, overrides: list[str] | None, report_only: bool, minutes: float
 ) -> list[str]:
     meta = data.meta
     command = " ".join(["dltrain", *sys.argv[1:]]) if sys.argv[0].endswith("dltrain") else "run_lab(...)"
@@ -138,9 +181,12 @@ def report_header(
     return [
         "# The lecture, reproduced",
         "",
-        f"Data: `{data.path}` ({meta.source.get('kind', meta.task)}; train {meta.split_size('train')} windows). "
-        f"Budget: {budget} ({BUDGET_EPOCHS[budget]} epochs a run unless a cell says otherwise). "
+        f"Data: `{data.path}` ({describe_source(meta)}; every run trains on these {meta.split_size('train')} "
+        f"windows and is validated on {meta.split_size('val')}; the test split is never used). "
+        f"Budget: {budget.name}: {budget.describe()}. "
         f"Model: the `{LAB_PRESET}` preset with `{' '.join(LAB_BASE)}`{extra}.",
+        f"Every cell is trained once per seed (train.seed {', '.join(map(str, SEEDS))}); tables give the mean and the "
+        f"standard deviation over the seeds. The rule for a claim: {SHOWN_RULE}.",
         f"Made by `{command}` in {minutes:.1f} minutes{kept}",
         "Every sentence below is generated from the numbers in its table: it changes when they do, and a claim "
         "the runs did not bear out is reported as such.",
@@ -148,73 +194,125 @@ def report_header(
     ]
 
 
-def _folder(label: str) -> str:
-    return "".join(character if character.isalnum() or character in "._-" else "-" for character in label)
+def describe_source(meta) -> str:
+    source = meta.source or {}
+    if source.get("kind") == "subset":
+        return (
+            f"a seeded (seed {source.get('seed')}), class-stratified sample of {source.get('windows')} training "
+            f"windows of `{source.get('of')}`, with all of its validation windows"
+        )
+    return str(source.get("kind", meta.task))
 
 
-def _result(label: str, run_dir: Path, failure: str | None) -> CellResult:
-    """A cell's run as the report sees it; a run that is missing or damaged is a failed cell, named."""
+def read_run(config, run_dir: Path, failure: str | None) -> SeedRun:
+    """A seed's run (trained with `config`) as the report sees it; a run that is missing or damaged is a failed
+    run, named."""
+    seed = config.train.seed
     try:
         run = Run.open(run_dir, finished=False)
         history = run.history()
         timing = run_dir / TIMING_FILE
         seconds = json.loads(timing.read_text()) if timing.is_file() else []
     except (DltrainError, ValueError, OSError) as error:  # ValueError: a damaged timing file
-        return CellResult(label, run_dir, None, Provenance(), failure or str(error), [])
+        return SeedRun(seed, run_dir, None, Provenance(), failure or str(error), [], config=config)
     history = None if history.empty else history
-    if (
-        history is not None
-        and (not isinstance(seconds, list) or len(seconds) != len(history))
-        and run.provenance.train_seconds
-    ):
-        seconds = [run.provenance.train_seconds / len(history)] * len(
-            history
-        )  # a run resumed or kept from before the lab timed it
-    return CellResult(label, run_dir, history, run.provenance, failure, seconds)
+    if history is not None and not (isinstance(seconds, list) and len(seconds) == len(history)):
+        # a run resumed or kept from before the lab timed it
+        seconds = [run.provenance.train_seconds / len(history)] * len(history) if run.provenance.train_seconds else []
+    return SeedRun(seed, run_dir, history, run.provenance, failure, seconds, config=config)
 
 
-def _probe_initialisation(results: list[CellResult], points, data: DataDir) -> None:
-    """Activation statistics and gradient norms before training; the dense layer's unit spread after."""
+def probe_initialisation(results: list[CellResult], data: DataDir) -> None:
+    """Before training: activation statistics and gradient norms per layer, and the dense units' gradients;
+    after: the spread of the dense layer's units. One probe per seed, from the run's own config."""
     import keras
 
     from dltrain.data.feeds import encode_targets
-    from dltrain.lab.probes import initial_statistics, unit_spread, units_identical
-    from dltrain.training.building import build_model
+    from dltrain.lab.probes import PROBE_SAMPLES, initial_statistics, unit_gradients, unit_spread, units_identical
 
     train = data.split("train")
-    for result, point in zip(results, points):
-        keras.utils.set_random_seed(point.config.train.seed)
-        model = build_model(data, point.config, 1)
-        rows = initial_statistics(
-            model, train.x, encode_targets(train.y, point.config, len(data.meta.classes)), model.loss
-        )
-        result.extra["layers"] = rows
+    for run in (run for result in results for run in result.runs):
+        config = run.config
+        keras.utils.set_random_seed(config.train.seed)
+        model = build_untrained(data, config)
+        targets = encode_targets(train.y, config, len(data.meta.classes))
+        rows, gradients = initial_statistics(model, train.x, targets, model.loss)
         gru = [row["saturated"] for row in rows if row["saturated"] is not None]
-        result.extra["saturated"] = gru[0] if gru else None
-        if result.usable and (result.run_dir / MODEL_FILE).is_file():
-            trained = keras.saving.load_model(result.run_dir / MODEL_FILE, safe_mode=True, compile=False)
-            spread = unit_spread(trained)
-            result.extra.update(
-                unit_spread=spread, identical_units=units_identical(spread), dense_units=point.config.model.dense_units
-            )
+        run.extra.update(layers=rows, saturated=gru[0] if gru else None, dense_units=config.model.dense_units)
+        run.extra["probe_windows"] = min(len(train.x), PROBE_SAMPLES)
+        if gradients.get("dense") is not None:
+            run.extra.update(unit_gradients(gradients["dense"]))
+        if run.usable and (run.run_dir / MODEL_FILE).is_file():
+            spread = unit_spread(keras.saving.load_model(run.run_dir / MODEL_FILE, safe_mode=True, compile=False))
+            run.extra.update(unit_spread=spread, identical_units=units_identical(spread))
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def probe_output(results: list[CellResult], data: DataDir) -> None:
+    """Before training, per seed: how saturated the softmax is and the output layer's gradient under the cell's loss."""
+    import keras
+
+    from dltrain.lab.probes import output_statistics
+
+    train = data.split("train")
+    for run in (run for result in results for run in result.runs):
+        config = run.config
+        keras.utils.set_random_seed(config.train.seed)
+        run.extra.update(output_statistics(build_untrained(data, config), train.x, train.y, config.train.loss))
+
+
+def measure_kept_accuracy(results: list[CellResult], data: DataDir) -> None:
+    """The model each run kept, scored in inference mode on its training windows and on the validation windows."""
+    task = task_of(data.meta)
+    inputs = {split: task.scoring_inputs(data, split) for split in ("train", "val")}
+    for run in (run for result in results for run in result.usable_runs):
+        if not (run.run_dir / MODEL_FILE).is_file():
+            continue
+        model = Run.open(run.run_dir, finished=False).load_model()
+        accuracy = {
+            split: float(np.mean(task.predict_outputs(model, scoring.inputs).argmax(axis=1) == scoring.labels))
+            for split, scoring in inputs.items()
+        }
+        run.extra.update(
+            train_accuracy=accuracy["train"], val_accuracy=accuracy["val"], gap=accuracy["train"] - accuracy["val"]
+        )
+
+
+MEASUREMENTS = {"initialisation": probe_initialisation, "output": probe_output, "kept_accuracy": measure_kept_accuracy}
+
+
+def build_untrained(data: DataDir, config):
+    from dltrain.training.building import build_model
+
+    return build_model(data, config, 1)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The table in Markdown; a `<name> mean` column followed by `<name> std` is shown as one `mean ± std` column."""
+
     def cell(value) -> str:
         return format_cell(value, missing="n/a").replace("|", "/")
 
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    columns, rows = [], [[] for _ in range(len(frame))]
+    names = list(frame.columns)
+    for index, name in enumerate(names):
+        if name.endswith(" std") and index and names[index - 1] == name.removesuffix(" std") + " mean":
+            continue
+        paired = name.endswith(" mean") and index + 1 < len(names) and names[index + 1] == name[:-5] + " std"
+        columns.append(name[:-5] + " (mean ± std)" if paired else name)
+        for row, values in zip(rows, frame.itertuples(index=False)):
+            value = cell(values[index])
+            row.append(f"{value} ± {cell(values[index + 1])}" if paired and value != "n/a" else value)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def _section(experiment: Experiment, results: list[CellResult], out: Path) -> str:
+def section(experiment: Experiment, results: list[CellResult], out: Path) -> str:
     from dltrain.lab.figures import plot_experiment
 
     table, statements = experiment.summarise(results)
-    folder = out / experiment.name
-    write_text_atomic(folder / "table.csv", table.to_csv(index=False))
-    figure = folder / f"{experiment.name}.png"
+    folder_path = out / experiment.name
+    write_text_atomic(folder_path / "table.csv", table.to_csv(index=False))
+    figure = folder_path / f"{experiment.name}.png"
     plot_experiment(experiment, results, figure)
     lines = [
         f"## {experiment.title}",
@@ -223,21 +321,28 @@ def _section(experiment: Experiment, results: list[CellResult], out: Path) -> st
         "",
         f"![{experiment.title}]({figure.relative_to(out)})",
         "",
-        _markdown_table(table),
+        markdown_table(table),
         "",
         *[f"- {statement}" for statement in statements],
         "",
     ]
-    if experiment.name == "init":
-        lines += _layer_table(results)
+    if experiment.measurement == "initialisation":
+        lines += layer_table(results)
     return "\n".join(lines)
 
 
-def _layer_table(results: list[CellResult]) -> list[str]:
-    rows = [{"cell": result.label, **row} for result in results for row in result.extra.get("layers", [])]
+def layer_table(results: list[CellResult]) -> list[str]:
+    """Per layer and cell, the first seed's probe (the seeds' other probes differ only in the draw)."""
+    rows = [
+        {"cell": result.label, "seed": result.runs[0].seed, **row}
+        for result in results
+        if result.runs
+        for row in result.runs[0].extra.get("layers", [])
+    ]
     if not rows:
         return []
     frame = pd.DataFrame(rows).rename(
         columns={"std": "output std", "saturated": "saturated share", "gradient_norm": "kernel gradient norm"}
     )
-    return ["Per layer, on 256 training windows before any update:", "", _markdown_table(frame), ""]
+    windows = results[0].runs[0].extra.get("probe_windows", "the first") if results and results[0].runs else "the"
+    return [f"Per layer, on {windows} training windows before any update:", "", markdown_table(frame), ""]

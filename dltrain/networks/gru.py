@@ -10,7 +10,13 @@ def build_gru(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
 
-    from dltrain.networks.layers import activation_layer, initializer, weight_options
+    from dltrain.networks.layers import (
+        activation_layer,
+        dense_weight_options,
+        initializer,
+        make_units_symmetric,
+        weight_options,
+    )
 
     inputs = keras.Input(shape=tuple(input_shape), name="signals")
     hidden = inputs
@@ -46,10 +52,15 @@ def build_gru(input_shape, num_classes, params, regularization=None):
             hidden = layers.BatchNormalization(name=f"batch_norm_{index + 1}")(hidden)
         if params.dropout > 0:
             hidden = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(hidden)
-    if params.dense_units:
-        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
-        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
-    outputs = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(
-        hidden
+    dense = (
+        layers.Dense(params.dense_units, name="dense", **dense_weight_options(params, weights))
+        if params.dense_units
+        else None
     )
+    if dense is not None:
+        hidden = activation_layer(params.activation, f"dense_{params.activation}")(dense(hidden))
+    head = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)
+    outputs = head(hidden)
+    if dense is not None and params.dense_initializer == "symmetric":
+        make_units_symmetric(dense, head)
     return keras.Model(inputs, outputs, name="gru_classifier")

@@ -27,6 +27,26 @@ def weight_options(params, regularization=None) -> dict:
     return options
 
 
+def dense_weight_options(params, weights: dict) -> dict:
+    """The dense layer's arguments: `weights`, with model.dense_initializer's kernel initializer when it names one
+    (symmetric draws as model.initializer does; `make_units_symmetric` then ties the units)."""
+    if params.dense_initializer in (None, "symmetric"):
+        return weights
+    return {**weights, "kernel_initializer": initializer(params.dense_initializer)}
+
+
+def make_units_symmetric(dense, head) -> None:
+    """Every unit of the built `dense` layer gets the first unit's incoming weights and bias, and the first
+    unit's outgoing weights in `head`: the units are interchangeable, so their gradients are equal."""
+    import numpy as np
+
+    kernel, bias = (np.asarray(weight) for weight in dense.get_weights()[:2])
+    dense.kernel.assign(np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
+    dense.bias.assign(np.full_like(bias, bias[0]))
+    outgoing = np.asarray(head.kernel)
+    head.kernel.assign(np.repeat(outgoing[:1], outgoing.shape[0], axis=0))
+
+
 def activation_layer(name: str, label: str):
     from keras import layers
 
@@ -42,15 +62,22 @@ def classifier_head(hidden, num_classes: int, params, weights):
     even under mixed precision, so the loss is computed in full precision)."""
     from keras import layers
 
-    if params.dense_units:
+    dense = (
+        layers.Dense(params.dense_units, name="dense", **dense_weight_options(params, weights))
+        if params.dense_units
+        else None
+    )
+    if dense is not None:
         if params.dropout > 0:
             hidden = layers.Dropout(params.dropout, name="dense_dropout")(hidden)
-        hidden = layers.Dense(params.dense_units, name="dense", **weights)(hidden)
-        hidden = activation_layer(params.activation, f"dense_{params.activation}")(hidden)
+        hidden = activation_layer(params.activation, f"dense_{params.activation}")(dense(hidden))
     if params.dropout > 0:
         hidden = layers.Dropout(params.dropout, name="head_dropout")(hidden)
     if params.head == "regression":
-        return layers.Dense(1, name="grade", dtype="float32", **weights)(hidden)
-    return layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)(
-        hidden
-    )
+        head = layers.Dense(1, name="grade", dtype="float32", **weights)
+    else:
+        head = layers.Dense(num_classes, activation="softmax", name="class_probabilities", dtype="float32", **weights)
+    outputs = head(hidden)
+    if dense is not None and params.dense_initializer == "symmetric":
+        make_units_symmetric(dense, head)
+    return outputs

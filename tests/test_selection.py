@@ -115,3 +115,20 @@ def test_compare_keeps_validation_and_test_apart_and_fits_80_columns(activity_da
     assert all(run.name[:20] in text for run in runs) and "not a held-out score" in " ".join(text.split())
     listed = json.loads(invoke("compare", *runs, "--json").stdout)
     assert [row["run"] for row in listed] == [run.name for run in runs] and "val accuracy*" in listed[0]
+
+
+def test_a_run_is_never_written_inside_another_run(activity_data, tmp_path):
+    """A sweep whose points are `<cell>/seed-<n>` (the lab's layout) over an --out where `<cell>` is a run
+    of an earlier layout: refused without --force, the old run replaced with it."""
+    from dltrain.config.loading import load_config
+    from dltrain.core.errors import UsageError
+    from dltrain.runs.sweep import GridPoint, train_points
+
+    out = tmp_path / "lab"
+    assert invoke("train", activity_data, "--out", out / "cell", *sets(TINY)).exit_code == 0
+    point = GridPoint("cell/seed-1", [*TINY, "train.seed=1"], load_config("har-gru", [*TINY, "train.seed=1"]))
+    with pytest.raises(UsageError, match="holds a run, and .*seed-1 would go inside it"):
+        train_points(activity_data, "har-gru", [point], out)
+    assert (out / "cell" / "config.yaml").is_file() and not (out / "cell" / "seed-1").exists()
+    assert train_points(activity_data, "har-gru", [point], out, force=True) == []
+    assert not (out / "cell" / "config.yaml").exists() and (out / "cell" / "seed-1" / "model.keras").is_file()

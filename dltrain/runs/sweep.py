@@ -187,12 +187,17 @@ def train_jobs(
 
     data = {path: DataDir.open(path) for path in dict.fromkeys(job.data_dir for job in jobs)}
     check_jobs_output(out, inputs if inputs is not None else [opened.path for opened in data.values()])
+    enclosing = set()
     for job in jobs:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data[job.data_dir], job.point.config)
         if _existing_state(job.run_dir, job.point.config) == "foreign":
             if not force:
                 raise UsageError(f"{job.run_dir} holds another run; choose another --out or pass --force to replace it")
             check_output(job.run_dir, RUN_DIR, force)  # --force replaces a run, never a folder of other files
+        enclosing.update(_enclosing_run(job.run_dir, out, force))
+    for run_dir in enclosing:  # only once every job has passed its checks
+        logger.warning("replacing %s (--force): a run where this one's subfolders go", run_dir)
+        shutil.rmtree(run_dir)
     logger.info("%d runs into %s", len(jobs), out)
     failures = []
     for index, job in enumerate(jobs, start=1):
@@ -203,6 +208,23 @@ def train_jobs(
             logger.error("run %s failed: %s", name, error)
             failures.append((name, str(error)))
     return failures
+
+
+def _enclosing_run(run_dir: Path, out: Path, force: bool) -> list[Path]:
+    """A run folder between `out` and `run_dir` (an earlier layout's, e.g. a cell's run where its seeds now
+    go): a run is never written inside another. Refused, or with `force` returned to be replaced."""
+    for parent in run_dir.parents:
+        if parent == out or not parent.is_relative_to(out):
+            return []
+        if (parent / CONFIG_FILE).is_file():
+            if not force:
+                raise UsageError(
+                    f"{parent} holds a run, and {run_dir} would go inside it; choose another --out or pass --force "
+                    "to replace it"
+                )
+            check_output(parent, RUN_DIR, force)  # a run dltrain wrote, never a folder of other files
+            return [parent]
+    return []
 
 
 def _train_job(job: Job, data, config_name: str | None, position: str, extra_callbacks) -> None:

@@ -4,16 +4,14 @@ lab's quick budget trains on one. The test split is in none."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from dltrain.core.errors import DataError, UsageError
-from dltrain.core.files import atomic_folder
-from dltrain.data.datadir import META_FILE, DataDir, parse_meta, write_meta
-from dltrain.data.har.meta import HarMeta, Split, write_split
-from dltrain.data.har.prepare import standardisation
+from dltrain.core.errors import UsageError
+from dltrain.data.datadir import DataDir
+from dltrain.data.har.derived import derived_source, write_derived, written_from
+from dltrain.data.har.meta import Split
 
 
 def stratified_rows(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -33,54 +31,13 @@ def stratified_rows(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def subset_meta(data: DataDir, train: Split, val: Split, seed: int) -> HarMeta:
-    mean, std = standardisation(train.x)  # standardised with the windows it trains on
-    meta = data.meta.model_dump(mode="json")
-    classes = meta["classes"]
-    meta.update(
-        normalization={"mean": mean.tolist(), "std": std.tolist()},
-        splits={"train": len(train.y), "val": len(val.y)},
-        class_counts={
-            name: dict(zip(classes, np.bincount(part.y, minlength=len(classes)).tolist()))
-            for name, part in (("train", train), ("val", val))
-        },
-        split_subjects={"train": sorted(set(train.subjects.tolist())), "val": sorted(set(val.subjects.tolist()))},
-        source=subset_source(data, len(train.y), seed),
-    )
-    return HarMeta.model_validate(meta)
-
-
-def subset_source(data: DataDir, windows: int, seed: int) -> dict:
-    return {
-        "kind": "subset",
-        "of": str(data.path.resolve()),
-        "of_created": data.meta.created,
-        "windows": windows,
-        "seed": seed,
-    }
-
-
 def write_training_subset(data: DataDir, windows: int, seed: int, out: Path) -> Path:
     """`out`: a DATA_DIR of `windows` training windows drawn from `data` (stratified by class, seeded)
     and all of its validation windows; one written earlier from the same DATA_DIR is kept as it is."""
-    out = Path(out)
-    if written_from(out, subset_source(data, windows, seed)):
+    out, source = Path(out), derived_source(data, "subset", windows=windows, seed=seed)
+    if written_from(out, source):
         return out
     train = data.split("train")
     rows = stratified_rows(train.y, windows, seed)
     sample = Split(*(part[rows] for part in vars(train).values()))
-    val = data.split("val")
-    with atomic_folder(out) as staging:
-        write_split(staging, "train", sample)
-        write_split(staging, "val", val)
-        write_meta(staging, subset_meta(data, sample, val, seed))
-    return out
-
-
-def written_from(path: Path, source: dict) -> bool:
-    if not (path / META_FILE).is_file():
-        return False
-    try:
-        return parse_meta(json.loads((path / META_FILE).read_text()), str(path / META_FILE)).source == source
-    except (DataError, ValueError):
-        return False
+    return write_derived(data, sample, data.split("val"), source, out)

@@ -109,7 +109,7 @@ LabOutOption = Annotated[
 LabBudgetOption = Annotated[
     Literal["quick", "full"],
     typer.Option(
-        help=f"quick: {BUDGETS['quick'].describe()} (about 15 minutes for all six on HAPT on 2 CPU cores). "
+        help=f"quick: {BUDGETS['quick'].describe()} (about 11 minutes for all six on HAPT on 2 CPU cores). "
         f"full: {BUDGETS['full'].describe()}. Every cell trains with 3 seeds."
     ),
 ]

@@ -109,7 +109,7 @@ def base_table(results: list[CellResult]) -> pd.DataFrame:
         {
             "cell": [result.label for result in results],
             "seeds": [f"{len(result.usable_runs)}/{len(result.runs)}" for result in results],
-            "epochs": [result.score(epochs_trained).mean for result in results],
+            "epochs": [round(result.score(epochs_trained).mean, 1) for result in results],
             "final train loss": [result.score(final_train_loss).mean for result in results],
         }
     )

@@ -72,7 +72,7 @@ def activations_panel(results, axes, colours) -> None:
             layers = [row["layer"] for row in probes[0]]
             axes.plot(layers, spreads, color=colours[index % len(colours)], marker="o", label=result.label)
     axes.set_yscale("symlog", linthresh=1e-3)
-    axes.set_ylabel("output standard deviation before training (mean over seeds)")
+    axes.set_ylabel("output std before training\n(mean over seeds)")
     axes.tick_params(axis="x", labelrotation=30)
     axes.legend(fontsize="small")
 

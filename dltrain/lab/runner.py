@@ -197,9 +197,11 @@ def report_header(
 def describe_source(meta) -> str:
     source = meta.source or {}
     if source.get("kind") == "subset":
+        of = Path(source.get("of", "?"))
+        shown = of.relative_to(Path.cwd()) if of.is_relative_to(Path.cwd()) else of  # as the user would type it
         return (
             f"a seeded (seed {source.get('seed')}), class-stratified sample of {source.get('windows')} training "
-            f"windows of `{source.get('of')}`, with all of its validation windows"
+            f"windows of `{shown}`, with all of its validation windows"
         )
     return str(source.get("kind", meta.task))
 

@@ -127,6 +127,8 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
         "early_stopping.start_from_epoch=0",
         "--set",
         "train.batch_size=48",
+        "--set",
+        "train.min_steps_per_epoch=0",  # one pass, one step an epoch
     ]
     result = invoke("train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in SETTINGS), []), *settings)
     assert result.exit_code == 0, result.output

@@ -327,10 +327,10 @@ def test_a_damaged_lab_folder_is_reported_not_raised(trained, tmp_path):
     lab = tmp_path / "lab"
     runs = lab / "loss" / "runs"
     runs.mkdir(parents=True)
-    shutil.copytree(trained["run"], runs / "cross-entropy")
-    (runs / "cross-entropy" / "provenance.json").write_text("{ damaged")
-    shutil.copytree(trained["run"], runs / "MSE")
-    (runs / "MSE" / "history.csv").write_text("epoch,loss\n0,lots\n")
+    shutil.copytree(trained["run"], runs / "cross-entropy" / "seed-1")
+    (runs / "cross-entropy" / "seed-1" / "provenance.json").write_text("{ damaged")
+    shutil.copytree(trained["run"], runs / "MSE" / "seed-1")
+    (runs / "MSE" / "seed-1" / "history.csv").write_text("epoch,loss\n0,lots\n")
     result = invoke("lab", "loss", "--data", trained["data"], "--out", lab, "--report-only")
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     report = (lab / "REPORT.md").read_text()

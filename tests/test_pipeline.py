@@ -190,3 +190,12 @@ def test_a_small_set_makes_an_epoch_of_several_passes_each_its_own_order():
     assert not (passes[0] == passes[1]).all() and not (passes[1] == passes[2]).all()
     np.testing.assert_array_equal(order, epoch_order(labels, 5, 3, passes=3).numpy())  # (seed, epoch) alone decide
     assert not (order == epoch_order(labels, 5, 4, passes=3).numpy()).all()
+
+
+def test_a_min_steps_setting_that_would_need_too_many_passes_is_one_line():
+    from dltrain.core.errors import UsageError
+    from dltrain.training.session import epoch_passes
+
+    assert epoch_passes(32, 32, 50) == 50
+    with pytest.raises(UsageError, match="needs 1000000 passes over the 32 training samples"):
+        epoch_passes(32, 32, 1_000_000)

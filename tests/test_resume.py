@@ -138,6 +138,18 @@ def test_divergence_after_good_epochs_keeps_the_best_checkpoint(data_dir, tmp_pa
     assert "diverged" in result.stderr
 
 
+def test_divergence_during_the_warm_up_leaves_no_run_to_resume(data_dir, tmp_path):
+    """Epoch 1 is checkpointed (last.keras) but, inside the warm-up, not kept; epoch 2 diverges: nothing
+    is worth resuming, so the folder goes, as when divergence comes before any checkpoint."""
+    run = tmp_path / "run"
+    settings = [*SETTINGS, "optimizer.name=sgd", "optimizer.learning_rate=1e30", "model.batch_norm=false"]
+    settings += ["schedule.name=cosine", "schedule.warmup_epochs=4", "early_stopping.start_from_epoch=3"]
+    settings += ["train.batch_size=48", "train.min_steps_per_epoch=0"]
+    result = invoke("train", str(data_dir), "--out", str(run), *sum((["--set", s] for s in settings), []))
+    assert result.exit_code == 2, result.output
+    assert "before any epoch could be kept" in result.stderr and not run.exists()
+
+
 def test_a_mixed_precision_run_resumes_with_its_loss_scale(data_dir, tmp_path):
     config = load_config(
         "har-gru", SETTINGS + ["train.mixed_precision=true", "train.epochs=3", "train.deterministic=false"]

@@ -69,13 +69,48 @@ def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activ
     assert table["point"].tolist() == ["model.units-4", "model.units-8"] and (table["folds"] == 2).all()
     for _, row in table.iterrows():
         per_fold = json.loads(row["val accuracy per fold"])
-        assert row["val accuracy mean"] == pytest.approx(np.mean(per_fold), abs=1e-4)
+        assert row["val accuracy mean*"] == pytest.approx(np.mean(per_fold), abs=1e-4) and row["status"] == "complete"
         assert row["val accuracy std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-4)
     runs = sorted(path.relative_to(out).as_posix() for path in out.glob("model.units-*/fold-*"))
     assert runs == [f"model.units-{units}/fold-{fold}" for units in (4, 8) for fold in (1, 2)]
     assert not list(out.rglob("metrics-test.json"))  # nothing in a sweep looks at the test subjects
     assert (out / "comparison.png").stat().st_size > 10_000
     assert invoke(*command).stderr.count("complete already, kept") == 4
+    # Three folds deal the subjects anew: the 2-fold runs were trained on other data, never kept as these
+    again = invoke(*command[:5], "3", *command[6:])
+    assert again.exit_code == 2 and "holds another run" in again.stderr
+
+
+def test_a_point_missing_a_fold_gets_no_mean(activity_data, tmp_path):
+    from dltrain.runs.compare import fold_comparison_frame, read_run_record
+
+    out = tmp_path / "sweep"
+    assert (
+        invoke("sweep", activity_data, "--grid", "model.units=4", "--folds", "2", "--out", out, *sets(TINY)).exit_code
+        == 0
+    )
+    runs = [read_run_record(out / "model.units-4" / f"fold-{fold}") for fold in (1, 2)]
+    frame = fold_comparison_frame({"complete": runs, "one fold": runs[:1]}, folds=2)
+    assert frame["status"].tolist() == ["complete", "incomplete: 1 of 2 folds scored"]
+    assert np.isfinite(frame["val accuracy mean*"][0]) and np.isnan(frame["val accuracy mean*"][1])
+
+
+def test_derived_data_never_replaces_a_folder_dltrain_did_not_write(activity_data, tmp_path):
+    from dltrain.core.errors import UsageError
+
+    mine = tmp_path / "folds" / "fold-1"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="did not write"):
+        write_subject_folds(DataDir.open(activity_data), 2, tmp_path / "folds")
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_the_lab_never_writes_inside_its_data(activity_data):
+    before = sorted(path.name for path in activity_data.iterdir())
+    result = invoke("lab", "loss", "--data", activity_data, "--out", activity_data / "lab")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(path.name for path in activity_data.iterdir()) == before
 
 
 def test_training_scores_validation_only_and_labels_what_it_steered(activity_data, tmp_path):

@@ -33,6 +33,10 @@ class UsageError(DltrainError):
     exit_code = USAGE_EXIT_CODE
 
 
+class DivergedError(UsageError):
+    """Training diverged before any epoch could be kept: nothing of the run is worth resuming."""
+
+
 def describe_validation_error(error: ValidationError, location: list[str] | None = None) -> str:
     """The first problem pydantic found, as `key = value: message` on one line; `location` names
     the key when the error's own location needs mending (a discriminated union puts its tag there)."""

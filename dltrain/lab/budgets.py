@@ -19,10 +19,8 @@ optimizers' rate grid trains once, with its own seed):
 What that costs on HAPT, timed here on 2 CPU cores that another training shared: a 6-epoch run on
 1,536 windows took about 7.5 s, some 4 s of it building, tracing and scoring whatever the epochs,
 and a 6-epoch run on all 5,836 windows about 12 s. That puts quick near 15 minutes (mostly those 96
-fixed costs; the batch-of-8 cells about a minute) where the old plan (25 runs of all windows, 167
-epochs, single examples and full batches; 20 minutes under a heavier load) comes to about 7: twice
-its compute, not less, because three seeds of every cell start four times as many runs. Full comes
-to about 80 minutes.
+fixed costs; the batch-of-8 cells about a minute): measured, `dltrain lab --data data/hapt --out
+models/lab` took 11.0 minutes alone (docs/lab-example). Full comes to about 80 minutes (estimated).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import pandas as pd
 from dltrain.config.loading import load_config
 from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
-from dltrain.core.outputs import refuse_file_as_folder
+from dltrain.core.outputs import check_against_inputs, refuse_file_as_folder
 from dltrain.data.datadir import DataDir
 from dltrain.lab.budgets import BUDGETS, Budget
 from dltrain.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
@@ -63,6 +63,7 @@ def run_lab(
         reported_experiments(check_experiments(names), out) if report_only and not names else check_experiments(names)
     )
     refuse_file_as_folder(out)
+    check_against_inputs(out, [Path(data_dir)])  # before the training sample is written under --out
     data = training_data(lab_data(data_dir), BUDGETS[budget], out)
     experiments = [EXPERIMENTS.get(name)(BUDGETS[budget], data.meta) for name in names]
     for experiment in experiments:  # every cell's config is validated before the first run

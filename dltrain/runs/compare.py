@@ -4,6 +4,7 @@ epochs, time and test scores — as a table, a CSV and one figure of overlaid le
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output
 from dltrain.reporting.tables import format_cell, short_metric_name
 from dltrain.runs.rundir import HISTORY_FILE, Provenance, Run
+
+logger = logging.getLogger("dltrain")
 
 COMPARISON_TABLE = "comparison.csv"
 COMPARISON_FIGURE = "comparison.png"
@@ -138,13 +141,15 @@ def write_comparison(records: list[RunRecord], out: Path) -> pd.DataFrame:
     return frame
 
 
-def fold_comparison_frame(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
+def fold_comparison_frame(records: dict[str, list[RunRecord]], folds: int | None = None) -> pd.DataFrame:
     """One row per grid point: its differing settings, and each headline validation score's mean,
-    standard deviation and per-fold values over the folds it finished. Points keep the grid's order."""
+    standard deviation and per-fold values. A mean is given only for a point scored on all `folds` folds:
+    one missing the hardest fold would otherwise look best. Points keep the grid's order."""
     firsts = [runs[0] for runs in records.values()]
     differing = differing_settings(firsts)
     rows = []
     for point, runs in records.items():
+        expected = folds or len(runs)
         row = {"point": point, "folds": len(runs)}
         row.update({key: runs[0].settings.get(key) for key in differing})
         for name in HEADLINE:
@@ -152,28 +157,37 @@ def fold_comparison_frame(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
             values = [value for value in values if value is not None]
             if values:
                 label = f"val {short_metric_name(name)}"
-                row[f"{label} mean"] = float(np.mean(values))
-                row[f"{label} std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+                complete = len(values) == expected
+                row[f"{label} mean*"] = float(np.mean(values)) if complete else None
+                row[f"{label} std"] = float(np.std(values, ddof=1)) if complete and len(values) > 1 else None
                 row[f"{label} per fold"] = [round(float(value), 4) for value in values]
+                row["status"] = "complete" if complete else f"incomplete: {len(values)} of {expected} folds scored"
+        row.setdefault("status", f"incomplete: 0 of {expected} folds scored")
         row["epochs (mean)"] = round(float(np.mean([len(run.history) for run in runs])), 1)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_fold_comparison(records: dict[str, list[RunRecord]], out: Path) -> pd.DataFrame:
+def write_fold_comparison(records: dict[str, list[RunRecord]], out: Path, folds: int | None = None) -> pd.DataFrame:
     from dltrain.reporting.figures import plot_fold_comparison
 
-    frame = fold_comparison_frame(records)
+    frame = fold_comparison_frame(records, folds)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / COMPARISON_TABLE, frame.to_csv(index=False))
-    metric = next(short for name in HEADLINE if f"val {(short := short_metric_name(name))} mean" in frame.columns)
-    plot_fold_comparison(
-        frame.rename(columns=lambda column: column.removeprefix("val ")), metric, out / COMPARISON_FIGURE
-    )
+    metric = next((short for name in HEADLINE if f"val {(short := short_metric_name(name))} mean*" in frame), None)
+    scored = frame[frame[f"val {metric} mean*"].notna()] if metric else frame.iloc[0:0]
+    if scored.empty:
+        logger.warning("no grid point was scored on every fold: %s has no figure", out / COMPARISON_FIGURE)
+        return frame
+    renamed = scored.rename(columns=lambda column: column.removeprefix("val ").replace(" mean*", " mean"))
+    plot_fold_comparison(renamed, metric, out / COMPARISON_FIGURE)
     return frame
 
 
-FOLDS_NOTE = "validation scores over subject-grouped folds of the train and val data: the test split played no part"
+FOLDS_NOTE = (
+    "* validation scores over subject-grouped folds of the train and val data: each fold's validation subjects also "
+    "chose its kept epoch, the same way for every point; the test split played no part"
+)
 
 
 def comparison_table(frame: pd.DataFrame, width: int | None = None, note: str = VALIDATION_NOTE):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dltrain.reporting.tables import short_metric_name
 from dltrain.runs.rundir import Run
+from dltrain.runs.scoring import validation_uses
 
 
 def kept_epoch_line(run: Run) -> str:
@@ -26,6 +27,13 @@ def kept_epoch_line(run: Run) -> str:
     return f"kept epoch {provenance.best_epoch} of {provenance.epochs_run}: {why}{ended}"
 
 
+def validation_line(run: Run, validation: str) -> str:
+    uses = validation_uses(run)
+    if not uses:
+        return f"validation {validation} (it steered nothing in this run)"
+    return f"validation {validation} (not held out: it chose {', '.join(uses)})"
+
+
 def completion_lines(run: Run) -> list[str]:
     """The lines `train` ends with."""
     scores = run.provenance.metrics.get("val", {})
@@ -33,7 +41,7 @@ def completion_lines(run: Run) -> list[str]:
     path = run.path
     lines = [
         kept_epoch_line(run),
-        f"validation {validation} (it chose the kept epoch: not held out)",
+        validation_line(run, validation),
         f"figures: {path / 'learning-curves.png'}, {path / 'confusion-matrix-val.png'}",
     ]
     if run.data_meta.split_size("test"):

@@ -70,16 +70,17 @@ def grid_points(config_name: str | None, grid: dict[str, list[str]], overrides: 
     return points
 
 
-def _existing_state(run_dir: Path, config: Config) -> str:
+def _existing_state(run_dir: Path, config: Config, data_meta=None) -> str:
     """'new'; 'complete' or 'resumable' (this point's run, done or interrupted); 'stale' (this point's
-    run, stopped before its first epoch ended); 'foreign' (anything else in the folder)."""
+    run, stopped before its first epoch ended); 'foreign' (anything else in the folder, including a run
+    of this config on other data, e.g. a fold written again for another --folds)."""
     if not run_dir.exists():
         return "new"
     try:
         run = Run.open(run_dir, finished=False)
     except DltrainError:  # no config or provenance, or damaged ones: not a run this sweep can use
         return "stale" if _same_config(run_dir, config) else "foreign"
-    if run.config != config:
+    if run.config != config or (data_meta is not None and run.data_meta != data_meta):
         return "foreign"
     if run.provenance.status == STATUS_COMPLETE:
         return "complete"
@@ -129,7 +130,11 @@ def sweep(
     if folds is None:
         jobs = [Job(point, data.path, out / point.name) for point in points]
     else:
+        from dltrain.training.session import check_training_inputs
+
         check_jobs_output(out, [data.path])
+        for point in points:  # the refusals the folds would meet, before any fold is written
+            check_training_inputs(data, point.config)
         fold_dirs = task.cross_validation_folds(data, folds, out / FOLDS_FOLDER)
         jobs = [Job(point, fold_dir, out / point.name / fold_dir.name) for point in points for fold_dir in fold_dirs]
     # the fold folders are this sweep's own output: only the data they came from is an input
@@ -146,10 +151,11 @@ def compare_jobs(jobs: list[Job], out: Path, by_point: bool):
         return None
     if not by_point:
         return write_comparison([read_run_record(job.run_dir) for job in finished], out)
-    records: dict[str, list] = {}
+    records: dict[str, list] = {job.point.name: [] for job in jobs}  # every point, even one with no fold done
     for job in finished:
-        records.setdefault(job.point.name, []).append(read_run_record(job.run_dir))
-    return write_fold_comparison(records, out)
+        records[job.point.name].append(read_run_record(job.run_dir))
+    folds = len(jobs) // len(records)
+    return write_fold_comparison({point: runs for point, runs in records.items() if runs}, out, folds)
 
 
 def check_jobs_output(out: Path, inputs: list[Path]) -> None:
@@ -190,14 +196,12 @@ def train_jobs(
     enclosing = set()
     for job in jobs:  # refuse a whole sweep before its first run, not at its fifth
         check_training_inputs(data[job.data_dir], job.point.config)
-        if _existing_state(job.run_dir, job.point.config) == "foreign":
+        if _existing_state(job.run_dir, job.point.config, data[job.data_dir].meta) == "foreign":
             if not force:
                 raise UsageError(f"{job.run_dir} holds another run; choose another --out or pass --force to replace it")
             check_output(job.run_dir, RUN_DIR, force)  # --force replaces a run, never a folder of other files
         enclosing.update(_enclosing_run(job.run_dir, out, force))
-    for run_dir in enclosing:  # only once every job has passed its checks
-        logger.warning("replacing %s (--force): a run where this one's subfolders go", run_dir)
-        shutil.rmtree(run_dir)
+    set_aside = [_set_aside(run_dir) for run_dir in enclosing]  # only once every job has passed its checks
     logger.info("%d runs into %s", len(jobs), out)
     failures = []
     for index, job in enumerate(jobs, start=1):
@@ -207,6 +211,8 @@ def train_jobs(
         except DltrainError as error:  # one diverging point should not cost the others
             logger.error("run %s failed: %s", name, error)
             failures.append((name, str(error)))
+    for old in set_aside:  # kept until the sweep is through (a Ctrl-C leaves them, renamed)
+        shutil.rmtree(old, ignore_errors=True)
     return failures
 
 
@@ -227,10 +233,19 @@ def _enclosing_run(run_dir: Path, out: Path, force: bool) -> list[Path]:
     return []
 
 
+def _set_aside(run_dir: Path) -> Path:
+    """Move a run that --force replaces out of the way (a hidden sibling), to be removed after the sweep."""
+    aside = run_dir.with_name(f".{run_dir.name}.replaced")
+    shutil.rmtree(aside, ignore_errors=True)
+    run_dir.rename(aside)
+    logger.warning("replacing %s (--force): a run where this sweep's runs go; kept as %s until the end", run_dir, aside)
+    return aside
+
+
 def _train_job(job: Job, data, config_name: str | None, position: str, extra_callbacks) -> None:
     from dltrain.training.session import resume_run, train_run
 
-    state = _existing_state(job.run_dir, job.point.config)
+    state = _existing_state(job.run_dir, job.point.config, data.meta)
     action = {"new": "training", "complete": "complete already, kept", "resumable": "resuming"}.get(
         state, "training again"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from dltrain.config.schema import Config
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError, DivergedError, UsageError
 from dltrain.core.files import file_sha256, stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
@@ -113,8 +113,9 @@ def train_run(
             shutil.rmtree(target, ignore_errors=True)
             logger.warning("interrupted: %s keeps its previous run; the new one was not finished", run_dir)
             raise
-        except BaseException:
-            if not replacing and (target / LAST_MODEL_FILE).is_file():
+        except BaseException as error:
+            resumable = (target / LAST_MODEL_FILE).is_file() and not isinstance(error, DivergedError)
+            if not replacing and resumable:
                 # Epochs were trained and checkpointed (an error while scoring, say): keep them to resume.
                 mark_interrupted(run, "stopped by an error")
                 raise
@@ -201,9 +202,17 @@ def without_weights_file(config: Config) -> Config:
     return config.model_copy(update={"model": config.model.model_copy(update={"weights": None})})
 
 
+MAX_PASSES = 1000  # each pass is one shuffle in the input graph: beyond this, a setting mistake, not a plan
+
+
 def epoch_passes(samples: int, global_batch: int, min_steps: int) -> int:
     """Passes over the training set per epoch (train.min_steps_per_epoch), said once when more than one."""
     passes = passes_per_epoch(samples, global_batch, min_steps)
+    if passes > MAX_PASSES:
+        raise UsageError(
+            f"train.min_steps_per_epoch={min_steps} needs {passes} passes over the {samples} training samples in "
+            f"every epoch (at most {MAX_PASSES}); lower it, or train.batch_size"
+        )
     if passes > 1:
         logger.info(
             "an epoch is %d passes over the %d training samples, %d steps of %d (train.min_steps_per_epoch=%d)",
@@ -442,7 +451,7 @@ class TrainingSession:
         epoch, where = watch.diverged_at["epoch"], watch.diverged_at["where"]
         what = f"the loss became NaN, infinite or over {EXPLOSION_FACTOR:.0e} x its start in epoch {epoch}, {where}"
         if kept_epoch is None:
-            raise UsageError(
+            raise DivergedError(
                 f"training diverged: {what}, before any epoch could be kept; lower optimizer.learning_rate "
                 f"(now {config.optimizer.learning_rate:g}) or set optimizer.clipnorm"
             )

@@ -11,6 +11,7 @@ import numpy as np
 
 from dltrain.core.errors import DataError
 from dltrain.core.files import atomic_folder
+from dltrain.core.outputs import DATA_DIR, check_output, output_lock
 from dltrain.data.datadir import META_FILE, DataDir, parse_meta, write_meta
 from dltrain.data.har.meta import HarMeta, Split, write_split
 from dltrain.data.har.prepare import standardisation
@@ -39,8 +40,10 @@ def derived_meta(data: DataDir, train: Split, val: Split, source: dict) -> HarMe
 
 
 def write_derived(data: DataDir, train: Split, val: Split, source: dict, out: Path) -> Path:
-    """`out` as a DATA_DIR of these train and val windows, written whole or not at all."""
-    with atomic_folder(out) as staging:
+    """`out` as a DATA_DIR of these train and val windows, written whole or not at all; what is at `out`
+    is replaced only if dltrain wrote it (a DATA_DIR), never a folder of other files."""
+    check_output(out, DATA_DIR, force=True)
+    with output_lock(out), atomic_folder(out) as staging:
         write_split(staging, "train", train)
         write_split(staging, "val", val)
         write_meta(staging, derived_meta(data, train, val, source))

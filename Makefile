@@ -54,7 +54,7 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 	$(BIN)/ruff format --check .
 
 test: lint ## Lint, then run the test suite (about 13 minutes on a 2-core CPU)
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests spread over the cores (pytest-xdist)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations=15  # tests spread over the cores (pytest-xdist); the slowest listed
 
 sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs, about 8 minutes): $(SWEEP_OUT)/comparison.{csv,png}
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)

@@ -126,8 +126,11 @@ def test_split_validation_is_val(har_run):
 
 def test_shell_completion_is_offered_and_completes_choices():
     assert "--install-completion" in invoke("--help").stdout
-    script = invoke("--show-completion", "bash")
-    assert script.exit_code == 0 and "_DLTRAIN_COMPLETE" in script.stdout
+    # In a fresh process: in-process, an earlier test in the same worker can leave click's state behind.
+    script = subprocess.run(
+        [sys.executable, "-m", "dltrain", "--show-completion", "bash"], capture_output=True, text=True, timeout=120
+    )
+    assert script.returncode == 0 and "_DLTRAIN_COMPLETE" in script.stdout, script.stdout + script.stderr
     completion = {"_DLTRAIN_COMPLETE": "complete_bash", "COMP_WORDS": "dltrain export run --format ", "COMP_CWORD": "4"}
     offered = CliRunner().invoke(app, [], env=completion, prog_name="dltrain")
     assert offered.stdout.split() == ["saved_model", "litert", "onnx"]

@@ -13,16 +13,10 @@ from conftest import invoke, write_uci_folder
 from dltrain.data.datadir import DataDir
 from dltrain.lab.budgets import BUDGETS, Budget
 from dltrain.lab.cells import SEEDS, SELECTION_SEED, Cell, CellResult, Score, SeedRun, direction, shown
-from dltrain.lab.experiments import (
-    EXPERIMENTS,
-    batch_learning_rate,
-    best_loss_within,
-    chosen_rates,
-    planned_work,
-    rate_grid,
-    summarise_init,
-    summarise_regularization,
-)
+from dltrain.lab.experiments import EXPERIMENTS, planned_work
+from dltrain.lab.optimisation import batch_learning_rate, best_loss_within, chosen_rates, rate_grid
+from dltrain.lab.regularisation import summarise_regularization
+from dltrain.lab.start import summarise_init
 from dltrain.runs.rundir import Provenance
 
 SMALL = ["--set", "train.batch_size=16", "--set", "train.epochs=2"]
@@ -156,10 +150,10 @@ def test_each_optimizer_gets_the_rate_its_selection_run_scored_best_on_validatio
 def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chosen_rate(
     lab_data, tmp_path, monkeypatch
 ):
-    from dltrain.lab import experiments
+    from dltrain.lab import optimisation
 
-    monkeypatch.setattr(experiments, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
-    monkeypatch.setattr(experiments, "RATE_STEPS", (0.1, 1.0))
+    monkeypatch.setattr(optimisation, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
+    monkeypatch.setattr(optimisation, "RATE_STEPS", (0.1, 1.0))
     out = tmp_path / "lab"
     result = invoke("lab", "optimizers", "--data", str(lab_data), "--out", str(out), *SMALL)
     assert result.exit_code == 0, result.output

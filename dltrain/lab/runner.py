@@ -26,7 +26,8 @@ from dltrain.core.outputs import check_against_inputs, refuse_file_as_folder
 from dltrain.data.datadir import DataDir
 from dltrain.lab.budgets import BUDGETS, Budget
 from dltrain.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
-from dltrain.lab.experiments import EXPERIMENTS, LAB_BASE, Experiment
+from dltrain.lab.experiment import LAB_BASE, Experiment
+from dltrain.lab.experiments import EXPERIMENTS
 from dltrain.reporting.tables import format_cell
 from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Provenance, Run
 from dltrain.tasks import task_of

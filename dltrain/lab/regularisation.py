@@ -1,0 +1,68 @@
+"""The lab's regularisation experiment: L2, dropout, batch normalisation and early stopping against
+the gap between the kept model's training and validation accuracy, scored in inference mode."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dltrain.lab.budgets import Budget
+from dltrain.lab.cells import Cell, CellResult, difference_text, direction
+from dltrain.lab.experiment import EXPERIMENTS, Experiment, add_score, base_table, by_label, problems
+
+
+@EXPERIMENTS.register("regularization")
+def regularization_experiment(budget: Budget, meta) -> Experiment:
+    # A wider model than the other experiments, so that there is a gap to shrink.
+    common = ["model.units=64", "model.dense_units=64", f"train.epochs={budget.epochs + 2}"]
+    stopping = ["early_stopping.patience=2", "early_stopping.restore_best=true", "early_stopping.monitor=val_loss"]
+    cells = [
+        Cell("none", common),
+        Cell("L2 1e-3", ["regularization.l2=0.001", *common]),
+        Cell("dropout 0.5", ["model.dropout=0.5", *common]),
+        Cell("batch norm", ["model.batch_norm=true", *common]),
+        Cell("early stopping", [*stopping, *common]),
+    ]
+    return Experiment(
+        "regularization",
+        "Regularisation",
+        "L2, dropout, batch normalisation and early stopping shrink the gap between training and validation "
+        "performance. The gap is measured on the model each run keeps (the last epoch; early stopping: the best "
+        "one), scored in inference mode (no dropout, batch norm's moving statistics) on the windows it trained on "
+        "and on the validation windows.",
+        cells,
+        summarise_regularization,
+        "gap",
+        "kept_accuracy",
+    )
+
+
+def summarise_regularization(results: list[CellResult]) -> tuple[pd.DataFrame, list[str]]:
+    table = base_table(results)
+    table["kept epoch"] = [
+        result.score(lambda run: run.provenance.best_epoch or float("nan")).mean for result in results
+    ]
+    add_score(table, "kept model train accuracy", [result.extra_score("train_accuracy") for result in results])
+    add_score(table, "kept model val accuracy", [result.extra_score("val_accuracy") for result in results])
+    add_score(table, "train - val accuracy", [result.extra_score("gap") for result in results])
+    cells = by_label(results)
+    if "none" not in cells or not cells["none"].extra_score("gap").count:
+        return table, problems(results)
+    baseline = cells["none"].extra_score("gap")
+    statements = [
+        f"Without regularisation the kept model's training accuracy exceeded its validation accuracy by "
+        f"{baseline.text()} (inference mode, mean ± standard deviation over the seeds)."
+    ]
+    groups = {"shrank": [], "level": [], "widened": []}
+    for label, result in cells.items():
+        if label != "none" and result.extra_score("gap").count:
+            gap = result.extra_score("gap")
+            groups[{-1: "shrank", 0: "level", 1: "widened"}[direction(gap, baseline)]].append(
+                f"{label} ({gap.text()}; {difference_text(gap, baseline)})"
+            )
+    sentences = {
+        "shrank": "Shrank that gap, by the rule: ",
+        "level": "Not separated from it (within the seed-to-seed noise): ",
+        "widened": "Widened it: ",
+    }
+    statements += [sentences[key] + ", ".join(items) + "." for key, items in groups.items() if items]
+    return table, statements + problems(results)

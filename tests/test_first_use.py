@@ -4,6 +4,7 @@ inputs said plainly (`hapt`, swapped arguments, a missing option), and the figur
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -126,9 +127,15 @@ def test_split_validation_is_val(har_run):
 
 def test_shell_completion_is_offered_and_completes_choices():
     assert "--install-completion" in invoke("--help").stdout
-    # In a fresh process: in-process, an earlier test in the same worker can leave click's state behind.
+    # Typer detects the user's shell from the process tree (CI runs under sh, which it does not support); this
+    # variable, read when the app is built (so in a fresh process), makes --show-completion take the shell's name.
+    environment = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     script = subprocess.run(
-        [sys.executable, "-m", "dltrain", "--show-completion", "bash"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "dltrain", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
     )
     assert script.returncode == 0 and "_DLTRAIN_COMPLETE" in script.stdout, script.stdout + script.stderr
     completion = {"_DLTRAIN_COMPLETE": "complete_bash", "COMP_WORDS": "dltrain export run --format ", "COMP_CWORD": "4"}

@@ -14,7 +14,7 @@ SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set sc
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina lint test sweep lab reproduce reproduce-full bench bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina lint test test-slow sweep lab reproduce reproduce-full bench bench-har bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,8 +53,11 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint ## Lint, then run the test suite (about 13 minutes on a 2-core CPU)
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations=15  # tests spread over the cores (pytest-xdist); the slowest listed
+test: lint ## Lint, then run the test suite (about 15 minutes on a 2-core CPU)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations=15 -m "not slow"  # spread over the cores (pytest-xdist); the slowest listed
+
+test-slow: install ## The tests too slow for every run: every backbone traced and XLA-compiled as a GPU runs it, on both backends (about 40 minutes)
+	$(BIN)/python -m pytest -q -n 2 --durations=15 -m slow
 
 sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs, about 8 minutes): $(SWEEP_OUT)/comparison.{csv,png}
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from dltrain.reporting.tables import format_cell
 
@@ -135,6 +134,8 @@ def _scale_windows(source: Path, out: Path, fraction: float, splits: dict) -> in
 
 
 def _scale_photographs(source: Path, out: Path, fraction: float, splits: dict) -> int:
+    import pandas as pd  # here: bench/gpu_check.py runs this module where only Keras, JAX and numpy are
+
     (out / "images").mkdir()
     for path in (source / "images").iterdir():
         (out / "images" / path.name).hardlink_to(path)

@@ -32,9 +32,10 @@ SCRIPTS = (
     "retina_blend",
     "predict_speed",
     "scaling",
+    "gpu_check",
 )
 BENCH = Path(__file__).resolve().parent
-WITHOUT_DATA = ("startup", "model_cost")  # the scripts that take no --work folder
+WITHOUT_DATA = ("startup", "model_cost", "gpu_check")  # the scripts that take no --work folder
 
 
 def machine() -> str:

@@ -15,6 +15,19 @@ from typer.testing import CliRunner
 from dltrain.cli.app import app
 
 RUNNER = CliRunner()
+REPLICAS = 2  # logical CPU devices of every test process: train.strategy=mirrored runs 2 replicas here, as on 2 GPUs
+
+
+def split_the_cpu(devices: int) -> None:
+    """Make the CPU `devices` logical devices; must run before TensorFlow starts, hence at import."""
+    from dltrain.core.console import import_tensorflow_quietly
+
+    tf = import_tensorflow_quietly()
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+
+
+split_the_cpu(REPLICAS)
 
 
 def invoke(*arguments):

@@ -123,3 +123,68 @@ def test_the_model_layer_augments_in_training_only_and_survives_saving(tmp_path)
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_array_equal(np.asarray(loaded(images, training=False)), images)
     assert loaded.layers[-1].settings == settings
+
+
+def test_the_model_layer_resamples_as_the_pipeline_op_does_and_compiles_under_xla():
+    """The layer's gathers compute what ImageProjectiveTransformV3 computes (the pipeline's op), with
+    either fill, and XLA compiles them (TensorFlow's op has no XLA kernel)."""
+    from types import SimpleNamespace
+
+    from dltrain.networks.augmentation import DRAWS, affine_transforms, bilinear_transform, draw_bounds, tensorflow_ops
+
+    rng = np.random.default_rng(0)
+    images = _images(count=6, size=21)
+    bounds = draw_bounds(SimpleNamespace(**AugmentConfig(zoom=0.3, stretch=0.2, translation=0.3).model_dump()))
+    draws = {name: tf.constant(rng.uniform(*bounds[name], 6), tf.float32) for name in DRAWS}
+    transforms = affine_transforms(tensorflow_ops(), draws, 21.0, 21.0)
+    compiled = tf.function(lambda batch, fill: bilinear_transform(batch, transforms, fill), jit_compile=True)
+    for fill in (0.0, 128.0):
+        expected = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images,
+            transforms=transforms,
+            output_shape=[21, 21],
+            fill_value=fill,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
+        np.testing.assert_allclose(np.asarray(compiled(tf.constant(images), fill)), expected.numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("fill", [0.0, 128.0])
+def test_rotations_fill_with_the_photographs_background_in_both_places(fill):
+    """A Graham-normalised photograph lies on grey (128): what a rotation uncovers is grey too, in the
+    pipeline and in the model, so that training sees what scoring sees."""
+    import keras
+
+    from dltrain.networks.augmentation import RetinaAugmentation
+
+    config = AugmentConfig(**{**OFF, "rotation": True})
+    images = np.full((16, 33, 33, 3), fill, np.float32)
+    images[:, 8:25, 8:25] = 200.0
+    pipeline = augment_batch(tf.constant(images), tf.constant((1, 2), tf.int64), config, fill)
+    layer = RetinaAugmentation(config.model_dump(exclude={"placement"}), seed=1, fill_value=fill)
+    for output in (pipeline.numpy(), np.asarray(layer(images, training=True))):
+        corners = output[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+        np.testing.assert_allclose(corners, fill, atol=1e-3)  # the corners stay background, whatever the angle
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer)).fill_value == fill
+
+
+def test_the_layer_computes_in_float32_under_mixed_precision():
+    import keras
+
+    from dltrain.networks.augmentation import RetinaAugmentation
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layer = RetinaAugmentation(AugmentConfig().model_dump(exclude={"placement"}), seed=1)
+        output = layer(_images(count=2).astype(np.float16), training=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert layer.compute_dtype == "float32" and keras.backend.standardize_dtype(output.dtype) == "float32"
+
+
+def test_the_pipeline_keeps_uint8_batches_uint8():
+    images = np.random.default_rng(1).integers(0, 256, (4, 17, 17, 3), dtype=np.uint8)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(4))).batch(2)
+    batches = [batch for batch, _ in augmented(dataset, AugmentConfig(), 7)]
+    assert all(batch.dtype == tf.uint8 for batch in batches)

@@ -12,9 +12,11 @@ import pytest
 from conftest import interrupt_after_epoch, invoke, kaggle_folder
 
 from dltrain.config.loading import load_config
+from dltrain.config.schema import BackboneConfig
 from dltrain.core.files import file_sha256
 from dltrain.networks import MODELS
-from dltrain.networks.backbone import backbone_network
+from dltrain.networks.augmentation import with_augmentation
+from dltrain.networks.backbone import backbone_network, set_backbone_trainable
 from dltrain.training.session import resume_run, train_run
 
 SHAPE = (32, 32, 3)
@@ -159,3 +161,106 @@ def test_the_backbone_is_frozen_then_unfrozen_and_resumes_across_the_unfreezing(
     last = [keras.saving.load_model(tmp_path / run / "last.keras").get_weights() for run in ("whole", "parted")]
     for resumed, uninterrupted in zip(last[1], last[0]):
         np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-4, atol=1e-5)
+
+
+BACKBONES = list(BackboneConfig.model_fields["backbone"].annotation.__args__)
+# (scale, offset) of each Rescaling before the backbone's first convolution, and whether ImageNet's
+# per-channel Normalization follows: the input scaling keras.applications gives each network.
+INPUT_SCALING = {
+    **{name: ([(1 / 255, 0.0)], True) for name in BACKBONES if name.startswith("EfficientNetB")},
+    "EfficientNetV2S": ([(1 / 128, -1.0)], False),
+    "ResNet50V2": ([(1 / 127.5, -1.0)], False),
+}
+
+
+def input_scaling(model) -> tuple[list[tuple[float, float]], bool]:
+    """The Rescaling layers (outer model, then backbone) before the first convolution, and whether a
+    Normalization is among them."""
+    found, normalised = [], False
+    for layer in [*model.layers[:-1], *model.get_layer("backbone").layers]:
+        if isinstance(layer, keras.layers.Conv2D):
+            break
+        if isinstance(layer, keras.layers.Rescaling):
+            found.append((float(np.ravel(layer.scale)[0]), float(np.ravel(layer.offset)[0])))
+        normalised = normalised or isinstance(layer, keras.layers.Normalization)
+    return found, normalised
+
+
+def test_every_backbone_has_test_cases():
+    assert set(INPUT_SCALING) == set(BACKBONES)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_every_backbone_builds_with_its_own_input_scaling_and_trains_frozen_then_unfrozen(name):
+    """Under what one GPU resolves to (mixed precision, augmentation in the model), one step with the
+    backbone frozen, then one unfrozen. Eager steps: tracing these networks costs minutes on 2 cores
+    (the frozen-then-unfrozen run above traces EfficientNetB0; make test-slow traces every one)."""
+    config = load_config("retina-cnn", ["model.name=backbone", f"model.backbone={name}", "model.dense_units=0"])
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        network = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+        scaling, normalised = input_scaling(network)
+        model = with_augmentation(network, config.augment, seed=1)
+        rng = np.random.default_rng(0)
+        images, grades = rng.integers(0, 256, (4, *SHAPE)).astype(np.uint8), rng.uniform(0, 4, 4)
+        losses = []
+        for frozen in (True, False):
+            network.get_layer("backbone").trainable = not frozen
+            model.compile(optimizer="adam", loss="mean_squared_error", run_eagerly=True)
+            losses.append(float(model.train_on_batch(images, grades)))
+        outputs = model.predict(images, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    expected_scaling, expected_normalised = INPUT_SCALING[name]
+    np.testing.assert_allclose(scaling, expected_scaling, rtol=1e-6)
+    assert normalised == expected_normalised
+    assert np.isfinite(losses).all() and outputs.dtype == np.float32 and np.isfinite(outputs).all()
+
+
+@pytest.mark.parametrize(("mode", "learns"), [("inference", False), ("train", True), ("auto", True)])
+def test_the_backbones_batch_norm_learns_the_fundus_statistics_only_when_asked(mode, learns):
+    """Frozen, the statistics never move; unfrozen, they follow model.backbone_batch_norm (auto: learn
+    without a weights file, as here)."""
+    config = load_config(
+        "retina-cnn", ["model.name=backbone", "model.dense_units=0", f"model.backbone_batch_norm={mode}"]
+    )
+    model = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+    norm = next(
+        layer for layer in model.get_layer("backbone").layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    images, grades = np.random.default_rng(0).uniform(0, 255, (4, *SHAPE)), np.ones(4)
+    moved = []
+    for frozen in (True, False):  # as each phase of a training compiles it (training.building.compile_for)
+        set_backbone_trainable(model.get_layer("backbone"), not frozen, config.model)
+        model.compile(optimizer="sgd", loss="mean_squared_error", run_eagerly=True)
+        before = np.asarray(norm.moving_mean).copy()
+        model.train_on_batch(images, grades)
+        moved.append(not np.allclose(before, np.asarray(norm.moving_mean)))
+    assert moved == [False, learns]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("name", BACKBONES)
+def test_every_backbone_trains_and_evaluates_as_one_gpu_runs_it(name, backend, retina_data, tmp_path):
+    """`make test-slow`: what one GPU of compute capability 8.0 resolves to (mixed precision, XLA,
+    augmentation in the model), forced here, a frozen epoch then an unfrozen one, traced and compiled
+    as a GPU would (minutes per backbone on 2 cores), then scored by `evaluate`."""
+    import os
+    import subprocess
+    import sys
+
+    from dltrain.training.resolution import Machine, resolve
+
+    settings = ["model.name=backbone", f"model.backbone={name}", "model.dense_units=0", "train.epochs=2"]
+    settings += ["train.freeze_backbone_epochs=1", "train.batch_size=4", "early_stopping.patience=0"]
+    gpu = resolve(Machine.with_gpus("8.0", backend=backend), load_config("retina-cnn", settings)).settings()
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "dltrain", "train", str(retina_data), "--out", str(run), "--backend", backend]
+    command += [part for setting in settings + gpu for part in ("--set", setting)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert (provenance["precision"], provenance["xla"], provenance["augmentation"]) == ("mixed_float16", True, "model")
+    scored = invoke("evaluate", run, "--split", "test", "--json")
+    assert scored.exit_code == 0, scored.output

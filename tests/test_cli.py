@@ -311,6 +311,14 @@ def test_print_config_shows_the_resolved_yaml(trained):
     assert result.exit_code == 0, result.output
     config = yaml.safe_load(result.stdout)
     assert config["model"]["units"] == 99 and config["optimizer"]["name"] == "adam"
+    # What auto became on this machine follows, as comments: the output is still a config file.
+    assert "# on this machine:" in result.stdout
+    assert "#   train.mixed_precision = auto -> float32 (tensorflow on CPU)" in result.stdout
+    assert "#   train.jit_compile = auto -> XLA off (tensorflow on CPU)" in result.stdout
+    assert "#   GRU kernel -> generic (no cuDNN)" in result.stdout
+    refused = invoke("train", trained["data"], "--print-config", "--set", "train.strategy=mirrored",
+                     "--set", "train.jit_compile=true")  # fmt: skip
+    assert_one_line_error(refused, 2, "does not run under train.strategy=mirrored")
 
 
 @pytest.mark.parametrize(

@@ -170,3 +170,48 @@ def test_bad_export_options_are_one_line(arguments, fragment, har_run, tmp_path,
     result = _export(har_run, *arguments)
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def mixed_runs(har_run, retina_run, tmp_path_factory):  # noqa: F811
+    """Runs trained as a tensor-core GPU trains them: mixed precision (retina: augmentation in the model)."""
+    from conftest import TINY_CNN
+
+    root = tmp_path_factory.mktemp("mixed")
+    har = invoke(
+        "train", har_run.parent / "data", "--out", root / "har", "--config", "har-gru",
+        *["--set", "train.epochs=1", "--set", "early_stopping.start_from_epoch=0", "--set", "train.batch_size=8"],
+        *["--set", "train.mixed_precision=true"],
+    )  # fmt: skip
+    assert har.exit_code == 0, har.output
+    retina = invoke(
+        "train", retina_run["data"], "--out", root / "retina", *TINY_CNN,
+        *["--set", "train.mixed_precision=true", "--set", "augment.placement=model"],
+    )  # fmt: skip
+    assert retina.exit_code == 0, retina.output
+    return {"har": root / "har", "retina": root / "retina"}
+
+
+@pytest.mark.parametrize(
+    ("task", "export_format"), [("har", "litert"), ("retina", "litert"), ("retina", "saved_model"), ("retina", "onnx")]
+)
+def test_exports_of_a_mixed_precision_run_load_and_agree_with_it(task, export_format, mixed_runs, tmp_path):
+    """The export computes in float32 with the run's weights (a LiteRT file of float16 compute needs
+    TensorFlow's Flex ops and does not load): checked against that copy on the spot, and close to what
+    the run itself computes in float16."""
+    from dltrain.data.datadir import DataDir
+    from dltrain.inference.exported import ExportedModel
+    from dltrain.runs.rundir import Run
+    from dltrain.tasks import task_of
+
+    run = Run.open(mixed_runs[task])
+    assert run.provenance.precision == "mixed_float16"
+    out = tmp_path / {"saved_model": "served", "litert": "model.tflite", "onnx": "model.onnx"}[export_format]
+    result = _export(run.path, "--format", export_format, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    inputs = task_of(run.data_meta).scoring_inputs(DataDir.open(run.data_dir), "val").inputs
+    inputs = inputs if isinstance(inputs, np.ndarray) else np.concatenate([batch.numpy() for batch, _ in inputs])
+    inputs = inputs.astype(np.float32)
+    exported = np.asarray(ExportedModel(out).predict(inputs), np.float64)  # loads in its own runtime
+    own = run.load_model().predict(inputs, verbose=0)  # float16 compute, as the run was trained
+    assert np.abs(exported - own).max() <= 2e-2

@@ -212,8 +212,11 @@ def test_env_reports_the_machine_for_a_bug_report():
         report
     )
     assert report["cpu_cores_usable"] >= 1 and isinstance(report["tensorflow_gpus"]["gpus"], list)
+    assert report["auto"]["retina-cnn"] == {
+        "precision": "float32", "xla": False, "augmentation": "pipeline", "strategy": "default", "replicas": 1
+    }  # fmt: skip
     text = invoke("env").stdout
-    for name in ("gpus (driver)", "gpus (tensorflow)", "platform", "cpu", "memory"):
+    for name in ("gpus (driver)", "gpus (tensorflow)", "platform", "cpu", "memory", "auto (har-gru)"):
         assert re.search(rf"^{re.escape(name)}\s", text, flags=re.MULTILINE), name
 
 

@@ -179,3 +179,19 @@ def test_l2_penalty_enters_the_loss():
     plain = MODELS.get("cnn")((16, 16, 3), 3, params)
     penalised = MODELS.get("cnn")((16, 16, 3), 3, params, RegularizationConfig(l2=0.5))
     assert not plain.losses and len(penalised.losses) >= 3  # convolutions, dense and output kernels
+
+
+def test_input_standardisation_computes_in_float32_under_mixed_precision():
+    """float16 cannot tell 1013.30 from 1013.25: standardised in float16, (1013.30 - 1013.25) / 0.05 is 0."""
+    import keras
+
+    from dltrain.networks.layers import with_standardisation
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inner = keras.Sequential([keras.Input((1,)), keras.layers.Identity(dtype="float32")])
+        model = with_standardisation(inner, [1013.25], [0.05])
+        standardised = np.asarray(model(np.array([[1013.30]], np.float32)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    np.testing.assert_allclose(standardised, [[1.0]], atol=1e-2)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -71,6 +68,10 @@ def prepared(tmp_path_factory):
         == 0
     )
     return {"har": root / "har", "retina": root / "retina"}
+
+
+def sets(settings: list[str]) -> list[str]:
+    return [part for setting in settings for part in ("--set", setting)]
 
 
 def tiny_run(prepared, task, tmp_path, *settings):
@@ -183,62 +184,15 @@ def test_tensorboard_logs_go_into_every_run_with_the_learning_rate(prepared, tmp
     assert not (quiet / "tensorboard").exists()
 
 
-def test_mixed_precision_and_xla_are_recorded_as_used(prepared, tmp_path):
-    run = tiny_run(prepared, "har", tmp_path, "train.mixed_precision=true", "train.jit_compile=true")
-    provenance = json.loads((run / "provenance.json").read_text())
-    assert (
-        provenance["precision"] == "mixed_float16"
-        and provenance["mixed_precision"] is True
-        and provenance["xla"] is True
+def test_a_global_batch_larger_than_the_training_set_is_clamped_counting_replicas(prepared, tmp_path):
+    # 48 training windows: 32 per replica x 2 replicas would be 64; each replica takes 24 of them.
+    run = tmp_path / "r"
+    result = invoke(
+        "train", prepared["har"], "--out", run, *sets(BASE["har"] + ["train.strategy=mirrored", "train.batch_size=32"])
     )
-    assert keras.config.dtype_policy().name == "float32"  # the process-wide policy is put back
-    automatic = json.loads((tiny_run(prepared, "har", tmp_path / "auto") / "provenance.json").read_text())
-    assert automatic["precision"] == "float32" and automatic["xla"] is False  # auto on a CPU: neither
-
-
-MIRRORED_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dltrain.cli.app import app
-
-    app(sys.argv[1:])
-    """
-)
-
-
-@pytest.mark.parametrize("task", ["har", "retina"])
-def test_mirrored_strategy_trains_on_two_logical_devices(prepared, tmp_path, task):
-    run = tmp_path / "mirrored"
-    settings = sum((["--set", setting] for setting in BASE[task] + ["train.strategy=mirrored", "train.epochs=2"]), [])
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared[task]), "--out", str(run), *settings],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    provenance = json.loads((run / "provenance.json").read_text())
-    assert provenance["strategy"] == "mirrored" and provenance["replicas"] == 2
-    assert len(pd.read_csv(run / "history.csv")) == 2
-
-
-def test_mirrored_global_batch_must_fit_the_training_set(prepared, tmp_path):
-    # 48 training windows: 32 per replica x 2 replicas would be 64.
-    settings = sum(
-        (["--set", setting] for setting in BASE["har"] + ["train.strategy=mirrored", "train.batch_size=32"]), []
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, "train", str(prepared["har"]), "--out", str(tmp_path / "r"), *settings],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 2 and "global batch (32 x 2 replicas = 64)" in result.stderr
-    assert not (tmp_path / "r").exists()
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["batch_size"] == 24
+    assert json.loads((run / "provenance.json").read_text())["global_batch"] == 48
 
 
 def test_sweep_trains_the_product_grid_and_compares(prepared, tmp_path):
@@ -283,3 +237,32 @@ def test_compare_names_what_is_not_a_run(tmp_path):
         and "is not a dltrain run (missing config.yaml" in result.stderr
         and "Traceback" not in result.output
     )
+
+
+def test_a_device_out_of_memory_is_that_points_failure_and_the_sweep_goes_on(prepared, tmp_path):
+    """The first point runs out of device memory at its first step (raised where TensorFlow raises it:
+    inside the step, as a ResourceExhaustedError); the sweep records it in one line and trains the next."""
+    import tensorflow as tf
+
+    from dltrain.runs.sweep import grid_points, train_points
+
+    class OutOfMemoryAtFirstStep(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[64,128,9]")
+
+    points = grid_points("har-gru", {"train.batch_size": ["16", "8"]}, BASE["har"])
+    out = tmp_path / "sweep"
+    failures = train_points(
+        prepared["har"],
+        "har-gru",
+        points,
+        out,
+        extra_callbacks=lambda point: [OutOfMemoryAtFirstStep()] if point is points[0] else [],
+    )
+    assert [name for name, _ in failures] == [points[0].name]
+    assert (
+        failures[0][1].startswith("out of memory on the device (OOM when allocating")
+        and "train.batch_size" in failures[0][1]
+    )
+    assert not (out / points[0].name).exists()  # nothing of the failed point looks like a run
+    assert json.loads((out / points[1].name / "provenance.json").read_text())["status"] == "complete"

@@ -17,7 +17,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from dltrain.core.console import configure_logging, stderr_console
-from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError
+from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError, decoding_error_line, device_memory_error
 
 REGRESSION_EXIT_CODE = 3  # `dltrain reproduce`: a baseline's metric left its band
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -74,17 +74,13 @@ def environment_error_line(error: BaseException) -> str:
 
 
 def backend_error_line(error: Exception) -> str | None:
-    """TensorFlow's errors that are the machine's or the data's, not dltrain's, as one line
+    """The backends' errors that are the machine's or the data's, not dltrain's, as one line
     (matched by name: TensorFlow is not imported here)."""
-    name = type(error).__name__
-    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else name
-    if name == "ResourceExhaustedError":
-        return f"out of memory on the device ({first}); lower train.batch_size, the image --size or the model's size"
-    if name in ("InvalidArgumentError", "DataLossError") and any(
-        word in str(error).lower() for word in ("jpeg", "decode", "image")
-    ):
-        return f"a prepared image could not be decoded ({first}); run 'dltrain prepare' again"
-    return None
+    memory = device_memory_error(error)
+    if memory is not None:
+        return str(memory)
+    decoding = decoding_error_line(error)
+    return decoding
 
 
 class Terminated(KeyboardInterrupt):

@@ -196,7 +196,7 @@ def reproduce(
     from dltrain.core.errors import UsageError
     from dltrain.training.multihost import select_backend
 
-    select_backend(backend)  # before anything imports Keras
+    select_backend(backend, deterministic=True)  # before anything imports Keras (reproduce: deterministic ops)
     from dltrain.runs.reproduce import load_baselines, parse_seeds, results_table
     from dltrain.runs.reproduce import reproduce as run_reproduce
 

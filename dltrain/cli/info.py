@@ -97,10 +97,28 @@ def env(as_json: AsJsonOption = False) -> None:
     from dltrain.core.environment import aligned, environment_report, environment_rows
 
     report = environment_report()
+    report["auto"] = auto_settings(report["keras_backend"])
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
-        sys.stdout.write(aligned(environment_rows(report)))
+        rows = environment_rows(report)
+        for preset, chosen in report["auto"].items():
+            rows.append((f"auto ({preset})", ", ".join(f"{key} {value}" for key, value in chosen.items())))
+        sys.stdout.write(aligned(rows))
+
+
+def auto_settings(backend: str) -> dict:
+    """What `auto` becomes on this machine for each task's preset (training.resolution)."""
+    from dltrain.config.loading import load_config
+    from dltrain.tasks import TASKS
+    from dltrain.training.devices import resolve_here
+
+    chosen = {}
+    for name in TASKS.names():
+        preset = TASKS.get(name).preset
+        resolution = resolve_here(load_config(preset, []), backend).describe()
+        chosen[preset] = {key: resolution[key] for key in ("precision", "xla", "augmentation", "strategy", "replicas")}
+    return chosen
 
 
 def show_version(value: bool) -> None:

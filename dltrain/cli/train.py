@@ -107,12 +107,12 @@ def train(
     process_id: ProcessIdOption = None,
 ) -> None:
     """Train a model on DATA_DIR; the best and last model, history and metrics go to RUN_DIR."""
-    from dltrain.training.launch import TrainRequest, launch_training, resolve_config
+    from dltrain.training.launch import TrainRequest, launch_training
 
     if print_config:
         if resume is not None:
             raise UsageError("--print-config shows a new run's config; a run's own is its config.yaml")
-        typer.echo(resolve_config(data_dir, config, overrides or [])[2].to_yaml(), nl=False)
+        print_resolved_config(data_dir, config, overrides or [], backend)
         return
     request = TrainRequest(
         data_dir,
@@ -130,6 +130,19 @@ def train(
     outcome = launch_training(request)
     if outcome.run_dir is not None:
         report_run(outcome.run_dir)
+
+
+def print_resolved_config(data_dir: Path | None, config: str | None, overrides: list[str], backend: str) -> None:
+    """The config as YAML, then what its `auto` settings become on this machine, as YAML comments
+    (the output stays a config file that `--config` takes)."""
+    from dltrain.training.devices import resolution_lines, resolve_here
+    from dltrain.training.launch import resolve_config
+    from dltrain.training.multihost import select_backend
+
+    resolved = resolve_config(data_dir, config, overrides)[2]
+    select_backend(backend, resolved.train.deterministic)
+    lines = resolution_lines(resolved, resolve_here(resolved, backend))
+    typer.echo(resolved.to_yaml() + "# on this machine:\n" + "".join(f"#   {line}\n" for line in lines), nl=False)
 
 
 def report_run(run_dir: Path) -> None:

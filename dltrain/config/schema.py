@@ -158,6 +158,12 @@ class BackboneConfig(ModelBase):
     pooling: Literal["global_average", "global_max", "average_max", "gem"] = Field(
         "global_average", description="how the backbone's last feature map becomes a vector"
     )
+    backbone_batch_norm: Literal["auto", "inference", "train"] = Field(
+        "auto",
+        description="the backbone's batch norm once it is unfrozen (frozen, it runs in inference mode): inference "
+        "keeps the pretrained statistics (Keras's fine-tuning guide); train learns the fundus photographs' own, "
+        "which differ from ImageNet's; auto: inference with model.weights, train without",
+    )
     head: Literal["classification", "regression"] = Field(
         "regression", description="softmax over the classes, or one output regressed on the grade (MSE)"
     )
@@ -273,21 +279,29 @@ class TrainConfig(Section):
         "dltrain", min_length=1, description="the MLflow experiment that runs are tracked in"
     )
     mixed_precision: Switch = Field(
-        "auto", description="float16 compute with float32 weights; auto: on for GPUs with tensor cores"
+        "auto",
+        description="float16 compute with float32 weights (outputs, loss, augmentation and input standardisation "
+        "stay float32); auto: on when every GPU has tensor cores (compute capability 7.0 or above), else off",
     )
     jit_compile: Switch = Field(
-        "auto", description="XLA compilation; auto: Keras decides (on for a single GPU, off on CPU)"
+        "auto",
+        description="XLA compilation; auto: on TensorFlow on for one GPU without deterministic ops or a cuDNN GRU, off "
+        "on a CPU and under mirrored; always on JAX ('dltrain train --print-config' shows what auto becomes here)",
     )
     deterministic: bool = Field(
-        False, description="TensorFlow's deterministic ops: bit-identical reruns, at some cost in speed"
+        False,
+        description="deterministic ops (TensorFlow's switch; on JAX, XLA's GPU flag): bit-identical reruns, at some "
+        "cost in speed",
     )
     cache: Literal["auto", "memory", "disk", "none"] = Field(
         "auto",
         description="decoded images (retina): memory, or a file in the run folder (disk), or decoded again every "
         "epoch (none); auto: memory when they take at most half of the memory available, else none",
     )
-    strategy: Literal["default", "mirrored"] = Field(
-        "default", description="mirrored: data-parallel over every GPU of the host (tf.distribute.MirroredStrategy)"
+    strategy: Literal["auto", "default", "mirrored"] = Field(
+        "auto",
+        description="mirrored: data-parallel over every device of the host (TensorFlow's MirroredStrategy; on JAX "
+        "keras.distribution); default: one device; auto: mirrored when the host has several GPUs",
     )
 
 

@@ -6,6 +6,7 @@ wrong type), 1 for data errors (missing file, wrong layout, malformed values).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,6 +32,41 @@ class UsageError(DltrainError):
     """Bad option value, unknown config key, impossible combination of settings."""
 
     exit_code = USAGE_EXIT_CODE
+
+
+class DeviceMemoryError(DataError):
+    """The device ran out of memory: the settings ask for more than this machine has."""
+
+
+def device_memory_error(error: BaseException) -> DeviceMemoryError | None:
+    """A backend's out-of-memory error (TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED on
+    JAX) as one line saying what to lower; None for any other error (matched by name: nothing imported)."""
+    name, text = type(error).__name__, str(error)
+    if name != "ResourceExhaustedError" and not (name.endswith("RuntimeError") and "RESOURCE_EXHAUSTED" in text):
+        return None
+    first = text.strip().splitlines()[0][:200] if text.strip() else name
+    return DeviceMemoryError(
+        f"out of memory on the device ({first}); lower train.batch_size, the image --size or the model's size"
+    )
+
+
+DAMAGED_IMAGE_MARKER = "damaged prepared image:"  # what the input pipeline's check says, before the file's path
+DECODING_SIGNS = ("DecodeJpeg", "Invalid JPEG data", "jpeg::Uncompress", "Not a JPEG file")
+
+
+def decoding_error_line(error: BaseException) -> str | None:
+    """A failure of the image decoding ops as one line, naming the file where the pipeline's check
+    caught it (a prepared JPEG cut short); None for any other error, even one that mentions images."""
+    if type(error).__name__ not in ("InvalidArgumentError", "DataLossError"):
+        return None
+    text = str(error)
+    found = re.search(re.escape(DAMAGED_IMAGE_MARKER) + r"\] \[(.+?)\]", text)
+    if found:
+        return f"{found.group(1)}: a prepared image that cannot be decoded (cut short); run 'dltrain prepare' again"
+    if any(sign in text for sign in DECODING_SIGNS):
+        first = text.strip().splitlines()[0][:200]
+        return f"a prepared image could not be decoded ({first}); run 'dltrain prepare' again"
+    return None
 
 
 class DivergedError(UsageError):

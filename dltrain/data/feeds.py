@@ -22,9 +22,20 @@ def own_share(dataset, global_batch: int, shard: tuple[int, int] | None):
     return dataset.rebatch(global_batch // num_processes).shard(num_processes, process_id)
 
 
-def steps_per_epoch(samples: int, global_batch: int, sharded: bool) -> int:
-    """Batches in an epoch of `samples` draws: full ones only when processes share them (each needs its rows)."""
-    return samples // global_batch if sharded else -(-samples // global_batch)
+def steps_per_epoch(samples: int, global_batch: int, sharded: bool, replicas: int = 1) -> int:
+    """Batches in an epoch of `samples` draws: full ones only when processes share them (each needs its rows);
+    with several replicas, of `replica_share(samples, replicas)` draws."""
+    if sharded:
+        return samples // global_batch
+    return -(-replica_share(samples, replicas) // global_batch)
+
+
+def replica_share(samples: int, replicas: int) -> int:
+    """The draws of an epoch (or the validation samples) that several replicas take: a multiple of their
+    number, so that every batch, the last one too, splits evenly and no replica is left with none (an
+    empty batch gives batch norm NaN statistics; JAX cannot split an uneven one). At most replicas - 1
+    draws go, different ones each epoch (the order is drawn anew)."""
+    return samples - samples % replicas if samples >= replicas else samples
 
 
 def passes_per_epoch(samples: int, global_batch: int, min_steps: int) -> int:
@@ -90,13 +101,17 @@ def epoch_batches(
     sampling="natural",
     decay=0.98,
     passes: int = 1,
+    replicas: int = 1,
 ):
     """Every epoch in [first_epoch, end_epoch): its order (`epoch_order`) as a dataset of indices, turned into
-    batches by `batches_of`; batches never straddle two epochs."""
+    batches by `batches_of`; batches never straddle two epochs. With several replicas, each epoch's
+    order is cut to `replica_share` of it."""
     import tensorflow as tf
 
+    kept = replica_share(passes * len(labels), replicas)
+
     def one_epoch(epoch):
-        order = epoch_order(labels, seed, epoch, sampling, decay, passes)
+        order = epoch_order(labels, seed, epoch, sampling, decay, passes)[:kept]
         return batches_of(tf.data.Dataset.from_tensor_slices(order))
 
     return tf.data.Dataset.range(first_epoch, end_epoch).flat_map(one_epoch)
@@ -111,9 +126,10 @@ def epoch_seeded_dataset(
     epochs: tuple[int, int],
     shard: tuple[int, int] | None = None,
     passes: int = 1,
+    replicas: int = 1,
 ):
     """(inputs, targets) batches of arrays for the epochs in [first, end), in `epoch_order`'s orders;
-    with `shard`, this process's share of every full global batch."""
+    with `shard`, this process's share of every full global batch; with replicas, batches they split evenly."""
     import tensorflow as tf
 
     inputs, targets = tf.constant(x), tf.constant(y)
@@ -122,7 +138,8 @@ def epoch_seeded_dataset(
         return indices.batch(batch_size, drop_remainder=shard is not None)
 
     train = config.train
-    rows = epoch_batches(labels, train.seed, *epochs, batches_of, train.sampling, train.sampling_decay, passes)
+    sampling = (train.sampling, train.sampling_decay, passes, replicas)
+    rows = epoch_batches(labels, train.seed, *epochs, batches_of, *sampling)
     return (
         own_share(rows, batch_size, shard)
         .map(lambda rows: (tf.gather(inputs, rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -147,8 +164,9 @@ class TrainingContext:
     first_epoch: int = 0  # epochs already done (a resumed run)
     shard: tuple[int, int] | None = None  # (process id, processes) of a --distributed run
     scratch: Path | None = None  # the run folder, for files the feeds may keep while training
-    accelerator: bool = False  # training on a GPU (or another accelerator), not the CPU
+    augmentation: str = "pipeline"  # where augmentation runs (training.resolution): pipeline or model
     passes: int = 1  # passes over the training set per epoch (passes_per_epoch)
+    replicas: int = 1  # every batch divides evenly by this: the replicas (and a resumed run's at its start)
 
 
 @dataclass

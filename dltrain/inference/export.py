@@ -129,6 +129,32 @@ def _export_onnx(model, target: Path) -> None:
                 each.setLevel(level)
 
 
+def float32_policies(config):
+    """A model config with every mixed_float16 dtype policy made float32 (the rest kept as it was)."""
+    if isinstance(config, list):
+        return [float32_policies(value) for value in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy" and (config.get("config") or {}).get("name") == "mixed_float16":
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {key: float32_policies(value) for key, value in config.items()}
+
+
+def float32_model(model):
+    """The model computing in float32. A run trained under mixed precision keeps float32 weights and
+    computes in float16, which a LiteRT file cannot run without TensorFlow's Flex ops (it does not
+    load), and which phones and ONNX runtimes have no use for: the export is of this copy, with the
+    same weights, and is checked against it."""
+    config = model.get_config()
+    converted = float32_policies(config)
+    if converted == config:
+        return model
+    copy = model.__class__.from_config(converted)
+    copy.set_weights(model.get_weights())
+    logger.info("the run computes in mixed precision: the export computes in float32, with the same weights")
+    return copy
+
+
 def check_format_available(export_format: str) -> None:
     if export_format not in FORMATS:
         raise UsageError(f"--format {export_format}: choose one of {', '.join(FORMATS)}")
@@ -197,7 +223,7 @@ def export_run(
     run = Run.open(run_dir)
     check_export_out(run, out, export_format, force)
     import_tensorflow_quietly()
-    model = run.load_model()
+    model = float32_model(run.load_model())
     inputs, _ = _check_inputs(run, CHECK_SAMPLES)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

@@ -79,11 +79,13 @@ def photometric(ops, images, draws: dict):
     return ops.clip(((images - mean) * contrast + mean) * colour + brightness, 0.0, PIXEL_MAX)
 
 
-def augment_batch(images, seed, config):
-    """A randomly augmented copy of `images` (batch, height, width, 3), float32 in 0-255, for the
-    tf.data pipeline; `seed` is an int64 pair, split into one stateless seed per draw."""
+def augment_batch(images, seed, config, fill_value: float = 0.0):
+    """A randomly augmented copy of `images` (batch, height, width, 3) in 0-255 (any dtype), as float32,
+    for the tf.data pipeline; `seed` is an int64 pair, split into one stateless seed per draw. What a
+    rotation or shift uncovers gets `fill_value` (the photographs' background)."""
     import tensorflow as tf
 
+    images = tf.cast(images, tf.float32)
     shape = tf.shape(images)
     batch = shape[0]
     seeds = tf.random.experimental.stateless_split(seed, len(DRAWS) + 1)
@@ -98,11 +100,39 @@ def augment_batch(images, seed, config):
         images=images,
         transforms=affine_transforms(ops, draws, height, width),
         output_shape=shape[1:3],
-        fill_value=0.0,
+        fill_value=float(fill_value),
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
     return photometric(ops, images, draws)
+
+
+def bilinear_transform(images, transforms, fill_value: float = 0.0):
+    """What ImageProjectiveTransformV3 computes with BILINEAR and CONSTANT (affine `transforms`, one row
+    of 8 per image, the last two 0), written in keras.ops gathers so that XLA compiles it on either
+    backend: TensorFlow's op has no XLA kernel. Output pixel (x, y) reads input (a0 x + a1 y + a2,
+    a3 x + a4 y + a5), each of its four neighbours outside the image counting as `fill_value`."""
+    ops = keras.ops
+    shape = ops.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    rows, columns = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij")
+    rows, columns = ops.reshape(rows, (1, -1)), ops.reshape(columns, (1, -1))
+    source_x = transforms[:, 0:1] * columns + transforms[:, 1:2] * rows + transforms[:, 2:3]  # (batch, pixels)
+    source_y = transforms[:, 3:4] * columns + transforms[:, 4:5] * rows + transforms[:, 5:6]
+    left, top = ops.floor(source_x), ops.floor(source_y)
+    pixels = ops.reshape(images, (-1, channels))  # every pixel of every image, one row each
+    first_pixel = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1))
+    result = ops.zeros_like(ops.reshape(images, (batch, -1, channels)))
+    for corner_y, corner_x in ((top, left), (top, left + 1), (top + 1, left), (top + 1, left + 1)):
+        weight = (1 - ops.abs(source_x - corner_x)) * (1 - ops.abs(source_y - corner_y))
+        inside = (corner_x >= 0) & (corner_x <= ops.cast(width - 1, "float32"))
+        inside = inside & (corner_y >= 0) & (corner_y <= ops.cast(height - 1, "float32"))
+        row = ops.clip(ops.cast(corner_y, "int32"), 0, height - 1)
+        column = ops.clip(ops.cast(corner_x, "int32"), 0, width - 1)
+        values = ops.take(pixels, first_pixel + row * width + column, axis=0)  # (batch, pixels, channels)
+        values = ops.where(ops.expand_dims(inside, -1), values, fill_value)
+        result = result + ops.expand_dims(weight, -1) * values
+    return ops.reshape(result, shape)
 
 
 def tensorflow_ops() -> SimpleNamespace:
@@ -122,28 +152,40 @@ def tensorflow_ops() -> SimpleNamespace:
     )
 
 
-def augmented(dataset, config, seed: int, first_step: int = 0):
-    """`dataset` of (images, targets) batches with `augment_batch` applied. Batch k of the run (counting
-    from `first_step`, the optimizer steps already taken) draws from (seed, k) alone: every batch gets
-    its own draws, and a resumed run repeats exactly what the uninterrupted one would have drawn."""
+AUGMENT_PARALLEL_BATCHES = 2  # batches augmented at once: the op is multithreaded; more only holds more memory
+
+
+def augmented(dataset, config, seed: int, first_step: int = 0, fill_value: float = 0.0):
+    """`dataset` of (images, targets) batches with `augment_batch` applied, in the images' own dtype
+    (uint8 stays uint8, rounded: a quarter of float32's memory in every buffer). Batch k of the run
+    (counting from `first_step`, the optimizer steps already taken) draws from (seed, k) alone: every
+    batch gets its own draws, and a resumed run repeats exactly what the uninterrupted one would have drawn."""
     import tensorflow as tf
+
+    def augment(batch, batch_seed):
+        images, targets = batch
+        changed = augment_batch(images, batch_seed, config, fill_value)
+        if images.dtype != tf.float32:
+            changed = tf.cast(tf.round(changed), images.dtype)  # photometric() clipped it to 0-255
+        return changed, targets
 
     steps = tf.data.Dataset.counter(start=first_step, dtype=tf.int64)
     seeds = steps.map(lambda step: tf.stack([tf.constant(seed, tf.int64), step]))
-    return tf.data.Dataset.zip(dataset, seeds).map(
-        lambda batch, batch_seed: (augment_batch(batch[0], batch_seed, config), batch[1]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    return tf.data.Dataset.zip(dataset, seeds).map(augment, num_parallel_calls=AUGMENT_PARALLEL_BATCHES)
 
 
 @keras.saving.register_keras_serializable(package="dltrain")
 class RetinaAugmentation(keras.layers.Layer):
-    """The same augmentation as a layer at the model's input: on the accelerator, training only."""
+    """The same augmentation as a layer at the model's input: on the accelerator, training only. It
+    computes in float32 whatever the precision policy (float16 photographs times float32 draws is an
+    error, and float16 holds 0-255 only to the nearest 1/8); its maths compiles under XLA."""
 
-    def __init__(self, settings: dict, seed: int = 0, **kwargs):
+    def __init__(self, settings: dict, seed: int = 0, fill_value: float = 0.0, **kwargs):
+        kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.settings = dict(settings)
         self.seed = seed
+        self.fill_value = float(fill_value)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=False):
@@ -151,16 +193,27 @@ class RetinaAugmentation(keras.layers.Layer):
             return images
         config = SimpleNamespace(**self.settings)
         ops = keras.ops
+        images = ops.cast(images, "float32")
         batch = ops.shape(images)[0]
         bounds = draw_bounds(config)
         draws = {name: keras.random.uniform((batch,), *bounds[name], seed=self.seed_generator) for name in DRAWS}
         draws["colour"] = keras.random.uniform((batch, 3), *bounds["colour"], seed=self.seed_generator)
         height, width = ops.cast(ops.shape(images)[1], "float32"), ops.cast(ops.shape(images)[2], "float32")
-        images = ops.image.affine_transform(images, affine_transforms(ops, draws, height, width), fill_mode="constant")
+        images = bilinear_transform(images, affine_transforms(ops, draws, height, width), self.fill_value)
         return photometric(ops, images, draws)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "settings": self.settings, "seed": self.seed}
+        config = {**super().get_config(), "settings": self.settings, "seed": self.seed, "fill_value": self.fill_value}
+        config.pop("dtype", None)  # always float32 (set in __init__)
+        return config
+
+
+def with_augmentation(model, config, seed: int, fill_value: float = 0.0):
+    """`model` behind a RetinaAugmentation layer (augment section `config`), as it is trained and saved."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="image")
+    settings = config.model_dump(exclude={"placement"})
+    layer = RetinaAugmentation(settings, seed=seed, fill_value=fill_value, name="augmentation")
+    return keras.Model(inputs, model(layer(inputs)), name=model.name)

@@ -2,11 +2,12 @@
 graded fundus photographs since APTOS 2019: EfficientNet B0-B4, EfficientNetV2-S or ResNet50V2.
 
 Preprocessing lives inside the model, as layers (no Lambda, so safe_mode loading still works):
-EfficientNets rescale and normalise 0-255 pixels themselves; ResNet50V2 gets a Rescaling layer to
-[-1, 1]. Weights never come from the network at run time: `model.weights` names a local file of
-the backbone without its top (e.g. one saved with `save_weights` from keras.applications with
-weights="imagenet" on a machine with a network); without it the backbone starts random. The nested
-backbone is the model named "backbone", which `train.freeze_backbone_epochs` freezes first.
+EfficientNets rescale 0-255 pixels themselves (B0-B4 normalise by ImageNet's statistics, V2 scales
+to [-1, 1]); ResNet50V2 gets a Rescaling layer to [-1, 1]. Weights never come from the network at
+run time: `model.weights` names a local file of the backbone without its top (e.g. one saved with
+`save_weights` from keras.applications with weights="imagenet" on a machine with a network); without
+it the backbone starts random. The nested backbone is the model named "backbone", which
+`train.freeze_backbone_epochs` freezes first.
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ APPLICATIONS = {
 
 
 def backbone_network(name: str, input_shape, weights_file: str | None):
-    """The application without its top, named "backbone", with the weights of `weights_file` if given."""
+    """The application without its top, with the weights of `weights_file` if given, as a model named
+    "backbone". It is built under Keras's own name for it: EfficientNetV2 chooses its block settings
+    and its input scaling by that name (a name starting with "b" gets EfficientNet V1's scaling)."""
     import keras
 
     builder, _ = APPLICATIONS[name]
-    network = getattr(keras.applications, builder)(
-        include_top=False, weights=None, input_shape=tuple(input_shape), name=BACKBONE_NAME
-    )
+    application = getattr(keras.applications, builder)(include_top=False, weights=None, input_shape=tuple(input_shape))
     if weights_file:
-        load_backbone_weights(network, name, Path(weights_file))
-    return network
+        load_backbone_weights(application, name, Path(weights_file))
+    return keras.Model(application.input, application.output, name=BACKBONE_NAME)
 
 
 def load_backbone_weights(network, name: str, path: Path) -> None:
@@ -79,6 +80,29 @@ def imagenet_input_scaling(network, name: str):
     return keras.layers.Rescaling(scale=scale.tolist(), offset=offset.tolist(), name="imagenet_scale")
 
 
+def backbone_batch_norm(params) -> str:
+    """model.backbone_batch_norm, with auto: inference with pretrained weights, train without (a random
+    backbone has no statistics worth keeping)."""
+    if params.backbone_batch_norm != "auto":
+        return params.backbone_batch_norm
+    return "inference" if params.weights else "train"
+
+
+def set_backbone_trainable(backbone, trainable: bool, params) -> None:
+    """Freeze or unfreeze the backbone. Frozen, its batch norm runs in inference mode (Keras runs a
+    non-trainable BatchNormalization so); unfrozen, as model.backbone_batch_norm says: `inference`
+    keeps the pretrained statistics, as Keras's fine-tuning guide does, by keeping the batch norm
+    layers frozen (a `training=False` written into the functional graph would not: Keras 3 overrides
+    it with the outer call's value); `train` lets them learn the fundus photographs' statistics."""
+    import keras
+
+    backbone.trainable = trainable
+    if trainable and backbone_batch_norm(params) == "inference":
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
 @MODELS.register("backbone")
 def build_backbone(input_shape, num_classes, params, regularization=None):
     """Images in 0-255 -> class probabilities, or one grade value (regression head)."""
@@ -95,9 +119,7 @@ def build_backbone(input_shape, num_classes, params, regularization=None):
     scaling = imagenet_input_scaling(network, params.backbone)
     if scaling is not None:
         hidden = scaling(hidden)
-    # training=False: batch norm runs in inference mode, frozen or not, as Keras's fine-tuning guide does:
-    # the pretrained statistics are kept, and a small batch never disturbs them.
-    hidden = network(hidden, training=False)
+    hidden = network(hidden)  # its batch norm's mode: set_backbone_trainable
     hidden = global_pooling(params.pooling)(hidden)
     outputs = classifier_head(hidden, num_classes, params, weight_options(params, regularization))
     return keras.Model(inputs, outputs, name=f"{params.backbone.lower()}_grader")

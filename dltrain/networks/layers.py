@@ -47,6 +47,20 @@ def make_units_symmetric(dense, head) -> None:
     head.kernel.assign(np.repeat(outgoing[:1], outgoing.shape[0], axis=0))
 
 
+def with_standardisation(model, mean, std):
+    """`model` behind a Normalization layer with the training set's statistics, so that it takes raw
+    inputs. It computes in float32 under mixed precision too: float16 cannot tell 1013.30 from 1013.25
+    (a pressure in hPa, say), so (x - mean) / std would come out 0 instead of 1."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="raw_signals")
+    layer = keras.layers.Normalization(
+        axis=-1, mean=np.asarray(mean), variance=np.square(np.asarray(std)), name="standardize", dtype="float32"
+    )
+    return keras.Model(inputs, model(layer(inputs)), name=model.name)
+
+
 def activation_layer(name: str, label: str):
     from keras import layers
 

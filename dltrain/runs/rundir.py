@@ -88,6 +88,8 @@ class Provenance(BaseModel):
     memory_growth: bool = False
     precision: str = "float32"
     xla: bool = False
+    augmentation: Literal["pipeline", "model"] | None = None  # where augmentation ran (or would have)
+    global_batch: int | None = None  # samples per optimizer step, over every replica and process
     deterministic_ops: bool = False
     cudnn_gru: bool = False
     parameters: int = 0

@@ -12,7 +12,7 @@ from dltrain.core.files import write_json_atomic
 from dltrain.data.datadir import DataDir
 from dltrain.runs.rundir import HISTORY_FILE, Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import check_tta, input_errors_explained, resolve_tta
+from dltrain.tasks.base import check_tta, failures_explained, resolve_tta
 
 logger = logging.getLogger("dltrain")
 
@@ -24,7 +24,7 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     task = task_of(run.data_meta)
     check_tta(task, tta)
     scoring = task.scoring_inputs(data, split)
-    with input_errors_explained(task, data):
+    with failures_explained(task, data):
         outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
     classes = run.data_meta.classes
     metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run, tta), classes)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from dltrain.core.errors import UsageError
+from dltrain.core.errors import UsageError, device_memory_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,8 +69,9 @@ class Task(Protocol):
     def training_feeds(self, data: DataDir, config: Config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Training and validation batches; `batch_size` is the global batch, `context.shard` this process's share."""
 
-    def wrap_model(self, model, data: DataDir, config: Config, accelerator: bool = False):
-        """The model as it is saved: e.g. with the training standardisation in front."""
+    def wrap_model(self, model, data: DataDir, config: Config, augmentation: str = "pipeline"):
+        """The model as it is saved: e.g. with the training standardisation in front; `augmentation`
+        is where augmentation runs (training.resolution): "model" puts its layer first."""
 
     def tune(self, model, data: DataDir, config: Config) -> dict:
         """Provenance entries fitted on validation after training (e.g. grading thresholds)."""
@@ -138,12 +139,13 @@ def resolve_tta(task: Task, run, tta: str | None) -> str:
 
 
 @contextmanager
-def input_errors_explained(task: Task, data) -> Iterator[None]:
-    """A backend error caused by a damaged input file becomes one DataError naming the file."""
+def failures_explained(task: Task, data) -> Iterator[None]:
+    """A backend error for what it is: a damaged input file becomes one DataError naming the file, a
+    device out of memory a DeviceMemoryError (a sweep records it as that point's failure and goes on)."""
     try:
         yield
     except Exception as error:
-        explained = task.explain_input_error(data, error)
+        explained = task.explain_input_error(data, error) or device_memory_error(error)
         if explained is None:
             raise
         raise explained from None

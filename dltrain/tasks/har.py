@@ -18,6 +18,7 @@ from dltrain.data.feeds import (
     balanced_class_weights,
     encode_targets,
     epoch_seeded_dataset,
+    replica_share,
     steps_per_epoch,
 )
 from dltrain.data.har.readers import HAPT_SOURCE
@@ -61,25 +62,21 @@ class HarTask:
         targets = encode_targets(train.y, config, classes)
 
         def train_epochs(first_epoch: int, end_epoch: int):
-            epochs = (first_epoch, end_epoch)
-            return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, epochs, shard, context.passes)
+            epochs, passes = (first_epoch, end_epoch), (context.passes, context.replicas)
+            return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, epochs, shard, *passes)
 
-        val_data = array_dataset(val.x, encode_targets(val.y, config, classes), batch_size, shard)
-        steps = steps_per_epoch(context.passes * len(train.y), batch_size, shard is not None)
+        kept = replica_share(len(val.y), context.replicas)  # every validation batch split evenly
+        val_data = array_dataset(val.x[:kept], encode_targets(val.y[:kept], config, classes), batch_size, shard)
+        steps = steps_per_epoch(context.passes * len(train.y), batch_size, shard is not None, context.replicas)
         weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
-        return TrainingFeeds(train_epochs, val_data, steps, weights, val.y)
+        return TrainingFeeds(train_epochs, val_data, steps, weights, val.y[:kept])
 
-    def wrap_model(self, model, data: DataDir, config, accelerator: bool = False):
+    def wrap_model(self, model, data: DataDir, config, augmentation: str = "pipeline"):
         """Prepend the training-set standardisation so the saved model takes raw signals."""
-        import keras
+        from dltrain.networks.layers import with_standardisation
 
         normalization = data.meta.normalization
-        inputs = keras.Input(shape=model.input_shape[1:], name="raw_signals")
-        variance = np.square(np.asarray(normalization.std))
-        standardised = keras.layers.Normalization(
-            axis=-1, mean=np.asarray(normalization.mean), variance=variance, name="standardize"
-        )(inputs)
-        return keras.Model(inputs, model(standardised), name=model.name)
+        return with_standardisation(model, normalization.mean, normalization.std)
 
     def tune(self, model, data: DataDir, config) -> dict:
         return {}

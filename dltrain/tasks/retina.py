@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.console import progress_bar
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError, UsageError, decoding_error_line
 from dltrain.data.datadir import META_FILE, DataDir
 from dltrain.data.feeds import (
     SCORING_BATCH_SIZE,
@@ -19,10 +19,11 @@ from dltrain.data.feeds import (
     TrainingFeeds,
     balanced_class_weights,
     encode_targets,
+    replica_share,
     steps_per_epoch,
 )
 from dltrain.data.retina.sources import IMAGE_SUFFIXES
-from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, input_errors_explained
+from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, failures_explained
 from dltrain.tasks.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
 from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
@@ -40,12 +41,6 @@ def scoring_batch_size(side: int) -> int:
 # Test-time augmentation modes and their views (see RetinaTask._view_outputs): the four flips
 # (identity, up-down, left-right, both = 180 degrees), or all eight rotations and mirrors.
 TTA_VIEWS = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": (0, 1, 2, 3, 4, 5, 6, 7)}
-
-
-def augmentation_placement(config, accelerator: bool) -> str:
-    """Where the augmentation runs: augment.placement, with auto meaning the model on an accelerator."""
-    placement = config.augment.placement
-    return ("model" if accelerator else "pipeline") if placement == "auto" else placement
 
 
 class RetinaTask:
@@ -85,56 +80,59 @@ class RetinaTask:
         from dltrain.networks.augmentation import is_enabled
 
         (train, val), cache = self._image_feeds(data, config, context.scratch)
-        shard, sharded = context.shard, context.shard is not None
-        steps = steps_per_epoch(context.passes * len(train.paths), batch_size, sharded)
-        placement = augmentation_placement(config, context.accelerator)
+        draws = context.passes * len(train.paths)
+        steps = steps_per_epoch(draws, batch_size, context.shard is not None, context.replicas)
         train_levels = data.split("train")["level"].to_numpy(np.int64)
+        fill = data.meta.image_options.background
 
         def train_epochs(first_epoch: int, end_epoch: int):
-            return self._train_batches(
-                train,
-                train_levels,
-                config,
-                (batch_size, context.passes),
-                shard,
-                placement,
-                steps,
-                first_epoch,
-                end_epoch,
-            )
+            batching = (batch_size, steps, fill)
+            return self._train_batches(train, train_levels, config, context, batching, first_epoch, end_epoch)
 
+        val_data, val_count = self._validation_batches(val, batch_size, context)
+        classes = len(data.meta.classes)
+        weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
+        augmentation = context.augmentation if is_enabled(config.augment) else "off"
+        notes = {"cache": cache.describe(), "augmentation": augmentation}
+        scratch = [context.scratch / DECODED_FILE] if cache.mode == "disk" else []
+        val_levels = data.split("val")["level"].to_numpy(np.int64)[:val_count]
+        return TrainingFeeds(train_epochs, val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
+
+    def _validation_batches(self, val, batch_size: int, context: TrainingContext):
+        """The validation batches (this process's share of full ones when sharded; split evenly over
+        replicas) and how many images they hold."""
+        import tensorflow as tf
+
+        shard, sharded = context.shard, context.shard is not None
         if sharded and len(val.paths) < batch_size:
             raise DataError(
                 f"the val split has {len(val.paths)} images, fewer than one global batch ({batch_size}): every "
                 "process needs a full share of a batch; lower train.batch_size"
             )
-        val_data = val.batches(batch_size, drop_remainder=sharded, shard=shard)
+        images = len(val.paths)
+        count = (images // batch_size) * batch_size if sharded else replica_share(images, context.replicas)
+        val_data = val.batches(batch_size, tf.data.Dataset.range(count), drop_remainder=sharded, shard=shard)
         if sharded:  # rebatch/shard lose the count of batches; without it Keras warns that validation "ran out of data"
-            import tensorflow as tf
-
             val_data = val_data.apply(tf.data.experimental.assert_cardinality(len(val.paths) // batch_size))
-        classes = len(data.meta.classes)
-        weights = balanced_class_weights(train_levels, classes) if config.train.class_weight == "balanced" else None
-        notes = {"cache": cache.describe(), "augmentation": placement if is_enabled(config.augment) else "off"}
-        scratch = [context.scratch / DECODED_FILE] if cache.mode == "disk" else []
-        val_levels = data.split("val")["level"].to_numpy(np.int64)
-        return TrainingFeeds(train_epochs, val_data.prefetch(2), steps, weights, val_levels, notes, scratch)
+        return val_data, count
 
-    def _train_batches(self, train, levels, config, batching, shard, placement, steps, first_epoch, end_epoch):
-        """`batching`: (batch size, passes per epoch)."""
+    def _train_batches(self, train, levels, config, context: TrainingContext, batching, first_epoch, end_epoch):
+        """`batching`: (global batch size, steps per epoch, the augmentation's fill value)."""
         from dltrain.data.feeds import epoch_batches
         from dltrain.networks.augmentation import augmented, is_enabled
+
+        batch_size, steps, fill = batching
+        shard = context.shard
 
         def batches_of(indices):
             return train.batches(batch_size, indices, drop_remainder=shard is not None, shard=shard)
 
-        batch_size, passes = batching
-        sampling = (config.train.sampling, config.train.sampling_decay, passes)
+        sampling = (config.train.sampling, config.train.sampling_decay, context.passes, context.replicas)
         batches = epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling)
-        if placement == "pipeline" and is_enabled(config.augment):
+        if context.augmentation == "pipeline" and is_enabled(config.augment):
             # Each process its own draws (its rows are other images), from (seed, process, step) alone.
             seed = config.train.seed + ((shard[0] << 32) if shard else 0)
-            batches = augmented(batches, config.augment, seed, first_epoch * steps)
+            batches = augmented(batches, config.augment, seed, first_epoch * steps, fill)
         return batches.prefetch(2)
 
     def _image_feeds(self, data: DataDir, config, scratch):
@@ -153,18 +151,14 @@ class RetinaTask:
         ]
         return feeds, cache
 
-    def wrap_model(self, model, data: DataDir, config, accelerator: bool = False):
-        """The CNN rescales 0-255 pixels itself; with augmentation in the model, its layer comes first."""
-        from dltrain.networks.augmentation import RetinaAugmentation, is_enabled
+    def wrap_model(self, model, data: DataDir, config, augmentation: str = "pipeline"):
+        """The CNN rescales 0-255 pixels itself; with augmentation in the model, its layer comes first,
+        filling what rotations and shifts uncover with the photographs' own background."""
+        from dltrain.networks.augmentation import is_enabled, with_augmentation
 
-        if augmentation_placement(config, accelerator) != "model" or not is_enabled(config.augment):
+        if augmentation != "model" or not is_enabled(config.augment):
             return model
-        import keras
-
-        inputs = keras.Input(shape=model.input_shape[1:], name="image")
-        settings = config.augment.model_dump(exclude={"placement"})
-        augmented_images = RetinaAugmentation(settings, seed=config.train.seed, name="augmentation")(inputs)
-        return keras.Model(inputs, model(augmented_images), name=model.name)
+        return with_augmentation(model, config.augment, config.train.seed, data.meta.image_options.background)
 
     def tune(self, model, data: DataDir, config) -> dict:
         """A regression head's grade thresholds, tuned for kappa on the validation split, one set per
@@ -267,7 +261,7 @@ class RetinaTask:
     def blend(self, run, data: DataDir, tta: str) -> Blend:
         """Fit the blend of both eyes on the validation split's outputs and write blend.json."""
         scoring = self.scoring_inputs(data, "val")
-        with input_errors_explained(self, data):
+        with failures_explained(self, data):
             outputs = self.predict_outputs(run.load_model(), scoring.inputs, tta)
         blend = fit_blend(list(scoring.ids), outputs, scoring.labels, tta)
         write_blend(run.path, blend)
@@ -333,7 +327,7 @@ class RetinaTask:
             request.rejects.extend(unreadable_unlabelled(source))
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
         feed = ImageFeed(image_paths(source, table), np.zeros(len(table), np.int64), data.meta.image_options.size)
-        with input_errors_explained(self, data):
+        with failures_explained(self, data):
             batches = feed.batches(scoring_batch_size(data.meta.image_options.size)).prefetch(2)
             outputs = self.predict_outputs(model, batches, request.tta)
         return table["image"].tolist(), outputs
@@ -372,7 +366,7 @@ class RetinaTask:
                     lambda: itertools.chain([first], stream), output_signature=signature
                 )
                 batches = images.batch(scoring_batch_size(size)).map(
-                    lambda batch: (tf.cast(batch, tf.float32), tf.zeros(tf.shape(batch)[0]))
+                    lambda batch: (batch, tf.zeros(tf.shape(batch)[0]))  # uint8: the model casts where it computes
                 )
                 with warnings.catch_warnings():  # a stream of unknown length ends this way, by design
                     warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -385,20 +379,10 @@ class RetinaTask:
         return names, outputs
 
     def explain_input_error(self, data: DataDir, error: Exception) -> DataError | None:
-        """A prepared image that TensorFlow could not decode, found and named (read only on failure)."""
-        if type(error).__name__ not in ("InvalidArgumentError", "DataLossError"):
-            return None
-        from PIL import Image
-
-        for split in data.available_splits():
-            for image in data.split(split)["image"]:
-                path = data.meta.image_path(data.path, image)
-                try:
-                    with Image.open(path) as opened:
-                        opened.load()
-                except (OSError, SyntaxError, ValueError):
-                    return DataError(f"{path}: a prepared image that cannot be decoded; run 'dltrain prepare' again")
-        return None
+        """A failure of the decoding ops, named for what it is (the file, where the pipeline's check
+        caught it); no photograph is decoded again to find out."""
+        line = decoding_error_line(error)
+        return None if line is None else DataError(line)
 
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.data.retina.meta import ImageOptions

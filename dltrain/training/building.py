@@ -36,11 +36,17 @@ def training_phases(config: Config, first_epoch: int = 0) -> list[Phase]:
     ]
 
 
-def build_model(
-    data: DataDir, config: Config, steps_per_epoch: int, accelerator: bool = False, phase: Phase | None = None
-):
-    model = task_of(data.meta).wrap_model(build_network(data, config), data, config, accelerator)
-    compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs))
+def build_model(data: DataDir, config: Config, steps_per_epoch: int, resolution=None, phase: Phase | None = None):
+    """The network wrapped by its task and compiled, as `resolution` (training.resolution) places the
+    augmentation and sets XLA; without one, as this machine resolves `config`."""
+    if resolution is None:
+        import keras
+
+        from dltrain.training.devices import resolve_here
+
+        resolution = resolve_here(config, keras.backend.backend())
+    model = task_of(data.meta).wrap_model(build_network(data, config), data, config, resolution.augmentation)
+    compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs), resolution.xla)
     return model
 
 
@@ -57,13 +63,17 @@ def build_network(data: DataDir, config: Config):
         raise UsageError(str(error)) from None
 
 
-def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phase: Phase) -> None:
+def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phase: Phase, xla: bool) -> None:
     """Compile `model` for a phase: its backbone frozen or trainable, a fresh optimizer; a frozen phase at
     a constant rate, the other with the learning-rate schedule spanning it (schedules count the optimizer's steps)."""
+    import keras
+
+    from dltrain.networks.backbone import set_backbone_trainable
+    from dltrain.training.loss_scale import scaled_for
     from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
     for backbone in layers_named(model, "backbone"):
-        backbone.trainable = not phase.frozen
+        set_backbone_trainable(backbone, not phase.frozen, config.model)
     if phase.frozen:  # the head alone learns, at one constant rate; the schedule is the fine-tuning's
         learning_rate = config.optimizer.frozen_learning_rate
     else:
@@ -72,7 +82,10 @@ def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phas
         )
     loss, metrics = task_of(data.meta).loss_and_metrics(config)
     optimizer = OPTIMIZERS.get(config.optimizer.name)(config.optimizer, learning_rate)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=config.train.jit_compile)
+    # Loss-scaled by hand under mixed precision: Keras's own scaling skips an overflowing step only
+    # where the first replica overflowed (training.loss_scale).
+    optimizer = scaled_for(optimizer, keras.config.dtype_policy().name)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=xla)
 
 
 def layers_named(model, name: str) -> list:

@@ -1,58 +1,74 @@
-"""Where and how training runs: GPUs or CPU, memory growth, mixed precision, XLA, MirroredStrategy.
-
-`configure_devices` is called once per training, before any model exists, and returns what was
-actually chosen so that provenance.json can record it (not what the config asked for).
+"""Where training runs: this machine described as its backend sees it, and a `Resolution` applied
+(precision policy, tf.distribute or keras.distribution, memory growth, deterministic ops, each
+replica's own random draws). What `auto` becomes is decided in `training.resolution`, not here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dltrain.core.errors import UsageError
+from dltrain.training.resolution import Gpu, Machine, Pinned, Resolution, resolve
 
 logger = logging.getLogger("dltrain")
-
-TENSOR_CORE_COMPUTE_CAPABILITY = (7, 0)  # Volta and newer run float16 matrix products on tensor cores
-
-
-@dataclass
-class DeviceSetup:
-    device: dict
-    strategy: Any
-    strategy_name: str
-    replicas: int
-    mixed_precision: bool
-    memory_growth: bool
-    backend: str = "tensorflow"
-
-    def describe(self) -> dict:
-        return {
-            "backend": self.backend,
-            "strategy": self.strategy_name,
-            "replicas": self.replicas,
-            "mixed_precision": self.mixed_precision,
-            "memory_growth": self.memory_growth,
-        }
+JAX_DETERMINISM_FLAG = "--xla_gpu_deterministic_ops=true"  # XLA's switch; read once, when JAX starts
+REPLICA_SEED_STRIDE = 1_000_003  # added to each replica's random-generator seeds, times its number
 
 
-def _gpu_details(tf, gpus) -> list[dict]:
-    details = []
+def parse_capability(value) -> tuple[int, int] | None:
+    """(major, minor) from TensorFlow's tuple or JAX's "8.0"; None when not reported."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        major, _, minor = value.partition(".")
+        return (int(major), int(minor or 0)) if major.isdigit() else None
+    return tuple(int(part) for part in value)[:2]
+
+
+@functools.cache
+def describe_machine(backend: str) -> Machine:
+    """This process's devices as the backend reports them (JAX: after joining the other processes)."""
+    return jax_machine() if backend == "jax" else tensorflow_machine()
+
+
+def tensorflow_machine() -> Machine:
+    """The GPUs TensorFlow sees, with their compute capability, and its logical CPU devices. Memory
+    growth is switched on first: it must be set before TensorFlow initialises the GPUs."""
+    from dltrain.core.console import import_tensorflow_quietly
+
+    tf = import_tensorflow_quietly()
+    gpus = tf.config.list_physical_devices("GPU")
+    memory_growth = enable_memory_growth(tf, gpus)
+    described = []
     for gpu in gpus:
         try:
-            info = tf.config.experimental.get_device_details(gpu)
+            details = tf.config.experimental.get_device_details(gpu)
         except (ValueError, RuntimeError):
-            info = {}
-        details.append(
-            {"name": info.get("device_name", gpu.name), "compute_capability": info.get("compute_capability")}
-        )
-    return details
+            details = {}
+        described.append(Gpu(details.get("device_name", gpu.name), parse_capability(details.get("compute_capability"))))
+    cpus = tf.config.list_physical_devices("CPU")
+    logical = tf.config.get_logical_device_configuration(cpus[0]) if cpus else None
+    return Machine("tensorflow", tuple(described), len(logical or [None]), memory_growth=memory_growth)
 
 
-def _enable_memory_growth(tf, gpus) -> bool:
+def jax_machine() -> Machine:
+    import jax
+
+    local = jax.local_devices()
+    gpus = tuple(
+        Gpu(device.device_kind, parse_capability(getattr(device, "compute_capability", None)))
+        for device in local
+        if device.platform == "gpu"
+    )
+    return Machine("jax", gpus, 0 if gpus else len(local), jax.process_count())
+
+
+def enable_memory_growth(tf, gpus) -> bool:
     """Let TensorFlow take GPU memory as it needs it instead of all at start (a shared GPU stays usable)."""
     try:
         for gpu in gpus:
@@ -62,110 +78,152 @@ def _enable_memory_growth(tf, gpus) -> bool:
     return bool(gpus)
 
 
-def _resolve_mixed_precision(requested, gpu_details: list[dict], notes: list[str]) -> bool:
-    if requested == "auto":
-        capabilities = [detail["compute_capability"] for detail in gpu_details]
-        return bool(capabilities) and all(
-            cap is not None and tuple(cap) >= TENSOR_CORE_COMPUTE_CAPABILITY for cap in capabilities
-        )
-    if requested and not gpu_details:
-        notes.append("train.mixed_precision=true on a CPU: float16 is emulated there and usually slower than float32")
-    return bool(requested)
+def resolve_here(config, backend: str, pinned: Pinned | None = None, machine: Machine | None = None) -> Resolution:
+    """What `config` resolves to on this machine, or on `machine` where one is described (its refusals included)."""
+    return resolve(machine or describe_machine(backend), config, pinned)
 
 
-def _mirrored_strategy(tf, gpus):
-    """Every GPU; on a CPU-only host, every logical CPU device (one unless configured otherwise)."""
-    if gpus:
-        return tf.distribute.MirroredStrategy()
-    cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices=cpus)
+def resolution_lines(config, resolution: Resolution) -> list[str]:
+    """What each `auto` (and each explicit setting) of `config` became here, one line each."""
+    train = config.train
+    rows = [
+        ("train.mixed_precision", train.mixed_precision, resolution.precision),
+        ("train.jit_compile", train.jit_compile, "XLA on" if resolution.xla else "XLA off"),
+        ("augment.placement", config.augment.placement, resolution.augmentation),
+        ("train.strategy", train.strategy, f"{resolution.strategy}, {resolution.replicas} replica(s)"),
+        ("train.deterministic", train.deterministic, "deterministic ops" if resolution.deterministic else "off"),
+    ]
+    machine = f"{resolution.backend} on {resolution.device_type}"
+    lines = [f"{key} = {str(value).lower()} -> {result} ({machine})" for key, value, result in rows]
+    if config.model.cudnn_recurrent() is not None:
+        lines.append(f"GRU kernel -> {'cuDNN' if resolution.cudnn_gru else 'generic (no cuDNN)'}")
+    return lines + [f"note: {note}" for note in resolution.notes]
 
 
-def _configure_jax(train_config, distributed: bool, keras, tf) -> DeviceSetup:
-    """Keras on JAX: JAX owns the accelerators; TensorFlow (the input pipeline) stays on the CPU."""
-    import jax
+@dataclass
+class DeviceSetup:
+    resolution: Resolution
+    machine: Machine
+    strategy: Any  # the tf.distribute strategy to build and fit in; None: the default (and on JAX)
 
-    try:
-        tf.config.set_visible_devices([], "GPU")  # else TensorFlow would take the GPU memory JAX needs
-    except RuntimeError:  # TensorFlow's devices were initialised earlier in this process
-        pass
-    if train_config.strategy == "mirrored":
-        raise UsageError("train.strategy=mirrored is TensorFlow's; on --backend jax use --distributed (or one device)")
-    local = jax.local_devices()
-    platform = local[0].platform.upper()
-    device = {"type": platform, "count": len(local), "names": [device.device_kind for device in local]}
-    notes: list[str] = []
-    mixed_precision = bool(train_config.mixed_precision) and (
-        train_config.mixed_precision != "auto" or platform == "GPU"
-    )
-    if mixed_precision and platform == "CPU":
-        notes.append("train.mixed_precision=true on a CPU: float16 is emulated there and usually slower than float32")
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
-    for note in notes:
-        logger.warning(note)
-    # Data-parallel over every device of every process when distributed (the batch size is per replica).
-    replicas = len(jax.devices()) if distributed else 1
-    name = "jax-data-parallel" if distributed else "default"
-    return DeviceSetup(device, tf.distribute.get_strategy(), name, replicas, mixed_precision, False, backend="jax")
+    def device(self) -> dict:
+        gpus = self.machine.gpus
+        if gpus:
+            return {
+                "type": "GPU",
+                "count": len(gpus),
+                "names": [gpu.name for gpu in gpus],
+                "compute_capability": [list(gpu.compute_capability or ()) or None for gpu in gpus],
+            }
+        names = [f"{os.cpu_count()} logical cores"]
+        return {"type": "CPU", "count": self.machine.cpu_devices, "names": names}
 
 
-def configure_devices(train_config, distributed: bool = False) -> DeviceSetup:
+def configure_devices(resolution: Resolution, machine: Machine) -> DeviceSetup:
+    """Apply `resolution` for one training, before any model exists. On JAX, TensorFlow is not imported
+    here (bench/gpu_check.py runs this where there is none)."""
     import keras
+
+    for note in resolution.notes:
+        logger.warning(note)
+    keras.mixed_precision.set_global_policy(resolution.precision)
+    strategy = None  # the default: one device, no distribution
+    if resolution.strategy == "mirrored":
+        import tensorflow as tf
+
+        kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        devices = [device.name for device in tf.config.list_logical_devices(kind)][: resolution.replicas]
+        strategy = mirrored_strategy(tuple(devices))
+    elif resolution.strategy == "data-parallel" and machine.processes == 1:
+        import jax
+
+        # Each batch is split over this host's devices (several processes: dltrain.training.multihost).
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.local_devices()))
+    return DeviceSetup(resolution, machine, strategy)
+
+
+@functools.cache
+def mirrored_strategy(devices: tuple[str, ...]):
+    """One MirroredStrategy per set of devices for the whole process: a second one would number its
+    collective operations from the same start as the first, and a later training in this process
+    (a sweep's next point) would then fail with a collective's shape mismatch."""
     import tensorflow as tf
 
-    if keras.backend.backend() == "jax":
-        return _configure_jax(train_config, distributed, keras, tf)
-    gpus = tf.config.list_physical_devices("GPU")
-    memory_growth = _enable_memory_growth(tf, gpus)
-    details = _gpu_details(tf, gpus)
-    if gpus:
-        device = {
-            "type": "GPU",
-            "count": len(gpus),
-            "names": [detail["name"] for detail in details],
-            "compute_capability": [detail["compute_capability"] for detail in details],
-        }
-    else:
-        device = {"type": "CPU", "count": 1, "names": [f"{os.cpu_count()} logical cores"]}
-    notes: list[str] = []
-    mixed_precision = _resolve_mixed_precision(train_config.mixed_precision, details, notes)
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
-    if train_config.strategy == "mirrored":
-        strategy = _mirrored_strategy(tf, gpus)
-    else:
-        strategy = tf.distribute.get_strategy()  # the default: one device, no distribution
-    replicas = int(strategy.num_replicas_in_sync)
-    if train_config.strategy == "mirrored" and replicas == 1:
-        notes.append("train.strategy=mirrored found one device only; training runs on it unchanged")
-    for note in notes:
-        logger.warning(note)
-    return DeviceSetup(device, strategy, train_config.strategy, replicas, mixed_precision, memory_growth)
+    return tf.distribute.MirroredStrategy(devices=list(devices))
 
 
 @contextmanager
-def device_scope(setup: DeviceSetup, deterministic: bool):
+def device_scope(setup: DeviceSetup):
     """Train inside the strategy; undo the process-global settings afterwards (precision policy,
-    deterministic ops), so that a later training in the same process starts from the defaults."""
+    deterministic ops, a local distribution), so that a later training in this process starts afresh."""
     import keras
-    import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config  # the only way to switch determinism off again
 
-    if deterministic:
+    resolution = setup.resolution
+    tensorflow_determinism = resolution.deterministic and resolution.backend == "tensorflow"
+    if tensorflow_determinism:
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
     try:
-        with setup.strategy.scope():
+        with setup.strategy.scope() if setup.strategy is not None else contextlib.nullcontext():
             yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
-        if deterministic:
+        if tensorflow_determinism:
+            from tensorflow.python.framework import config as tf_config  # the only way to switch it off again
+
             tf_config.disable_op_determinism()
+        if resolution.strategy == "data-parallel" and setup.machine.processes == 1:
+            keras.distribution.set_distribution(None)
 
 
-def check_global_batch(train_config, replicas: int, train_samples: int) -> int:
-    global_batch = train_config.batch_size * replicas
-    if global_batch > train_samples:
-        raise UsageError(
-            f"the global batch ({train_config.batch_size} x {replicas} replicas = {global_batch}) is larger than the "
-            f"{train_samples} training samples; lower train.batch_size"
-        )
-    return global_batch
+def request_jax_determinism(deterministic: bool) -> bool:
+    """Before JAX starts: XLA's deterministic-ops flag, which JAX reads once. False when JAX had
+    started already (the flag would be ignored) or determinism is not asked for."""
+    if not deterministic:
+        return False
+    flags = os.environ.get("XLA_FLAGS", "")
+    if JAX_DETERMINISM_FLAG in flags:
+        return True
+    if jax_started():
+        logger.warning("train.deterministic: JAX started in this process before its deterministic flag could be set")
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {JAX_DETERMINISM_FLAG}".strip()
+    return True
+
+
+def jax_started() -> bool:
+    import sys
+
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge  # no public way to ask whether the backends exist yet
+    except ImportError:
+        return True
+    return bool(xla_bridge.backends_are_initialized())
+
+
+def jax_determinism_in_force() -> bool:
+    return JAX_DETERMINISM_FLAG in os.environ.get("XLA_FLAGS", "")
+
+
+def distinct_replica_draws(model, setup: DeviceSetup) -> None:
+    """Under tf.distribute every replica starts its random generators from the same state, and so
+    drew the same dropout masks and augmentations on different images; each replica's generators
+    are offset by its number here (after any restore), so that each draws its own."""
+    if setup.resolution.strategy != "mirrored" or setup.resolution.replicas < 2:
+        return
+    import tensorflow as tf
+
+    generators = [variable for variable in model.variables if "seed_generator_state" in variable.path]
+    if not generators:
+        return
+
+    def offset():
+        replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
+        for variable in generators:
+            shift = tf.stack([replica * REPLICA_SEED_STRIDE, tf.constant(0, tf.int64)])
+            variable.assign(variable.value + tf.cast(shift, variable.dtype))
+
+    setup.strategy.run(tf.function(offset))

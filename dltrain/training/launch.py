@@ -64,18 +64,24 @@ def default_run_dir(data_dir: Path, config_name: str) -> Path:
 
 
 def launch_training(request: TrainRequest) -> TrainOutcome:
+    """The config is read first (nothing of it imports Keras), then the backend is chosen with what it
+    must know before it starts (JAX's deterministic flag), then the training runs."""
     group = process_group(request)
-    select_backend(request.backend)  # before anything imports Keras
-    from dltrain.training.session import resume_run, train_as_worker, train_run
-
     if request.resume is not None:
         if request.config or request.overrides or request.out or request.force:
             raise UsageError(
                 "--resume continues with the run's own config.yaml and folder; --config, --set, --out and --force do "
                 "not apply"
             )
+        from dltrain.training.session import resume_run, saved_config  # nothing it imports starts Keras
+
+        select_backend(request.backend, saved_config(request.resume).train.deterministic)
+
         return TrainOutcome(request.resume, resume_run(request.resume, request.data_dir))
     data, config_name, config = resolve_config(request.data_dir, request.config, request.overrides)
+    select_backend(request.backend, config.train.deterministic)  # before anything imports Keras
+    from dltrain.training.session import train_as_worker, train_run
+
     if not group.is_chief:
         train_as_worker(data, config, config_name, group)
         return TrainOutcome(None, None)

@@ -47,12 +47,16 @@ class ProcessGroup:
 SINGLE_PROCESS = ProcessGroup()
 
 
-def select_backend(backend: str) -> None:
-    """Must run before Keras is imported: Keras reads KERAS_BACKEND once, at import."""
+def select_backend(backend: str, deterministic: bool = False) -> None:
+    """Must run before Keras is imported: Keras reads KERAS_BACKEND once, at import (and JAX its
+    deterministic flag once, when it starts)."""
     if backend not in BACKENDS:
         raise UsageError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
     if backend == "jax":
         require_extra("jax", ("jax",), "--backend jax")
+        from dltrain.training.devices import request_jax_determinism
+
+        request_jax_determinism(deterministic)
     if "keras" in sys.modules:
         import keras
 

@@ -8,6 +8,7 @@ provenance and is the only writer of it during training.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 import tempfile
@@ -35,16 +36,24 @@ from dltrain.runs.rundir import (
     software_versions,
 )
 from dltrain.tasks import task_of
-from dltrain.tasks.base import input_errors_explained
+from dltrain.tasks.base import failures_explained
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
+from dltrain.training.resolution import Machine, Pinned, Resolution, check_batch
 
 logger = logging.getLogger("dltrain")
 
 
-def check_training_inputs(data: DataDir, config: Config, group: ProcessGroup = SINGLE_PROCESS):
-    """Everything that can be refused before a run folder exists; returns the data's task.
-    A batch larger than the training set is clamped to it (Keras would run it as one batch
-    anyway), logged, and recorded in config.yaml as the value used."""
+def check_training_inputs(
+    data: DataDir,
+    config: Config,
+    group: ProcessGroup = SINGLE_PROCESS,
+    pinned: Pinned | None = None,
+    machine: Machine | None = None,
+) -> Resolution | None:
+    """Everything that can be refused before a run folder exists, what this machine makes of the
+    config's `auto` settings included; returns that resolution (None for a --distributed process: it
+    resolves once joined, since JAX must not start before). A global batch larger than the training
+    set is clamped to it (Keras would run it as one batch anyway), logged, and recorded in config.yaml."""
     task = task_of(data.meta)
     for split in ("train", "val"):
         if not data.has_split(split):
@@ -54,19 +63,37 @@ def check_training_inputs(data: DataDir, config: Config, group: ProcessGroup = S
     task.check_config(config, data)
     if group.distributed and not task.supports_distributed:
         raise UsageError(f"--distributed does not train {task.name} data in this version")
-    samples = data.meta.split_size("train")
-    if config.train.batch_size > samples:
-        logger.info(
-            "train.batch_size %d is larger than the %d training samples: using %d",
-            config.train.batch_size,
-            samples,
-            samples,
-        )
-        config.train.batch_size = samples
     from dltrain.training.tracking import check_tracking_available
 
     check_tracking_available(config)
-    return task
+    if group.distributed:
+        return None
+    from dltrain.core.environment import keras_backend
+    from dltrain.training.devices import resolve_here
+
+    resolution = resolve_here(config, keras_backend(), pinned, machine)
+    samples = data.meta.split_size("train")
+    pinned_global = (pinned or Pinned()).global_batch
+    per_replica, _ = check_batch(config.train.batch_size, resolution.replicas, samples, pinned_global)
+    if per_replica != config.train.batch_size and pinned_global is None:
+        logger.info(
+            "train.batch_size %d x %d replica(s) is larger than the %d training samples: using %d",
+            config.train.batch_size,
+            resolution.replicas,
+            samples,
+            per_replica,
+        )
+        config.train.batch_size = per_replica
+    return resolution
+
+
+def pinned_settings(provenance: Provenance) -> Pinned:
+    """What a resumed run keeps from its start (training.resolution.Pinned). Runs from before these
+    were recorded: the augmentation where `auto` put it on the device they started on."""
+    placement = provenance.augmentation
+    if placement is None and provenance.device:
+        placement = "pipeline" if provenance.device.get("type") == "CPU" else "model"
+    return Pinned(provenance.precision, placement, provenance.global_batch)
 
 
 def train_run(
@@ -77,13 +104,15 @@ def train_run(
     force: bool = False,
     extra_callbacks=(),
     group: ProcessGroup = SINGLE_PROCESS,
+    machine: Machine | None = None,
 ) -> Provenance:
     """Train into `run_dir`. With --force over an existing run, the new run is trained in a staging
-    folder beside it and takes its place only once complete: a failed or interrupted run keeps the old."""
+    folder beside it and takes its place only once complete: a failed or interrupted run keeps the old.
+    `machine`: resolve `auto` for that machine instead of this one (what a GPU would run, forced here)."""
     run_dir = Path(run_dir)
     data = data_dir if isinstance(data_dir, DataDir) else DataDir.open(data_dir)
     check_output(run_dir, RUN_DIR, force, inputs=[data.path])
-    check_training_inputs(data, config, group)
+    resolution = check_training_inputs(data, config, group, machine=machine)
     with output_lock(run_dir):
         if group.distributed:
             from dltrain.training.multihost import join
@@ -95,17 +124,13 @@ def train_run(
         target = (
             Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.partial-", dir=run_dir.parent)) if replacing else run_dir
         )
-        provenance = Provenance(
-            status="running",
-            command=" ".join(sys.argv),
-            config_source=config_source,
-            seed=config.train.seed,
-            data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
-        )
         target.mkdir(parents=True, exist_ok=True)
-        run = Run.create(target, config, provenance)
+        run = Run.create(target, config, first_provenance(data, config, config_source))
         try:
-            result = TrainingSession(data, run, group=group, extra_callbacks=extra_callbacks).train()
+            session = TrainingSession(
+                data, run, group=group, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
+            )
+            result = session.train()
         except KeyboardInterrupt:
             if not replacing:
                 mark_interrupted(run)
@@ -127,6 +152,22 @@ def train_run(
         return result
 
 
+def first_provenance(data: DataDir, config: Config, config_source: str | None) -> Provenance:
+    """What a run's provenance.json says before training starts."""
+    return Provenance(
+        status="running",
+        command=" ".join(sys.argv),
+        config_source=config_source,
+        seed=config.train.seed,
+        data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
+    )
+
+
+def saved_config(run_dir: Path) -> Config:
+    """A run's own config.yaml, read before Keras starts (a resumed run's backend needs it first)."""
+    return Run.open(run_dir, finished=False).config
+
+
 def train_as_worker(data_dir: Path | DataDir, config: Config, config_source: str | None, group: ProcessGroup) -> None:
     """A process other than 0 of a --distributed run: it trains in step with the others into a
     folder of its own (saving checkpoints reads the replicated variables with them), then drops it."""
@@ -138,15 +179,18 @@ def train_as_worker(data_dir: Path | DataDir, config: Config, config_source: str
     logger.info("process %d of %d done; process 0 wrote the run", group.process_id, group.num_processes)
 
 
-def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) -> Provenance:
-    """Continue an interrupted run from the end of its last saved epoch."""
+def resume_run(
+    run_dir: Path, data_dir: Path | None = None, extra_callbacks=(), machine: Machine | None = None
+) -> Provenance:
+    """Continue an interrupted run from the end of its last saved epoch, with what it started with
+    pinned (precision, augmentation, global batch) whatever this machine (or `machine`) would choose."""
     run = Run.open(run_dir, finished=False)
     if run.provenance.status == STATUS_COMPLETE:
         raise UsageError(f"{run.path} is complete already; nothing to resume")
     if run.provenance.data is None:
         raise DataError(f"{run.path} stopped before training started; train it again instead")
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
-    check_training_inputs(data, run.config)
+    resolution = check_training_inputs(data, run.config, pinned=pinned_settings(run.provenance), machine=machine)
     if data.meta != run.data_meta:
         raise DataError(
             f"{data.path} is not the data {run.path} was trained on (its meta.json differs); resume with the "
@@ -164,7 +208,10 @@ def resume_run(run_dir: Path, data_dir: Path | None = None, extra_callbacks=()) 
     logger.info("resuming %s after epoch %d of %d", run.path, state["epochs_done"], run.config.train.epochs)
     with output_lock(run.path):
         try:
-            return TrainingSession(data, run, resume_state=state, extra_callbacks=extra_callbacks).train()
+            session = TrainingSession(
+                data, run, resume_state=state, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
+            )
+            return session.train()
         except KeyboardInterrupt:
             mark_interrupted(run)
             raise
@@ -196,10 +243,14 @@ def mark_interrupted(run: Run, why: str = "interrupted") -> None:
 
 
 def without_weights_file(config: Config) -> Config:
-    """A resumed run's weights come from last.keras: its starting weights file is not read again (it may be gone)."""
+    """A resumed run's weights come from last.keras: its starting weights file is not read again (it may be
+    gone). What the file decided stays: the backbone's batch-norm mode that `auto` chose for it."""
     if getattr(config.model, "weights", None) is None:
         return config
-    return config.model_copy(update={"model": config.model.model_copy(update={"weights": None})})
+    from dltrain.networks.backbone import backbone_batch_norm
+
+    kept = {"weights": None, "backbone_batch_norm": backbone_batch_norm(config.model)}
+    return config.model_copy(update={"model": config.model.model_copy(update=kept)})
 
 
 MAX_PASSES = 1000  # each pass is one shuffle in the input graph: beyond this, a setting mistake, not a plan
@@ -240,6 +291,8 @@ class TrainingSession:
     group: ProcessGroup = SINGLE_PROCESS
     resume_state: dict | None = None
     extra_callbacks: Sequence = ()
+    resolution: Resolution | None = None  # what `auto` became here (None: resolved when training starts)
+    machine: Machine | None = None  # the machine it resolves for (None: this one, as its backend describes it)
     tracker: object = field(default=None, init=False)
     scratch_files: list = field(default_factory=list, init=False)  # the feeds' files, removed once complete
 
@@ -257,25 +310,25 @@ class TrainingSession:
         import_tensorflow_quietly()
         import keras
 
-        from dltrain.training.devices import configure_devices, device_scope
+        from dltrain.training.devices import configure_devices, describe_machine, device_scope, resolve_here
 
         keras.utils.set_random_seed(self.config.train.seed)
-        setup = configure_devices(self.config.train, self.group.distributed)
-        logger.info(
-            "training on %s (%s), %d replica(s)", setup.device["type"], ", ".join(setup.device["names"]), setup.replicas
-        )
+        backend = keras.backend.backend()
+        pinned = pinned_settings(self.run.provenance) if self.resume_state else None
+        self.resolution = self.resolution or resolve_here(self.config, backend, pinned, self.machine)
+        setup = configure_devices(self.resolution, self.machine or describe_machine(backend))
+        device = setup.device()
+        names, replicas = ", ".join(device["names"]), setup.resolution.replicas
+        logger.info("training on %s (%s), %d replica(s)", device["type"], names, replicas)
         try:
-            with (
-                device_scope(setup, self.config.train.deterministic),
-                input_errors_explained(task_of(self.data.meta), self.data),
-            ):
+            with device_scope(setup), failures_explained(task_of(self.data.meta), self.data):
                 model, callbacks, watch = self._fit(setup)
             if self.group.distributed:
                 from dltrain.training.multihost import check_same_weights, leave
 
                 self.run.provenance.weights_sha256 = check_same_weights(model, self.group)
                 leave()  # scoring below loads model.keras on this process alone
-            with input_errors_explained(task_of(self.data.meta), self.data):
+            with failures_explained(task_of(self.data.meta), self.data):
                 self._finish(callbacks, watch)
         except BaseException as error:
             if self.tracker:
@@ -304,7 +357,7 @@ class TrainingSession:
                     phase.first + 1,
                     config.optimizer.learning_rate,
                 )
-                compile_for(model, self.data, config, feeds.steps_per_epoch, phase)
+                compile_for(model, self.data, config, feeds.steps_per_epoch, phase, setup.resolution.xla)
                 carry_over(callbacks, phase)
             model.fit(
                 feeds.train_epochs(phase.first, phase.end),
@@ -323,35 +376,51 @@ class TrainingSession:
         """The compiled model (first: its refusals come before any image is decoded), the phases left to
         train and the feeds; a resumed run's state restored into the model."""
         from dltrain.training.building import build_model, training_phases
-        from dltrain.training.devices import check_global_batch
+        from dltrain.training.devices import distinct_replica_draws
 
-        config, task = self.config, task_of(self.data.meta)
+        config, task, resolution = self.config, task_of(self.data.meta), setup.resolution
         samples = self.data.meta.split_size("train")
-        global_batch = check_global_batch(config.train, setup.replicas, samples)
+        global_batch = self._global_batch(resolution.replicas, samples)
         shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
         passes = epoch_passes(samples, global_batch, config.train.min_steps_per_epoch)
-        steps = steps_per_epoch(passes * samples, global_batch, shard is not None)
-        # A resumed run builds its model as it was started (auto puts the augmentation in the model on a GPU).
-        started_on = (self.run.provenance.device or {}).get("type") if self.resume_state else None
-        accelerator = (started_on or setup.device["type"]) != "CPU"
+        split = self._even_split(resolution.replicas)
+        steps = steps_per_epoch(passes * samples, global_batch, shard is not None, split)
         stopped = bool((self.resume_state or {}).get("stopped"))  # early stopping had ended it: only scoring is left
         phases = [] if stopped else training_phases(config, self.first_epoch)
         last_phase = training_phases(config, max(self.first_epoch - 1, 0))[0]  # holding the last epoch trained
         built = without_weights_file(config) if self.resume_state else config
-        model = build_model(self.data, built, steps, accelerator, phases[0] if phases else last_phase)
-        context = TrainingContext(self.first_epoch, shard, self.run.path, accelerator, passes)
+        model = build_model(self.data, built, steps, resolution, phases[0] if phases else last_phase)
+        placement = (resolution.augmentation, passes, split)
+        context = TrainingContext(self.first_epoch, shard, self.run.path, *placement)
         feeds = task.training_feeds(self.data, config, global_batch, context)
         self.scratch_files = feeds.scratch_files
         notes = {**feeds.notes, "passes_per_epoch": passes, "steps_per_epoch": feeds.steps_per_epoch}
         notes.update({} if self.resume_state else weights_notes(config.model))
+        self.run.provenance.global_batch = global_batch
         self._start_provenance(model, setup, notes, not phases or phases[0].first == phases[0].start)
+        distinct_replica_draws(model, setup)  # after any restore: each replica its own dropout and augmentation
         return model, phases, feeds
+
+    def _even_split(self, replicas: int) -> int:
+        """What every batch must divide evenly by: the replicas, and on a resumed run also those it
+        started with, so that its epochs keep the draws (and steps) they had when it can."""
+        started = self.run.provenance.replicas if self.resume_state else 1
+        return math.lcm(replicas, started)
+
+    def _global_batch(self, replicas: int, samples: int) -> int:
+        """batch_size x replicas (checked and clamped before the run began), or a resumed run's own."""
+        pinned = self.run.provenance.global_batch if self.resume_state else None
+        global_batch = pinned or self.config.train.batch_size * replicas
+        if global_batch > samples:  # a --distributed run learns its replicas only once joined
+            raise UsageError(
+                f"the global batch ({self.config.train.batch_size} x {replicas} replicas = {global_batch}) is larger "
+                f"than the {samples} training samples; lower train.batch_size"
+            )
+        return global_batch
 
     def _start_provenance(self, model, setup, input_notes: dict, phase_begins: bool) -> None:
         """Record what actually runs (not what the config asked for) before the first epoch; a resumed
         run's state restored first (its optimizer's too, unless a new phase begins with a fresh one)."""
-        import keras
-
         provenance, config = self.run.provenance, self.config
         if self.resume_state:
             from dltrain.training.checkpoints import restore_training_state
@@ -366,26 +435,9 @@ class TrainingSession:
             provenance.status = "running"
             provenance.resumed_after_epochs = [*provenance.resumed_after_epochs, self.first_epoch]
         else:
-            cudnn = config.model.cudnn_recurrent()
             provenance = self.run.provenance = Provenance.model_validate(
-                {
-                    **provenance.model_dump(),
-                    "versions": software_versions(),
-                    "git_commit": git_commit(),
-                    "device": setup.device,
-                    **setup.describe(),
-                    "precision": keras.config.dtype_policy().name,
-                    "xla": bool(model.jit_compile),
-                    "deterministic_ops": config.train.deterministic,
-                    "cudnn_gru": bool(cudnn) and setup.device["type"] == "GPU",
-                    "parameters": int(model.count_params()),
-                }
+                {**provenance.model_dump(), **self._what_runs(model, setup)}
             )
-            if cudnn is False and setup.device["type"] == "GPU":
-                logger.warning(
-                    "model.recurrent_dropout > 0 rules out the cuDNN GRU kernel: expect training several times "
-                    "slower on this GPU"
-                )
         provenance.input = {**(provenance.input or {}), **input_notes} or None  # a resume keeps the first notes
         if self.group.distributed:
             provenance.processes = self.group.describe()
@@ -396,12 +448,42 @@ class TrainingSession:
             provenance.tracking = self.tracker.record()
         self.run.save_provenance()
         logger.info(
-            "model %s: %s parameters; precision %s, XLA %s",
+            "model %s: %s parameters; precision %s, XLA %s, augmentation %s",
             config.model.name,
             f"{model.count_params():,}",
             provenance.precision,
             provenance.xla,
+            provenance.augmentation,
         )
+
+    def _what_runs(self, model, setup) -> dict:
+        """Provenance entries of what this training actually runs: versions, device, precision, XLA as
+        Keras compiled it, determinism in force, the GRU kernel, where augmentation runs."""
+        import keras
+
+        from dltrain.training.devices import jax_determinism_in_force
+
+        resolution, config = setup.resolution, self.config
+        recurrent = config.model.cudnn_recurrent() is not None
+        deterministic = resolution.deterministic and (resolution.backend != "jax" or jax_determinism_in_force())
+        if recurrent and resolution.device_type == "GPU" and not resolution.cudnn_gru:
+            logger.warning("the GRU runs without cuDNN's kernel here (XLA, JAX or recurrent dropout): expect it slower")
+        return {
+            "versions": software_versions(),
+            "git_commit": git_commit(),
+            "device": setup.device(),
+            "backend": resolution.backend,
+            "strategy": resolution.strategy,
+            "replicas": resolution.replicas,
+            "mixed_precision": resolution.mixed_precision,
+            "memory_growth": setup.machine.memory_growth,
+            "precision": keras.config.dtype_policy().name,
+            "xla": bool(model.jit_compile),
+            "augmentation": resolution.augmentation,
+            "deterministic_ops": deterministic,
+            "cudnn_gru": recurrent and resolution.cudnn_gru,
+            "parameters": int(model.count_params()),
+        }
 
     def _finish(self, callbacks, watch) -> None:
         """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 
 from dltrain.core.files import atomic_file
-from dltrain.data.retina.meta import ImageOptions
+from dltrain.data.retina.meta import GRAHAM_BACKGROUND, ImageOptions
 
 BORDER_MARGIN = 10  # o_O: the fundus is what is brighter than the border by this much
 BLANK_MAXIMUM = 15  # an image whose brightest pixel is below this is treated as blank
@@ -99,7 +99,8 @@ def graham_normalise(image: Image.Image) -> Image.Image:
     mask = Image.new("L", image.size, 0)
     inset = radius * (1 - MASK_RADIUS)
     ImageDraw.Draw(mask).ellipse((inset, inset, image.width - inset, image.height - inset), fill=255)
-    background = Image.new("RGB", image.size, (128, 128, 128))
+    grey = int(GRAHAM_BACKGROUND)
+    background = Image.new("RGB", image.size, (grey, grey, grey))
     return Image.composite(Image.fromarray(normalised), background, mask)
 
 

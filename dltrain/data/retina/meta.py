@@ -15,6 +15,7 @@ from dltrain.data.meta import MetaBase
 LEVELS = (0, 1, 2, 3, 4)
 GRADE_NAMES = ["no DR", "mild", "moderate", "severe", "proliferative"]  # grades 0-4
 IMAGES_FOLDER = "images"
+GRAHAM_BACKGROUND = 128.0  # the grey outside Graham's circular mask (data.retina.images.graham_normalise)
 MAX_IMAGE_SIZE = 2048  # pixels a side; above it one decoded batch no longer fits a GPU, nor a worker's memory
 
 
@@ -26,6 +27,12 @@ class ImageOptions(BaseModel):
     size: int = Field(512, ge=32, le=MAX_IMAGE_SIZE)
     graham: bool = False
     quality: int = Field(95, ge=1, le=100)
+
+    @property
+    def background(self) -> float:
+        """What lies around the fundus in a prepared image: Graham's grey (128) or black. Augmentation
+        fills what a rotation or shift uncovers with it, so that training sees what scoring sees."""
+        return GRAHAM_BACKGROUND if self.graham else 0.0
 
     def fingerprint(self) -> str:
         return f"size={self.size},graham={int(self.graham)},quality={self.quality}"

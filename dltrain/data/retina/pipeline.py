@@ -4,7 +4,7 @@ Training order is drawn per epoch from (seed, epoch) over the image *indices*: d
 never shuffled, so memory does not grow with the data (with `none`, the first step starts at once;
 `memory` and `disk` decode every image once first), and a resumed run sees exactly the batches it
 would have seen. Decoded images are kept, as uint8 (a
-quarter of float32's bytes, cast to float in the batch), according to `train.cache`:
+quarter of float32's bytes, cast to float by the model), according to `train.cache`:
 
 - `none`: every epoch reads and decodes the JPEGs (host memory flat in the number of images);
 - `memory`: all images decoded once into memory, then served by index;
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.console import progress_bar
+from dltrain.core.errors import DAMAGED_IMAGE_MARKER
 from dltrain.data.feeds import own_share
 from dltrain.data.retina.meta import IMAGES_FOLDER
 
@@ -29,6 +30,7 @@ logger = logging.getLogger("dltrain")
 MEMORY_SHARE = 0.5  # auto: cache in memory when the decoded images take at most this share of available memory
 DECODED_FILE = "decoded-images.u8"  # train.cache=disk: the decoded images, in the run folder while it trains
 DECODE_CHUNK = 256
+LOOKUP_PARALLEL_BATCHES = 2  # cached batches gathered at once: one being used, one ready
 
 
 def available_memory() -> int:
@@ -82,9 +84,15 @@ def image_paths(data_dir: Path, table: pd.DataFrame) -> list[str]:
 
 
 def _decode(path):
+    """The JPEG at `path` as uint8 (height, width, 3). A file cut short (no end-of-image marker: every
+    JPEG dltrain prepares ends with one) fails a check whose message names the file."""
     import tensorflow as tf
 
-    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    contents = tf.io.read_file(path)
+    ending = tf.strings.substr(tf.strings.join([b"\0\0", contents]), -2, 2)  # the padding: files under 2 bytes
+    check = tf.debugging.Assert(tf.equal(ending, b"\xff\xd9"), [DAMAGED_IMAGE_MARKER, path])
+    with tf.control_dependencies([check]):
+        return tf.io.decode_jpeg(contents, channels=3)
 
 
 def decoded_store(paths: list[str], size: int, mode: str, folder: Path) -> np.ndarray:
@@ -129,27 +137,25 @@ class ImageFeed:
         return tf.ensure_shape(_decode(path), [self.size, self.size, 3])
 
     def batches(self, batch_size: int, indices=None, drop_remainder: bool = False, shard=None):
-        """(float32 images in 0-255, target) batches of the images `indices` names (a dataset of
-        indices, e.g. one epoch's order), or of every image in file order. With `shard` (process id,
-        processes), this process's rows of every global batch: chosen among the indices, so that a
-        process decodes or looks up only its own images."""
+        """(uint8 images in 0-255, target) batches of the images `indices` names (a dataset of indices,
+        e.g. one epoch's order), or of every image in file order. Images stay uint8 up to the model, which
+        casts them where it computes: every buffer, and the copy to an accelerator, a quarter of float32's.
+        With `shard` (process id, processes), this process's rows of every global batch: chosen among the
+        indices, so that a process decodes or looks up only its own images."""
         import tensorflow as tf
 
         indices = indices if indices is not None else tf.data.Dataset.range(len(self.paths))
         targets, files = tf.constant(self.targets), tf.constant(self.paths)
         rows = own_share(indices.batch(batch_size, drop_remainder), batch_size, shard)
-        if self.store is None:
-            pairs = rows.unbatch().map(
-                lambda index: (self._decode_one(tf.gather(files, index)), tf.gather(targets, index)),
-                num_parallel_calls=tf.data.AUTOTUNE,
+        if self.store is not None:
+            return rows.map(
+                lambda rows: (self._lookup(rows), tf.gather(targets, rows)), num_parallel_calls=LOOKUP_PARALLEL_BATCHES
             )
-            batched = pairs.batch(batch_size // shard[1] if shard else batch_size, drop_remainder)  # the same rows
-            if rows.cardinality() >= 0:  # unbatch forgets how many batches there are; Keras wants to know
-                batched = batched.apply(tf.data.experimental.assert_cardinality(rows.cardinality()))
-        else:
-            batched = rows.map(
-                lambda rows: (self._lookup(rows), tf.gather(targets, rows)), num_parallel_calls=tf.data.AUTOTUNE
-            )
-        return batched.map(
-            lambda images, target: (tf.cast(images, tf.float32), target), num_parallel_calls=tf.data.AUTOTUNE
+        pairs = rows.unbatch().map(
+            lambda index: (self._decode_one(tf.gather(files, index)), tf.gather(targets, index)),
+            num_parallel_calls=tf.data.AUTOTUNE,  # one photograph each: few in flight whatever autotune picks
         )
+        batched = pairs.batch(batch_size // shard[1] if shard else batch_size, drop_remainder)  # the same rows
+        if rows.cardinality() >= 0:  # unbatch forgets how many batches there are; Keras wants to know
+            batched = batched.apply(tf.data.experimental.assert_cardinality(rows.cardinality()))
+        return batched

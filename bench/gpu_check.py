@@ -85,9 +85,9 @@ def build(config, resolution, shape, classes):
     from dltrain.networks import MODELS
     from dltrain.networks.augmentation import is_enabled, with_augmentation
     from dltrain.networks.layers import with_standardisation
-    from dltrain.training.optimizers import OPTIMIZERS
+    from dltrain.networks.optimizers import OPTIMIZERS
 
-    model = MODELS.get(config.model.name)(shape, classes, config.model, config.regularization)
+    model = MODELS.get(config.model.name).build(shape, classes, config.model, config.regularization)
     if len(shape) == 2:
         model = with_standardisation(model, np.zeros(shape[-1]), np.ones(shape[-1]))
     elif resolution.augmentation == "model" and is_enabled(config.augment):

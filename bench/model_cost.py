@@ -76,7 +76,7 @@ def main() -> None:
     for preset, size, settings in cases:
         config = load_config(preset, settings)
         keras.utils.set_random_seed(0)
-        model = MODELS.get(config.model.name)((size, size, 3), 5, config.model, config.regularization)
+        model = MODELS.get(config.model.name).build((size, size, 3), 5, config.model, config.regularization)
         flops = forward_flops(model, size)
         batch = 2 if arguments.smoke else 8
         per_image = step_seconds(model, size, batch, 1 if arguments.smoke else 3) / batch

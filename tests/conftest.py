@@ -1,21 +1,16 @@
-"""What the tests share: small datasets written in the real layouts in tmp_path (nothing is mocked),
-the one CliRunner, and module fixtures of a tiny trained run of each task."""
+"""What every test process shares: the CPU split into two logical devices (before TensorFlow
+starts), and fixtures of small data in the real layouts and of a tiny trained run of each task.
+The helpers themselves live in tests/helpers/; tests import those, never this file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-import typer
-from PIL import Image, ImageDraw
-from typer.testing import CliRunner
-
-from dltrain.cli.app import app
-
-RUNNER = CliRunner()
-REPLICAS = 2  # logical CPU devices of every test process: train.strategy=mirrored runs 2 replicas here, as on 2 GPUs
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv, write_uci_folder
+from helpers.shared import built_once, copied, repointed
+from helpers.training import REPLICAS, TINY_CNN
 
 
 def split_the_cpu(devices: int) -> None:
@@ -30,108 +25,9 @@ def split_the_cpu(devices: int) -> None:
 split_the_cpu(REPLICAS)
 
 
-def invoke(*arguments):
-    """`dltrain ARGUMENTS` through Typer's CliRunner, the one runner of the suite (Paths become strings)."""
-    return RUNNER.invoke(app, [str(argument) for argument in arguments])
-
-
 @pytest.fixture(scope="session")
 def cli():
     return invoke
-
-
-UCI_SIGNALS = [f"{group}_{axis}" for group in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
-ACTIVITIES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
-
-
-def command_paths(command=None, prefix=()):
-    """Every leaf command of the app, as its words after `dltrain`."""
-    command = command or typer.main.get_command(app)
-    for name, sub in getattr(command, "commands", {}).items():
-        if getattr(sub, "commands", None):
-            yield from command_paths(sub, (*prefix, name))
-        else:
-            yield (*prefix, name)
-
-
-def class_signal(label: int, length: int, channels: int, rng: np.random.Generator) -> np.ndarray:
-    """A learnable series: each class has its own frequency and offset, plus noise."""
-    time = np.arange(length)[:, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(1, channels))
-    base = np.sin(2 * np.pi * (label + 1) * time / 16 + phase) + 0.5 * label
-    return (base + 0.1 * rng.standard_normal((length, channels))).astype(np.float32)
-
-
-def write_uci_folder(root: Path, windows_per_subject: int = 6, window: int = 32, subjects=None) -> Path:
-    """A miniature `UCI HAR Dataset` folder: Inertial Signals, y and subject files per split."""
-    rng = np.random.default_rng(0)
-    dataset = root / "UCI HAR Dataset"
-    dataset.mkdir(parents=True)
-    (dataset / "activity_labels.txt").write_text(
-        "".join(f"{number} {name}\n" for number, name in enumerate(ACTIVITIES, 1))
-    )
-    subjects = subjects or {"train": [1, 3, 5, 6, 7], "test": [2, 4]}
-    for split, split_subjects in subjects.items():
-        signals_dir = dataset / split / "Inertial Signals"
-        signals_dir.mkdir(parents=True)
-        rows_subject, rows_label, rows_signal = [], [], []
-        for subject in split_subjects:
-            for index in range(windows_per_subject):
-                label = index % len(ACTIVITIES)
-                rows_subject.append(subject)
-                rows_label.append(label + 1)
-                rows_signal.append(class_signal(label, window, len(UCI_SIGNALS), rng))
-        stacked = np.stack(rows_signal)  # (windows, window, channels)
-        for channel, name in enumerate(UCI_SIGNALS):
-            np.savetxt(signals_dir / f"{name}_{split}.txt", stacked[:, :, channel], fmt="%.6e")
-        np.savetxt(dataset / split / f"y_{split}.txt", rows_label, fmt="%d")
-        np.savetxt(dataset / split / f"subject_{split}.txt", rows_subject, fmt="%d")
-    return dataset
-
-
-def write_series_csv(path: Path, values: np.ndarray, columns: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(values, columns=columns).to_csv(path)  # pandas writes the index column first
-
-
-def write_classroom_folder(
-    root: Path, classes=("a01", "a02", "a03"), per_class=(12, 4), length=16, with_test=True
-) -> Path:
-    """The course layout: train/ and validation/ of class folders of CSV series, plus unlabelled test/."""
-    rng = np.random.default_rng(1)
-    columns = [f"feature_{index}" for index in range(3)]
-    for split, count in zip(("train", "validation"), per_class):
-        for label, name in enumerate(classes):
-            for index in range(count):
-                write_series_csv(
-                    root / split / name / f"series_{index:03d}.csv", class_signal(label, length, 3, rng), columns
-                )
-    if with_test:
-        for index in range(5):
-            write_series_csv(
-                root / "test" / f"unknown_{index:03d}.csv", class_signal(index % len(classes), length, 3, rng), columns
-            )
-    return root
-
-
-def write_long_csv(path: Path, subjects=(1, 2, 3, 4, 5), samples_per_activity=96, with_subject=True) -> Path:
-    """WISDM-like long CSV: user, activity, timestamp, x, y, z; each user does each activity in turn."""
-    rng = np.random.default_rng(2)
-    activities = ["Jogging", "Sitting", "Walking"]
-    frames = []
-    for subject in subjects:
-        time = 0
-        for label, activity in enumerate(activities):
-            values = class_signal(label, samples_per_activity, 3, rng)
-            frame = pd.DataFrame(values, columns=["x", "y", "z"])
-            frame.insert(0, "timestamp", np.arange(time, time + samples_per_activity) * 50)
-            frame.insert(0, "activity", activity)
-            if with_subject:
-                frame.insert(0, "user", subject)
-            time += samples_per_activity
-            frames.append(frame)
-    pd.concat(frames).to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture
@@ -149,85 +45,32 @@ def long_csv(tmp_path: Path) -> Path:
     return write_long_csv(tmp_path / "wisdm.csv")
 
 
-def fundus_jpeg(path: Path, width=360, height=240, level=0, seed=0) -> Path:
-    """A bright disc on a black frame (wider than tall, like a camera frame), a few dark dots per level."""
-    rng = np.random.default_rng(seed)
-    image = Image.new("RGB", (width, height), (0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    radius = height * 0.45
-    centre = (width / 2, height / 2)
-    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), fill=(200, 90, 50))
-    for _ in range(level * 5):
-        x, y = centre[0] + rng.uniform(-0.6, 0.6) * radius, centre[1] + rng.uniform(-0.6, 0.6) * radius
-        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(60, 10, 10))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="JPEG", quality=90)
-    return path
-
-
-def kaggle_folder(root: Path, patients=10, with_test=True) -> Path:
-    rows = []
-    for patient in range(1, patients + 1):
-        for eye in ("left", "right"):
-            level = (patient + (eye == "right")) % 5
-            fundus_jpeg(root / "train" / f"{patient}_{eye}.jpeg", level=level, seed=patient)
-            rows.append({"image": f"{patient}_{eye}", "level": level})
-    pd.DataFrame(rows).to_csv(root / "trainLabels.csv", index=False)
-    if with_test:
-        for name in ("900_left", "900_right"):
-            fundus_jpeg(root / "test" / f"{name}.jpeg")
-    return root
-
-
-def interrupt_after_epoch(epoch: int):
-    """A Keras callback that stands in for Ctrl-C once epoch `epoch`'s checkpoints are written."""
-    import keras
-
-    class InterruptAfterEpoch(keras.callbacks.Callback):
-        """Stands in for Ctrl-C: raised once the epoch's checkpoints are written."""
-
-        def __init__(self, epoch: int) -> None:
-            super().__init__()
-            self.epoch = epoch
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == self.epoch:
-                raise KeyboardInterrupt
-
-    return InterruptAfterEpoch(epoch)
+def _prepare_classroom(folder: Path) -> None:
+    source = write_classroom_folder(folder / "classroom", per_class=(16, 6), with_test=False)
+    assert invoke("prepare", "har", source, "--out", folder / "data").exit_code == 0
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    source = write_classroom_folder(root / "classroom", per_class=(16, 6), with_test=False)
-    assert invoke("prepare", "har", source, "--out", root / "data").exit_code == 0
-    return root / "data"
+    """A prepared activity DATA_DIR (48 training windows of 3 classes), prepared once per session;
+    each test module gets its own copy."""
+    shared = built_once(tmp_path_factory, "classroom-data", _prepare_classroom)
+    return copied(shared / "data", tmp_path_factory.mktemp("data") / "data")
 
 
-TINY_CNN = [
-    "--set",
-    "model.conv_layers=2",
-    "--set",
-    "model.conv_filters=4",
-    "--set",
-    "model.dense_units=8",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.batch_size=4",
-    "--set",
-    "early_stopping.patience=0",
-]
+def _train_retina(folder: Path) -> None:
+    source = kaggle_folder(folder / "kaggle", patients=12)
+    data = folder / "data"
+    assert invoke("prepare", "retina", source, "--out", data, "--size", "32", "--workers", "1").exit_code == 0
+    result = invoke("train", data, "--out", folder / "run", *TINY_CNN)  # the task preset: retina-cnn
+    assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="module")
 def retina_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retina")
-    source = kaggle_folder(root / "kaggle", patients=12)
-    data = root / "data"
-    assert invoke("prepare", "retina", source, "--out", data, "--size", "32", "--workers", "1").exit_code == 0
-    run = root / "run"
-    result = invoke("train", data, "--out", run, *TINY_CNN)  # the task preset: retina-cnn
-    assert result.exit_code == 0, result.output
-    return {"root": root, "source": source, "data": data, "run": run}
+    """A tiny retina-cnn run on 12 patients' photographs at 32 px, trained once per session; each test
+    module gets its own copy of the photographs, the DATA_DIR and the run (tests may write into them)."""
+    shared = built_once(tmp_path_factory, "retina-run", _train_retina)
+    root = copied(shared, tmp_path_factory.mktemp("retina") / "shared")
+    repointed(root / "run", root / "data")
+    return {"root": root, "source": root / "kaggle", "data": root / "data", "run": root / "run"}

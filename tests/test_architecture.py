@@ -5,35 +5,30 @@ no task-name comparison outside dltrain/tasks/."""
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dltrain"
 TASK_NAMES = ("har", "retina")
-# Each package and the dltrain packages it may import (docs/architecture.md, "Layers").
-ALLOWED = {
-    "core": set(),
-    "networks": {"core"},
-    "reporting": {"core"},
-    "data": {"core"},
-    "config": {"core", "networks", "training"},  # names checked against the builder registries
-    "tasks": {"core", "config", "data", "networks"},
-    "training": {"core", "config", "data", "networks", "tasks", "runs"},
-    "runs": {"core", "config", "data", "networks", "tasks", "reporting", "training"},
-    "inference": {"core", "data", "tasks", "runs"},
-    "lab": {"core", "config", "data", "tasks", "training", "runs", "reporting"},
-    "cli": {"core", "config", "data", "tasks", "training", "runs", "inference", "lab", "reporting"},
-}
-# The order of the layers, lowest first; an import into a higher layer must be one of the few
-# module-level edges below, which the layers allow by design.
+DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+def layer_table() -> dict[str, set[str]]:
+    """docs/architecture.md's table of layers, lowest first: each package and the dltrain packages it
+    may import. The page states the rule; the tests below enforce it."""
+    rows = re.findall(r"^\| `(\w+)/` \| .* \| ([^|]+) \|$", DOC.read_text(), flags=re.MULTILINE)
+    return {
+        name: set() if imports.strip() == "nothing" else {part.strip() for part in imports.split(",")}
+        for name, imports in rows
+    }
+
+
+ALLOWED = layer_table()
+# The order of the layers, lowest first: every import goes downwards (or within a package).
 ORDER = list(ALLOWED)
-UPWARD = {
-    ("dltrain.config.schema", "dltrain.training.optimizers"),  # optimizer names checked against the registry
-    ("dltrain.training.session", "dltrain.runs.rundir"),  # the session writes the run folder
-    ("dltrain.training.session", "dltrain.runs.scoring"),  # and scores the kept model into it
-    ("dltrain.training.building", "dltrain.runs.rundir"),  # file names of the run folder
-}
 
 
 def modules() -> dict[str, Path]:
@@ -49,11 +44,14 @@ TREES = {name: ast.parse(path.read_text()) for name, path in MODULES.items()}
 
 
 def imports(name: str) -> list[tuple[str, list[str], int]]:
-    """(imported module, names, line) for every `from dltrain... import` in module `name`."""
+    """(imported module, names, line) for every `from dltrain... import` and `import dltrain...` in
+    module `name`, at module level or inside a function."""
     found = []
     for node in ast.walk(TREES[name]):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dltrain"):
             found.append((node.module, [alias.name for alias in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, [], node.lineno) for alias in node.names if alias.name.startswith("dltrain.")]
     return found
 
 
@@ -85,7 +83,7 @@ def test_packages_import_only_their_lower_layers():
                 continue
             if destination not in ALLOWED[source]:
                 wrong.append(f"{name} -> {target}")
-            elif ORDER.index(destination) > ORDER.index(source) and (name, target) not in UPWARD:
+            elif ORDER.index(destination) > ORDER.index(source):
                 wrong.append(f"{name} -> {target} (upward)")
     assert not wrong, wrong
 
@@ -172,3 +170,38 @@ def test_help_imports_no_tensorflow_at_module_level():
                 ):
                     heavy.append(name)
     assert not heavy, heavy
+
+
+def test_the_layer_table_names_every_package_and_only_lower_layers():
+    packages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
+    assert set(ALLOWED) == packages, "docs/architecture.md's layer table and dltrain/'s packages differ"
+    for position, (name, imports) in enumerate(ALLOWED.items()):
+        assert imports <= set(ORDER[:position]), (
+            f"{name} may import a layer above it: {imports - set(ORDER[:position])}"
+        )
+
+
+def resolves(dotted: str) -> bool:
+    """Whether `package.module.Name[.attribute]` (under dltrain) names something that exists."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(["dltrain", *parts[:split]]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+def test_the_files_table_names_schemas_and_writers_that_exist():
+    section = DOC.read_text().split("## Files dltrain writes", 1)[1].split("## ", 1)[0]
+    names = re.findall(
+        r"`((?:core|networks|reporting|data|config|tasks|runs|training|inference|experiments)\.[\w.]+)`", section
+    )
+    assert len(names) >= 10
+    missing = [name for name in names if not resolves(name)]
+    assert not missing, f"docs/architecture.md names code that does not exist: {missing}"

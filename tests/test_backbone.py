@@ -9,14 +9,15 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_after_epoch, invoke, kaggle_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder
+from helpers.training import interrupt_after_epoch
 
 from dltrain.config.loading import load_config
-from dltrain.config.schema import BackboneConfig
 from dltrain.core.files import file_sha256
 from dltrain.networks import MODELS
 from dltrain.networks.augmentation import with_augmentation
-from dltrain.networks.backbone import backbone_network, set_backbone_trainable
+from dltrain.networks.backbone import BackboneConfig, backbone_network, set_backbone_trainable
 from dltrain.training.session import resume_run, train_run
 
 SHAPE = (32, 32, 3)
@@ -53,7 +54,7 @@ def efficientnet_weights(tmp_path_factory):
 
 def test_the_weights_file_is_loaded_into_the_backbone(efficientnet_weights):
     config = load_config("retina-cnn", ["model.name=backbone", f"model.weights={efficientnet_weights}"])
-    model = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+    model = MODELS.get("backbone").build(SHAPE, 5, config.model, config.regularization)
     expected = keras.models.clone_model(backbone_network("EfficientNetB0", SHAPE, None))
     expected.load_weights(str(efficientnet_weights))
     for loaded, saved in zip(model.get_layer("backbone").get_weights(), expected.get_weights()):
@@ -73,7 +74,7 @@ def test_imagenet_statistics_get_the_input_scaling_keras_adds_for_imagenet(tmp_p
     network.save_weights(str(path))
 
     config = load_config("retina-cnn", ["model.name=backbone", f"model.weights={path}"])
-    model = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+    model = MODELS.get("backbone").build(SHAPE, 5, config.model, config.regularization)
     scaling, loaded = model.get_layer("imagenet_scale"), model.get_layer("backbone")
     to_unit = loaded.layers[1]  # Rescaling(1/255), then the Normalization
     loaded_normalization = next(layer for layer in loaded.layers if isinstance(layer, keras.layers.Normalization))
@@ -198,7 +199,7 @@ def test_every_backbone_builds_with_its_own_input_scaling_and_trains_frozen_then
     config = load_config("retina-cnn", ["model.name=backbone", f"model.backbone={name}", "model.dense_units=0"])
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        network = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+        network = MODELS.get("backbone").build(SHAPE, 5, config.model, config.regularization)
         scaling, normalised = input_scaling(network)
         model = with_augmentation(network, config.augment, seed=1)
         rng = np.random.default_rng(0)
@@ -224,7 +225,7 @@ def test_the_backbones_batch_norm_learns_the_fundus_statistics_only_when_asked(m
     config = load_config(
         "retina-cnn", ["model.name=backbone", "model.dense_units=0", f"model.backbone_batch_norm={mode}"]
     )
-    model = MODELS.get("backbone")(SHAPE, 5, config.model, config.regularization)
+    model = MODELS.get("backbone").build(SHAPE, 5, config.model, config.regularization)
     norm = next(
         layer for layer in model.get_layer("backbone").layers if isinstance(layer, keras.layers.BatchNormalization)
     )

@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke, kaggle_folder, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 
 TINY_HAR = [
     "--set",
@@ -405,10 +406,10 @@ def _labels_out_of_range(tmp, shared):
     return ["train", data, "--out", tmp / "out", *TINY_HAR]
 
 
-def _tampered_run(change, command):
+def _tampered_run(change, command, which="har_run"):
     def build(tmp, shared):
         run = tmp / "run"
-        shutil.copytree(shared["har_run"], run)
+        shutil.copytree(shared[which], run)
         change(run)
         return [part if part != "RUN" else run for part in command]
 
@@ -428,6 +429,23 @@ def _interrupted_with(last_keras):
     def change(run):
         _set_provenance("status", "interrupted")(run)
         (run / "last.keras").write_bytes(last_keras(run))
+
+    return change
+
+
+def _blend_of_version(version: int):
+    def change(run):
+        blend = {"format_version": version, "coefficients": [1, 0, 0, 0], "intercept": 0.0}
+        blend |= {"thresholds": [0.5, 1.5, 2.5, 3.5], "folds": 2, "images": 8, "validation_kappa": {}}
+        (run / "blend.json").write_text(json.dumps(blend))
+
+    return change
+
+
+def _interrupted_with_history(content: bytes):
+    def change(run):  # the finished run's last.keras is a real resume state
+        _set_provenance("status", "interrupted")(run)
+        (run / "history.csv").write_bytes(content)
 
     return change
 
@@ -517,6 +535,33 @@ MORE_CASES = [
         "holds text",
     ),
     (
+        "metrics-test-damaged",
+        _tampered_run(
+            lambda run: (run / "metrics-test.json").write_text('{"split": "test", "accuracy": "high"}'),
+            ["compare", "RUN"],
+        ),
+        1,
+        "metrics-test.json",
+    ),
+    (
+        "blend-other-format-version",
+        _tampered_run(_blend_of_version(7), ["evaluate", "RUN", "--split", "val"], "retina_run"),
+        1,
+        "format_version",
+    ),
+    (
+        "history-with-text-evaluate",
+        _tampered_run(lambda run: (run / "history.csv").write_text("epoch,loss\n0,many\n"), HAR_RUN),
+        1,
+        "holds text",
+    ),
+    (
+        "history-garbage-bytes-resume",
+        _tampered_run(_interrupted_with_history(b"\xff\xfe\x00garbage\x81"), ["train", "--resume", "RUN"]),
+        1,
+        "history.csv",
+    ),
+    (
         "resume-garbage-last",
         _tampered_run(_interrupted_with(lambda run: b"garbage"), ["train", "--resume", "RUN"]),
         1,
@@ -552,7 +597,7 @@ MORE_CASES = [
         "l2-overflowing",
         lambda tmp, s: ["train", s["har"], "--out", tmp / "out", *TINY_HAR, "--set", "regularization.l2=1e308"],
         2,
-        "training diverged",
+        "regularization.l2",
     ),
     (
         "prepare-negative-seed",

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import invoke, write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from helpers.cli import invoke
+from helpers.data import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
 
 TINY = [
     "--set",

@@ -15,12 +15,14 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPLICAS, interrupt_after_epoch, invoke, kaggle_folder, write_classroom_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder
+from helpers.training import REPLICAS, interrupt_after_epoch
 
 from dltrain.config.loading import load_config
-from dltrain.config.schema import CnnConfig
 from dltrain.core.errors import UsageError
 from dltrain.networks import MODELS
+from dltrain.networks.cnn import CnnConfig
 from dltrain.training.resolution import Machine, Pinned, check_batch, resolve
 from dltrain.training.session import resume_run, train_run
 

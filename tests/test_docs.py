@@ -8,7 +8,8 @@ import shlex
 from pathlib import Path
 
 import pandas as pd
-from conftest import invoke, kaggle_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

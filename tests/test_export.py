@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke, write_uci_folder
+from helpers.cli import invoke
+from helpers.data import write_uci_folder
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_bad_export_options_are_one_line(arguments, fragment, har_run, tmp_path,
 @pytest.fixture(scope="module")
 def mixed_runs(har_run, retina_run, tmp_path_factory):  # noqa: F811
     """Runs trained as a tensor-core GPU trains them: mixed precision (retina: augmentation in the model)."""
-    from conftest import TINY_CNN
+    from helpers.training import TINY_CNN
 
     root = tmp_path_factory.mktemp("mixed")
     har = invoke(

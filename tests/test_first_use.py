@@ -14,7 +14,8 @@ from datetime import date
 import pandas as pd
 import pytest
 import yaml
-from conftest import command_paths, invoke, write_classroom_folder
+from helpers.cli import command_paths, invoke
+from helpers.data import write_classroom_folder
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -318,8 +319,8 @@ def test_prepare_predict_and_evaluate_log_the_input_they_resolved(har_run, data_
 
 def test_the_figures_name_the_run_and_mark_the_kept_epoch(har_run, tmp_path):
     from dltrain.reporting.figures import curve_panels, plot_confusion_matrix, plot_learning_curves
+    from dltrain.runs.evaluation import curves_title
     from dltrain.runs.rundir import Run
-    from dltrain.runs.scoring import curves_title
 
     run = Run.open(har_run)
     assert run.provenance.best_epoch is not None
@@ -327,8 +328,7 @@ def test_the_figures_name_the_run_and_mark_the_kept_epoch(har_run, tmp_path):
     history = pd.read_csv(har_run / "history.csv")
     assert curve_panels(history) == ["loss", "accuracy", "learning_rate"]
     history["learning_rate"] = [0.0, 1e-3]  # a warm-up from 0: no log scale
-    history.to_csv(tmp_path / "history.csv", index=False)
-    assert plot_learning_curves(tmp_path / "history.csv", tmp_path / "curves.png", "title", kept_epoch=2)
+    assert plot_learning_curves(history, tmp_path / "curves.png", "title", kept_epoch=2)
     metrics = json.loads((har_run / "metrics-val.json").read_text())
     metrics["classes"] = [f"a_rather_long_class_name_{index}" for index in range(3)]  # slanted, not overlapping
     plot_confusion_matrix(metrics, tmp_path / "matrix.png", "title")

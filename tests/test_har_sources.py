@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv
+from helpers.data import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv
 
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.har.meta import HarMeta, Normalization

@@ -14,9 +14,11 @@ import shlex
 
 import pytest
 import typer
-from conftest import command_paths, fundus_jpeg, invoke, kaggle_folder, write_long_csv, write_uci_folder
+from helpers.cli import command_paths, invoke
+from helpers.data import fundus_jpeg, kaggle_folder, write_long_csv, write_uci_folder
+from helpers.examples import budget, small_baselines
 
-import dltrain.runs.reproduce as reproduce_module
+import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.app import app
 from dltrain.cli.common import example_lines
 
@@ -38,28 +40,6 @@ JOURNEY = [
     ("runs",),
     ("env",),
 ]
-SMALL_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.batch_size=64", "train.epochs=1"]
-SMALL_CNN = ["model.conv_layers=2", "model.conv_filters=4", "model.dense_units=8", "train.batch_size=4"]
-SMALL_CNN += ["train.epochs=1", "early_stopping.patience=0"]
-SMALL_DEMO = {"patients": 12, "test_patients": 0, "size": 32, "mix": "balanced"}
-
-
-def settings(values: list[str]) -> list[str]:
-    return [part for value in values for part in ("--set", value)]
-
-
-def budget(words: list[str]) -> list[str]:
-    """What is appended to an example: a smaller budget only (the last value of an option wins)."""
-    if words[:3] == ["prepare", "har", "hapt"]:
-        return ["--step", "256"]  # windows of 128 readings as always, 4 times fewer of them
-    if words[:2] == ["prepare", "retina"]:
-        demo = ["--patients", "12", "--test-patients", "2"] if words[2] == "demo" else []
-        return ["--size", "32", "--workers", "1", *demo]
-    if words[0] == "train":
-        return settings(SMALL_CNN if any("retina" in word for word in words) else SMALL_GRU)
-    if words[0] in ("sweep", "lab"):
-        return settings(SMALL_GRU)
-    return []
 
 
 def examples_in_help(path: tuple[str, ...]) -> list[str]:
@@ -68,21 +48,6 @@ def examples_in_help(path: tuple[str, ...]) -> list[str]:
     assert result.exit_code == 0, result.output
     section = result.stdout.split("Examples", 1)[1] if "Examples" in result.stdout else ""
     return [line.strip() for line in section.splitlines() if line.strip().startswith("dltrain ")]
-
-
-def small_baselines():
-    """baselines.yaml with its budgets shrunk to the smallest that still prepares, trains and scores."""
-    baselines = ORIGINAL_BASELINES()
-    for baseline in baselines.values():
-        for budget_values in baseline.budgets.values():
-            small = SMALL_CNN if baseline.source == "demo" else SMALL_GRU
-            budget_values.prepare = dict(SMALL_DEMO) if baseline.source == "demo" else {"step": 256}
-            budget_values.set = [*budget_values.set, *small]
-            budget_values.band = (0.0, 1.0)
-    return baselines
-
-
-ORIGINAL_BASELINES = reproduce_module.load_baselines
 
 
 def write_inputs(root) -> None:

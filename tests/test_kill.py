@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import invoke, kaggle_folder, write_classroom_folder, write_long_csv
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv
 
 from dltrain.config.loading import load_config
 from dltrain.training.session import train_run

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke, write_uci_folder
+from helpers.cli import invoke
+from helpers.data import write_uci_folder
 
 from dltrain.data.datadir import DataDir
-from dltrain.lab.budgets import BUDGETS, Budget
-from dltrain.lab.cells import SEEDS, SELECTION_SEED, Cell, CellResult, Score, SeedRun, direction, shown
-from dltrain.lab.experiments import EXPERIMENTS, planned_work
-from dltrain.lab.optimisation import batch_learning_rate, best_loss_within, chosen_rates, rate_grid
-from dltrain.lab.regularisation import summarise_regularization
-from dltrain.lab.start import summarise_init
-from dltrain.runs.rundir import Provenance
+from dltrain.experiments.lab.budgets import BUDGETS, Budget
+from dltrain.experiments.lab.catalogue import EXPERIMENTS, planned_work
+from dltrain.experiments.lab.cells import SEEDS, SELECTION_SEED, Cell, CellResult, Score, SeedRun, direction, shown
+from dltrain.experiments.lab.optimisation import batch_learning_rate, best_loss_within, chosen_rates, rate_grid
+from dltrain.experiments.lab.regularisation import summarise_regularization
+from dltrain.experiments.lab.start import summarise_init
+from dltrain.runs.provenance import Provenance
 
 SMALL = ["--set", "train.batch_size=16", "--set", "train.epochs=2"]
 
@@ -34,7 +35,7 @@ def lab_data(tmp_path_factory) -> Path:
 def test_init_symmetric_units_get_equal_nonzero_gradients_and_stay_identical(lab_data, tmp_path):
     import keras
 
-    from dltrain.lab.probes import unit_spread
+    from dltrain.experiments.lab.probes import unit_spread
 
     out = tmp_path / "lab"
     result = invoke("lab", "init", "--data", str(lab_data), "--out", str(out), *SMALL)
@@ -90,8 +91,8 @@ def test_loss_cells_train_with_plain_sgd_and_measure_the_saturated_start(lab_dat
 def test_the_regularisation_gap_scores_the_kept_model_in_inference_mode(lab_data, tmp_path):
     import keras
 
-    from dltrain.lab.runner import cell_points, measure_kept_accuracy, read_run
-    from dltrain.runs.sweep import train_points
+    from dltrain.experiments.lab.runner import cell_points, measure_kept_accuracy, read_run
+    from dltrain.experiments.sweep import train_points
 
     data = DataDir.open(lab_data)
     cell = Cell("dropout 0.5", ["model.dropout=0.5", "train.epochs=2", "train.batch_size=16"], seeds=(1,))
@@ -150,7 +151,7 @@ def test_each_optimizer_gets_the_rate_its_selection_run_scored_best_on_validatio
 def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chosen_rate(
     lab_data, tmp_path, monkeypatch
 ):
-    from dltrain.lab import optimisation
+    from dltrain.experiments.lab import optimisation
 
     monkeypatch.setattr(optimisation, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
     monkeypatch.setattr(optimisation, "RATE_STEPS", (0.1, 1.0))
@@ -181,7 +182,7 @@ def test_the_budgets_plan_the_runs_and_epochs_their_docstring_counts(lab_data):
 
 def test_a_budget_with_fewer_windows_trains_on_a_seeded_stratified_sample(lab_data, tmp_path):
     from dltrain.data.har.subsets import stratified_rows
-    from dltrain.lab.runner import training_data
+    from dltrain.experiments.lab.runner import training_data
 
     data = DataDir.open(lab_data)
     labels = data.split("train").y

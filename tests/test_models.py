@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltrain.config.schema import MODEL_CONFIGS, CnnConfig, GruConfig, OptimizerConfig
+from dltrain.config.schema import MODEL_CONFIGS, OptimizerConfig
 from dltrain.core.errors import UsageError
 from dltrain.networks import MODELS
-from dltrain.training.optimizers import OPTIMIZERS
+from dltrain.networks.cnn import CnnConfig
+from dltrain.networks.gru import GruConfig
+from dltrain.networks.optimizers import OPTIMIZERS
+from dltrain.networks.settings import Initializer
 
 # Each model's input, and variants that exercise its options.
 INPUTS = {"gru": (24, 5), "cnn": (32, 32, 3), "backbone": (32, 32, 3)}
@@ -53,7 +56,7 @@ def test_every_registered_model_has_test_cases():
 )
 def test_model_maps_inputs_to_class_probabilities(name, variant):
     params = MODEL_CONFIGS[name](**({"units": 8} if name == "gru" else {}), **variant)
-    model = MODELS.get(name)(INPUTS[name], 4, params)
+    model = MODELS.get(name).build(INPUTS[name], 4, params)
     # No Lambda layers: they hold Python code, which safe_mode refuses to load (and should).
     assert not [layer for layer in model._flatten_layers() if type(layer).__name__ == "Lambda"]
     batch = np.random.default_rng(0).uniform(0, 1, size=(3, *INPUTS[name])).astype(np.float32)
@@ -63,7 +66,7 @@ def test_model_maps_inputs_to_class_probabilities(name, variant):
 
 
 def test_cnn_regression_head_has_one_output():
-    model = MODELS.get("cnn")((32, 32, 3), 5, CnnConfig(conv_layers=2, conv_filters=4, head="regression"))
+    model = MODELS.get("cnn").build((32, 32, 3), 5, CnnConfig(conv_layers=2, conv_filters=4, head="regression"))
     assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 1)
 
 
@@ -79,7 +82,7 @@ def test_images_too_small_for_the_network_are_refused_with_the_size_it_needs():
     params = load_config("retina-512").model
     assert final_map_side(512, params) == 3 and final_map_side(252, params) == 0 and final_map_side(253, params) == 1
     with pytest.raises(ValueError, match="6 blocks pool 128 px images down to nothing; they need at least 253 px"):
-        MODELS.get("cnn")((128, 128, 3), 5, params)
+        MODELS.get("cnn").build((128, 128, 3), 5, params)
 
 
 def test_generalised_mean_pooling_stays_float32_under_mixed_precision():
@@ -87,7 +90,7 @@ def test_generalised_mean_pooling_stays_float32_under_mixed_precision():
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = MODELS.get("cnn")((32, 32, 3), 5, CnnConfig(conv_layers=1, conv_filters=4, pooling="gem"))
+        model = MODELS.get("cnn").build((32, 32, 3), 5, CnnConfig(conv_layers=1, conv_filters=4, pooling="gem"))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert model.get_layer("global_gem").compute_dtype == "float32"  # x^3 overflows float16 from x = 40
@@ -105,7 +108,7 @@ def test_a_key_of_another_model_is_refused_naming_it():
 
 
 def test_gru_keeps_the_cudnn_conditions():
-    model = MODELS.get("gru")((16, 3), 2, GruConfig(units=4))
+    model = MODELS.get("gru").build((16, 3), 2, GruConfig(units=4))
     for layer in model.layers:
         if layer.__class__.__name__ == "GRU":
             assert layer.activation.__name__ == "tanh" and layer.recurrent_activation.__name__ == "sigmoid"
@@ -135,7 +138,7 @@ def _fit_a_few_steps(model, input_shape, classes=3):
 def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical):
     # The lecture's symmetry problem: with zeros every unit of a layer gets the same gradient.
     params = CnnConfig(conv_layers=1, conv_filters=4, dense_units=6, dropout=0.0, initializer=initializer)
-    model = MODELS.get("cnn")((16, 16, 3), 3, params)
+    model = MODELS.get("cnn").build((16, 16, 3), 3, params)
     _fit_a_few_steps(model, (16, 16, 3))
     kernel = np.asarray(model.get_layer("dense").kernel)
     bias = np.asarray(model.get_layer("dense").bias)
@@ -143,25 +146,12 @@ def test_zero_initialisation_keeps_hidden_units_identical(initializer, identical
     assert same is identical
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "zeros",
-        "normal",
-        "uniform_fan_in",
-        "glorot_uniform",
-        "glorot_normal",
-        "he_normal",
-        "he_uniform",
-        "lecun_normal",
-        "orthogonal",
-    ],
-)
+@pytest.mark.parametrize("name", Initializer.__args__)  # every choice of model.initializer
 def test_every_initializer_builds_both_models(name):
     for model_name, shape in (("gru", INPUTS["gru"]), ("cnn", INPUTS["cnn"])):
         own = {"units": 4, "recurrent_initializer": name} if model_name == "gru" else {}
         params = MODEL_CONFIGS[model_name](conv_layers=1, conv_filters=4, initializer=name, **own)
-        model = MODELS.get(model_name)(shape, 3, params)
+        model = MODELS.get(model_name).build(shape, 3, params)
         assert np.isfinite(np.asarray(model(np.zeros((1, *shape), np.float32)))).all()
 
 
@@ -176,8 +166,8 @@ def test_l2_penalty_enters_the_loss():
     from dltrain.config.schema import RegularizationConfig
 
     params = CnnConfig(conv_layers=1, conv_filters=4, dense_units=4)
-    plain = MODELS.get("cnn")((16, 16, 3), 3, params)
-    penalised = MODELS.get("cnn")((16, 16, 3), 3, params, RegularizationConfig(l2=0.5))
+    plain = MODELS.get("cnn").build((16, 16, 3), 3, params)
+    penalised = MODELS.get("cnn").build((16, 16, 3), 3, params, RegularizationConfig(l2=0.5))
     assert not plain.losses and len(penalised.losses) >= 3  # convolutions, dense and output kernels
 
 

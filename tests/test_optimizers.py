@@ -8,10 +8,11 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import invoke, write_classroom_folder
+from helpers.cli import invoke
+from helpers.data import write_classroom_folder
 
 from dltrain.config.schema import OptimizerConfig
-from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
+from dltrain.networks.optimizers import OPTIMIZERS, SCHEDULES
 
 LR = 0.01
 TINY = [

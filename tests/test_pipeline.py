@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_after_epoch, invoke, kaggle_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder
+from helpers.training import interrupt_after_epoch
 
 from dltrain.config.loading import load_config
 from dltrain.data.datadir import DataDir
@@ -194,7 +196,7 @@ def test_a_small_set_makes_an_epoch_of_several_passes_each_its_own_order():
 
 def test_a_min_steps_setting_that_would_need_too_many_passes_is_one_line():
     from dltrain.core.errors import UsageError
-    from dltrain.training.session import epoch_passes
+    from dltrain.training.preflight import epoch_passes
 
     assert epoch_passes(32, 32, 50) == 50
     with pytest.raises(UsageError, match="needs 1000000 passes over the 32 training samples"):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import interrupt_after_epoch
+from helpers.training import interrupt_after_epoch
 
 from dltrain.config.loading import load_config
 from dltrain.training.session import train_run

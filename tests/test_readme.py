@@ -24,10 +24,11 @@ import shlex
 from pathlib import Path
 
 import typer
-from conftest import fundus_jpeg, invoke, write_uci_folder
-from test_help_examples import budget, small_baselines
+from helpers.cli import invoke
+from helpers.data import fundus_jpeg, write_uci_folder
+from helpers.examples import budget, small_baselines
 
-import dltrain.runs.reproduce as reproduce_module
+import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import invoke
+from helpers.cli import invoke
 
 from dltrain.cli.common import REGRESSION_EXIT_CODE
-from dltrain.runs.reproduce import load_baselines
+from dltrain.experiments.reproduce import load_baselines
 
 
 @pytest.mark.parametrize("name", sorted(load_baselines()))
@@ -38,7 +38,7 @@ def test_reproduce_needs_names_or_all(tmp_path):
 
 def tiny_har_baseline(monkeypatch, band):
     """har-gru at a budget of seconds, with the band given (the baselines file is the real one otherwise)."""
-    import dltrain.runs.reproduce as reproduce_module
+    import dltrain.experiments.reproduce as reproduce_module
 
     original = reproduce_module.load_baselines
 

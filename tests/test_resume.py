@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupt_after_epoch, invoke
+from helpers.cli import invoke
+from helpers.training import interrupt_after_epoch
 
 from dltrain.config.loading import load_config
 from dltrain.training.checkpoints import read_resume_state
@@ -206,7 +207,7 @@ def test_divergence_is_a_nonfinite_or_exploded_loss_or_nonfinite_weights(batch_l
 def test_a_run_that_fails_while_scoring_keeps_its_epochs_and_resumes_to_scoring(tmp_path):
     """Epochs trained are never thrown away: an error after them (here a validation photograph
     damaged once training ends) leaves a resumable run, and resuming it only scores."""
-    from conftest import kaggle_folder
+    from helpers.data import kaggle_folder
 
     source = kaggle_folder(tmp_path / "kaggle", patients=8, with_test=False)
     data = tmp_path / "data"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from conftest import fundus_jpeg, invoke, kaggle_folder
+from helpers.cli import invoke
+from helpers.data import fundus_jpeg, kaggle_folder
 
 
 def test_regression_run_keeps_its_tuned_thresholds(retina_run):
@@ -217,7 +218,7 @@ def test_two_photographs_of_one_name_are_refused(retina_run, tmp_path):
 
 
 def test_blend_is_for_retina_runs(tmp_path):
-    from conftest import write_classroom_folder
+    from helpers.data import write_classroom_folder
 
     source = write_classroom_folder(tmp_path / "c", per_class=(16, 6))
     assert invoke("prepare", "har", source, "--out", tmp_path / "data").exit_code == 0

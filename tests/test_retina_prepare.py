@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fundus_jpeg, invoke, kaggle_folder
+from helpers.cli import invoke
+from helpers.data import fundus_jpeg, kaggle_folder
 from PIL import Image
 
 from dltrain.core.errors import DataError

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import invoke, kaggle_folder, write_classroom_folder, write_long_csv
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv
 
 DLTRAIN = [sys.executable, "-m", "dltrain"]
 TINY = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "train.epochs=1", "--set", "train.batch_size=8"]

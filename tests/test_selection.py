@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke, write_uci_folder
+from helpers.cli import invoke
+from helpers.data import write_uci_folder
 
 from dltrain.data.datadir import DataDir
 from dltrain.data.har.folds import write_subject_folds
@@ -157,7 +158,7 @@ def test_a_run_is_never_written_inside_another_run(activity_data, tmp_path):
     of an earlier layout: refused without --force, the old run replaced with it."""
     from dltrain.config.loading import load_config
     from dltrain.core.errors import UsageError
-    from dltrain.runs.sweep import GridPoint, train_points
+    from dltrain.experiments.sweep import GridPoint, train_points
 
     out = tmp_path / "lab"
     assert invoke("train", activity_data, "--out", out / "cell", *sets(TINY)).exit_code == 0

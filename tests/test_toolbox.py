@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import invoke, kaggle_folder, write_classroom_folder
+from helpers.cli import invoke
+from helpers.data import kaggle_folder, write_classroom_folder
 
 from dltrain.config.loading import load_config
-from dltrain.config.schema import GruConfig, TrainConfig
+from dltrain.config.schema import TrainConfig
 from dltrain.data.datadir import DataDir
+from dltrain.networks.gru import GruConfig
+from dltrain.networks.optimizers import OPTIMIZERS, SCHEDULES
 from dltrain.training.building import build_model
-from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 from dltrain.training.session import train_run
 
 REGISTRIES = {
@@ -244,7 +246,7 @@ def test_a_device_out_of_memory_is_that_points_failure_and_the_sweep_goes_on(pre
     inside the step, as a ResourceExhaustedError); the sweep records it in one line and trains the next."""
     import tensorflow as tf
 
-    from dltrain.runs.sweep import grid_points, train_points
+    from dltrain.experiments.sweep import grid_points, train_points
 
     class OutOfMemoryAtFirstStep(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):

@@ -7,7 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import interrupt_after_epoch, invoke
+from helpers.cli import invoke
+from helpers.training import interrupt_after_epoch
 from mlflow.tracking import MlflowClient
 
 from dltrain.config.loading import load_config

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dltrain.cli import experiments, info, prepare, scoring, train
+from dltrain.cli import experiments, inference, info, prepare, train
 from dltrain.cli.common import Commands, PrepareCommands, handle_sigterm, verbosity
 from dltrain.core.console import configure_logging
 
@@ -38,14 +38,14 @@ app.add_typer(prepare_app, name="prepare")
 prepare_app.command("har", epilog=prepare.PREPARE_HAR_EXAMPLES)(prepare.prepare_har_command)
 prepare_app.command("retina", epilog=prepare.PREPARE_RETINA_EXAMPLES)(prepare.prepare_retina_command)
 app.command(epilog=train.TRAIN_EXAMPLES)(train.train)
-app.command(epilog=scoring.EVALUATE_EXAMPLES)(scoring.evaluate)
-app.command(epilog=scoring.PREDICT_EXAMPLES)(scoring.predict)
-app.command(epilog=scoring.BLEND_EXAMPLES)(scoring.blend)
+app.command(epilog=inference.EVALUATE_EXAMPLES)(inference.evaluate)
+app.command(epilog=inference.PREDICT_EXAMPLES)(inference.predict)
+app.command(epilog=inference.BLEND_EXAMPLES)(inference.blend)
 app.command(epilog=experiments.COMPARE_EXAMPLES)(experiments.compare)
 app.command(epilog=experiments.SWEEP_EXAMPLES)(experiments.sweep)
 app.command(epilog=experiments.REPRODUCE_EXAMPLES)(experiments.reproduce)
 app.command(epilog=experiments.LAB_EXAMPLES)(experiments.lab)
-app.command(epilog=scoring.EXPORT_EXAMPLES)(scoring.export)
+app.command(epilog=inference.EXPORT_EXAMPLES)(inference.export)
 app.add_typer(config_app, name="config")
 config_app.command("keys", epilog=info.CONFIG_KEYS_EXAMPLES)(info.config_keys)
 config_app.command("show", epilog=info.CONFIG_SHOW_EXAMPLES)(info.config_show)

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from dltrain.core.console import configure_logging, stderr_console
 from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError, decoding_error_line, device_memory_error
+from dltrain.core.vocabulary import SPLITS
 
 REGRESSION_EXIT_CODE = 3  # `dltrain reproduce`: a baseline's metric left its band
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -111,7 +112,6 @@ FLAG_HINTS = {
 }
 
 
-SPLIT_NAMES = ("train", "val", "test", "unlabelled")  # a DATA_DIR's splits (dltrain.data.meta.SPLITS)
 SPLIT_ALIASES = {"validation": "val", "valid": "val"}
 
 
@@ -120,8 +120,8 @@ def split_name(value: str | None) -> str | None:
     if value is None:
         return None
     name = SPLIT_ALIASES.get(value.lower(), value.lower())
-    if name not in SPLIT_NAMES:
-        raise typer.BadParameter(f"{value!r} is not a split; choose {', '.join(SPLIT_NAMES)} (or validation)")
+    if name not in SPLITS:
+        raise typer.BadParameter(f"{value!r} is not a split; choose {', '.join(SPLITS)} (or validation)")
     return name
 
 

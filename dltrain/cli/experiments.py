@@ -13,7 +13,7 @@ import typer
 
 from dltrain.cli.common import REGRESSION_EXIT_CODE, examples, print_error, table_width, user_errors
 from dltrain.core.console import stderr_console
-from dltrain.lab.budgets import BUDGETS
+from dltrain.experiments.lab.budgets import BUDGETS
 
 logger = logging.getLogger("dltrain")
 COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
@@ -164,9 +164,9 @@ def sweep(
     from rich.console import Console
 
     from dltrain.core.errors import DataError
+    from dltrain.experiments.sweep import parse_grid
+    from dltrain.experiments.sweep import sweep as run_sweep
     from dltrain.runs.compare import FOLDS_NOTE, VALIDATION_NOTE, comparison_table
-    from dltrain.runs.sweep import parse_grid
-    from dltrain.runs.sweep import sweep as run_sweep
 
     frame, failures = run_sweep(data_dir, config, parse_grid(grid), overrides or [], out, force, folds)
     if frame is not None:
@@ -197,8 +197,8 @@ def reproduce(
     from dltrain.training.multihost import select_backend
 
     select_backend(backend, deterministic=True)  # before anything imports Keras (reproduce: deterministic ops)
-    from dltrain.runs.reproduce import load_baselines, parse_seeds, results_table
-    from dltrain.runs.reproduce import reproduce as run_reproduce
+    from dltrain.experiments.reproduce import load_baselines, parse_seeds, results_table
+    from dltrain.experiments.reproduce import reproduce as run_reproduce
 
     if all_baselines == bool(names):
         raise UsageError(f"name the baselines to re-run or pass --all (baselines: {', '.join(load_baselines())})")
@@ -227,7 +227,7 @@ def lab(
     report_only: ReportOnlyOption = False,
 ) -> None:
     """The lecture's claims on your data: a small grid per technique, a figure, a table and statements in REPORT.md."""
-    from dltrain.lab.runner import run_lab
+    from dltrain.experiments.lab.runner import run_lab
 
     report = run_lab(
         data, out, [experiment.value for experiment in experiments or []], budget, overrides or [], force, report_only

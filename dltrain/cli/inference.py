@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import typer
 
 from dltrain.cli.common import examples, split_name, user_errors
+from dltrain.core.vocabulary import TTA_VIEWS
 
 logger = logging.getLogger("dltrain")
 EVALUATE_EXAMPLES = examples(
@@ -36,7 +37,7 @@ SplitOption = Annotated[
     ),
 ]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
-TtaMode = Literal["none", "flips", "dihedral"]
+TtaMode = Literal[tuple(TTA_VIEWS)]  # the modes, as the tasks define their views
 TtaOption = Annotated[
     TtaMode | None,
     typer.Option(
@@ -132,7 +133,7 @@ def evaluate(
     if split not in ("val", "test", "train"):
         raise UsageError(f"--split {split!r}: choose val or test (or train)")
     from dltrain.inference.evaluate import confusion_table, metrics_table
-    from dltrain.runs.scoring import evaluate_run
+    from dltrain.runs.evaluation import evaluate_run
 
     metrics = evaluate_run(run_dir, data, split, tta)
     if as_json:

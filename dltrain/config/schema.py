@@ -2,182 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from dltrain.core.sections import Section
+from dltrain.networks import MODELS
+from dltrain.networks.backbone import BackboneConfig
+from dltrain.networks.settings import ModelBase
 
-class Section(BaseModel):
-    # Unknown keys are errors, assignment re-validates so nothing slips in after loading, and
-    # NaN or infinite numbers are refused (a comparison with NaN is always false: it would switch
-    # checks off rather than fail them).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-
-Initializer = Literal[
-    "zeros",
-    "normal",
-    "uniform_fan_in",
-    "glorot_uniform",
-    "glorot_normal",
-    "he_normal",
-    "he_uniform",
-    "lecun_normal",
-    "orthogonal",
-]
-DenseInitializer = Literal[Initializer, "symmetric"]
-Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
-LARGEST_LAYER = 4096  # units or filters of one layer; more does not fit a GPU's memory with any useful batch
-
-
-class ModelBase(Section):
-    """What every model has: dropout, batch norm, activation, initialisation, input noise, a dense layer before
-    the head."""
-
-    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between layers and before the head")
-    batch_norm: bool = Field(False, description="batch normalization after each convolution and recurrent layer")
-    activation: Activation = Field(
-        "relu", description="after the convolutions and the dense layer (not inside the GRUs)"
-    )
-    initializer: Initializer = Field("glorot_uniform", description="kernels of convolutions, GRUs and dense layers")
-    input_noise: float = Field(
-        0.0, ge=0.0, le=100.0, description="standard deviation of Gaussian noise on the (scaled) inputs, training only"
-    )
-    dense_units: int = Field(0, ge=0, le=LARGEST_LAYER, description="units of a dense layer before the head (0: none)")
-    dense_initializer: DenseInitializer | None = Field(
-        None,
-        description="the dense layer's kernel alone (model.dense_units > 0); none: model.initializer; symmetric: "
-        "every unit starts with the same incoming weights (one column of model.initializer's draw, repeated) and "
-        "the same outgoing weights to the head (one row, repeated), the lecture's symmetry problem: the units get "
-        "equal, non-zero gradients and stay identical (zeros alone gives a ReLU layer zero gradients: a dead layer)",
-    )
-
-    @model_validator(mode="after")
-    def _dense_initializer_needs_a_dense_layer(self):
-        if self.dense_initializer is not None and not self.dense_units:
-            raise ValueError(
-                f"model.dense_initializer={self.dense_initializer} applies to the dense layer before the head; "
-                "set model.dense_units above 0"
-            )
-        return self
-
-    def cudnn_recurrent(self) -> bool | None:
-        """Whether the recurrent layers qualify for cuDNN's kernel on a GPU; None without recurrent layers."""
-        return None
-
-
-class GruConfig(ModelBase):
-    """Stacked GRU over inertial windows, with an optional convolutional front end."""
-
-    name: Literal["gru"] = Field("gru", description="the model to build: gru, cnn or backbone")
-    units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
-    layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
-    bidirectional: bool = Field(False, description="each recurrent layer reads the window both ways")
-    conv_layers: int = Field(
-        0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none"
-    )
-    conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of each Conv1D block")
-    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
-    recurrent_dropout: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU",
-    )
-    recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
-    head: Literal["classification"] = Field("classification", description="softmax over the classes")
-
-    def cudnn_recurrent(self) -> bool | None:
-        # cuDNN's GRU kernel needs the builder's defaults (tanh, sigmoid, reset_after) and no recurrent dropout.
-        return self.recurrent_dropout == 0
-
-
-class CnnConfig(ModelBase):
-    """The image CNN, from the course baseline to the Kaggle winners' shape: an optional strided stem,
-    blocks of convolutions with batch norm and pooling, a global pooling, a dense layer and the head."""
-
-    name: Literal["cnn"] = Field("cnn", description="the model to build: gru, cnn or backbone")
-    stem_filters: int = Field(
-        0, ge=0, le=LARGEST_LAYER, description="filters of a strided first convolution (0: no stem)"
-    )
-    stem_kernel: int = Field(7, gt=0, le=15, description="kernel size of the stem (JeffreyDF 7, o_O 5)")
-    stem_stride: int = Field(2, ge=1, le=4, description="stride of the stem")
-    conv_layers: int = Field(
-        4, ge=1, le=12, description="convolution blocks (convs_per_block convolutions and a pooling each)"
-    )
-    conv_filters: int = Field(
-        64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them"
-    )
-    block_filters: list[Annotated[int, Field(gt=0, le=LARGEST_LAYER)]] = Field(
-        default_factory=list, description="filters of each block, instead of conv_filters doubling (one per block)"
-    )
-    convs_per_block: int = Field(2, ge=1, le=4, description="convolutions in each block")
-    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
-    block_pooling: Literal["max", "average"] = Field("max", description="the pooling that ends each block (stride 2)")
-    pool_size: int = Field(2, ge=2, le=3, description="window of the block pooling (3: overlapping, as JeffreyDF)")
-    pooling: Literal["global_average", "global_max", "average_max", "gem", "flatten"] = Field(
-        "global_average",
-        description="how the last feature map becomes a vector: average, max, both side by side, a learned "
-        "generalised mean (p = 2 is o_O's RMS pooling), or flatten",
-    )
-    head: Literal["classification", "regression"] = Field(
-        "classification",
-        description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on "
-        "validation",
-    )
-
-    @model_validator(mode="after")
-    def _one_filter_count_per_block(self):
-        if self.block_filters and len(self.block_filters) != self.conv_layers:
-            raise ValueError(
-                f"model.block_filters has {len(self.block_filters)} entries for model.conv_layers = {self.conv_layers}"
-            )
-        return self
-
-
-class BackboneConfig(ModelBase):
-    """A pretrained image network (keras.applications) under the retina head; its weights come from a local file."""
-
-    name: Literal["backbone"] = Field("backbone", description="the model to build: gru, cnn or backbone")
-    backbone: Literal[
-        "EfficientNetB0",
-        "EfficientNetB1",
-        "EfficientNetB2",
-        "EfficientNetB3",
-        "EfficientNetB4",
-        "EfficientNetV2S",
-        "ResNet50V2",
-    ] = Field("EfficientNetB0", description="the keras.applications network, without its top")
-    weights: str | None = Field(
-        None,
-        description="a local weights file of that network without its top (e.g. saved from keras.applications with "
-        "weights='imagenet'); nothing is downloaded; none: random initialisation",
-    )
-    pooling: Literal["global_average", "global_max", "average_max", "gem"] = Field(
-        "global_average", description="how the backbone's last feature map becomes a vector"
-    )
-    backbone_batch_norm: Literal["auto", "inference", "train"] = Field(
-        "auto",
-        description="the backbone's batch norm once it is unfrozen (frozen, it runs in inference mode): inference "
-        "keeps the pretrained statistics (Keras's fine-tuning guide); train learns the fundus photographs' own, "
-        "which differ from ImageNet's; auto: inference with model.weights, train without",
-    )
-    head: Literal["classification", "regression"] = Field(
-        "regression", description="softmax over the classes, or one output regressed on the grade (MSE)"
-    )
-
-    @field_validator("weights")
-    @classmethod
-    def _absolute_weights_path(cls, weights: str | None) -> str | None:
-        # config.yaml records where the file is, whatever folder a later command runs from
-        return str(Path(weights).expanduser().absolute()) if weights else weights
-
-
-MODEL_CONFIGS: dict[str, type[ModelBase]] = {"gru": GruConfig, "cnn": CnnConfig, "backbone": BackboneConfig}
+# Derived from the model registry: a network is its own module (config class and builder) plus one import.
+MODEL_CONFIGS: dict[str, type[ModelBase]] = {name: MODELS.get(name).config for name in MODELS.names()}
 DEFAULT_MODEL = "gru"
-ModelConfig = Annotated[GruConfig | CnnConfig | BackboneConfig, Field(discriminator="name")]
+ModelConfig = Annotated[Union[tuple(MODEL_CONFIGS.values())], Field(discriminator="name")]  # noqa: UP007
 
 
 def model_section(values: Any, info: ValidationInfo) -> Any:
@@ -189,8 +27,6 @@ def model_section(values: Any, info: ValidationInfo) -> Any:
     values = {"name": DEFAULT_MODEL, **values}  # the union needs its tag even where the default model is meant
     name = values["name"]
     if name not in MODEL_CONFIGS:
-        from dltrain.networks import MODELS
-
         raise ValueError(MODELS.unknown_message(str(name)))
     own = MODEL_CONFIGS[name].model_fields
     foreign = {
@@ -213,8 +49,9 @@ class RegularizationConfig(Section):
     Keras adds `l2 * sum(w**2)` to each batch's mean loss; the lecture's `lambda / (2n) * ||w||^2`
     with n training samples is `l2 = lambda / (2n)`."""
 
-    l1: float = Field(0.0, ge=0.0, description="weight of the sum of absolute kernel weights added to the loss")
-    l2: float = Field(0.0, ge=0.0, description="weight of the sum of squared kernel weights added to the loss")
+    # A penalty weight above 1 outweighs any loss these tasks have: the weights go to 0 or diverge.
+    l1: float = Field(0.0, ge=0.0, le=1.0, description="weight of the sum of absolute kernel weights added to the loss")
+    l2: float = Field(0.0, ge=0.0, le=1.0, description="weight of the sum of squared kernel weights added to the loss")
 
 
 Switch = Literal["auto"] | bool
@@ -327,7 +164,7 @@ class AugmentConfig(Section):
 
 
 def optimizer_names() -> list[str]:
-    from dltrain.training.optimizers import OPTIMIZERS
+    from dltrain.networks.optimizers import OPTIMIZERS
 
     return OPTIMIZERS.names()
 
@@ -345,13 +182,13 @@ class OptimizerConfig(Section):
     beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     rho: float = Field(0.9, ge=0.0, lt=1.0, description="rmsprop: decay of the squared-gradient average")
     epsilon: float = Field(1e-7, gt=0.0, description="added to denominators for numerical stability")
-    weight_decay: float | None = Field(None, ge=0.0, description="decoupled weight decay (adamw default 0.004)")
+    weight_decay: float | None = Field(None, ge=0.0, le=1.0, description="decoupled weight decay (adamw default 0.004)")
     clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm")
 
     @field_validator("name")
     @classmethod
     def _known_optimizer(cls, name: str) -> str:
-        from dltrain.training.optimizers import OPTIMIZERS
+        from dltrain.networks.optimizers import OPTIMIZERS
 
         return OPTIMIZERS.check(name)
 
@@ -391,7 +228,7 @@ class EarlyStoppingConfig(Section):
 
 
 class Config(Section):
-    model: ModelConfig = GruConfig()
+    model: ModelConfig = MODEL_CONFIGS[DEFAULT_MODEL]()
     train: TrainConfig = TrainConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()

@@ -16,8 +16,9 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from dltrain.core.errors import DataError, UsageError, describe_validation_error
 from dltrain.core.files import write_json_atomic
+from dltrain.core.vocabulary import SPLITS
 from dltrain.data.har.meta import HarMeta
-from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
+from dltrain.data.meta import DATA_FORMAT_VERSION
 from dltrain.data.retina.meta import RetinaMeta
 
 META_FILE = "meta.json"

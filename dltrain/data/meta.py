@@ -11,10 +11,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from dltrain.core.errors import DataError
+from dltrain.core.vocabulary import SplitName
 
 DATA_FORMAT_VERSION = 1
-SplitName = Literal["train", "val", "test", "unlabelled"]
-SPLITS: tuple[SplitName, ...] = ("train", "val", "test", "unlabelled")
 LABELLED_SPLITS: tuple[SplitName, ...] = ("train", "val", "test")
 
 

@@ -45,7 +45,7 @@ class Baseline(BaseModel):
 
 
 def load_baselines(path: Path | None = None) -> dict[str, Baseline]:
-    text = path.read_text() if path else (resources.files("dltrain.runs") / "baselines.yaml").read_text()
+    text = path.read_text() if path else (resources.files("dltrain.experiments") / "baselines.yaml").read_text()
     try:
         return {name: Baseline.model_validate(entry) for name, entry in (yaml.safe_load(text) or {}).items()}
     except ValidationError as error:
@@ -90,7 +90,7 @@ def _run_folder(folder: Path, seed: int, several: bool) -> Path:
 
 def _one_seed(folder: Path, baseline: Baseline, config, seed: int, several: bool) -> tuple[float, int]:
     """Train with `seed` from scratch, then score the test split once: (test metric, epochs run)."""
-    from dltrain.runs.scoring import evaluate_run
+    from dltrain.runs.evaluation import evaluate_run
     from dltrain.training.session import train_run
 
     run_dir = _run_folder(folder, seed, several)

@@ -130,7 +130,7 @@ def sweep(
     if folds is None:
         jobs = [Job(point, data.path, out / point.name) for point in points]
     else:
-        from dltrain.training.session import check_training_inputs
+        from dltrain.training.preflight import check_training_inputs
 
         check_jobs_output(out, [data.path])
         for point in points:  # the refusals the folds would meet, before any fold is written
@@ -189,7 +189,7 @@ def train_jobs(
     new training; `inputs` are the folders `out` must keep clear of (default: the jobs' data).
     Returns the failures as (run folder, message)."""
     from dltrain.data.datadir import DataDir
-    from dltrain.training.session import check_training_inputs
+    from dltrain.training.preflight import check_training_inputs
 
     data = {path: DataDir.open(path) for path in dict.fromkeys(job.data_dir for job in jobs)}
     check_jobs_output(out, inputs if inputs is not None else [opened.path for opened in data.values()])

@@ -1,5 +1,5 @@
 """`dltrain evaluate`'s tables: a split's metrics per class and its confusion matrix (the scoring itself is
-`runs.scoring.evaluate_run`)."""
+`runs.evaluation.evaluate_run`)."""
 
 from __future__ import annotations
 

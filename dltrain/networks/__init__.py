@@ -1,4 +1,5 @@
-"""Model registry. Every builder has one signature:
+"""Model registry: each name maps to a `Network`, its config section (a pydantic class whose
+`name` is the registry name) and its builder. Every builder has one signature:
 build(input_shape, num_classes, params, regularization=None) -> keras.Model.
 
 `params` is the validated `model` section of the config, `regularization` its `regularization`
@@ -9,10 +10,17 @@ inputs and ends in a softmax over `num_classes`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from dltrain.core.registry import Registry
 
-MODELS: Registry[Callable] = Registry("model")
+
+class Network(NamedTuple):
+    config: type  # the `model` section of this network (a networks.settings.ModelBase)
+    build: Callable
+
+
+MODELS: Registry[Network] = Registry("model")
 
 # Importing the builder modules registers them; they import Keras only when called.
 from dltrain.networks import backbone, cnn, gru  # noqa: E402,F401

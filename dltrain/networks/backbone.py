@@ -14,9 +14,52 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
-from dltrain.networks import MODELS
+from pydantic import Field, field_validator
+
+from dltrain.networks import MODELS, Network
 from dltrain.networks.layers import classifier_head, weight_options
+from dltrain.networks.settings import ModelBase
+
+
+class BackboneConfig(ModelBase):
+    """A pretrained image network (keras.applications) under the retina head; its weights come from a local file."""
+
+    name: Literal["backbone"] = Field("backbone", description="the model to build: gru, cnn or backbone")
+    backbone: Literal[
+        "EfficientNetB0",
+        "EfficientNetB1",
+        "EfficientNetB2",
+        "EfficientNetB3",
+        "EfficientNetB4",
+        "EfficientNetV2S",
+        "ResNet50V2",
+    ] = Field("EfficientNetB0", description="the keras.applications network, without its top")
+    weights: str | None = Field(
+        None,
+        description="a local weights file of that network without its top (e.g. saved from keras.applications with "
+        "weights='imagenet'); nothing is downloaded; none: random initialisation",
+    )
+    pooling: Literal["global_average", "global_max", "average_max", "gem"] = Field(
+        "global_average", description="how the backbone's last feature map becomes a vector"
+    )
+    backbone_batch_norm: Literal["auto", "inference", "train"] = Field(
+        "auto",
+        description="the backbone's batch norm once it is unfrozen (frozen, it runs in inference mode): inference "
+        "keeps the pretrained statistics (Keras's fine-tuning guide); train learns the fundus photographs' own, "
+        "which differ from ImageNet's; auto: inference with model.weights, train without",
+    )
+    head: Literal["classification", "regression"] = Field(
+        "regression", description="softmax over the classes, or one output regressed on the grade (MSE)"
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _absolute_weights_path(cls, weights: str | None) -> str | None:
+        # config.yaml records where the file is, whatever folder a later command runs from
+        return str(Path(weights).expanduser().absolute()) if weights else weights
+
 
 BACKBONE_NAME = "backbone"
 # keras.applications builder, and whether it takes 0-255 pixels itself (else it wants [-1, 1]).
@@ -103,7 +146,6 @@ def set_backbone_trainable(backbone, trainable: bool, params) -> None:
                 layer.trainable = False
 
 
-@MODELS.register("backbone")
 def build_backbone(input_shape, num_classes, params, regularization=None):
     """Images in 0-255 -> class probabilities, or one grade value (regression head)."""
     import keras
@@ -123,3 +165,6 @@ def build_backbone(input_shape, num_classes, params, regularization=None):
     hidden = global_pooling(params.pooling)(hidden)
     outputs = classifier_head(hidden, num_classes, params, weight_options(params, regularization))
     return keras.Model(inputs, outputs, name=f"{params.backbone.lower()}_grader")
+
+
+MODELS.register("backbone")(Network(BackboneConfig, build_backbone))

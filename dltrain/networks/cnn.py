@@ -4,8 +4,56 @@ pooling (average, max, both, or generalised mean), a dense layer and the head.""
 
 from __future__ import annotations
 
-from dltrain.networks import MODELS
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from dltrain.networks import MODELS, Network
 from dltrain.networks.layers import activation_layer, classifier_head, weight_options
+from dltrain.networks.settings import LARGEST_LAYER, ModelBase
+
+
+class CnnConfig(ModelBase):
+    """The image CNN, from the course baseline to the Kaggle winners' shape: an optional strided stem,
+    blocks of convolutions with batch norm and pooling, a global pooling, a dense layer and the head."""
+
+    name: Literal["cnn"] = Field("cnn", description="the model to build: gru, cnn or backbone")
+    stem_filters: int = Field(
+        0, ge=0, le=LARGEST_LAYER, description="filters of a strided first convolution (0: no stem)"
+    )
+    stem_kernel: int = Field(7, gt=0, le=15, description="kernel size of the stem (JeffreyDF 7, o_O 5)")
+    stem_stride: int = Field(2, ge=1, le=4, description="stride of the stem")
+    conv_layers: int = Field(
+        4, ge=1, le=12, description="convolution blocks (convs_per_block convolutions and a pooling each)"
+    )
+    conv_filters: int = Field(
+        64, gt=0, le=LARGEST_LAYER, description="filters of the first block; each block doubles them"
+    )
+    block_filters: list[Annotated[int, Field(gt=0, le=LARGEST_LAYER)]] = Field(
+        default_factory=list, description="filters of each block, instead of conv_filters doubling (one per block)"
+    )
+    convs_per_block: int = Field(2, ge=1, le=4, description="convolutions in each block")
+    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
+    block_pooling: Literal["max", "average"] = Field("max", description="the pooling that ends each block (stride 2)")
+    pool_size: int = Field(2, ge=2, le=3, description="window of the block pooling (3: overlapping, as JeffreyDF)")
+    pooling: Literal["global_average", "global_max", "average_max", "gem", "flatten"] = Field(
+        "global_average",
+        description="how the last feature map becomes a vector: average, max, both side by side, a learned "
+        "generalised mean (p = 2 is o_O's RMS pooling), or flatten",
+    )
+    head: Literal["classification", "regression"] = Field(
+        "classification",
+        description="softmax over the classes, or one output regressed on the grade (MSE) with thresholds tuned on "
+        "validation",
+    )
+
+    @model_validator(mode="after")
+    def _one_filter_count_per_block(self):
+        if self.block_filters and len(self.block_filters) != self.conv_layers:
+            raise ValueError(
+                f"model.block_filters has {len(self.block_filters)} entries for model.conv_layers = {self.conv_layers}"
+            )
+        return self
 
 
 def block_filters(params) -> list[int]:
@@ -52,7 +100,6 @@ def check_image_side(side: int, params) -> None:
     )
 
 
-@MODELS.register("cnn")
 def build_cnn(input_shape, num_classes, params, regularization=None):
     """Images (uint8 or float in 0-255) -> class probabilities, or one grade value (regression head)."""
     import keras
@@ -77,3 +124,6 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
         hidden = pool(params.pool_size, strides=2, name=f"block{block}_pool")(hidden)
     hidden = global_pooling(params.pooling)(hidden)
     return keras.Model(inputs, classifier_head(hidden, num_classes, params, weights), name="cnn")
+
+
+MODELS.register("cnn")(Network(CnnConfig, build_cnn))

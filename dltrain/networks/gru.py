@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
-from dltrain.networks import MODELS
+from typing import Literal
+
+from pydantic import Field
+
+from dltrain.networks import MODELS, Network
+from dltrain.networks.settings import LARGEST_LAYER, Initializer, ModelBase
 
 
-@MODELS.register("gru")
+class GruConfig(ModelBase):
+    """Stacked GRU over inertial windows, with an optional convolutional front end."""
+
+    name: Literal["gru"] = Field("gru", description="the model to build: gru, cnn or backbone")
+    units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
+    layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
+    bidirectional: bool = Field(False, description="each recurrent layer reads the window both ways")
+    conv_layers: int = Field(
+        0, ge=0, le=16, description="Conv1D blocks before the GRU (each halves the sequence); 0: none"
+    )
+    conv_filters: int = Field(64, gt=0, le=LARGEST_LAYER, description="filters of each Conv1D block")
+    conv_kernel: int = Field(5, gt=0, le=64, description="kernel size of the convolutions")
+    recurrent_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="dropout on the recurrent state; any value above 0 rules out the fast cuDNN kernel on a GPU",
+    )
+    recurrent_initializer: Initializer = Field("orthogonal", description="the GRUs' recurrent kernels")
+    head: Literal["classification"] = Field("classification", description="softmax over the classes")
+
+    def cudnn_recurrent(self) -> bool | None:
+        # cuDNN's GRU kernel needs the builder's defaults (tanh, sigmoid, reset_after) and no recurrent dropout.
+        return self.recurrent_dropout == 0
+
+
 def build_gru(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
@@ -64,3 +94,6 @@ def build_gru(input_shape, num_classes, params, regularization=None):
     if dense is not None and params.dense_initializer == "symmetric":
         make_units_symmetric(dense, head)
     return keras.Model(inputs, outputs, name="gru_classifier")
+
+
+MODELS.register("gru")(Network(GruConfig, build_gru))

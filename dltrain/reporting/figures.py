@@ -70,13 +70,11 @@ def curve_panels(history: pd.DataFrame) -> list[str]:
 
 
 def plot_learning_curves(
-    history_csv: Path, path: Path, title: str | None = None, kept_epoch: int | None = None
+    history: pd.DataFrame, path: Path, title: str | None = None, kept_epoch: int | None = None
 ) -> bool:
-    """Loss and metrics per epoch, train vs validation, the kept epoch marked, and the learning
-    rate in a panel of its own; `title` names the run. False if there is no history to plot."""
-    if not Path(history_csv).is_file():
-        return False
-    history = pd.read_csv(history_csv)
+    """Loss and metrics per epoch (history.csv as `Run.history` read and checked it), train vs
+    validation, the kept epoch marked, and the learning rate in a panel of its own; `title` names
+    the run. False if there is no history to plot."""
     if history.empty:
         return False
     plt = pyplot()

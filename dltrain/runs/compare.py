@@ -16,7 +16,9 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output
 from dltrain.reporting.tables import format_cell, short_metric_name
-from dltrain.runs.rundir import HISTORY_FILE, Provenance, Run
+from dltrain.runs.metrics import read_split_metrics
+from dltrain.runs.provenance import Provenance
+from dltrain.runs.rundir import HISTORY_FILE, Run
 
 logger = logging.getLogger("dltrain")
 
@@ -33,7 +35,6 @@ class RunRecord:
     test: dict[str, float]  # the headline test scores, once `evaluate --split test` has written them
 
 
-TEST_METRICS_FILE = "metrics-test.json"
 HEADLINE = ("accuracy", "quadratic_weighted_kappa")
 VALIDATION_NOTE = (
     "* validation: it chose each run's kept epoch (and thresholds), so it is not a held-out score; "
@@ -55,14 +56,9 @@ def read_run_record(run_dir: Path) -> RunRecord:
 
 
 def read_test_scores(run_dir: Path) -> dict[str, float]:
-    path = Path(run_dir) / TEST_METRICS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        metrics = json.loads(path.read_text())
-        return {name: float(metrics[name]) for name in HEADLINE if name in metrics}
-    except (ValueError, TypeError, AttributeError) as error:
-        raise DataError(f"{path} is damaged ({error}); run 'dltrain evaluate {run_dir} --split test' again") from None
+    metrics = read_split_metrics(run_dir, "test")
+    values = metrics.model_dump() if metrics else {}
+    return {name: float(values[name]) for name in HEADLINE if values.get(name) is not None}
 
 
 def differing_settings(records: list[RunRecord]) -> list[str]:

@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 
 from dltrain.core.errors import DataError
-from dltrain.core.files import write_json_atomic
 from dltrain.data.datadir import DataDir
-from dltrain.runs.rundir import HISTORY_FILE, Run
+from dltrain.runs.metrics import write_split_metrics
+from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
 from dltrain.tasks.base import check_tta, failures_explained, resolve_tta
 
@@ -23,6 +23,7 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
 
     task = task_of(run.data_meta)
     check_tta(task, tta)
+    history = run.history()  # a damaged history.csv is refused before anything is written
     scoring = task.scoring_inputs(data, split)
     with failures_explained(task, data):
         outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
@@ -32,11 +33,9 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)
     if split == "val":
         metrics["steered_by_this_split"] = validation_uses(run)  # these scores are not held out
-    write_json_atomic(run.path / f"metrics-{split}.json", metrics)
+    write_split_metrics(run.path, metrics)
     plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png", run.path.resolve().name)
-    plot_learning_curves(
-        run.path / HISTORY_FILE, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch
-    )
+    plot_learning_curves(history, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch)
     return metrics
 
 

@@ -7,13 +7,13 @@ that cannot be read, and a folder holding no run at all, is skipped and counted,
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from dltrain.core.errors import DataError, DltrainError
+from dltrain.runs.metrics import read_split_metrics
 from dltrain.runs.rundir import CONFIG_FILE, PROVENANCE_FILE, TENSORBOARD_FOLDER, Run, is_run_folder
 
 logger = logging.getLogger("dltrain")
@@ -70,10 +70,10 @@ def best_so_far(run: Run) -> tuple[str, float] | None:
 
 def test_metric(path: Path) -> tuple[str, float] | None:
     try:
-        values = json.loads((path / "metrics-test.json").read_bytes())
-    except (OSError, ValueError):
-        return None
-    return headline_metric(values) if isinstance(values, dict) else None
+        metrics = read_split_metrics(path, "test")
+    except DataError:
+        return None  # the listing goes on; compare and evaluate name the damage
+    return headline_metric(metrics.model_dump()) if metrics else None
 
 
 def run_row(path: Path, root: Path) -> RunRow:

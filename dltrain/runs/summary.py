@@ -4,8 +4,8 @@ labelled as what they are (they chose the epoch), where the figures are, and the
 from __future__ import annotations
 
 from dltrain.reporting.tables import short_metric_name
+from dltrain.runs.evaluation import validation_uses
 from dltrain.runs.rundir import Run
-from dltrain.runs.scoring import validation_uses
 
 
 def kept_epoch_line(run: Run) -> str:

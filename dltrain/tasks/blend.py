@@ -10,11 +10,12 @@ thresholds only, plain numbers that load without running anything.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, describe_validation_error
 from dltrain.core.files import write_json_atomic
 from dltrain.data.retina.sources import EYE_NAME
 from dltrain.tasks.grading import apply_thresholds, quadratic_kappa, tune_thresholds
@@ -29,7 +30,7 @@ class Blend(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    format_version: int = 1
+    format_version: Literal[1] = 1  # another version is refused, not misread
     tta: str = "none"  # the test-time augmentation of the outputs it was fitted on
     features: list[str] = Field(default_factory=lambda: list(FEATURES))
     coefficients: list[float] = Field(min_length=len(FEATURES), max_length=len(FEATURES))
@@ -120,5 +121,5 @@ def read_blend(run_dir: Path) -> Blend | None:
         return None
     try:
         return Blend.model_validate_json(path.read_bytes())
-    except ValueError as error:
-        raise DataError(f"{path} is damaged ({str(error).splitlines()[0]}); run 'dltrain blend' again") from None
+    except ValidationError as error:  # not JSON, a key missing or wrong, another format version
+        raise DataError(f"{path} is damaged ({describe_validation_error(error)}); run 'dltrain blend' again") from None

@@ -23,7 +23,7 @@ from dltrain.data.feeds import (
 )
 from dltrain.data.har.readers import HAPT_SOURCE
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
-from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
+from dltrain.tasks.classification import classification_metrics, crossentropy_or_mse
 
 logger = logging.getLogger("dltrain")
 

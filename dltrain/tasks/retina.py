@@ -12,6 +12,7 @@ import pandas as pd
 
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError, decoding_error_line
+from dltrain.core.vocabulary import TTA_VIEWS
 from dltrain.data.datadir import META_FILE, DataDir
 from dltrain.data.feeds import (
     SCORING_BATCH_SIZE,
@@ -25,8 +26,8 @@ from dltrain.data.feeds import (
 from dltrain.data.retina.sources import IMAGE_SUFFIXES
 from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, failures_explained
 from dltrain.tasks.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
+from dltrain.tasks.classification import classification_metrics, crossentropy_or_mse
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
-from dltrain.tasks.scoring import classification_metrics, crossentropy_or_mse
 
 logger = logging.getLogger("dltrain")
 # Images scored per batch: SCORING_BATCH_SIZE at 128 px, fewer as the side grows (the same pixels per
@@ -36,11 +37,6 @@ SCORING_PIXELS = SCORING_BATCH_SIZE * 128 * 128
 
 def scoring_batch_size(side: int) -> int:
     return int(min(SCORING_BATCH_SIZE, max(4, SCORING_PIXELS // (side * side))))
-
-
-# Test-time augmentation modes and their views (see RetinaTask._view_outputs): the four flips
-# (identity, up-down, left-right, both = 180 degrees), or all eight rotations and mirrors.
-TTA_VIEWS = {"none": (0,), "flips": (0, 2, 4, 6), "dihedral": (0, 1, 2, 3, 4, 5, 6, 7)}
 
 
 class RetinaTask:

@@ -56,7 +56,7 @@ def build_network(data: DataDir, config: Config):
     from dltrain.networks import MODELS
 
     try:
-        return MODELS.get(config.model.name)(
+        return MODELS.get(config.model.name).build(
             data.meta.input_shape, len(data.meta.classes), config.model, config.regularization
         )
     except ValueError as error:
@@ -69,8 +69,8 @@ def compile_for(model, data: DataDir, config: Config, steps_per_epoch: int, phas
     import keras
 
     from dltrain.networks.backbone import set_backbone_trainable
+    from dltrain.networks.optimizers import OPTIMIZERS, SCHEDULES
     from dltrain.training.loss_scale import scaled_for
-    from dltrain.training.optimizers import OPTIMIZERS, SCHEDULES
 
     for backbone in layers_named(model, "backbone"):
         set_backbone_trainable(backbone, not phase.frozen, config.model)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from dltrain.core.console import is_interactive, new_progress
-from dltrain.training.optimizers import current_learning_rate
+from dltrain.networks.optimizers import current_learning_rate
 
 logger = logging.getLogger("dltrain")
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dltrain.core.errors import DataError
 from dltrain.core.files import atomic_file
+from dltrain.networks.optimizers import current_learning_rate
 from dltrain.training.callbacks import weights_are_finite
-from dltrain.training.optimizers import current_learning_rate
 
 RESUME_MEMBER = "dltrain-resume.json"
 OPTIMIZER_MEMBER = "dltrain-optimizer.npz"

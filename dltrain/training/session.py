@@ -10,90 +10,32 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from dltrain.config.schema import Config
 from dltrain.core.errors import DataError, DivergedError, UsageError
-from dltrain.core.files import file_sha256, stale_siblings, swap_in, write_text_atomic
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
-from dltrain.data.feeds import TrainingContext, passes_per_epoch, steps_per_epoch
-from dltrain.runs.rundir import (
-    HISTORY_FILE,
-    LAST_MODEL_FILE,
-    MODEL_FILE,
-    STATUS_COMPLETE,
-    DataRecord,
-    Provenance,
-    Run,
-    git_commit,
-    software_versions,
-)
+from dltrain.data.feeds import TrainingContext, steps_per_epoch
+from dltrain.runs.lifecycle import interrupted_on_failure, staged_run, trim_history
+from dltrain.runs.provenance import Provenance, first_provenance, git_commit, software_versions
+from dltrain.runs.rundir import LAST_MODEL_FILE, MODEL_FILE, STATUS_COMPLETE, Run
 from dltrain.tasks import task_of
 from dltrain.tasks.base import failures_explained
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
-from dltrain.training.resolution import Machine, Pinned, Resolution, check_batch
+from dltrain.training.preflight import (
+    check_training_inputs,
+    epoch_passes,
+    pinned_settings,
+    weights_notes,
+    without_weights_file,
+)
+from dltrain.training.resolution import Machine, Resolution
 
 logger = logging.getLogger("dltrain")
-
-
-def check_training_inputs(
-    data: DataDir,
-    config: Config,
-    group: ProcessGroup = SINGLE_PROCESS,
-    pinned: Pinned | None = None,
-    machine: Machine | None = None,
-) -> Resolution | None:
-    """Everything that can be refused before a run folder exists, what this machine makes of the
-    config's `auto` settings included; returns that resolution (None for a --distributed process: it
-    resolves once joined, since JAX must not start before). A global batch larger than the training
-    set is clamped to it (Keras would run it as one batch anyway), logged, and recorded in config.yaml."""
-    task = task_of(data.meta)
-    for split in ("train", "val"):
-        if not data.has_split(split):
-            raise DataError(
-                f"{data.path} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)"
-            )
-    task.check_config(config, data)
-    if group.distributed and not task.supports_distributed:
-        raise UsageError(f"--distributed does not train {task.name} data in this version")
-    from dltrain.training.tracking import check_tracking_available
-
-    check_tracking_available(config)
-    if group.distributed:
-        return None
-    from dltrain.core.environment import keras_backend
-    from dltrain.training.devices import resolve_here
-
-    resolution = resolve_here(config, keras_backend(), pinned, machine)
-    samples = data.meta.split_size("train")
-    pinned_global = (pinned or Pinned()).global_batch
-    per_replica, _ = check_batch(config.train.batch_size, resolution.replicas, samples, pinned_global)
-    if per_replica != config.train.batch_size and pinned_global is None:
-        logger.info(
-            "train.batch_size %d x %d replica(s) is larger than the %d training samples: using %d",
-            config.train.batch_size,
-            resolution.replicas,
-            samples,
-            per_replica,
-        )
-        config.train.batch_size = per_replica
-    return resolution
-
-
-def pinned_settings(provenance: Provenance) -> Pinned:
-    """What a resumed run keeps from its start (training.resolution.Pinned). Runs from before these
-    were recorded: the augmentation where `auto` put it on the device they started on."""
-    placement = provenance.augmentation
-    if placement is None and provenance.device:
-        placement = "pipeline" if provenance.device.get("type") == "CPU" else "model"
-    return Pinned(provenance.precision, placement, provenance.global_batch)
 
 
 def train_run(
@@ -118,49 +60,12 @@ def train_run(
             from dltrain.training.multihost import join
 
             join(group)  # after every local check: a process that refuses its inputs never keeps the others waiting
-        for stale in stale_siblings(run_dir):  # staging folders of killed runs: nobody else holds the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        replacing = run_dir.is_dir() and any(run_dir.iterdir())
-        target = (
-            Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.partial-", dir=run_dir.parent)) if replacing else run_dir
-        )
-        target.mkdir(parents=True, exist_ok=True)
-        run = Run.create(target, config, first_provenance(data, config, config_source))
-        try:
+        provenance = first_provenance(data.path, data.meta, config, config_source)
+        with staged_run(run_dir, config, provenance) as run:
             session = TrainingSession(
                 data, run, group=group, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
             )
-            result = session.train()
-        except KeyboardInterrupt:
-            if not replacing:
-                mark_interrupted(run)
-                raise
-            shutil.rmtree(target, ignore_errors=True)
-            logger.warning("interrupted: %s keeps its previous run; the new one was not finished", run_dir)
-            raise
-        except BaseException as error:
-            resumable = (target / LAST_MODEL_FILE).is_file() and not isinstance(error, DivergedError)
-            if not replacing and resumable:
-                # Epochs were trained and checkpointed (an error while scoring, say): keep them to resume.
-                mark_interrupted(run, "stopped by an error")
-                raise
-            # A run that failed before its first checkpoint explains nothing; do not leave it looking like a run.
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        if replacing:
-            swap_in(target, run_dir)
-        return result
-
-
-def first_provenance(data: DataDir, config: Config, config_source: str | None) -> Provenance:
-    """What a run's provenance.json says before training starts."""
-    return Provenance(
-        status="running",
-        command=" ".join(sys.argv),
-        config_source=config_source,
-        seed=config.train.seed,
-        data=DataRecord(path=str(data.path.resolve()), meta=data.meta),
-    )
+            return session.train()
 
 
 def saved_config(run_dir: Path) -> Config:
@@ -204,82 +109,13 @@ def resume_run(
     from dltrain.training.checkpoints import read_resume_state
 
     state = read_resume_state(last)
-    trim_history(run.path / HISTORY_FILE, state["epochs_done"])
+    trim_history(run, state["epochs_done"])
     logger.info("resuming %s after epoch %d of %d", run.path, state["epochs_done"], run.config.train.epochs)
-    with output_lock(run.path):
-        try:
-            session = TrainingSession(
-                data, run, resume_state=state, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
-            )
-            return session.train()
-        except KeyboardInterrupt:
-            mark_interrupted(run)
-            raise
-        except Exception:
-            mark_interrupted(run, "stopped by an error")
-            raise
-
-
-def trim_history(path: Path, epochs_done: int) -> None:
-    """A run killed after the CSV row of an epoch but before its checkpoint has one row too many;
-    that epoch is trained again, so its row goes."""
-    if path.is_file():
-        history = pd.read_csv(path)
-        if len(history) > epochs_done:
-            write_text_atomic(path, history.iloc[:epochs_done].to_csv(index=False))
-
-
-def mark_interrupted(run: Run, why: str = "interrupted") -> None:
-    if (run.path / "provenance.json").is_file():
-        run.provenance.status = "interrupted"
-        run.save_provenance()
-    resumable = (run.path / LAST_MODEL_FILE).is_file()
-    logger.warning(
-        "%s: %s is incomplete%s",
-        why,
-        run.path,
-        f"; continue it with: dltrain train --resume {run.path}" if resumable else "",
-    )
-
-
-def without_weights_file(config: Config) -> Config:
-    """A resumed run's weights come from last.keras: its starting weights file is not read again (it may be
-    gone). What the file decided stays: the backbone's batch-norm mode that `auto` chose for it."""
-    if getattr(config.model, "weights", None) is None:
-        return config
-    from dltrain.networks.backbone import backbone_batch_norm
-
-    kept = {"weights": None, "backbone_batch_norm": backbone_batch_norm(config.model)}
-    return config.model_copy(update={"model": config.model.model_copy(update=kept)})
-
-
-MAX_PASSES = 1000  # each pass is one shuffle in the input graph: beyond this, a setting mistake, not a plan
-
-
-def epoch_passes(samples: int, global_batch: int, min_steps: int) -> int:
-    """Passes over the training set per epoch (train.min_steps_per_epoch), said once when more than one."""
-    passes = passes_per_epoch(samples, global_batch, min_steps)
-    if passes > MAX_PASSES:
-        raise UsageError(
-            f"train.min_steps_per_epoch={min_steps} needs {passes} passes over the {samples} training samples in "
-            f"every epoch (at most {MAX_PASSES}); lower it, or train.batch_size"
+    with output_lock(run.path), interrupted_on_failure(run):
+        session = TrainingSession(
+            data, run, resume_state=state, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
         )
-    if passes > 1:
-        logger.info(
-            "an epoch is %d passes over the %d training samples, %d steps of %d (train.min_steps_per_epoch=%d)",
-            passes,
-            samples,
-            -(-passes * samples // global_batch),
-            global_batch,
-            min_steps,
-        )
-    return passes
-
-
-def weights_notes(model_config) -> dict:
-    """A model started from a weights file (a pretrained backbone): which file, and its sha256, for provenance."""
-    weights = getattr(model_config, "weights", None)
-    return {"weights": str(Path(weights).resolve()), "weights_sha256": file_sha256(Path(weights))} if weights else {}
+        return session.train()
 
 
 @dataclass
@@ -488,12 +324,12 @@ class TrainingSession:
     def _finish(self, callbacks, watch) -> None:
         """Score the kept model on validation and test, as `evaluate` will load it, and close the run."""
 
-        from dltrain.runs.scoring import headline, score_split
+        from dltrain.runs.evaluation import headline, score_split
         from dltrain.training.callbacks import weights_are_finite
         from dltrain.training.checkpoints import LastCheckpoint
 
         config, provenance, run_dir = self.config, self.run.provenance, self.run.path
-        epochs_run = len(pd.read_csv(run_dir / HISTORY_FILE))
+        epochs_run = len(self.run.history())
         seconds = next(callback for callback in callbacks if isinstance(callback, LastCheckpoint)).train_seconds()
         logger.info("trained %d epochs in %.1f s", epochs_run, seconds)
         kept_epoch = self._kept_epoch(callbacks)

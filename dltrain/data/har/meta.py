@@ -11,7 +11,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from dltrain.core.errors import DataError
-from dltrain.data.meta import MetaBase, SplitName
+from dltrain.core.vocabulary import SplitName
+from dltrain.data.meta import MetaBase
 
 
 @dataclass

@@ -14,12 +14,13 @@ from dltrain.core.checks import check_fraction, check_positive
 from dltrain.core.errors import DataError, UsageError
 from dltrain.core.files import atomic_folder
 from dltrain.core.outputs import DATA_DIR, check_output, output_lock
+from dltrain.core.vocabulary import SPLITS
 from dltrain.data.datadir import write_meta
 from dltrain.data.har.meta import HarMeta, Split, write_split
 from dltrain.data.har.readers import read_har_source, source_path
 from dltrain.data.har.splits import split_by_subject
 from dltrain.data.har.types import UNKNOWN_SUBJECT, HarOptions, HarSource
-from dltrain.data.meta import DATA_FORMAT_VERSION, SPLITS
+from dltrain.data.meta import DATA_FORMAT_VERSION
 
 logger = logging.getLogger("dltrain")
 

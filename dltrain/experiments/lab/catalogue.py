@@ -5,10 +5,10 @@ and loss in `start`, optimizers, schedules and batch size in `optimisation`, reg
 
 from __future__ import annotations
 
-from dltrain.lab import optimisation, regularisation, start  # noqa: F401 (imported to register their experiments)
-from dltrain.lab.budgets import Budget
-from dltrain.lab.cells import Cell, CellResult
-from dltrain.lab.experiment import EXPERIMENTS
+from dltrain.experiments.lab import optimisation, regularisation, start  # noqa: F401 (imported to register their experiments)
+from dltrain.experiments.lab.budgets import Budget
+from dltrain.experiments.lab.cells import Cell, CellResult
+from dltrain.experiments.lab.framework import EXPERIMENTS
 
 __all__ = ["EXPERIMENTS", "planned_work"]
 

@@ -2,7 +2,7 @@
 the lecture's claim, how its results are summarised), the registry of experiments, and the table
 and sentence helpers their summaries share.
 
-A difference between cells is stated only when it passes the rule of `dltrain.lab.cells.shown`
+A difference between cells is stated only when it passes the rule of `dltrain.experiments.lab.cells.shown`
 (the difference of the means exceeds twice its standard error over the seeds); otherwise the text
 says the runs did not separate them. A failed or diverged run is named.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dltrain.core.registry import Registry
-from dltrain.lab.budgets import Budget
-from dltrain.lab.cells import (
+from dltrain.experiments.lab.budgets import Budget
+from dltrain.experiments.lab.cells import (
     Cell,
     CellResult,
     Score,

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from dltrain.lab.budgets import Budget
-from dltrain.lab.cells import (
+from dltrain.experiments.lab.budgets import Budget
+from dltrain.experiments.lab.cells import (
     SEEDS,
     SELECTION_SEED,
     Cell,
@@ -22,7 +22,7 @@ from dltrain.lab.cells import (
     final_val_loss,
     training_seconds,
 )
-from dltrain.lab.experiment import (
+from dltrain.experiments.lab.framework import (
     BASE_BATCH,
     BASE_RATE,
     EXPERIMENTS,

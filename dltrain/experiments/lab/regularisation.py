@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dltrain.lab.budgets import Budget
-from dltrain.lab.cells import Cell, CellResult, difference_text, direction
-from dltrain.lab.experiment import EXPERIMENTS, Experiment, add_score, base_table, by_label, problems
+from dltrain.experiments.lab.budgets import Budget
+from dltrain.experiments.lab.cells import Cell, CellResult, difference_text, direction
+from dltrain.experiments.lab.framework import EXPERIMENTS, Experiment, add_score, base_table, by_label, problems
 
 
 @EXPERIMENTS.register("regularization")

@@ -24,12 +24,13 @@ from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import check_against_inputs, refuse_file_as_folder
 from dltrain.data.datadir import DataDir
-from dltrain.lab.budgets import BUDGETS, Budget
-from dltrain.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
-from dltrain.lab.experiment import LAB_BASE, Experiment
-from dltrain.lab.experiments import EXPERIMENTS
+from dltrain.experiments.lab.budgets import BUDGETS, Budget
+from dltrain.experiments.lab.catalogue import EXPERIMENTS
+from dltrain.experiments.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
+from dltrain.experiments.lab.framework import LAB_BASE, Experiment
 from dltrain.reporting.tables import format_cell
-from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Provenance, Run
+from dltrain.runs.provenance import Provenance
+from dltrain.runs.rundir import HISTORY_FILE, MODEL_FILE, Run
 from dltrain.tasks import task_of
 
 logger = logging.getLogger("dltrain")
@@ -121,7 +122,7 @@ def folder(label: str) -> str:
 
 def cell_points(cell: Cell, overrides: list[str]) -> list:
     """One grid point per seed, `<cell folder>/seed-<n>`; the seed is set last, after --set."""
-    from dltrain.runs.sweep import GridPoint
+    from dltrain.experiments.sweep import GridPoint
 
     points = []
     for seed in cell.seeds:
@@ -146,7 +147,7 @@ def run_experiment(
 def train_cells(
     cells: list[Cell], overrides: list[str], data: DataDir, runs: Path, force: bool, report_only: bool
 ) -> list[CellResult]:
-    from dltrain.runs.sweep import train_points
+    from dltrain.experiments.sweep import train_points
     from dltrain.training.callbacks import EpochSeconds
 
     points = {cell.label: cell_points(cell, overrides) for cell in cells}
@@ -232,7 +233,13 @@ def probe_initialisation(results: list[CellResult], data: DataDir) -> None:
     import keras
 
     from dltrain.data.feeds import encode_targets
-    from dltrain.lab.probes import PROBE_SAMPLES, initial_statistics, unit_gradients, unit_spread, units_identical
+    from dltrain.experiments.lab.probes import (
+        PROBE_SAMPLES,
+        initial_statistics,
+        unit_gradients,
+        unit_spread,
+        units_identical,
+    )
 
     train = data.split("train")
     for run in (run for result in results for run in result.runs):
@@ -255,7 +262,7 @@ def probe_output(results: list[CellResult], data: DataDir) -> None:
     """Before training, per seed: how saturated the softmax is and the output layer's gradient under the cell's loss."""
     import keras
 
-    from dltrain.lab.probes import output_statistics
+    from dltrain.experiments.lab.probes import output_statistics
 
     train = data.split("train")
     for run in (run for result in results for run in result.runs):
@@ -311,7 +318,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def section(experiment: Experiment, results: list[CellResult], out: Path) -> str:
-    from dltrain.lab.figures import plot_experiment
+    from dltrain.experiments.lab.figures import plot_experiment
 
     table, statements = experiment.summarise(results)
     folder_path = out / experiment.name

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dltrain.lab.budgets import Budget
-from dltrain.lab.cells import Cell, CellResult, best_val_accuracy, direction, epochs_trained
-from dltrain.lab.experiment import (
+from dltrain.experiments.lab.budgets import Budget
+from dltrain.experiments.lab.cells import Cell, CellResult, best_val_accuracy, direction, epochs_trained
+from dltrain.experiments.lab.framework import (
     EXPERIMENTS,
     TINY,
     Experiment,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 
 import keras
 import numpy as np
@@ -158,22 +159,23 @@ def runs_on_tensorflow(combination: dict) -> bool:
     return not (combination["xla"] and (combination["strategy"] == "mirrored" or combination["deterministic"]))
 
 
-def pairwise(factors: dict, allowed) -> list[dict]:
-    """A greedy covering: allowed combinations until every pair of two factors' values that some
-    allowed combination has is in one of them."""
+def pairwise(factors: dict, allowed, attempts: int = 100) -> list[dict]:
+    """A covering: allowed combinations until every pair of two factors' values that some allowed
+    combination has is in one of them. Greedy (the combination covering most pairs still uncovered
+    next), ties broken in a seeded random order; the smallest of `attempts` such coverings (each row
+    is a training, so every row saved is seconds of every test run)."""
     every = [dict(zip(factors, values)) for values in itertools.product(*factors.values())]
     every = [combination for combination in every if allowed(combination)]
-
-    def pairs(combination):
-        return set(itertools.combinations(sorted(combination.items(), key=str), 2))
-
-    uncovered = set().union(*(pairs(combination) for combination in every))
-    chosen = []
-    while uncovered:
-        best = max(every, key=lambda combination: len(pairs(combination) & uncovered))
-        chosen.append(best)
-        uncovered -= pairs(best)
-    return chosen
+    pairs = [set(itertools.combinations(sorted(combination.items(), key=str), 2)) for combination in every]
+    rng, smallest = random.Random(0), None
+    for _ in range(attempts):
+        order, uncovered, chosen = rng.sample(range(len(every)), len(every)), set().union(*pairs), []
+        while uncovered:
+            best = max(order, key=lambda index: len(pairs[index] & uncovered))
+            chosen.append(best)
+            uncovered -= pairs[best]
+        smallest = chosen if smallest is None or len(chosen) < len(smallest) else smallest
+    return [every[index] for index in smallest]
 
 
 COMBINATIONS = pairwise(FACTORS, runs_on_tensorflow)

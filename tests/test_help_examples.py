@@ -1,7 +1,9 @@
-"""Every example command in every command's help (its Examples section) runs as written, in a
-working folder holding the small inputs the examples name (a UCI HAR folder, a long CSV, a Kaggle
-folder, a photograph; `hapt` and `demo` are the real thing), run in the journey's order so that
-each example finds what the ones before it made (data/hapt, models/har-gru, ...).
+"""Every documented example runs as written: README.md's bash lines in the README's order, then every
+example in every command's help (its Examples section) in the journey's order, in one working folder
+holding the small inputs they name (a UCI HAR folder, a long CSV, a Kaggle folder, a photograph;
+`hapt` and `demo` are the real thing), so that each finds what the ones before it made (data/hapt,
+models/har-gru, ...). A help example that is word for word a README line has run already and is not
+run twice: the README and the help show the same journey.
 
 Only budgets are appended, never anything that changes what a command does: fewer readings for
 `hapt` windows, small images and few simulated patients, one epoch of a small model, and for
@@ -15,8 +17,7 @@ import shlex
 import pytest
 import typer
 from helpers.cli import command_paths, invoke
-from helpers.data import fundus_jpeg, kaggle_folder, write_long_csv, write_uci_folder
-from helpers.examples import budget, small_baselines
+from helpers.examples import README, budget, command_lines, small_baselines, write_inputs
 
 import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.app import app
@@ -50,14 +51,6 @@ def examples_in_help(path: tuple[str, ...]) -> list[str]:
     return [line.strip() for line in section.splitlines() if line.strip().startswith("dltrain ")]
 
 
-def write_inputs(root) -> None:
-    """The inputs the examples name that are not made by an earlier example."""
-    write_uci_folder(root)  # root / "UCI HAR Dataset"
-    write_long_csv(root / "wisdm.csv")
-    kaggle_folder(root / "kaggle", patients=8)
-    fundus_jpeg(root / "photo.jpeg", level=2)
-
-
 def test_every_command_has_examples_that_fit_80_columns():
     assert sorted(command_paths()) == sorted(JOURNEY), "a new command: add it to JOURNEY (and give it examples)"
     for path in JOURNEY:
@@ -72,18 +65,20 @@ def test_every_command_has_examples_that_fit_80_columns():
         )
 
 
-def test_every_example_runs(tmp_path, monkeypatch):
+def test_every_documented_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(reproduce_module, "load_baselines", small_baselines)
     write_inputs(tmp_path)
-    failures = []
-    for path in JOURNEY:
-        for line in examples_in_help(path):
-            words = shlex.split(line)[1:]
-            result = invoke(*words, *budget(words))
-            if result.exit_code != 0:
-                failures.append(f"{line}\n    exit {result.exit_code}: {result.output.strip()[-600:]}")
+    readme = [shlex.split(line)[1:] for line in command_lines(README)]
+    helps = [shlex.split(line)[1:] for path in JOURNEY for line in examples_in_help(path)]
+    failures, done = [], []
+    for words in readme + [words for words in helps if words not in readme]:
+        result = invoke(*words, *budget(words))
+        done.append(words)
+        if result.exit_code != 0:
+            failures.append(f"dltrain {shlex.join(words)}\n    exit {result.exit_code}: {result.output.strip()[-600:]}")
     assert not failures, "\n".join(failures)
+    assert len(done) >= len(readme) + 15  # the help shows more than the README
 
 
 @pytest.mark.parametrize("words", [["prepare", "har", "hapt"], ["train", "data/retina-demo"], ["sweep"], ["env"]])

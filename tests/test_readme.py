@@ -1,16 +1,9 @@
-"""README.md's examples run as written; the docs/ pages show only commands and options that exist,
-and their links lead somewhere.
+"""The docs/ pages show only commands and options that exist, and their links lead somewhere.
 
-Every `dltrain ...` line of README.md's ```bash blocks is run, in the order the README shows them,
-in a working folder (tmp_path) that holds the small inputs they name and no earlier line makes (a
-`UCI HAR Dataset` folder, a photograph): each finds the data and runs the lines before it made, and
-each must exit 0. Placeholders (DATA_DIR, RUN_DIR, ...) are never in a bash block: the README's
-synopsis is a ```text block, which is not run, so a placeholder put in a bash block fails here
-instead of being skipped. No line is skipped.
-
-Only budgets are appended, the same as for the help examples (tests/test_help_examples.py): fewer
-`hapt` windows, small images and few simulated patients, one epoch of a small model, and the
-baselines of `reproduce` shrunk alike; the paths stay as written, relative to the working folder.
+README.md's bash lines run as written, in the README's order, in tests/test_help_examples.py (with
+the help's examples, in one working folder). Placeholders (DATA_DIR, RUN_DIR, ...) are never in a
+bash block: the README's synopsis is a ```text block, which is not run, so a placeholder put in a
+bash block fails there instead of being skipped.
 
 The docs/ pages (and the README's synopsis and inline `dltrain ...` spans) are not run: their
 `dltrain` lines are checked for command names and options that exist, which needs no training.
@@ -24,11 +17,8 @@ import shlex
 from pathlib import Path
 
 import typer
-from helpers.cli import invoke
-from helpers.data import fundus_jpeg, write_uci_folder
-from helpers.examples import budget, small_baselines
+from helpers.examples import command_lines
 
-import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,35 +26,15 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-def command_lines(path: Path, kinds=("bash",)) -> list[str]:
-    """The `dltrain ...` lines of the page's blocks of those kinds: continuation lines joined,
-    comments and leading environment assignments (NAME=value) dropped."""
-    pattern = r"```(?:" + "|".join(kinds) + r")\n(.*?)```"
-    blocks = re.findall(pattern, path.read_text(), flags=re.DOTALL)
-    lines = []
-    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
-        line = re.sub(r"^(\s*[A-Z_]+=\S+\s+)+", "", line.split(" #")[0]).strip()
-        if re.match(r"dltrain(\s|$)", line):
-            lines.append(line)
-    return lines
-
-
-def test_the_readme_examples_run_in_order(tmp_path, monkeypatch):
+def test_the_readme_starts_with_the_quick_start_and_keeps_its_examples_few():
+    """Every README line runs in tests/test_help_examples.py, in the README's order."""
     lines = command_lines(README)
     assert lines[:3] == [
         "dltrain prepare har hapt --out data/hapt",
         "dltrain train data/hapt --out models/har-gru",
         "dltrain evaluate models/har-gru --split test",
     ], "the quick start comes first"
-    assert len(lines) <= 25, "keep the README's examples few: each one runs here"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(reproduce_module, "load_baselines", small_baselines)
-    write_uci_folder(tmp_path)  # tmp_path / "UCI HAR Dataset"
-    fundus_jpeg(tmp_path / "photo.jpeg", level=2)
-    for line in lines:
-        words = shlex.split(line)[1:]
-        result = invoke(*words, *budget(words))
-        assert result.exit_code == 0, f"{line}\n    exit {result.exit_code}: {result.output.strip()[-1500:]}"
+    assert len(lines) <= 25, "keep the README's examples few: each one runs in the tests"
 
 
 def check_line(line: str) -> str | None:

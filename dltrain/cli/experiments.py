@@ -17,8 +17,10 @@ from dltrain.experiments.lab.budgets import BUDGETS
 
 logger = logging.getLogger("dltrain")
 COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
-SWEEP_EXAMPLES = examples("dltrain sweep data/hapt --grid optimizer.name=sgd,adam --out models/sweep")
-REPRODUCE_EXAMPLES = examples("dltrain reproduce har-gru --budget ci", "dltrain reproduce --all --budget ci --json")
+SWEEP_EXAMPLES = examples("dltrain sweep data/hapt --grid train.seed=1,2,3 --out models/seeds")
+REPRODUCE_EXAMPLES = examples(
+    "dltrain reproduce har-gru --budget ci --seeds 1,2,3", "dltrain reproduce --all --budget ci --json"
+)
 LAB_EXAMPLES = examples(
     "dltrain lab loss --data data/hapt --out models/lab", "dltrain lab --report-only --out models/lab"
 )

@@ -23,7 +23,7 @@ PREPARE_HAR_EXAMPLES = examples(
     "dltrain prepare har wisdm.csv --out data/wisdm --sample-rate 20",
 )
 PREPARE_RETINA_EXAMPLES = examples(
-    "dltrain prepare retina demo --out data/retina-demo --size 128",
+    "dltrain prepare retina demo --out data/retina-demo --size 128 --mix balanced",
     "dltrain prepare retina kaggle --out data/retina --size 512 --graham",
 )
 

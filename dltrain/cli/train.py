@@ -16,7 +16,7 @@ logger = logging.getLogger("dltrain")
 TRAIN_EXAMPLES = examples(
     "dltrain train data/hapt --out models/har-gru",
     "dltrain train data/hapt --out models/har-sgd --set optimizer.name=sgd",
-    "dltrain train data/retina-demo --out models/retina-cnn --set train.epochs=20",
+    "dltrain train data/retina-demo --out models/retina-cnn",
 )
 
 DataDirArgument = Annotated[

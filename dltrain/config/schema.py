@@ -181,7 +181,7 @@ class OptimizerConfig(Section):
     beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     beta_2: float = Field(0.999, ge=0.0, lt=1.0, description="adam, adamw, nadam")
     rho: float = Field(0.9, ge=0.0, lt=1.0, description="rmsprop: decay of the squared-gradient average")
-    epsilon: float = Field(1e-7, gt=0.0, description="added to denominators for numerical stability")
+    epsilon: float = Field(1e-7, gt=0.0, le=10.0, description="added to denominators for numerical stability")
     weight_decay: float | None = Field(None, ge=0.0, le=1.0, description="decoupled weight decay (adamw default 0.004)")
     clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm")
 
@@ -206,7 +206,7 @@ class ScheduleConfig(Section):
     )
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="step and plateau: the multiplier")
     every: int = Field(10, ge=1, le=100_000, description="step: epochs between cuts")
-    decay_rate: float = Field(0.1, gt=0.0, description="exponential and inverse_time: k, per epoch")
+    decay_rate: float = Field(0.1, gt=0.0, le=100.0, description="exponential and inverse_time: k, per epoch")
     final_learning_rate: float = Field(0.0, ge=0.0, description="linear: the rate at the end of training")
     warmup_epochs: int = Field(0, ge=0, le=100_000, description="cosine: epochs of linear warm-up from 0")
     patience: int = Field(3, ge=1, le=100_000, description="plateau: epochs without improvement before the rate is cut")

@@ -13,13 +13,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from dltrain.config.loading import load_config, validate_config
+from dltrain.config.loading import load_config
 from dltrain.config.schema import Config
 from dltrain.core.errors import DltrainError, UsageError
 from dltrain.core.outputs import RUN_DIR, check_against_inputs, check_output, refuse_file_as_folder
-from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, STATUS_COMPLETE, Run
+from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, LAST_MODEL_FILE, STATUS_COMPLETE, Run, read_config_file
 
 logger = logging.getLogger("dltrain")
 
@@ -90,10 +88,8 @@ def _existing_state(run_dir: Path, config: Config, data_meta=None) -> str:
 def _same_config(run_dir: Path, config: Config) -> bool:
     """A run that stopped before training wrote its provenance still has its config.yaml."""
     try:
-        return (
-            validate_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text()), str(run_dir), saved_run=True) == config
-        )
-    except Exception:  # no config, or a damaged one
+        return read_config_file(run_dir / CONFIG_FILE) == config
+    except DltrainError:  # no config, or a damaged one
         return False
 
 

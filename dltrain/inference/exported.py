@@ -13,14 +13,15 @@ of what it wrote in the run's `exports.json`, and predict checks it before loadi
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import DataError, UsageError, describe_validation_error
 from dltrain.core.extras import require_extra
 from dltrain.core.files import update_digest, write_json_atomic
 
@@ -46,6 +47,19 @@ def format_of(path: Path) -> str:
 EXPORTS_FILE = "exports.json"  # in the run folder: the sha256 of every export written from it
 
 
+class ExportRecord(BaseModel):
+    """One export `dltrain export` wrote from the run, keyed in exports.json by its sha256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["saved_model", "litert", "onnx"]
+    path: str
+    created: str
+
+
+EXPORT_RECORDS = TypeAdapter(dict[str, ExportRecord])
+
+
 def export_digest(path: Path) -> str:
     """sha256 of an exported file, or of a folder's files with their relative paths."""
     digest = hashlib.sha256()
@@ -67,12 +81,12 @@ def recorded_exports(run) -> dict:
     if not path.is_file():
         return {}
     try:
-        records = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        raise DataError(f"{path} is damaged; export the model again") from None
-    if not isinstance(records, dict):
-        raise DataError(f"{path} is damaged; export the model again")
-    return records
+        return {
+            digest: record.model_dump() for digest, record in EXPORT_RECORDS.validate_json(path.read_bytes()).items()
+        }
+    except (ValidationError, OSError) as error:
+        reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
+        raise DataError(f"{path} is damaged ({reason}); export the model again") from None
 
 
 def record_export(run, path: Path, export_format: str) -> None:
@@ -82,7 +96,7 @@ def record_export(run, path: Path, export_format: str) -> None:
         "path": str(path.resolve()),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_json_atomic(run.path / EXPORTS_FILE, records)
+    write_json_atomic(run.path / EXPORTS_FILE, EXPORT_RECORDS.dump_python(EXPORT_RECORDS.validate_python(records)))
 
 
 def check_export_of(run, path: Path) -> str:

@@ -12,9 +12,9 @@ import pandas as pd
 from dltrain.core.errors import UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
-from dltrain.data.har.readers import HAPT_SOURCE
+from dltrain.data.datadir import META_FILE, DataDir
 from dltrain.runs.rundir import Run, is_run_folder
-from dltrain.tasks import task_of
+from dltrain.tasks import TASKS, task_of
 from dltrain.tasks.base import PredictRequest, resolve_tta
 
 logger = logging.getLogger("dltrain")
@@ -46,7 +46,8 @@ def refuse_swapped_arguments(run_dir: Path, source: str) -> None:
     """`dltrain predict hapt models/run`: the run comes first; said in one line, not "no such run"."""
     if is_run_folder(run_dir):
         return
-    if is_run_folder(Path(source)) or str(run_dir) == HAPT_SOURCE:
+    source_words = {word for name in TASKS.names() for word in TASKS.get(name).source_words}
+    if is_run_folder(Path(source)) or str(run_dir) in source_words:
         raise UsageError(
             f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, "
             f"dltrain predict {shlex.quote(source)} {shlex.quote(str(run_dir))} --out FILE.csv"
@@ -93,7 +94,8 @@ def predict_run(
         check_export_of(run, exported)  # an export dltrain wrote from this run, unchanged since
     task = task_of(run.data_meta)
     tta = resolve_tta(task, run, "none" if tta is None and not blend else tta)  # the blend's mode, unless --no-blend
-    request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported), blend)
+    data, split = data_dir_input(run, task, source, split)
+    request = PredictRequest(source, split, probabilities, tta, model_loader(run, exported), blend, data=data)
     frame = task.predict(run, request)
     text = frame.to_csv(index=False, float_format="%.6f")
     if out == STDOUT:
@@ -106,6 +108,22 @@ def predict_run(
     elif out != STDOUT:  # an earlier prediction's list (checked as ours above) no longer describes this CSV
         filled_path(out).unlink(missing_ok=True)
     return frame
+
+
+def data_dir_input(run: Run, task, source: str, split: str | None) -> tuple[DataDir | None, str | None]:
+    """INPUT as a prepared DATA_DIR, checked against the run's data, with the split to predict (the
+    requested one, else its unlabelled or test split); (None, None) for any other INPUT. A word the
+    task gives a meaning of its own (`hapt`) is never read as a folder of that name."""
+    path = Path(source)
+    if source in task.source_words or not (path.is_dir() and (path / META_FILE).is_file()):
+        if split is not None:
+            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
+        return None, None
+    data = DataDir.open(path)
+    run.data_meta.check_compatible(data.meta, source)
+    chosen = data.prediction_split(split)
+    logger.info("INPUT %s: the %s split of a prepared DATA_DIR", source, chosen)
+    return data, chosen
 
 
 def filled_path(out: Path) -> Path:

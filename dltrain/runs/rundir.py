@@ -75,7 +75,8 @@ def _read_provenance(path: Path) -> Provenance:
         raise DataError(f"{path}: {describe_validation_error(error)}") from None
 
 
-def _read_config(path: Path) -> Config:
+def read_config_file(path: Path) -> Config:
+    """A run's config.yaml, validated as a saved run's (a DataError names what is wrong)."""
     try:
         tree = yaml.safe_load(path.read_bytes())
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as error:
@@ -117,7 +118,7 @@ class Run:
         missing = [name for name in (CONFIG_FILE, PROVENANCE_FILE) if not (path / name).is_file()]
         if missing:
             raise DataError(f"{path} is not a dltrain run (missing {', '.join(missing)})")
-        run = cls(path, _read_config(path / CONFIG_FILE), _read_provenance(path / PROVENANCE_FILE))
+        run = cls(path, read_config_file(path / CONFIG_FILE), _read_provenance(path / PROVENANCE_FILE))
         if finished:
             run.check_finished()
         return run

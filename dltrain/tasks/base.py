@@ -42,13 +42,14 @@ class PredictRequest:
     """What `dltrain predict` asks beyond the run: the INPUT, an optional split of a DATA_DIR, and options."""
 
     source: str
-    split: str | None = None
+    split: str | None = None  # with `data`, the split chosen (the requested one, else the DATA_DIR's default)
     probabilities: bool = True
     tta: str = "none"  # a test-time augmentation the task offers (tta_modes)
     load_model: Callable = None  # load_model(sample_shape, what) -> a model with Keras's predict
     blend: bool = True  # use the run's blend of both eyes (retina), when it has one
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) of inputs that could not be read
     filled: list[dict] = field(default_factory=list)  # rows the task had to fill in for unreadable inputs
+    data: DataDir | None = None  # INPUT as a prepared DATA_DIR, opened and checked against the run's data
 
 
 class Task(Protocol):
@@ -59,6 +60,7 @@ class Task(Protocol):
     supports_distributed: bool  # whether `train --distributed` can train it
     tta_modes: tuple[str, ...]  # test-time augmentations it offers, "none" first
     submission_columns: tuple[str, ...]  # the first columns of `predict`'s CSV
+    source_words: tuple[str, ...]  # INPUT words that name a source of the task's own, never a folder (e.g. hapt)
 
     def check_config(self, config: Config, data: DataDir) -> None:
         """Refuse a config that cannot train on this data, in one line (UsageError)."""

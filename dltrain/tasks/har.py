@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.errors import DataError, UsageError
-from dltrain.data.datadir import META_FILE, DataDir
+from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import (
     SCORING_BATCH_SIZE,
     TrainingContext,
@@ -36,6 +36,7 @@ class HarTask:
     supports_distributed = True  # --distributed: several processes share every batch
     tta_modes = ("none",)
     submission_columns = ("id", "activity")
+    source_words = (HAPT_SOURCE,)  # the package's recordings, even where a folder of that name lies here
     monitors = ("val_loss", "val_accuracy")
 
     def check_config(self, config, data: DataDir) -> None:
@@ -129,17 +130,9 @@ class HarTask:
         return frame
 
     def _windows(self, run, request: PredictRequest) -> tuple[np.ndarray, np.ndarray]:
-        source = Path(request.source)
-        # The word `hapt` is the package's recordings, even where a folder of that name lies here.
-        if request.source != HAPT_SOURCE and source.is_dir() and (source / META_FILE).is_file():
-            data = DataDir.open(source)
-            run.data_meta.check_compatible(data.meta, str(source))
-            split = data.prediction_split(request.split)
-            logger.info("INPUT %s: the %s split of a prepared DATA_DIR", source, split)
-            windows = data.split(split)
+        if request.data is not None:
+            windows = request.data.split(request.split)
             return windows.x, windows.ids
-        if request.split is not None:
-            raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
         return windows_from_source(request.source, run.data_meta)  # its reader logs the SOURCE it resolved
 
     def explain_input_error(self, data: DataDir, error: Exception):

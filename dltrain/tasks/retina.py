@@ -13,7 +13,7 @@ import pandas as pd
 from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError, decoding_error_line
 from dltrain.core.vocabulary import TTA_VIEWS
-from dltrain.data.datadir import META_FILE, DataDir
+from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import (
     SCORING_BATCH_SIZE,
     TrainingContext,
@@ -47,6 +47,7 @@ class RetinaTask:
     supports_distributed = True  # --distributed: several processes share every batch
     tta_modes = tuple(TTA_VIEWS)
     submission_columns = ("image", "level")
+    source_words = ()  # INPUT is a folder of photographs, one photograph or a DATA_DIR
 
     def check_config(self, config, data: DataDir) -> None:
         check_model_fits(self, config)
@@ -274,11 +275,9 @@ class RetinaTask:
             raise UsageError(
                 f"{run.path}'s blend was fitted on --tta {blend.tta} outputs; pass --tta {blend.tta}, or --no-blend"
             )
-        if source.is_dir() and (source / META_FILE).is_file():
-            names, outputs = self._outputs_of_data_dir(run, source, request)
+        if request.data is not None:
+            names, outputs = self._outputs_of_data_dir(run, request.data, request)
         else:
-            if request.split is not None:
-                raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
             names, outputs = self._outputs_of_photographs(run, source, request)
         frame = pd.DataFrame({"image": names, "level": self._grades(run, names, outputs, request).astype(int)})
         return self._fill_unreadable(run, frame, request)
@@ -310,14 +309,11 @@ class RetinaTask:
             else pd.concat([frame, filled[["image", "level"]]]).sort_values("image", ignore_index=True)
         )
 
-    def _outputs_of_data_dir(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
+    def _outputs_of_data_dir(self, run, data: DataDir, request: PredictRequest) -> tuple[list[str], np.ndarray]:
         from dltrain.data.retina.pipeline import ImageFeed, image_paths
         from dltrain.data.retina.prepare import unreadable_unlabelled
 
-        data = DataDir.open(source)
-        run.data_meta.check_compatible(data.meta, str(source))
-        split = data.prediction_split(request.split)
-        logger.info("INPUT %s: the %s split of a prepared DATA_DIR", source, split)
+        source, split = data.path, request.split
         table = data.split(split)
         if split == "unlabelled":  # the test/ photographs prepare rejected still get a row
             request.rejects.extend(unreadable_unlabelled(source))

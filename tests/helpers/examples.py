@@ -3,8 +3,13 @@ in seconds: only budgets, never anything that changes what a command does."""
 
 from __future__ import annotations
 
-import dltrain.experiments.reproduce as reproduce_module
+import re
+from pathlib import Path
 
+import dltrain.experiments.reproduce as reproduce_module
+from helpers.data import fundus_jpeg, kaggle_folder, write_long_csv, write_uci_folder
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 # The real baselines, read before a test swaps `load_baselines` for `small_baselines`.
 ORIGINAL_BASELINES = reproduce_module.load_baselines
 
@@ -42,3 +47,25 @@ def small_baselines():
             budget_values.set = [*budget_values.set, *small]
             budget_values.band = (0.0, 1.0)
     return baselines
+
+
+def command_lines(path: Path, kinds=("bash",)) -> list[str]:
+    """The `dltrain ...` lines of the page's blocks of those kinds: continuation lines joined,
+    comments and leading environment assignments (NAME=value) dropped."""
+    pattern = r"```(?:" + "|".join(kinds) + r")\n(.*?)```"
+    blocks = re.findall(pattern, path.read_text(), flags=re.DOTALL)
+    lines = []
+    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+        line = re.sub(r"^(\s*[A-Z_]+=\S+\s+)+", "", line.split(" #")[0]).strip()
+        if re.match(r"dltrain(\s|$)", line):
+            lines.append(line)
+    return lines
+
+
+def write_inputs(root: Path) -> None:
+    """The inputs the documented examples name that no earlier example makes: a UCI HAR folder, a
+    long CSV, a Kaggle folder, a photograph (`hapt` and `demo` are the real thing)."""
+    write_uci_folder(root)  # root / "UCI HAR Dataset"
+    write_long_csv(root / "wisdm.csv")
+    kaggle_folder(root / "kaggle", patients=8)
+    fundus_jpeg(root / "photo.jpeg", level=2)

@@ -285,6 +285,11 @@ def test_predict_unknown_class_folder(trained, tmp_path):
     assert not out.exists()
 
 
+def test_predict_with_a_split_of_a_missing_input_says_it_is_missing(trained, tmp_path):
+    result = invoke("predict", trained["run"], tmp_path / "absent", "--split", "test", "--out", tmp_path / "p.csv")
+    assert_one_line_error(result, 1, "no such file or folder")
+
+
 def test_predict_series_of_another_length(trained, tmp_path):
     source = tmp_path / "longer"
     write_series_csv(source / "a01" / "x.csv", np.zeros((40, 3)), ["feature_0", "feature_1", "feature_2"])

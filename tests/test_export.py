@@ -45,7 +45,7 @@ def _predict(run, source, out, *arguments):
 
 
 @pytest.fixture(scope="module")
-def keras_predictions(har_run, retina_run, tmp_path_factory):  # noqa: F811
+def keras_predictions(har_run, retina_run, tmp_path_factory):
     """What the runs' own model.keras predicts: the HAPT-style data's test split, the raw photographs."""
     folder = tmp_path_factory.mktemp("keras-predictions")
     return {
@@ -60,7 +60,7 @@ def keras_predictions(har_run, retina_run, tmp_path_factory):  # noqa: F811
 )
 def test_export_matches_the_keras_model_and_predicts_alike(
     task, export_format, name, har_run, retina_run, keras_predictions, tmp_path
-):  # noqa: F811
+):
     import onnxruntime
     import tensorflow as tf
 
@@ -94,7 +94,7 @@ def test_export_matches_the_keras_model_and_predicts_alike(
         assert predicted.equals(expected)
 
 
-def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path):  # noqa: F811
+def test_predict_refuses_an_export_of_another_run(har_run, retina_run, tmp_path):
     out = tmp_path / "har.tflite"
     assert _export(har_run, "--format", "litert", "--out", str(out)).exit_code == 0
     result = invoke(
@@ -174,7 +174,7 @@ def test_bad_export_options_are_one_line(arguments, fragment, har_run, tmp_path,
 
 
 @pytest.fixture(scope="module")
-def mixed_runs(har_run, retina_run, tmp_path_factory):  # noqa: F811
+def mixed_runs(har_run, retina_run, tmp_path_factory):
     """Runs trained as a tensor-core GPU trains them: mixed precision (retina: augmentation in the model)."""
     from helpers.training import TINY_CNN
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dltrain.tasks.grading import apply_thresholds, quadratic_kappa, tune_thresholds
 
@@ -27,3 +28,18 @@ def test_tuned_thresholds_fix_a_biased_regressor():
     after = quadratic_kappa(levels, apply_thresholds(values, thresholds))
     assert after > before + 0.05 and after > 0.95
     assert thresholds == sorted(thresholds)
+
+
+def test_a_split_of_one_grade_scores_a_nan_kappa_that_is_written_and_read_back(tmp_path):
+    """Every label and prediction the same grade: no disagreement to expect, kappa is NaN (sklearn),
+    and metrics-<split>.json still takes it."""
+    from dltrain.runs.metrics import read_split_metrics, write_split_metrics
+    from dltrain.tasks.classification import classification_metrics
+
+    truth = predicted = np.zeros(6, int)
+    metrics = classification_metrics(truth, predicted, ["0", "1", "2", "3", "4"])
+    with pytest.warns(UserWarning, match="undefined"):  # sklearn says so, and returns NaN
+        metrics.update(quadratic_weighted_kappa=quadratic_kappa(truth, predicted), split="val", data_dir="d")
+    assert np.isnan(metrics["quadratic_weighted_kappa"])
+    write_split_metrics(tmp_path, metrics)
+    assert np.isnan(read_split_metrics(tmp_path, "val").quadratic_weighted_kappa)

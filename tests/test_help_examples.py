@@ -78,7 +78,7 @@ def test_every_documented_example_runs(tmp_path, monkeypatch):
         if result.exit_code != 0:
             failures.append(f"dltrain {shlex.join(words)}\n    exit {result.exit_code}: {result.output.strip()[-600:]}")
     assert not failures, "\n".join(failures)
-    assert len(done) >= len(readme) + 15  # the help shows more than the README
+    assert len(done) > len(readme)  # the help shows more than the README
 
 
 @pytest.mark.parametrize("words", [["prepare", "har", "hapt"], ["train", "data/retina-demo"], ["sweep"], ["env"]])

@@ -3,10 +3,10 @@ DATA_DIR's splits and the test-time augmentation modes with their views."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 SplitName = Literal["train", "val", "test", "unlabelled"]
-SPLITS: tuple[SplitName, ...] = ("train", "val", "test", "unlabelled")
+SPLITS: tuple[SplitName, ...] = get_args(SplitName)
 
 # Test-time augmentation modes and their views (indices into an image's eight rotations and mirrors,
 # as RetinaTask._view_outputs computes them): the four flips (identity, up-down, left-right, both =

@@ -86,7 +86,7 @@ def recorded_exports(run) -> dict:
         }
     except (ValidationError, OSError) as error:
         reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
-        raise DataError(f"{path} is damaged ({reason}); export the model again") from None
+        raise DataError(f"{path} is damaged ({reason}); remove it, then export the model again") from None
 
 
 def record_export(run, path: Path, export_format: str) -> None:

@@ -31,8 +31,9 @@ class SplitMetrics(BaseModel):
     count: int = Field(ge=0)
     classes: list[str]
     confusion_matrix: list[list[int]]
-    accuracy: float | None = Field(None, ge=0.0, le=1.0)
-    quadratic_weighted_kappa: float | None = Field(None, ge=-1.0, le=1.0)
+    # No bounds: kappa is NaN where every label and prediction are one grade (no disagreement to expect).
+    accuracy: float | None = None
+    quadratic_weighted_kappa: float | None = None
     steered_by_this_split: list[str] | None = None  # validation only: what it chose in the run
 
 

@@ -64,6 +64,7 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
 
     from dltrain.config.loading import load_config
     from dltrain.data.datadir import DataDir
+    from dltrain.data.feeds import passes_per_epoch
     from dltrain.training.building import build_model
 
     config = load_config(preset, epoch_budget(epochs, settings))
@@ -71,10 +72,14 @@ def in_memory_epochs(data_dir: Path, preset: str, epochs: int, settings: list[st
     x, y = training_tensors(data, config)
     keras.utils.set_random_seed(config.train.seed)
     batch = config.train.batch_size
-    steps = -(-len(x) // batch)
+    # The same steps as dltrain's epoch: as many passes as train.min_steps_per_epoch asks (har-gru: 50
+    # steps, two passes over half the HAPT windows), batched across the pass boundary as dltrain does.
+    passes = passes_per_epoch(len(x), batch, config.train.min_steps_per_epoch)
+    steps = -(-passes * len(x) // batch)
     model = build_model(data, config, steps)
     dataset = (
         tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y)))
+        .repeat(passes)
         .batch(batch)
         .cache()
         .prefetch(tf.data.AUTOTUNE)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from dltrain.core.console import configure_logging, stderr_console
-from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError, decoding_error_line, device_memory_error
+from dltrain.core.errors import DATA_EXIT_CODE, USAGE_EXIT_CODE, DltrainError, backend_failure
 from dltrain.core.vocabulary import SPLITS
 
 REGRESSION_EXIT_CODE = 3  # `dltrain reproduce`: a baseline's metric left its band
@@ -77,11 +77,8 @@ def environment_error_line(error: BaseException) -> str:
 def backend_error_line(error: Exception) -> str | None:
     """The backends' errors that are the machine's or the data's, not dltrain's, as one line
     (matched by name: TensorFlow is not imported here)."""
-    memory = device_memory_error(error)
-    if memory is not None:
-        return str(memory)
-    decoding = decoding_error_line(error)
-    return decoding
+    failure = backend_failure(error)
+    return None if failure is None else str(failure)
 
 
 class Terminated(KeyboardInterrupt):

@@ -7,6 +7,8 @@ wrong type), 1 for data errors (missing file, wrong layout, malformed values).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,6 +69,27 @@ def decoding_error_line(error: BaseException) -> str | None:
         first = text.strip().splitlines()[0][:200]
         return f"a prepared image could not be decoded ({first}); run 'dltrain prepare' again"
     return None
+
+
+def backend_failure(error: BaseException) -> DataError | None:
+    """A backend error that is the machine's or the data's, not dltrain's: the device out of memory,
+    or a prepared image that cannot be decoded (named where the pipeline's check caught it); None for
+    any other error."""
+    decoding = decoding_error_line(error)
+    return device_memory_error(error) or (DataError(decoding) if decoding else None)
+
+
+@contextmanager
+def failures_explained() -> Iterator[None]:
+    """Backend errors for what they are (`backend_failure`): a DataError in one line, so that a sweep
+    records it as that point's failure and goes on; any other error as it was."""
+    try:
+        yield
+    except Exception as error:
+        explained = backend_failure(error)
+        if explained is None:
+            raise
+        raise explained from None
 
 
 class DivergedError(UsageError):

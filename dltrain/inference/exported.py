@@ -76,14 +76,12 @@ def export_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def recorded_exports(run) -> dict:
+def recorded_exports(run) -> dict[str, ExportRecord]:
     path = run.path / EXPORTS_FILE
     if not path.is_file():
         return {}
     try:
-        return {
-            digest: record.model_dump() for digest, record in EXPORT_RECORDS.validate_json(path.read_bytes()).items()
-        }
+        return EXPORT_RECORDS.validate_json(path.read_bytes())
     except (ValidationError, OSError) as error:
         reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
         raise DataError(f"{path} is damaged ({reason}); remove it, then export the model again") from None
@@ -91,12 +89,10 @@ def recorded_exports(run) -> dict:
 
 def record_export(run, path: Path, export_format: str) -> None:
     records = recorded_exports(run)
-    records[export_digest(path)] = {
-        "format": export_format,
-        "path": str(path.resolve()),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    write_json_atomic(run.path / EXPORTS_FILE, EXPORT_RECORDS.dump_python(EXPORT_RECORDS.validate_python(records)))
+    records[export_digest(path)] = ExportRecord(
+        format=export_format, path=str(path.resolve()), created=datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    write_json_atomic(run.path / EXPORTS_FILE, EXPORT_RECORDS.dump_python(records))
 
 
 def check_export_of(run, path: Path) -> str:

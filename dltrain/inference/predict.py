@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dltrain.core.errors import DataError, UsageError
+from dltrain.core.errors import UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
 from dltrain.data.datadir import META_FILE, DataDir
@@ -116,9 +116,7 @@ def data_dir_input(run: Run, task, source: str, split: str | None) -> tuple[Data
     task gives a meaning of its own (`hapt`) is never read as a folder of that name."""
     path = Path(source)
     if source in task.source_words or not (path.is_dir() and (path / META_FILE).is_file()):
-        if split is not None and source not in task.source_words and not path.exists():
-            raise DataError(f"{source}: no such file or folder")
-        if split is not None:
+        if split is not None and (source in task.source_words or path.exists()):  # a missing INPUT: the task says so
             raise UsageError("--split applies only when INPUT is a prepared DATA_DIR")
         return None, None
     data = DataDir.open(path)

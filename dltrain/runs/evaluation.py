@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, failures_explained
 from dltrain.data.datadir import DataDir
 from dltrain.runs.metrics import write_split_metrics
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import check_tta, failures_explained, resolve_tta
+from dltrain.tasks.base import check_tta, resolve_tta
 
 logger = logging.getLogger("dltrain")
 
@@ -25,7 +25,7 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     check_tta(task, tta)
     history = run.history()  # a damaged history.csv is refused before anything is written
     scoring = task.scoring_inputs(data, split)
-    with failures_explained(task, data):
+    with failures_explained():
         outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
     classes = run.data_meta.classes
     metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run, tta), classes)

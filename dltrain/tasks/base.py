@@ -9,15 +9,14 @@ read those attributes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from dltrain.core.errors import UsageError, device_memory_error
+from dltrain.core.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,9 +111,6 @@ class Task(Protocol):
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         """Predictions for INPUT in the task's submission format."""
 
-    def explain_input_error(self, data: DataDir, error: Exception) -> Exception | None:
-        """A DataError naming the damaged file behind a backend error while reading `data`, if it is one."""
-
     def prepare(self, source: str, out: Path, options: dict[str, Any], workers: int) -> None:
         """Prepare SOURCE into a DATA_DIR at `out` with `prepare`'s keyword options (reproduce's baselines)."""
 
@@ -138,16 +134,3 @@ def resolve_tta(task: Task, run, tta: str | None) -> str:
         return task.default_tta(run)
     check_tta(task, tta)
     return tta
-
-
-@contextmanager
-def failures_explained(task: Task, data) -> Iterator[None]:
-    """A backend error for what it is: a damaged input file becomes one DataError naming the file, a
-    device out of memory a DeviceMemoryError (a sweep records it as that point's failure and goes on)."""
-    try:
-        yield
-    except Exception as error:
-        explained = task.explain_input_error(data, error) or device_memory_error(error)
-        if explained is None:
-            raise
-        raise explained from None

@@ -135,9 +135,6 @@ class HarTask:
             return windows.x, windows.ids
         return windows_from_source(request.source, run.data_meta)  # its reader logs the SOURCE it resolved
 
-    def explain_input_error(self, data: DataDir, error: Exception):
-        return None  # windows are arrays, checked when read
-
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.data.har.prepare import prepare_har
         from dltrain.data.har.types import HarOptions

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dltrain.core.console import progress_bar
-from dltrain.core.errors import DataError, UsageError, decoding_error_line
+from dltrain.core.errors import DataError, UsageError, failures_explained
 from dltrain.core.vocabulary import TTA_VIEWS
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import (
@@ -24,7 +24,7 @@ from dltrain.data.feeds import (
     steps_per_epoch,
 )
 from dltrain.data.retina.sources import IMAGE_SUFFIXES
-from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits, failures_explained
+from dltrain.tasks.base import PredictRequest, ScoringInputs, check_model_fits
 from dltrain.tasks.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
 from dltrain.tasks.classification import classification_metrics, crossentropy_or_mse
 from dltrain.tasks.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
@@ -258,7 +258,7 @@ class RetinaTask:
     def blend(self, run, data: DataDir, tta: str) -> Blend:
         """Fit the blend of both eyes on the validation split's outputs and write blend.json."""
         scoring = self.scoring_inputs(data, "val")
-        with failures_explained(self, data):
+        with failures_explained():
             outputs = self.predict_outputs(run.load_model(), scoring.inputs, tta)
         blend = fit_blend(list(scoring.ids), outputs, scoring.labels, tta)
         write_blend(run.path, blend)
@@ -319,7 +319,7 @@ class RetinaTask:
             request.rejects.extend(unreadable_unlabelled(source))
         model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
         feed = ImageFeed(image_paths(source, table), np.zeros(len(table), np.int64), data.meta.image_options.size)
-        with failures_explained(self, data):
+        with failures_explained():
             batches = feed.batches(scoring_batch_size(data.meta.image_options.size)).prefetch(2)
             outputs = self.predict_outputs(model, batches, request.tta)
         return table["image"].tolist(), outputs
@@ -369,12 +369,6 @@ class RetinaTask:
             name, reason = request.rejects[0] if request.rejects else ("", "")
             raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
         return names, outputs
-
-    def explain_input_error(self, data: DataDir, error: Exception) -> DataError | None:
-        """A failure of the decoding ops, named for what it is (the file, where the pipeline's check
-        caught it); no photograph is decoded again to find out."""
-        line = decoding_error_line(error)
-        return None if line is None else DataError(line)
 
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.data.retina.meta import ImageOptions

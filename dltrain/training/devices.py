@@ -13,21 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dltrain.training.resolution import Gpu, Machine, Pinned, Resolution, resolve
+from dltrain.training.resolution import Gpu, Machine, Pinned, Resolution, parse_capability, resolve
 
 logger = logging.getLogger("dltrain")
 JAX_DETERMINISM_FLAG = "--xla_gpu_deterministic_ops=true"  # XLA's switch; read once, when JAX starts
 REPLICA_SEED_STRIDE = 1_000_003  # added to each replica's random-generator seeds, times its number
-
-
-def parse_capability(value) -> tuple[int, int] | None:
-    """(major, minor) from TensorFlow's tuple or JAX's "8.0"; None when not reported."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        major, _, minor = value.partition(".")
-        return (int(major), int(minor or 0)) if major.isdigit() else None
-    return tuple(int(part) for part in value)[:2]
 
 
 @functools.cache

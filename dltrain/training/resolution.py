@@ -36,6 +36,16 @@ FLOAT32 = "float32"
 Backend = Literal["tensorflow", "jax"]
 
 
+def parse_capability(value) -> tuple[int, int] | None:
+    """(major, minor) from TensorFlow's tuple or JAX's and a test's "8.0"; None when not reported."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        major, _, minor = value.partition(".")
+        return (int(major), int(minor or 0)) if major.isdigit() else None
+    return tuple(int(part) for part in value)[:2]
+
+
 @dataclass(frozen=True)
 class Gpu:
     name: str = "GPU"
@@ -43,7 +53,7 @@ class Gpu:
 
     @property
     def tensor_cores(self) -> bool:
-        return self.compute_capability is not None and tuple(self.compute_capability) >= TENSOR_CORE_COMPUTE_CAPABILITY
+        return self.compute_capability is not None and self.compute_capability >= TENSOR_CORE_COMPUTE_CAPABILITY
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,7 @@ class Machine:
     @classmethod
     def with_gpus(cls, capability: str, count: int = 1, backend: Backend = "tensorflow") -> Machine:
         """A machine of `count` GPUs of compute capability `capability` ("8.0"), e.g. for a test or a what-if."""
-        major, _, minor = capability.partition(".")
-        return cls(backend, tuple(Gpu(f"GPU {capability}", (int(major), int(minor or 0))) for _ in range(count)))
+        return cls(backend, tuple(Gpu(f"GPU {capability}", parse_capability(capability)) for _ in range(count)))
 
     @property
     def device_type(self) -> str:

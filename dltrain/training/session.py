@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltrain.config.schema import Config
-from dltrain.core.errors import DataError, DivergedError, UsageError
+from dltrain.core.errors import DataError, DivergedError, UsageError, failures_explained
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import TrainingContext, steps_per_epoch
@@ -24,7 +24,6 @@ from dltrain.runs.lifecycle import interrupted_on_failure, staged_run, trim_hist
 from dltrain.runs.provenance import Provenance, first_provenance, git_commit, software_versions
 from dltrain.runs.rundir import LAST_MODEL_FILE, MODEL_FILE, STATUS_COMPLETE, Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import failures_explained
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
 from dltrain.training.preflight import (
     check_training_inputs,
@@ -157,14 +156,14 @@ class TrainingSession:
         names, replicas = ", ".join(device["names"]), setup.resolution.replicas
         logger.info("training on %s (%s), %d replica(s)", device["type"], names, replicas)
         try:
-            with device_scope(setup), failures_explained(task_of(self.data.meta), self.data):
+            with device_scope(setup), failures_explained():
                 model, callbacks, watch = self._fit(setup)
             if self.group.distributed:
                 from dltrain.training.multihost import check_same_weights, leave
 
                 self.run.provenance.weights_sha256 = check_same_weights(model, self.group)
                 leave()  # scoring below loads model.keras on this process alone
-            with failures_explained(task_of(self.data.meta), self.data):
+            with failures_explained():
                 self._finish(callbacks, watch)
         except BaseException as error:
             if self.tracker:

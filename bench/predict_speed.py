@@ -150,8 +150,8 @@ def main() -> None:
     report.add(
         "HAPT DATA_DIR, test split", len(windows.x), ours, memory, memory / ours, verdict(memory / ours, GOAL), "", ""
     )
-    from dltrain.data.har.readers import read_har_source
-    from dltrain.data.har.types import HarOptions
+    from dltrain.tasks.har.readers import read_har_source
+    from dltrain.tasks.har.types import HarOptions
 
     started = time.perf_counter()
     recordings = read_har_source("hapt", HarOptions()).windows.x

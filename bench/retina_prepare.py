@@ -72,7 +72,7 @@ def naive_box(array: np.ndarray) -> tuple[int, int, int, int]:
 
 def naive_prepare(paths: list[Path], out: Path, size: int) -> float:
     """What a first script does: decode at full resolution, crop, resize with LANCZOS, save."""
-    from dltrain.data.retina.images import pad_to_square
+    from dltrain.tasks.retina.images import pad_to_square
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

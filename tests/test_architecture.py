@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dltrain"
-TASK_NAMES = ("har", "retina")
+# The task folders: every package directly under dltrain/tasks/ is one task.
+TASK_NAMES = tuple(sorted(path.parent.name for path in (PACKAGE / "tasks").glob("*/__init__.py")))
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 
@@ -156,6 +157,32 @@ def test_no_task_name_is_compared_outside_the_tasks_package(task):
             ):
                 found.append(f"{name}:{node.lineno}")
     assert not found, found
+
+
+def test_task_folders_are_the_registered_tasks():
+    from dltrain.tasks import TASKS
+
+    assert TASK_NAMES == ("har", "retina") and tuple(TASKS.names()) == TASK_NAMES
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_a_task_is_one_folder_that_no_other_module_imports(task):
+    """What the task has lives in dltrain/tasks/<task>/ (its Task, meta.json schema and prepare
+    command), and only its own folder imports it: the registry reaches it through import paths."""
+    from dltrain.data.registries import META_TYPES
+    from dltrain.tasks import CARDS, TASKS
+
+    folder = f"dltrain.tasks.{task}"
+    parts = [type(TASKS.get(task)), META_TYPES.get(task), CARDS.get(task).prepare]
+    assert all(part.__module__.startswith(folder + ".") for part in parts), [part.__module__ for part in parts]
+    outside = [
+        f"{name}:{line}"
+        for name in MODULES
+        if not name.startswith(folder) and name != "dltrain.tasks"
+        for module, _, line in imports(name)
+        if module == folder or module.startswith(folder + ".")
+    ]
+    assert not outside, f"modules outside {folder} import it: {outside}"
 
 
 def test_help_imports_no_tensorflow_at_module_level():

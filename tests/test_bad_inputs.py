@@ -734,7 +734,7 @@ def test_random_bytes_never_escape_as_a_traceback(shared, tmp_path, seed):
 
 def test_the_hapt_reader_refuses_a_pickle_that_names_os_system(tmp_path):
     from dltrain.core.errors import DataError
-    from dltrain.data.har.readers.hapt import _SafeUnpickler
+    from dltrain.tasks.har.readers.hapt import _SafeUnpickler
 
     class Exploit:
         def __reduce__(self):

@@ -59,7 +59,7 @@ def test_scaled_data_dir_repeats_the_train_split_only(tmp_path):
     import numpy as np
     from common import scaled_data_dir
 
-    from dltrain.data.har.meta import Split, write_split
+    from dltrain.tasks.har.meta import Split, write_split
 
     source = tmp_path / "source"
     source.mkdir()

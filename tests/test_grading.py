@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dltrain.tasks.grading import apply_thresholds, quadratic_kappa, tune_thresholds
+from dltrain.tasks.retina.grading import apply_thresholds, quadratic_kappa, tune_thresholds
 
 
 def test_kappa_keeps_all_five_grades():

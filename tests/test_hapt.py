@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dltrain.core.errors import DataError
-from dltrain.data.har.readers import hapt
+from dltrain.tasks.har.readers import hapt
 
 
 class CallsSystem:

@@ -10,14 +10,14 @@ import pytest
 from helpers.data import ACTIVITIES, UCI_SIGNALS, class_signal, write_classroom_folder, write_long_csv, write_series_csv
 
 from dltrain.core.errors import DataError, UsageError
-from dltrain.data.har.meta import HarMeta, Normalization
-from dltrain.data.har.prepare import prepare_har
-from dltrain.data.har.readers import READERS, classroom, read_har_source, uci, uea
-from dltrain.data.har.readers import long_csv as long_csv_reader
-from dltrain.data.har.splits import last_share_per_class, split_by_subject, time_block_splits, time_blocks
-from dltrain.data.har.types import EXCLUDED, SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, UNLABELLED, HarOptions, WindowSet
-from dltrain.data.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
-from dltrain.tasks.har import windows_from_source
+from dltrain.tasks.har.meta import HarMeta, Normalization
+from dltrain.tasks.har.prepare import prepare_har
+from dltrain.tasks.har.readers import READERS, classroom, read_har_source, uci, uea
+from dltrain.tasks.har.readers import long_csv as long_csv_reader
+from dltrain.tasks.har.splits import last_share_per_class, split_by_subject, time_block_splits, time_blocks
+from dltrain.tasks.har.types import EXCLUDED, SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, UNLABELLED, HarOptions, WindowSet
+from dltrain.tasks.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
+from dltrain.tasks.har.task import windows_from_source
 
 
 def test_cut_windows_uses_step_and_keeps_channel_order():

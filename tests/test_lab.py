@@ -181,7 +181,7 @@ def test_the_budgets_plan_the_runs_and_epochs_their_docstring_counts(lab_data):
 
 
 def test_a_budget_with_fewer_windows_trains_on_a_seeded_stratified_sample(lab_data, tmp_path):
-    from dltrain.data.har.subsets import stratified_rows
+    from dltrain.tasks.har.subsets import stratified_rows
     from dltrain.experiments.lab.runner import training_data
 
     data = DataDir.open(lab_data)

@@ -127,7 +127,7 @@ def test_auto_caches_in_memory_when_it_fits_and_says_so(retina_data, tmp_path):
     assert (
         cache["requested"] == "auto" and cache["mode"] == "memory" and cache["decoded_bytes"] < cache["available_bytes"]
     )
-    from dltrain.data.retina.pipeline import choose_cache
+    from dltrain.tasks.retina.pipeline import choose_cache
 
     assert choose_cache("auto", 10**9, 512).mode == "none"  # 786 TB of decoded images: never in memory
 

@@ -103,7 +103,7 @@ def test_the_tta_views_are_the_rotations_and_mirrors():
     import numpy as np
     import tensorflow as tf
 
-    from dltrain.tasks.retina import TTA_VIEWS, RetinaTask
+    from dltrain.tasks.retina.task import TTA_VIEWS, RetinaTask
 
     inputs = keras.Input((2, 2, 1))
     model = keras.Model(inputs, keras.layers.Flatten()(inputs)[:, :1])
@@ -120,7 +120,7 @@ def test_the_tta_views_are_the_rotations_and_mirrors():
 def test_eye_features_pair_each_image_with_its_fellow_eye():
     import numpy as np
 
-    from dltrain.tasks.blend import eye_features
+    from dltrain.tasks.retina.blend import eye_features
 
     names = ["3_left", "3_right", "4_left", "no-eye-name"]
     features = eye_features(names, np.array([[1.0], [3.0], [2.0], [0.5]]))
@@ -182,7 +182,7 @@ def test_a_blend_needs_two_grades_in_validation():
     import pytest
 
     from dltrain.core.errors import DataError
-    from dltrain.tasks.blend import fit_blend
+    from dltrain.tasks.retina.blend import fit_blend
 
     names = ["1_left", "1_right", "2_left", "2_right"]
     with pytest.raises(DataError, match="at least two grades"):
@@ -234,6 +234,6 @@ def test_blend_is_for_retina_runs(tmp_path):
     ]
     assert invoke("train", tmp_path / "data", "--out", tmp_path / "run", *settings).exit_code == 0
     result = invoke("blend", tmp_path / "run")
-    assert result.exit_code == 2 and "retina runs only" in result.stderr
+    assert result.exit_code == 2 and "har runs have none" in result.stderr
     result = invoke("blend", tmp_path / "run", "--tta", "flips")  # the task's refusal first, not the TTA's
-    assert result.exit_code == 2 and "retina runs only" in result.stderr
+    assert result.exit_code == 2 and "har runs have none" in result.stderr

@@ -13,10 +13,10 @@ from helpers.data import fundus_jpeg, kaggle_folder
 from PIL import Image
 
 from dltrain.core.errors import DataError
-from dltrain.data.retina.images import RejectedImage, decode, fundus_box, prepare_image
-from dltrain.data.retina.meta import ImageOptions
-from dltrain.data.retina.prepare import split_by_patient
-from dltrain.data.retina.sources import RetinaItem, list_retina_source
+from dltrain.tasks.retina.images import RejectedImage, decode, fundus_box, prepare_image
+from dltrain.tasks.retina.meta import ImageOptions
+from dltrain.tasks.retina.prepare import split_by_patient
+from dltrain.tasks.retina.sources import RetinaItem, list_retina_source
 
 
 def test_fundus_box_finds_the_disc_not_the_frame():
@@ -217,7 +217,7 @@ def test_interrupted_prepare_resumes_to_the_same_result(tmp_path):
 
 
 def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
-    from dltrain.data.retina.simulate import write_demo_set
+    from dltrain.tasks.retina.simulate import write_demo_set
 
     first = write_demo_set(tmp_path / "one", patients=3, test_patients=1, seed=5, mix="balanced")
     second = write_demo_set(tmp_path / "two", patients=3, test_patients=1, seed=5, mix="balanced")
@@ -236,7 +236,7 @@ def test_demo_set_is_deterministic_and_in_the_kaggle_layout(tmp_path):
 
 
 def test_both_eyes_get_correlated_grades():
-    from dltrain.data.retina.simulate import GRADE_MIXES, patient_grades
+    from dltrain.tasks.retina.simulate import GRADE_MIXES, patient_grades
 
     grades = patient_grades(2000, GRADE_MIXES["kaggle"], np.random.default_rng(0))
     differences = np.array([abs(left - right) for left, right in grades])
@@ -246,7 +246,7 @@ def test_both_eyes_get_correlated_grades():
 
 
 def test_demo_set_with_other_parameters_is_regenerated_not_mixed(tmp_path):
-    from dltrain.data.retina.simulate import write_demo_set
+    from dltrain.tasks.retina.simulate import write_demo_set
 
     root = write_demo_set(tmp_path / "demo", patients=2, test_patients=0, seed=1, mix="balanced")
     before = (root / "train" / "1_left.jpeg").read_bytes()

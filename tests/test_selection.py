@@ -12,8 +12,8 @@ from helpers.cli import invoke
 from helpers.data import write_uci_folder
 
 from dltrain.data.datadir import DataDir
-from dltrain.data.har.folds import write_subject_folds
-from dltrain.data.har.prepare import standardisation
+from dltrain.tasks.har.folds import write_subject_folds
+from dltrain.tasks.har.prepare import standardisation
 
 TINY = [
     "model.units=4",

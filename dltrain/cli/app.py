@@ -35,8 +35,7 @@ config_app = typer.Typer(
     context_settings=HELP_OPTIONS,
 )
 app.add_typer(prepare_app, name="prepare")
-prepare_app.command("har", epilog=prepare.PREPARE_HAR_EXAMPLES)(prepare.prepare_har_command)
-prepare_app.command("retina", epilog=prepare.PREPARE_RETINA_EXAMPLES)(prepare.prepare_retina_command)
+prepare.add_prepare_commands(prepare_app)
 app.command(epilog=train.TRAIN_EXAMPLES)(train.train)
 app.command(epilog=inference.EVALUATE_EXAMPLES)(inference.evaluate)
 app.command(epilog=inference.PREDICT_EXAMPLES)(inference.predict)

@@ -10,7 +10,6 @@ import sys
 import threading
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -227,22 +226,10 @@ class PrepareCommands(TyperGroup):
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name is not None and not name.startswith("-") and name not in self.commands:
+            from dltrain.tasks.registry import guess_task
+
             print_error(
                 f"'prepare' takes the task first: dltrain prepare {guess_task(name)} {shlex.quote(name)} --out DATA_DIR"
             )
             raise typer.Exit(USAGE_EXIT_CODE)
         return super().resolve_command(ctx, args)
-
-
-def guess_task(source: str) -> str:
-    """The task a SOURCE is most likely for: photographs are retina, `hapt` and tables are har."""
-    path = Path(source)
-    if source == "demo" or path.suffix.lower() in (".jpeg", ".jpg", ".png"):
-        return "retina"
-    if path.is_dir() and (
-        (path / "trainLabels.csv").is_file() or any(path.glob("*/*.jpeg")) or any(path.glob("*.jpeg"))
-    ):
-        return "retina"
-    if source == "hapt" or path.suffix.lower() in (".csv", ".ts") or path.is_dir():
-        return "har"
-    return "har|retina"

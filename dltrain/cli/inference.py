@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 import typer
 
 from dltrain.cli.common import examples, split_name, user_errors
-from dltrain.core.vocabulary import TTA_VIEWS
 
 logger = logging.getLogger("dltrain")
 EVALUATE_EXAMPLES = examples(
@@ -37,21 +36,23 @@ SplitOption = Annotated[
     ),
 ]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
-TtaMode = Literal[tuple(TTA_VIEWS)]  # the modes, as the tasks define their views
 TtaOption = Annotated[
-    TtaMode | None,
+    str | None,
     typer.Option(
-        help="Retina: average each image's outputs over its 4 flips, or its 8 rotations and mirrors (dihedral); "
-        "a regression head grades them with the thresholds tuned for that mode. Default: the mode the run's "
-        "blend.json was fitted for, else none.",
+        metavar="MODE",
+        help="A test-time augmentation the run's task offers (every task: none). Retina runs: flips (each image's "
+        "outputs averaged over its 4 flips) or dihedral (its 8 rotations and mirrors); a regression head grades "
+        "them with the thresholds tuned for that mode. Default: the mode the run's blend.json was fitted for, "
+        "else none.",
         show_default=False,
     ),
 ]
 BlendTtaOption = Annotated[
-    TtaMode,
+    str,
     typer.Option(
-        help="Retina: fit the blend on outputs averaged over this TTA mode's views; evaluate and predict then use "
-        "that mode by default."
+        metavar="MODE",
+        help="Fit the blend on outputs averaged over this TTA mode's views (retina runs: none, flips, dihedral); "
+        "evaluate and predict then use that mode by default.",
     ),
 ]
 SourceArgument = Annotated[

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from dltrain.config.presets import preset_names, preset_text
 from dltrain.config.schema import MODEL_CONFIGS, Config
 from dltrain.core.errors import UsageError, describe_validation_error
 
 logger = logging.getLogger("dltrain")
-
-
-def preset_names() -> list[str]:
-    folder = resources.files("dltrain.config") / "presets"
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
 def _read_yaml_mapping(text: str, origin: str) -> dict[str, Any]:
@@ -44,9 +39,9 @@ def read_config_source(name_or_file: str) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise UsageError(f"{path}: not a text file (a YAML config must be UTF-8 text)") from None
         return _read_yaml_mapping(text, str(path))
-    if name_or_file not in preset_names():
+    text = preset_text(name_or_file)
+    if text is None:
         raise UsageError(f"unknown config {name_or_file!r}: not a file, and not a preset ({', '.join(preset_names())})")
-    text = (resources.files("dltrain.config") / "presets" / f"{name_or_file}.yaml").read_text()
     return _read_yaml_mapping(text, f"preset {name_or_file}")
 
 

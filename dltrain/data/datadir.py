@@ -12,25 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, SerializeAsAny, ValidationError
 
 from dltrain.core.errors import DataError, UsageError, describe_validation_error
 from dltrain.core.files import write_json_atomic
 from dltrain.core.vocabulary import SPLITS
-from dltrain.data.har.meta import HarMeta
-from dltrain.data.meta import DATA_FORMAT_VERSION
-from dltrain.data.retina.meta import RetinaMeta
+from dltrain.data.meta import DATA_FORMAT_VERSION, MetaBase
+from dltrain.data.registries import META_TYPES, SOURCE_WORDS
 
 META_FILE = "meta.json"
-SOURCE_WORDS = {"hapt": "har", "demo": "retina"}  # the SOURCEs `prepare` knows by name, and their task
-DataMeta = Annotated[HarMeta | RetinaMeta, Field(discriminator="task")]
-META_SCHEMA: TypeAdapter = TypeAdapter(DataMeta)
 
 
-def parse_meta(payload: Any, origin: str) -> HarMeta | RetinaMeta:
-    """A meta.json's content as its typed model, or one DataError naming `origin` and the problem."""
-    if not isinstance(payload, dict) or "task" not in payload:
+def parse_meta(payload: Any, origin: str) -> MetaBase:
+    """A meta.json's content as its task's typed model, or one DataError naming `origin` and the problem."""
+    if isinstance(payload, MetaBase):
+        return payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("task"), str):
         raise DataError(f"{origin} lacks 'task'; was it written by dltrain prepare?")
+    if payload["task"] not in META_TYPES:
+        raise DataError(f"{origin}: {META_TYPES.unknown_message(payload['task'])}")
     version = payload.get("format_version")
     if version != DATA_FORMAT_VERSION:
         raise DataError(
@@ -38,13 +38,23 @@ def parse_meta(payload: Any, origin: str) -> HarMeta | RetinaMeta:
             "'dltrain prepare' again"
         )
     try:
-        return META_SCHEMA.validate_python(payload)
+        return META_TYPES.get(payload["task"]).model_validate(payload)
     except ValidationError as error:
-        location = [str(part) for part in error.errors()[0]["loc"][1:]]  # without the union's tag (the task)
-        raise DataError(f"{origin}: {describe_validation_error(error, location)}") from None
+        raise DataError(f"{origin}: {describe_validation_error(error)}") from None
 
 
-def write_meta(folder: Path, meta: HarMeta | RetinaMeta) -> None:
+def _embedded_meta(payload: Any) -> MetaBase:
+    try:
+        return parse_meta(payload, "the DATA_DIR's meta")
+    except DataError as error:
+        raise ValueError(str(error)) from None  # pydantic reports it where the meta sits (provenance.json)
+
+
+# A DATA_DIR's meta inside another schema (provenance.json): validated as its task's type, written whole.
+DataMeta = Annotated[SerializeAsAny[MetaBase], BeforeValidator(_embedded_meta)]
+
+
+def write_meta(folder: Path, meta: MetaBase) -> None:
     """The one writer of meta.json; written last, its presence marks a complete DATA_DIR."""
     write_json_atomic(Path(folder) / META_FILE, meta.model_dump(mode="json"))
 
@@ -52,7 +62,7 @@ def write_meta(folder: Path, meta: HarMeta | RetinaMeta) -> None:
 @dataclass
 class DataDir:
     path: Path
-    meta: HarMeta | RetinaMeta
+    meta: MetaBase
     _splits: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -60,10 +70,10 @@ class DataDir:
         path = Path(path)
         meta_path = path / META_FILE
         if str(path) in SOURCE_WORDS and not meta_path.is_file():  # `hapt`, `demo`: raw data, prepared first
-            prepared = "retina-demo" if str(path) == "demo" else str(path)
+            word = SOURCE_WORDS.get(str(path))
             raise DataError(
                 f"{path} is not a DATA_DIR: the SOURCE {path} is prepared first, dltrain prepare "
-                f"{SOURCE_WORDS[str(path)]} {path} --out data/{prepared}"
+                f"{word.task} {path} --out {word.data_dir}"
             )
         if not path.exists():
             raise DataError(f"{path}: no such folder (make one with 'dltrain prepare')")

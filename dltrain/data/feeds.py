@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dltrain.core.errors import DataError
+
 SCORING_BATCH_SIZE = 256
 
 
@@ -187,3 +189,26 @@ def balanced_class_weights(levels: np.ndarray, num_classes: int) -> dict[int, fl
     counts = np.bincount(levels, minlength=num_classes).astype(np.float64)
     present = counts > 0
     return {index: float(len(levels) / (present.sum() * count)) if count else 0.0 for index, count in enumerate(counts)}
+
+
+def array_feeds(train, val, classes: int, config, batch_size: int, context: TrainingContext, origin) -> TrainingFeeds:
+    """Feeds of a task whose splits are arrays (`.x` samples, `.y` class indices): every process draws
+    the same seeded batches and keeps its own rows of each (`context.shard`); validation is split evenly
+    over the replicas."""
+    shard = context.shard
+    if shard is not None and len(val.y) < batch_size:
+        raise DataError(
+            f"{origin}: {len(val.y)} validation samples, fewer than one global batch of {batch_size}; lower "
+            "train.batch_size"
+        )
+    targets = encode_targets(train.y, config, classes)
+
+    def train_epochs(first_epoch: int, end_epoch: int):
+        epochs, passes = (first_epoch, end_epoch), (context.passes, context.replicas)
+        return epoch_seeded_dataset(train.x, targets, train.y, batch_size, config, epochs, shard, *passes)
+
+    kept = replica_share(len(val.y), context.replicas)
+    val_data = array_dataset(val.x[:kept], encode_targets(val.y[:kept], config, classes), batch_size, shard)
+    steps = steps_per_epoch(context.passes * len(train.y), batch_size, shard is not None, context.replicas)
+    weights = balanced_class_weights(train.y, classes) if config.train.class_weight == "balanced" else None
+    return TrainingFeeds(train_epochs, val_data, steps, weights, val.y[:kept])

@@ -1,7 +1,8 @@
 """What every prepared DATA_DIR's `meta.json` holds, whatever the task: the shared part of the schema.
 
-Each task's data package extends `MetaBase` with its own fields (`data/har/meta.py`,
-`data/retina/meta.py`); `data/datadir.py` reads and writes the union of them, in one place.
+Each task extends `MetaBase` with its own fields (`tasks/har/meta.py`, `tasks/retina/meta.py`) and
+registers the class in `data.registries.META_TYPES` under its task's name; `data/datadir.py` reads and writes
+meta.json through that registry, in one place.
 """
 
 from __future__ import annotations

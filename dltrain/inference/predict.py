@@ -13,8 +13,9 @@ from dltrain.core.errors import UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import OutputKind, check_output, csv_starting_with
 from dltrain.data.datadir import META_FILE, DataDir
+from dltrain.data.registries import SOURCE_WORDS
 from dltrain.runs.rundir import Run, is_run_folder
-from dltrain.tasks import TASKS, task_of
+from dltrain.tasks import task_of
 from dltrain.tasks.base import PredictRequest, resolve_tta
 
 logger = logging.getLogger("dltrain")
@@ -46,8 +47,7 @@ def refuse_swapped_arguments(run_dir: Path, source: str) -> None:
     """`dltrain predict hapt models/run`: the run comes first; said in one line, not "no such run"."""
     if is_run_folder(run_dir):
         return
-    source_words = {word for name in TASKS.names() for word in TASKS.get(name).source_words}
-    if is_run_folder(Path(source)) or str(run_dir) in source_words:
+    if is_run_folder(Path(source)) or str(run_dir) in SOURCE_WORDS:
         raise UsageError(
             f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, "
             f"dltrain predict {shlex.quote(source)} {shlex.quote(str(run_dir))} --out FILE.csv"

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import dltrain.tasks  # noqa: F401  (importing the tasks registers the meta.json schemas DataMeta validates)
 from dltrain.config.schema import Config
 from dltrain.data.datadir import DataMeta
 

@@ -1,16 +1,13 @@
-"""The tasks dltrain knows, by the name a DATA_DIR's meta.json gives (`task`); see `tasks/base.py`."""
+"""The tasks dltrain knows, by the name a DATA_DIR's meta.json gives (`task`): the two built in,
+then those installed packages declare in the `dltrain.tasks` entry-point group. Each registers
+itself on import (`tasks/registry.py`); their code loads on first use."""
 
 from __future__ import annotations
 
-from dltrain.core.registry import Registry
-from dltrain.tasks.har import HarTask
-from dltrain.tasks.retina import RetinaTask
+import dltrain.tasks.har  # noqa: F401  (registers itself)
+import dltrain.tasks.retina  # noqa: F401
+from dltrain.tasks.registry import CARDS, TASKS, load_task_plugins, task_of
 
-TASKS: Registry = Registry("task")
-TASKS.register("har")(HarTask())
-TASKS.register("retina")(RetinaTask())
+load_task_plugins()
 
-
-def task_of(meta):
-    """The task of a DATA_DIR's (or a run's) meta."""
-    return TASKS.get(meta.task)
+__all__ = ["CARDS", "TASKS", "task_of"]

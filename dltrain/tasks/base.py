@@ -1,8 +1,10 @@
 """The Task interface: everything that differs between activity recognition and retinopathy grading.
 
 Generic code (training, scoring, prediction, export, reproduce) asks the task of a DATA_DIR or a
-run (`TASKS.get(meta.task)`) and never compares a task's name. A new task is one module here
-implementing this protocol, plus its data readers under `data/`. A `run` handed to a task is a
+run (`task_of(meta)`) and never compares a task's name. A new task is one folder under `tasks/`
+(or a package of its own, found through an entry point): a subclass of `Task` below, which
+overrides what it has, its meta.json schema, its readers and its `prepare` command, registered
+with `tasks.registry.register_task`. A `run` handed to a task is a
 `runs.rundir.Run` (its config, provenance and data meta); tasks sit below the run layer and only
 read those attributes.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,68 +53,100 @@ class PredictRequest:
     data: DataDir | None = None  # INPUT as a prepared DATA_DIR, opened and checked against the run's data
 
 
-class Task(Protocol):
+class Task:
+    """A task: what it must say (the attributes without defaults, `training_feeds`, `scoring_inputs`,
+    `predict`) and what it may add (tuning, test-time augmentation, a second stage, folds), which
+    defaults to nothing or to a plain classifier's behaviour."""
+
     name: str
-    preset: str  # the default preset for data of this task
+    preset: str  # the default preset for data of this task (built in, or registered with the task)
     models: tuple[str, ...]  # model names whose builders fit this task's data
-    headline: tuple[str, ...]  # the metrics reported after training and in comparisons
-    supports_distributed: bool  # whether `train --distributed` can train it
-    tta_modes: tuple[str, ...]  # test-time augmentations it offers, "none" first
+    headline: tuple[str, ...] = ("accuracy", "macro_f1")  # the metrics reported after training and in comparisons
     submission_columns: tuple[str, ...]  # the first columns of `predict`'s CSV
-    source_words: tuple[str, ...]  # INPUT words that name a source of the task's own, never a folder (e.g. hapt)
+    supports_distributed: bool = False  # whether `train --distributed` can train it
+    tta_modes: tuple[str, ...] = ("none",)  # test-time augmentations it offers, "none" first
+    source_words: tuple[str, ...] = ()  # INPUT words naming a source of the task's own, never a folder (e.g. hapt)
 
     def check_config(self, config: Config, data: DataDir) -> None:
         """Refuse a config that cannot train on this data, in one line (UsageError)."""
+        check_model_fits(self, config)
 
     def loss_and_metrics(self, config: Config) -> tuple[Any, list]:
         """The Keras loss and metrics to compile with; validation metrics follow from them."""
+        from dltrain.tasks.classification import crossentropy_or_mse
+
+        return crossentropy_or_mse(config)
 
     def training_feeds(self, data: DataDir, config: Config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
         """Training and validation batches; `batch_size` is the global batch, `context.shard` this process's share."""
+        raise NotImplementedError
 
     def wrap_model(self, model, data: DataDir, config: Config, augmentation: str = "pipeline"):
         """The model as it is saved: e.g. with the training standardisation in front; `augmentation`
         is where augmentation runs (training.resolution): "model" puts its layer first."""
+        return model
 
     def tune(self, model, data: DataDir, config: Config) -> dict:
         """Provenance entries fitted on validation after training (e.g. grading thresholds)."""
+        return {}
 
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
         """A labelled split for scoring; unlabelled splits are refused (use predict)."""
+        raise NotImplementedError
 
     def default_tta(self, run) -> str:
         """The TTA mode when --tta is not given (retina: the one the run's blend was fitted for)."""
+        return "none"
 
     def predict_outputs(self, model, inputs, tta: str = "none") -> np.ndarray:
         """Model outputs for scoring inputs; with a `tta` mode, averaged over its views of each sample."""
+        from dltrain.data.feeds import SCORING_BATCH_SIZE
+
+        return model.predict(inputs, batch_size=SCORING_BATCH_SIZE, verbose=0)
 
     def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
         """Class indices from model outputs: argmax, or a regression head's thresholds for the TTA mode."""
+        return np.asarray(outputs).argmax(axis=1)
 
     def metrics(self, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
         """The assignment's metrics on one split."""
+        from dltrain.tasks.classification import classification_metrics
+
+        return classification_metrics(truth, predicted, classes)
 
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
         """Metrics that need more of the run than its model (e.g. a blend of both eyes)."""
+        return {}
 
     def validation_uses(self, run) -> list[str]:
         """What else the validation split chose in this run (e.g. grade thresholds, a blend)."""
+        return []
 
     def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
         """DATA_DIRs under `out`, one per fold of the train and val data grouped so that no subject (or
         patient) is in two folds; the test split in none. Refused (UsageError) where the task has none."""
+        raise UsageError(f"{self.name} data has no cross-validation folds; sweep without --folds")
+
+    def training_subset(self, data: DataDir, samples: int, seed: int, out: Path) -> Path:
+        """`out`: a DATA_DIR of `samples` training samples drawn from `data` (seeded, each class keeping
+        its share) beside all of its validation samples (the lab's quick budget trains on one)."""
+        raise UsageError(f"{self.name} data cannot be subsampled; give a budget without train_windows")
 
     def check_blend(self, run) -> None:
         """Refuse `dltrain blend` for a run of a task that has no second stage (UsageError)."""
+        raise UsageError(f"dltrain blend fits a second stage, and {self.name} runs have none")
 
     def blend(self, run, data: DataDir, tta: str) -> Any:
         """Fit and write the run's second stage (retina: both eyes of a patient); refused where there is none."""
+        self.check_blend(run)
 
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         """Predictions for INPUT in the task's submission format."""
+        raise NotImplementedError
 
     def prepare(self, source: str, out: Path, options: dict[str, Any], workers: int) -> None:
         """Prepare SOURCE into a DATA_DIR at `out` with `prepare`'s keyword options (reproduce's baselines)."""
+        raise UsageError(f"{self.name} has no baseline preparation; prepare its data with dltrain prepare {self.name}")
 
 
 def check_model_fits(task: Task, config: Config) -> None:

@@ -109,9 +109,8 @@ def training_data(data: DataDir, budget: Budget, out: Path) -> DataDir:
     once under `out`) when it has more than that."""
     if not budget.train_windows or data.meta.split_size("train") <= budget.train_windows:
         return data
-    from dltrain.data.har.subsets import write_training_subset
-
-    return DataDir.open(write_training_subset(data, budget.train_windows, SUBSET_SEED, out / SUBSET_FOLDER))
+    subset = task_of(data.meta).training_subset(data, budget.train_windows, SUBSET_SEED, out / SUBSET_FOLDER)
+    return DataDir.open(subset)
 
 
 def folder(label: str) -> str:

@@ -1,1 +1,0 @@
-"""Diabetic-retinopathy grading data: fundus photographs to square, cropped, resized images."""

@@ -77,7 +77,7 @@ def test_the_positional_placeholders_read_the_same_everywhere():
     [
         (("evaluate",), "<val|test|train>"),
         (("predict",), "<unlabelled|test|val|train>"),
-        (("predict",), "<none|flips|dihedral>"),
+        (("predict",), "Retina runs: flips"),  # --tta MODE: the modes are the run's task's, checked against it
         (("reproduce",), "<ci|full>"),
         (("reproduce",), "<tensorflow|jax>"),
         (("lab",), "<quick|full>"),

@@ -15,9 +15,9 @@ from dltrain.tasks.har.prepare import prepare_har
 from dltrain.tasks.har.readers import READERS, classroom, read_har_source, uci, uea
 from dltrain.tasks.har.readers import long_csv as long_csv_reader
 from dltrain.tasks.har.splits import last_share_per_class, split_by_subject, time_block_splits, time_blocks
+from dltrain.tasks.har.task import windows_from_source
 from dltrain.tasks.har.types import EXCLUDED, SPLIT_BY_SUBJECT, UNKNOWN_SUBJECT, UNLABELLED, HarOptions, WindowSet
 from dltrain.tasks.har.windows import cut_windows, majority_labels, runs, split_gravity, windows_within_runs
-from dltrain.tasks.har.task import windows_from_source
 
 
 def test_cut_windows_uses_step_and_keeps_channel_order():

@@ -181,8 +181,8 @@ def test_the_budgets_plan_the_runs_and_epochs_their_docstring_counts(lab_data):
 
 
 def test_a_budget_with_fewer_windows_trains_on_a_seeded_stratified_sample(lab_data, tmp_path):
-    from dltrain.tasks.har.subsets import stratified_rows
     from dltrain.experiments.lab.runner import training_data
+    from dltrain.tasks.har.subsets import stratified_rows
 
     data = DataDir.open(lab_data)
     labels = data.split("train").y

@@ -50,7 +50,7 @@ PACKAGE = {
 
             prepare(source, out)
     ''',
-    "meta.py": '''
+    "meta.py": """
         from dataclasses import dataclass
         from pathlib import Path
         from typing import Literal
@@ -96,8 +96,8 @@ PACKAGE = {
                 np.savez(out / f"{name}.npz", x=x[rows], y=y[rows], ids=ids[rows])
             splits = {name: len(y[rows]) for name, rows in cuts.items()}
             write_meta(out, SineMeta(classes=classes, input_shape=list(x.shape[1:]), splits=splits))
-    ''',
-    "task.py": '''
+    """,
+    "task.py": """
         import numpy as np
         import pandas as pd
 
@@ -132,7 +132,7 @@ PACKAGE = {
 
 
         TASK = SineTask()
-    ''',
+    """,
     "sine-gru.yaml": """
         model: {name: gru, units: 16, layers: 1}
         train: {epochs: 12, batch_size: 10}
@@ -140,7 +140,7 @@ PACKAGE = {
     """,
 }
 
-JOURNEY = '''
+JOURNEY = """
 import sys
 import traceback
 from typer.testing import CliRunner
@@ -153,7 +153,7 @@ for line in sys.argv[1:]:
         if result.exc_info and not isinstance(result.exception, SystemExit):
             traceback.print_exception(*result.exc_info)
         sys.exit(f"exit {result.exit_code}: dltrain {line}")
-'''
+"""
 
 
 def write_package(root: Path) -> None:

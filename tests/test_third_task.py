@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 PACKAGE = {
     "__init__.py": '''
@@ -213,3 +214,27 @@ def test_a_broken_task_plugin_is_skipped_with_a_warning(tmp_path: Path):
     done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "['har', 'retina']"
     assert "task plugin sine (sinewaves) not loaded: a dependency is missing" in done.stderr
+
+
+def test_a_lazy_registration_that_cannot_load_is_one_line_and_stays_listed():
+    from dltrain.core.errors import UsageError
+    from dltrain.core.registry import Registry
+
+    registry = Registry("task")
+    registry.register_lazy("ecg", "no_such_package.task:TASK")
+    for _ in range(2):  # still registered after the first failure, and refused the same way
+        with pytest.raises(UsageError, match=r"task 'ecg' could not be loaded \(no_such_package.task:TASK\)"):
+            registry.get("ecg")
+    assert registry.names() == ["ecg"]
+    with pytest.raises(ValueError, match="is not 'module:attribute'"):
+        registry.register_lazy("x", "module:")
+
+
+def test_a_task_claiming_a_taken_name_registers_nothing():
+    from dltrain.tasks import CARDS, TASKS
+    from dltrain.tasks.registry import TaskCard, register_task
+
+    card = TaskCard("ecg", print, (), lambda source: 0, source_words={"hapt": "data/ecg"})
+    with pytest.raises(ValueError, match="claims names already taken: SOURCE word 'hapt'"):
+        register_task(card, task="ecg.task:TASK", meta="ecg.meta:EcgMeta", presets={"har-gru": "ecg.yaml"})
+    assert "ecg" not in CARDS and "ecg" not in TASKS

@@ -28,7 +28,8 @@ def with_next_step(prepare):
     @wraps(prepare)
     def command(*args, **kwargs):
         prepare(*args, **kwargs)
-        log_next_step(kwargs["out"])
+        if "out" in kwargs:  # click passes every parameter by name; a command without --out gets no hint
+            log_next_step(kwargs["out"])
 
     return command
 

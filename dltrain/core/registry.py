@@ -32,7 +32,8 @@ class Registry(Generic[Builder]):
 
     def register_lazy(self, name: str, target: str) -> None:
         """`target` is "package.module:attribute", imported when `name` is first asked for."""
-        if target.count(":") != 1:
+        module, _, attribute = target.partition(":")
+        if not module or not attribute or ":" in attribute:
             raise ValueError(f"{self.kind} {name!r}: {target!r} is not 'module:attribute'")
         self._claim(name)
         self._targets[name] = target
@@ -60,6 +61,16 @@ class Registry(Generic[Builder]):
         if name not in self:
             raise UsageError(self.unknown_message(name))
         if name not in self._builders:
-            module, attribute = self._targets.pop(name).split(":")
-            self._builders[name] = getattr(importlib.import_module(module), attribute)
+            self._builders[name] = self._load(name)
+            del self._targets[name]
         return self._builders[name]
+
+    def _load(self, name: str) -> Builder:
+        """The registered target imported; a target that cannot be (a plugin's missing dependency) stays
+        registered and is refused in one line, naming it."""
+        target = self._targets[name]
+        module, attribute = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise UsageError(f"{self.kind} {name!r} could not be loaded ({target}): {error}") from None

@@ -30,7 +30,8 @@ def parse_meta(payload: Any, origin: str) -> MetaBase:
     if not isinstance(payload, dict) or not isinstance(payload.get("task"), str):
         raise DataError(f"{origin} lacks 'task'; was it written by dltrain prepare?")
     if payload["task"] not in META_TYPES:
-        raise DataError(f"{origin}: {META_TYPES.unknown_message(payload['task'])}")
+        unfilled = " (no task is registered: import dltrain.tasks first)" if not META_TYPES.names() else ""
+        raise DataError(f"{origin}: {META_TYPES.unknown_message(payload['task'])}{unfilled}")
     version = payload.get("format_version")
     if version != DATA_FORMAT_VERSION:
         raise DataError(

@@ -7,6 +7,7 @@ meta.json through that registry, in one place.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
@@ -41,6 +42,10 @@ class MetaBase(BaseModel):
 
     # The fields another DATA_DIR must share with this one for a model trained here to score it.
     compatibility_fields: ClassVar[tuple[str, ...]] = ("task", "classes", "input_shape")
+
+    def read_split(self, folder: Path, name: str) -> Any:
+        """The split `name` of the DATA_DIR at `folder`, as the task's training and scoring read it."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its splits are read (read_split)")
 
     def split_size(self, name: str) -> int:
         return int(self.splits.get(name, 0))

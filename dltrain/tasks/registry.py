@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dltrain.config.presets import PRESETS
+from dltrain.config.presets import PRESETS, preset_names
 from dltrain.core.registry import Registry
 from dltrain.data.registries import META_TYPES, SOURCE_WORDS, SourceWord
 
@@ -44,6 +44,7 @@ CARDS: Registry = Registry("task")  # name -> its TaskCard
 def register_task(card: TaskCard, task: str, meta: str, presets: dict | None = None) -> None:
     """Register a task: `task` and `meta` are "module:attribute" paths of its Task instance and its
     MetaBase subclass; `presets` maps preset names to YAML files the task ships (its default among them)."""
+    check_names_are_free(card, presets or {})
     CARDS.register(card.name)(card)
     TASKS.register_lazy(card.name, task)
     META_TYPES.register_lazy(card.name, meta)
@@ -51,6 +52,17 @@ def register_task(card: TaskCard, task: str, meta: str, presets: dict | None = N
         SOURCE_WORDS.register(word)(SourceWord(card.name, data_dir))
     for name, path in (presets or {}).items():
         PRESETS.register(name)(Path(path))
+
+
+def check_names_are_free(card: TaskCard, presets: dict) -> None:
+    """Every name a task claims checked before any is registered, so a clash leaves nothing half-done."""
+    taken = [
+        *([f"task {card.name!r}"] if card.name in CARDS or card.name in META_TYPES else []),
+        *[f"SOURCE word {word!r}" for word in card.source_words if word in SOURCE_WORDS],
+        *[f"preset {name!r}" for name in presets if name in preset_names()],
+    ]
+    if taken:
+        raise ValueError(f"task {card.name!r} claims names already taken: {', '.join(taken)}")
 
 
 def task_of(meta):

@@ -114,8 +114,7 @@ PACKAGE = {
             submission_columns = ("id", "frequency")
 
             def training_feeds(self, data, config, batch_size, context):
-                train, val = data.split("train"), data.split("val")
-                return array_feeds(train, val, len(data.meta.classes), config, batch_size, context, data.path)
+                return array_feeds(data, config, batch_size, context)
 
             def scoring_inputs(self, data, split):
                 series = data.split(split)

@@ -3,6 +3,7 @@ folder (`tasks.registry.register_task`). Light: `dltrain --help` imports it."""
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from dltrain.core.registry import Registry
 PRESETS: Registry = Registry("preset")  # name -> a YAML file; the built-in ones are listed from the folder
 
 
+@cache  # the package's folder does not change while dltrain runs; listed once
 def builtin_presets() -> dict[str, Path]:
     folder = resources.files("dltrain.config") / "presets"
     return {

@@ -191,14 +191,14 @@ def balanced_class_weights(levels: np.ndarray, num_classes: int) -> dict[int, fl
     return {index: float(len(levels) / (present.sum() * count)) if count else 0.0 for index, count in enumerate(counts)}
 
 
-def array_feeds(train, val, classes: int, config, batch_size: int, context: TrainingContext, origin) -> TrainingFeeds:
-    """Feeds of a task whose splits are arrays (`.x` samples, `.y` class indices): every process draws
-    the same seeded batches and keeps its own rows of each (`context.shard`); validation is split evenly
-    over the replicas."""
-    shard = context.shard
+def array_feeds(data, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
+    """Feeds of a DATA_DIR whose splits are arrays (`.x` samples, `.y` class indices): every process
+    draws the same seeded batches and keeps its own rows of each (`context.shard`); validation is split
+    evenly over the replicas."""
+    train, val, classes, shard = data.split("train"), data.split("val"), len(data.meta.classes), context.shard
     if shard is not None and len(val.y) < batch_size:
         raise DataError(
-            f"{origin}: {len(val.y)} validation samples, fewer than one global batch of {batch_size}; lower "
+            f"{data.path}: {len(val.y)} validation samples, fewer than one global batch of {batch_size}; lower "
             "train.batch_size"
         )
     targets = encode_targets(train.y, config, classes)

@@ -21,7 +21,7 @@ from dltrain.tasks.har.meta import HarMeta, Split, write_split
 from dltrain.tasks.har.readers import read_har_source, source_path
 from dltrain.tasks.har.splits import split_by_subject
 from dltrain.tasks.har.types import UNKNOWN_SUBJECT, HarOptions, HarSource
-from dltrain.tasks.limits import MAX_READINGS
+from dltrain.tasks.limits import MAX_READINGS, MAX_SEED
 
 logger = logging.getLogger("dltrain")
 
@@ -40,8 +40,8 @@ def validate_options(options: HarOptions) -> None:
         raise UsageError(f"--window {options.window}: must be 2 to {MAX_READINGS:,} readings")
     if options.step is not None and not 1 <= options.step <= MAX_READINGS:
         raise UsageError(f"--step {options.step}: must be 1 to {MAX_READINGS:,} readings")
-    if not 0 <= options.seed < 2**32:
-        raise UsageError(f"--seed {options.seed}: must be 0 to {2**32 - 1}")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise UsageError(f"--seed {options.seed}: must be 0 to {MAX_SEED}")
     if options.sample_rate_hz is not None:
         check_positive("--sample-rate", options.sample_rate_hz)
     if options.channels is not None and not options.channels.strip(", "):

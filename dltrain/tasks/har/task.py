@@ -35,8 +35,7 @@ class HarTask(Task):
             )
 
     def training_feeds(self, data: DataDir, config, batch_size: int, context: TrainingContext) -> TrainingFeeds:
-        train, val = data.split("train"), data.split("val")
-        return array_feeds(train, val, len(data.meta.classes), config, batch_size, context, data.path)
+        return array_feeds(data, config, batch_size, context)
 
     def wrap_model(self, model, data: DataDir, config, augmentation: str = "pipeline"):
         """Prepend the training-set standardisation so the saved model takes raw signals."""

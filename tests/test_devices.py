@@ -122,15 +122,25 @@ def test_a_resumed_run_keeps_its_precision_augmentation_and_global_batch():
 
 # ----- every combination trains here ------------------------------------------------------------
 
-TINY = {
-    "har": ["model.units=4", "model.layers=1", "model.conv_layers=1", "model.conv_filters=4", "train.batch_size=11"],
-    "retina": ["model.conv_layers=2", "model.conv_filters=4", "model.dense_units=4", "train.batch_size=7"],
+TINY = {  # by model: the smallest of each, batches of 11 windows or 7 photographs
+    "gru": ["model.units=4", "model.layers=1", "model.conv_layers=1", "model.conv_filters=4", "train.batch_size=11"],
+    "resnet1d": ["model.block_filters=[4,8]", "model.kernel_sizes=[5,3]", "train.batch_size=11"],
+    "inception": [
+        "model.filters=2",
+        "model.depth=3",
+        "model.bottleneck=2",
+        "model.kernel_sizes=[5,3]",
+        "train.batch_size=11",
+    ],
+    "cnn": ["model.conv_layers=2", "model.conv_filters=4", "model.dense_units=4", "train.batch_size=7"],
 }
 BUDGET = ["train.epochs=1", "early_stopping.patience=0", "early_stopping.start_from_epoch=0", "train.tensorboard=false"]
 # (task, preset, settings): every model the registry builds, both heads and each pooling of the CNN.
 POOLINGS = CnnConfig.model_fields["pooling"].annotation.__args__
 MODEL_VARIANTS = {
     "gru": ("har", "har-gru", ["model.bidirectional=true", "model.dropout=0.3"]),
+    "resnet1d": ("har", "har-resnet1d", ["model.dropout=0.3", "model.dense_units=4"]),
+    "inception": ("har", "har-inception", ["model.residual_every=1"]),
     **{
         f"cnn-{head}-{pooling}": ("retina", "retina-cnn", [f"model.head={head}", f"model.pooling={pooling}"])
         for pooling, head in zip(POOLINGS, itertools.cycle(["classification", "regression"]))
@@ -190,7 +200,7 @@ def combination_id(combination: dict) -> str:
 def variant_settings(variant: str) -> tuple[str, str, list[str]]:
     """(DATA_DIR name, preset, settings) of a model variant at the tiny budget, nothing forced."""
     task, preset, model_settings = MODEL_VARIANTS[variant]
-    return task, preset, [*TINY["har" if task == "har" else "retina"], *model_settings, *BUDGET]
+    return task, preset, [*TINY[variant.split("-")[0]], *model_settings, *BUDGET]
 
 
 def forced_settings(combination: dict) -> list[str]:

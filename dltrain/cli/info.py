@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -20,8 +20,12 @@ RUNS_EXAMPLES = examples("dltrain runs", "dltrain runs models/sweep --json")
 ENV_EXAMPLES = examples("dltrain env", "dltrain env --json")
 
 ModelOption = Annotated[
-    Literal["gru", "cnn", "backbone"] | None,
-    typer.Option("--model", "-m", help="Only this model's keys in the model section (default: every model's)."),
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Only this model's keys in the model section (default: every model's; a wrong name lists them).",
+    ),
 ]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 PresetArgument = Annotated[

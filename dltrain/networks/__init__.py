@@ -23,7 +23,7 @@ class Network(NamedTuple):
 MODELS: Registry[Network] = Registry("model")
 
 # Importing the builder modules registers them; they import Keras only when called.
-from dltrain.networks import backbone, cnn, gru  # noqa: E402,F401
+from dltrain.networks import backbone, cnn, gru, inception, resnet1d  # noqa: E402,F401
 
 
 def register_custom_layers() -> None:

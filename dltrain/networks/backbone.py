@@ -26,7 +26,7 @@ from dltrain.networks.settings import ModelBase
 class BackboneConfig(ModelBase):
     """A pretrained image network (keras.applications) under the retina head; its weights come from a local file."""
 
-    name: Literal["backbone"] = Field("backbone", description="the model to build: gru, cnn or backbone")
+    name: Literal["backbone"] = Field("backbone", description="the model to build (each has keys of its own)")
     backbone: Literal[
         "EfficientNetB0",
         "EfficientNetB1",

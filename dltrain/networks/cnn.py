@@ -17,7 +17,7 @@ class CnnConfig(ModelBase):
     """The image CNN, from the course baseline to the Kaggle winners' shape: an optional strided stem,
     blocks of convolutions with batch norm and pooling, a global pooling, a dense layer and the head."""
 
-    name: Literal["cnn"] = Field("cnn", description="the model to build: gru, cnn or backbone")
+    name: Literal["cnn"] = Field("cnn", description="the model to build (each has keys of its own)")
     stem_filters: int = Field(
         0, ge=0, le=LARGEST_LAYER, description="filters of a strided first convolution (0: no stem)"
     )

@@ -13,7 +13,7 @@ from dltrain.networks.settings import LARGEST_LAYER, Initializer, ModelBase
 class GruConfig(ModelBase):
     """Stacked GRU over inertial windows, with an optional convolutional front end."""
 
-    name: Literal["gru"] = Field("gru", description="the model to build: gru, cnn or backbone")
+    name: Literal["gru"] = Field("gru", description="the model to build (each has keys of its own)")
     units: int = Field(64, gt=0, le=LARGEST_LAYER, description="units per recurrent layer")
     layers: int = Field(2, gt=0, le=16, description="number of stacked recurrent layers")
     bidirectional: bool = Field(False, description="each recurrent layer reads the window both ways")

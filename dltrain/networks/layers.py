@@ -71,6 +71,20 @@ def activation_layer(name: str, label: str):
     )
 
 
+def convolution_1d(hidden, filters: int, kernel: int, params, weights, label: str, activate: bool = True):
+    """Conv1D ("same" padding), batch norm when the model has it, then the activation unless `activate` is
+    False (a residual block activates after its sum)."""
+    from keras import layers
+
+    hidden = layers.Conv1D(filters, kernel, padding="same", use_bias=not params.batch_norm, name=label, **weights)(
+        hidden
+    )
+    if params.batch_norm:
+        # momentum 0.9, not Keras's 0.99, as in the image CNN: few steps per epoch on a small set.
+        hidden = layers.BatchNormalization(momentum=0.9, name=f"{label}_batch_norm")(hidden)
+    return activation_layer(params.activation, f"{label}_{params.activation}")(hidden) if activate else hidden
+
+
 def classifier_head(hidden, num_classes: int, params, weights):
     """An optional dense layer, dropout, then a softmax over the classes or one regressed value (float32
     even under mixed precision, so the loss is computed in full precision)."""

@@ -20,7 +20,7 @@ logger = logging.getLogger("dltrain")
 class HarTask(Task):
     name = "har"
     preset = "har-gru"
-    models = ("gru",)
+    models = ("gru", "resnet1d", "inception")
     supports_distributed = True  # --distributed: several processes share every batch
     submission_columns = ("id", "activity")
     source_words = (HAPT_SOURCE,)  # the package's recordings, even where a folder of that name lies here

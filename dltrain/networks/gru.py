@@ -45,13 +45,11 @@ def build_gru(input_shape, num_classes, params, regularization=None):
         dense_weight_options,
         initializer,
         make_units_symmetric,
+        signal_input,
         weight_options,
     )
 
-    inputs = keras.Input(shape=tuple(input_shape), name="signals")
-    hidden = inputs
-    if params.input_noise:
-        hidden = layers.GaussianNoise(params.input_noise, name="input_noise")(hidden)
+    inputs, hidden = signal_input(input_shape, params)
     weights = weight_options(params, regularization)
     for index in range(params.conv_layers):
         # An optional convolutional front end: local motion patterns, and each pooling halves the

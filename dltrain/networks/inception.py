@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from dltrain.networks import MODELS, Network
-from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, weight_options
+from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, signal_input, weight_options
 from dltrain.networks.settings import LARGEST_LAYER, ModelBase
 
 
@@ -58,10 +58,7 @@ def build_inception(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=tuple(input_shape), name="signals")
-    hidden = inputs
-    if params.input_noise:
-        hidden = layers.GaussianNoise(params.input_noise, name="input_noise")(hidden)
+    inputs, hidden = signal_input(input_shape, params)
     weights = weight_options(params, regularization)
     shortcut = hidden
     for module in range(1, params.depth + 1):

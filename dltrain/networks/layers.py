@@ -71,6 +71,17 @@ def activation_layer(name: str, label: str):
     )
 
 
+def signal_input(input_shape, params):
+    """(the model's input of signal windows, the tensor the network starts from): the input itself, or it
+    with model.input_noise's Gaussian noise (training only)."""
+    import keras
+
+    inputs = keras.Input(shape=tuple(input_shape), name="signals")
+    if not params.input_noise:
+        return inputs, inputs
+    return inputs, keras.layers.GaussianNoise(params.input_noise, name="input_noise")(inputs)
+
+
 def convolution_1d(hidden, filters: int, kernel: int, params, weights, label: str, activate: bool = True):
     """Conv1D ("same" padding), batch norm when the model has it, then the activation unless `activate` is
     False (a residual block activates after its sum)."""

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from dltrain.networks import MODELS, Network
-from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, weight_options
+from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, signal_input, weight_options
 from dltrain.networks.settings import LARGEST_LAYER, ModelBase
 
 Kernel = Annotated[int, Field(gt=0, le=64)]
@@ -56,10 +56,7 @@ def build_resnet1d(input_shape, num_classes, params, regularization=None):
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=tuple(input_shape), name="signals")
-    hidden = inputs
-    if params.input_noise:
-        hidden = layers.GaussianNoise(params.input_noise, name="input_noise")(hidden)
+    inputs, hidden = signal_input(input_shape, params)
     weights = weight_options(params, regularization)
     for block, filters in enumerate(params.block_filters, start=1):
         hidden = residual_block(hidden, filters, params, weights, f"block{block}")

@@ -86,7 +86,7 @@ def test_the_positional_placeholders_read_the_same_everywhere():
         (("export",), "<none|float16|dynamic>"),
         (("prepare", "retina"), "<kaggle|balanced>"),
         (("train",), "<tensorflow|jax>"),
-        (("config", "keys"), "<gru|cnn|backbone>"),
+        (("config", "keys"), "<backbone|cnn|gru|inception|resnet1d>"),
     ],
 )
 def test_options_with_a_fixed_set_of_values_show_them(path, choices):
@@ -161,7 +161,9 @@ def test_config_keys_lists_type_default_values_and_description():
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert set(lines) == set(valid_keys())
     assert re.match(r"schedule\.name\s+choice\s+constant\s+constant, step, exponential", lines["schedule.name"])
-    assert "0.0 <= x < 1.0" in lines["model.dropout"] and "dropout between layers" in lines["model.dropout"]
+    dropouts = [line for line in result.stdout.splitlines() if line.startswith("model.dropout ")]
+    assert any("0.0 <= x < 1.0" in line and "(backbone, cnn, gru) dropout between layers" in line for line in dropouts)
+    assert any("(inception, resnet1d) dropout before the head" in line for line in dropouts)  # defaults differ
     assert "sgd" in lines["optimizer.name"] and "auto, true, false" in lines["train.mixed_precision"]
     assert "(gru) units per recurrent layer" in lines["model.units"]  # a key of some models names them
     cnn = json.loads(invoke("config", "keys", "--model", "cnn", "--json").stdout)
@@ -183,7 +185,7 @@ def test_config_show_resolves_a_preset_without_data_like_print_config(data_dir, 
     own = tmp_path / "mine.yaml"
     own.write_text("train: {epochs: 7}\n")
     assert yaml.safe_load(invoke("config", "show", own).stdout)["train"]["epochs"] == 7
-    assert "har-gru, retina-512, retina-cnn" in one_error_line(invoke("config", "show"), 2)
+    assert "har-gru, har-inception, har-resnet1d, retina-512, retina-cnn" in one_error_line(invoke("config", "show"), 2)
     unknown = one_error_line(invoke("config", "show", "har-gru", "--set", "train.epoch=3"), 2)
     assert "did you mean train.epochs" in unknown and "'dltrain config keys' lists every key" in unknown
 

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 
 from dltrain.cli.common import examples, user_errors
+from dltrain.config.presets import preset_names
 from dltrain.core.console import stderr_console
+from dltrain.networks import MODELS
 
 CONFIG_KEYS_EXAMPLES = examples("dltrain config keys", "dltrain config keys --model cnn --json")
 CONFIG_SHOW_EXAMPLES = examples(
@@ -24,13 +26,14 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Only this model's keys in the model section (default: every model's; a wrong name lists them).",
+        metavar="<" + "|".join(MODELS.names()) + ">",
+        help="Only this model's keys in the model section (default: every model's).",
     ),
 ]
 AsJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 PresetArgument = Annotated[
     str | None,
-    typer.Argument(metavar="PRESET|FILE", help="A preset (har-gru, retina-cnn, retina-512) or a YAML config file."),
+    typer.Argument(metavar="PRESET|FILE", help=f"A preset ({', '.join(preset_names())}) or a YAML config file."),
 ]
 OverridesOption = Annotated[
     list[str] | None,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from dltrain.cli.common import examples, user_errors
+from dltrain.config.presets import preset_names
 from dltrain.core.console import stderr_console
 from dltrain.core.errors import UsageError
 
@@ -30,7 +31,9 @@ OutOption = Annotated[
 ]
 ConfigOption = Annotated[
     str | None,
-    typer.Option("--config", "-c", help="Preset name (har-gru, retina-cnn) or YAML file (default: the task's preset)."),
+    typer.Option(
+        "--config", "-c", help=f"Preset ({', '.join(preset_names())}) or YAML file (default: the task's preset)."
+    ),
 ]
 OverridesOption = Annotated[
     list[str] | None,

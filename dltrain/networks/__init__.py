@@ -22,8 +22,11 @@ class Network(NamedTuple):
 
 MODELS: Registry[Network] = Registry("model")
 
-# Importing the builder modules registers them; they import Keras only when called.
-from dltrain.networks import backbone, cnn, gru, inception, resnet1d  # noqa: E402,F401
+# Registered lazily, so that `--help` lists the names without importing pydantic; each module's
+# NETWORK is imported on first use (the config schema loads them all), and its builder imports Keras
+# only when called.
+for _name in ("gru", "resnet1d", "inception", "cnn", "backbone"):
+    MODELS.register_lazy(_name, f"dltrain.networks.{_name}:NETWORK")
 
 
 def register_custom_layers() -> None:

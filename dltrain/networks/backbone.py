@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from dltrain.networks import MODELS, Network
+from dltrain.networks import Network
 from dltrain.networks.layers import classifier_head, weight_options
 from dltrain.networks.settings import ModelBase
 
@@ -167,4 +167,4 @@ def build_backbone(input_shape, num_classes, params, regularization=None):
     return keras.Model(inputs, outputs, name=f"{params.backbone.lower()}_grader")
 
 
-MODELS.register("backbone")(Network(BackboneConfig, build_backbone))
+NETWORK = Network(BackboneConfig, build_backbone)  # registered by name in networks/__init__.py

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from dltrain.networks import MODELS, Network
+from dltrain.networks import Network
 from dltrain.networks.layers import activation_layer, classifier_head, weight_options
 from dltrain.networks.settings import LARGEST_LAYER, ModelBase
 
@@ -126,4 +126,4 @@ def build_cnn(input_shape, num_classes, params, regularization=None):
     return keras.Model(inputs, classifier_head(hidden, num_classes, params, weights), name="cnn")
 
 
-MODELS.register("cnn")(Network(CnnConfig, build_cnn))
+NETWORK = Network(CnnConfig, build_cnn)  # registered by name in networks/__init__.py

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dltrain.networks import MODELS, Network
+from dltrain.networks import Network
 from dltrain.networks.settings import LARGEST_LAYER, Initializer, ModelBase
 
 
@@ -94,4 +94,4 @@ def build_gru(input_shape, num_classes, params, regularization=None):
     return keras.Model(inputs, outputs, name="gru_classifier")
 
 
-MODELS.register("gru")(Network(GruConfig, build_gru))
+NETWORK = Network(GruConfig, build_gru)  # registered by name in networks/__init__.py

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from dltrain.networks import MODELS, Network
+from dltrain.networks import Network
 from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, signal_input, weight_options
 from dltrain.networks.settings import LARGEST_LAYER, ModelBase
 
@@ -72,4 +72,4 @@ def build_inception(input_shape, num_classes, params, regularization=None):
     return keras.Model(inputs, classifier_head(hidden, num_classes, params, weights), name="inception")
 
 
-MODELS.register("inception")(Network(InceptionConfig, build_inception))
+NETWORK = Network(InceptionConfig, build_inception)  # registered by name in networks/__init__.py

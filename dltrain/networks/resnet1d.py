@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from dltrain.networks import MODELS, Network
+from dltrain.networks import Network
 from dltrain.networks.layers import activation_layer, classifier_head, convolution_1d, signal_input, weight_options
 from dltrain.networks.settings import LARGEST_LAYER, ModelBase
 
@@ -64,4 +64,4 @@ def build_resnet1d(input_shape, num_classes, params, regularization=None):
     return keras.Model(inputs, classifier_head(hidden, num_classes, params, weights), name="resnet1d")
 
 
-MODELS.register("resnet1d")(Network(Resnet1dConfig, build_resnet1d))
+NETWORK = Network(Resnet1dConfig, build_resnet1d)  # registered by name in networks/__init__.py

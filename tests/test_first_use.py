@@ -11,8 +11,10 @@ import subprocess
 import sys
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
+import typer
 import yaml
 from helpers.cli import command_paths, invoke
 from helpers.data import write_classroom_folder
@@ -60,6 +62,24 @@ def test_every_help_screen_names_its_placeholders_and_ends_with_examples(path):
     assert "--verbose" in result.stdout  # accepted after the command too
     examples = result.stdout.split("Examples", 1)[1].splitlines()
     assert 1 <= sum(line.strip().startswith(f"dltrain {' '.join(path)}") for line in examples) <= 3
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_every_help_fits_its_terminal_and_no_flag_shows_a_value_placeholder(columns):
+    for path in [(), *command_paths()]:
+        text = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": str(columns)}).stdout
+        assert "<bool>" not in text, path  # a flag takes no value
+        assert max(len(line) for line in text.splitlines()) <= columns, path
+        command = typer.main.get_command(app)
+        for name in path:
+            command = command.commands[name]
+        # A line break inside a paragraph of a docstring is kept by the help: it breaks mid-sentence
+        assert all("\n" not in paragraph.strip() for paragraph in (command.help or "").split("\n\n")), path
+    listing = CliRunner().invoke(app, ["--help"], env={"COLUMNS": str(columns)}).stdout
+    described = " ".join(line.strip("│ ") for line in listing.split("Commands", 1)[1].splitlines())
+    assert "epochs and time, in the order given." in " ".join(described.split())
+    assert "exit 3 if one left its band." in " ".join(described.split())
+    assert re.search(r"--verbose\s+-v\s+Debug logs", listing)
 
 
 def test_the_positional_placeholders_read_the_same_everywhere():
@@ -335,6 +355,21 @@ def test_the_figures_name_the_run_and_mark_the_kept_epoch(har_run, tmp_path):
     metrics["classes"] = [f"a_rather_long_class_name_{index}" for index in range(3)]  # slanted, not overlapping
     plot_confusion_matrix(metrics, tmp_path / "matrix.png", "title")
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and (tmp_path / "matrix.png").stat().st_size > 10_000
+
+
+def test_a_one_epoch_run_gets_whole_epoch_ticks_and_visible_points():
+    from dltrain.reporting.figures import learning_curves_figure, pyplot
+
+    history = pd.DataFrame({"epoch": [0], "loss": [0.5], "val_loss": [0.6], "accuracy": [0.8], "val_accuracy": [0.7]})
+    figure = learning_curves_figure(history, "one epoch", kept_epoch=1)
+    for axes in figure.axes:
+        assert list(axes.get_xticks()) == [1]
+        assert all(line.get_marker() == "o" for line in axes.get_lines() if len(line.get_xdata()) == 1)
+    pyplot().close(figure)
+    longer = pd.DataFrame({"epoch": range(40), "loss": np.linspace(1, 0.1, 40), "val_loss": np.linspace(1, 0.2, 40)})
+    figure = learning_curves_figure(longer, "forty epochs", kept_epoch=30)
+    assert all(float(tick).is_integer() for tick in figure.axes[0].get_xticks())
+    pyplot().close(figure)
 
 
 def test_lab_report_only_reports_the_experiments_that_were_run(tmp_path):

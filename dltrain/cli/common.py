@@ -160,6 +160,20 @@ def missing_parameter_line(error: typer.TyperException, context) -> str | None:
     return f"missing {name} ('{context.command_path} -h' lists the options)"
 
 
+def flag_type_column(display_type_rich: Callable) -> Callable:
+    """Typer (0.29) shows `<bool>` in the type column of a flag (`--verbose -v <bool>`), which reads as
+    if the flag took a value; a flag gets an empty column instead."""
+
+    @wraps(display_type_rich)
+    def display(option, ctx):
+        return "" if option.is_flag and option.metavar is None else display_type_rich(option, ctx)
+
+    return display
+
+
+typer.core.TyperOption.display_type_rich = flag_type_column(typer.core.TyperOption.display_type_rich)
+
+
 def set_verbose(context, parameter, value: bool) -> None:
     """A command's own --verbose (`dltrain train DATA --verbose`): the same as `dltrain --verbose train DATA`."""
     if value and not verbosity["verbose"]:

@@ -136,8 +136,10 @@ def compare(
     force: CompareForceOption = False,
     as_json: CompareJsonOption = False,
 ) -> None:
-    """Compare runs: the settings that differ, validation scores (starred: they chose the epochs), epochs, time,
-    and test scores where 'evaluate --split test' has run. Runs keep the order given."""
+    """Compare runs: the settings that differ, validation and test scores, epochs and time, in the order given.
+
+    Validation scores are starred where they chose the epochs; test scores show where 'evaluate --split test' ran.
+    """
     from rich.console import Console
 
     from dltrain.runs.compare import compare_runs, comparison_table
@@ -193,8 +195,10 @@ def reproduce(
     backend: BackendOption = "tensorflow",
     seeds: SeedsOption = None,
 ) -> None:
-    """Re-run baselines from scratch (prepare, train with deterministic ops, score the test split once); exit 3
-    if one left its band."""
+    """Re-run baselines from scratch and score the test split once; exit 3 if one left its band.
+
+    Each baseline is prepared, trained with deterministic ops and scored on its test split once.
+    """
     from dltrain.core.errors import UsageError
     from dltrain.training.multihost import select_backend
 

@@ -204,8 +204,8 @@ def export(
 def blend(run_dir: RunDirArgument, data: DataOption = None, tta: BlendTtaOption = "none") -> None:
     """Retina: fit how both eyes of a patient combine; writes blend.json, which evaluate and predict then use.
 
-    The blend weighs each image's own output, the fellow eye's, their difference and which eye it is, fitted on
-    the validation split with patient-grouped folds."""
+    Each image's own output, its fellow eye's, their difference and which eye it is, fitted on validation folds.
+    """
     from dltrain.inference.blend import blend_run
 
     fitted = blend_run(run_dir, data, tta)

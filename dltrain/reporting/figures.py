@@ -77,6 +77,11 @@ def plot_learning_curves(
     the run. False if there is no history to plot."""
     if history.empty:
         return False
+    save_figure(learning_curves_figure(history, title, kept_epoch), path)
+    return True
+
+
+def learning_curves_figure(history: pd.DataFrame, title: str | None, kept_epoch: int | None):
     plt = pyplot()
     panels = curve_panels(history)
     columns = 2 if len(panels) == 4 else len(panels)
@@ -91,15 +96,31 @@ def plot_learning_curves(
         axes.set_visible(False)
     if title:
         figure.suptitle(title, fontsize=11)
-    save_figure(figure, path)
-    return True
+    return figure
+
+
+def epoch_axis(axes, last_epoch: int) -> None:
+    """Whole epochs from 1 to the last; a short run gets every epoch as a tick (Matplotlib's integer
+    locator falls back to fractions, 0.945 ... 1.050, when the axis holds fewer than two)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.set_xlim(0.5, max(last_epoch, 1) + 0.5)
+    if last_epoch <= 12:
+        axes.set_xticks(range(1, max(last_epoch, 1) + 1))
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+
+
+def point_marker(points: int) -> str | None:
+    """A marker on every point of a short curve: a line of one point draws nothing at all."""
+    return "o" if points < 30 else None
 
 
 def plot_curve_panel(axes, history: pd.DataFrame, epochs: pd.Series, name: str, kept_epoch: int | None) -> None:
-    from matplotlib.ticker import MaxNLocator
-
+    marker = point_marker(len(history))
     if name == "learning_rate":
-        axes.plot(epochs, history[name], color="tab:green", marker="." if len(history) < 30 else None)
+        axes.plot(epochs, history[name], color="tab:green", marker=marker, markersize=3)
         rates = history[name].dropna()
         if len(rates) and rates.min() > 0 and rates.max() > 100 * rates.min():  # decades apart, none at 0 (warm-up)
             axes.set_yscale("log")
@@ -108,17 +129,16 @@ def plot_curve_panel(axes, history: pd.DataFrame, epochs: pd.Series, name: str, 
         axes.set_ylabel("learning rate")
     else:
         if name in history:
-            axes.plot(epochs, history[name], label="train")
+            axes.plot(epochs, history[name], label="train", marker=marker, markersize=3)
         if f"val_{name}" in history:
-            axes.plot(epochs, history[f"val_{name}"], label="validation")
+            axes.plot(epochs, history[f"val_{name}"], label="validation", marker=marker, markersize=3)
         axes.set_ylabel(name)
     if kept_epoch is not None and 1 <= kept_epoch <= int(epochs.max()):
         axes.axvline(kept_epoch, color="grey", linestyle=":", linewidth=1.2, label=f"kept (epoch {kept_epoch})")
         kept = history[epochs.values == kept_epoch]
         if f"val_{name}" in history and len(kept):
             axes.plot([kept_epoch], kept[f"val_{name}"], marker="o", color="tab:orange", markersize=7, zorder=3)
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epoch_axis(axes, int(epochs.max()))
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="small")
@@ -128,8 +148,6 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
     """Validation (solid) and training (dashed) curves of several runs, one colour per run:
     loss, then accuracy (or kappa, or MAE: the first of them every run logged)."""
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     second = next(
         (
             name
@@ -145,12 +163,12 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
         for index, (label, history) in enumerate(histories.items()):
             colour = colours[index % len(colours)]
             epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+            marker = point_marker(len(history))
             if f"val_{name}" in history:
-                axes.plot(epochs, history[f"val_{name}"], color=colour, label=label)
+                axes.plot(epochs, history[f"val_{name}"], color=colour, label=label, marker=marker, markersize=3)
             if name in history:
-                axes.plot(epochs, history[name], color=colour, linestyle="--", alpha=0.6)
-        axes.set_xlabel("epoch")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+                axes.plot(epochs, history[name], color=colour, linestyle="--", alpha=0.6, marker=marker, markersize=3)
+        epoch_axis(axes, max((len(history) for history in histories.values()), default=1))
         axes.set_ylabel(f"{name} (validation solid, training dashed)")
         axes.grid(alpha=0.3)
     axes_list[0][-1].legend(fontsize="small")

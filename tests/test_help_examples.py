@@ -31,6 +31,7 @@ JOURNEY = [
     ("evaluate",),
     ("predict",),
     ("blend",),
+    ("explain",),
     ("export",),
     ("compare",),
     ("sweep",),

@@ -22,6 +22,10 @@ PREDICT_EXAMPLES = examples(
     "dltrain predict models/retina-cnn photo.jpeg --out -",
 )
 BLEND_EXAMPLES = examples("dltrain blend models/retina-cnn", "dltrain blend models/retina-cnn --tta flips")
+EXPLAIN_EXAMPLES = examples(
+    "dltrain explain models/retina-cnn photo.jpeg --out why-retina",
+    "dltrain explain models/har-gru data/hapt --split test --limit 8 --out why-har",
+)
 EXPORT_EXAMPLES = examples(
     "dltrain export models/har-gru --format litert --out har-gru.tflite",
     "dltrain export models/har-gru --format saved_model --out har-gru-served",
@@ -118,6 +122,27 @@ ToleranceOption = Annotated[
     ),
 ]
 ForceOption = Annotated[bool, typer.Option(help="Replace an existing --out.")]
+ExplainSourcesArgument = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="INPUT...",
+        help="What predict takes: retina photographs or folders of them; activity SOURCEs; or one prepared "
+        "DATA_DIR (with --split).",
+    ),
+]
+ExplainOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="A new folder for the figures and explain.json (what each one shows).")
+]
+ExplainSplitOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="<unlabelled|test|val|train>",
+        callback=split_name,
+        help="With a DATA_DIR: which split (default: unlabelled if present, else test); labelled ones show the truth.",
+    ),
+]
+LimitOption = Annotated[int, typer.Option(help="Explain the first N photographs or windows (a figure each).")]
+ExplainForceOption = Annotated[bool, typer.Option(help="Replace a folder of explanations dltrain wrote.")]
 
 
 @user_errors
@@ -133,7 +158,7 @@ def evaluate(
 
     if split not in ("val", "test", "train"):
         raise UsageError(f"--split {split!r}: choose val or test (or train)")
-    from dltrain.inference.evaluate import confusion_table, metrics_table
+    from dltrain.inference.evaluate import confused_table, confusion_table, metrics_table, screening_lines
     from dltrain.runs.evaluation import evaluate_run
 
     metrics = evaluate_run(run_dir, data, split, tta)
@@ -145,9 +170,12 @@ def evaluate(
     console = Console()
     console.print(metrics_table(metrics))
     console.print(confusion_table(metrics))
-    console.print(
-        f"wrote {run_dir}/metrics-{split}.json, confusion-matrix-{split}.png, learning-curves.png", highlight=False
-    )
+    confused = confused_table(metrics)
+    if confused is not None:
+        console.print(confused)
+    for line in screening_lines(metrics):
+        console.print(line, highlight=False)
+    console.print(f"wrote {run_dir}/metrics-{split}.json and figures: {', '.join(metrics['figures'])}", highlight=False)
 
 
 @user_errors
@@ -173,6 +201,22 @@ def predict(
         out,
         ", ".join(f"{name} {count}" for name, count in counts.items()),
     )
+
+
+@user_errors
+def explain(
+    run_dir: RunDirArgument,
+    sources: ExplainSourcesArgument,
+    out: ExplainOutOption,
+    split: ExplainSplitOption = None,
+    limit: LimitOption = 16,
+    force: ExplainForceOption = False,
+) -> None:
+    """Show what made the model's answers: Grad-CAM over photographs, saliency over signal windows."""
+    from dltrain.inference.explain import EXPLAIN_INDEX, explain_run
+
+    index = explain_run(run_dir, sources, out, split, limit, force)
+    logger.info("wrote %d figure(s) to %s (%s lists what each shows)", len(index.figures), out, EXPLAIN_INDEX)
 
 
 @user_errors

@@ -112,3 +112,10 @@ def swap_in(staging: Path, out: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staging, out)
+
+
+def safe_file_name(name: str) -> str:
+    """A sample's name (`subject/000128`, `10_left`) as a file name: anything but letters, digits, '-',
+    '_' and '.' becomes '_', and a leading '.' too (no hidden files)."""
+    cleaned = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
+    return "_" + cleaned[1:] if cleaned.startswith(".") else cleaned

@@ -38,3 +38,35 @@ def confusion_table(metrics: dict):
     for index, (name, row) in enumerate(zip(metrics["classes"], metrics["confusion_matrix"])):
         table.add_row(f"{index} {name}", *(str(value) for value in row))
     return table
+
+
+def confused_table(metrics: dict):
+    """The commonest mistakes, or None where there are none."""
+    from rich.table import Table
+
+    pairs = metrics.get("most_confused") or []
+    if not pairs:
+        return None
+    table = Table(title="most confused (true read as predicted)")
+    for column in ("true", "predicted", "count", "share of true"):
+        table.add_column(column, justify="right" if column in ("count", "share of true") else "left")
+    for pair in pairs:
+        table.add_row(pair["true"], pair["predicted"], str(pair["count"]), f"{pair['share_of_true']:.1%}")
+    return table
+
+
+def screening_lines(metrics: dict) -> list[str]:
+    """Referable disease (retina) as screening reports it: AUC, and sensitivity / specificity at each cut."""
+    lines = []
+    for prefix, label in (("referable", "referable (grade 2+)"), ("blended_referable", "both eyes blended")):
+        if metrics.get(f"{prefix}_auc") is None:
+            continue
+        points = [
+            f"at the grading cut points sensitivity {metrics[f'{prefix}_sensitivity']:.3f}, "
+            f"specificity {metrics[f'{prefix}_specificity']:.3f}"
+        ] + [
+            f"at {point['target_sensitivity']:.0%} sensitivity specificity {point['specificity']:.3f}"
+            for point in metrics.get(f"{prefix}_operating_points", [])
+        ]
+        lines.append(f"{label}: AUC {metrics[f'{prefix}_auc']:.4f}; " + "; ".join(points))
+    return lines

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
-SHORT_METRIC_NAMES = {"quadratic_weighted_kappa": "kappa", "blended_quadratic_weighted_kappa": "blended kappa"}
+SHORT_METRIC_NAMES = {
+    "quadratic_weighted_kappa": "kappa",
+    "blended_quadratic_weighted_kappa": "blended kappa",
+    "referable_auc": "referable AUC",
+}
 
 
 def short_metric_name(name: str) -> str:

@@ -35,7 +35,7 @@ class RunRecord:
     test: dict[str, float]  # the headline test scores, once `evaluate --split test` has written them
 
 
-HEADLINE = ("accuracy", "quadratic_weighted_kappa")
+HEADLINE = ("accuracy", "quadratic_weighted_kappa", "referable_auc")  # each where the runs' task reports it
 VALIDATION_NOTE = (
     "* validation: it chose each run's kept epoch (and thresholds), so it is not a held-out score; "
     "test columns come from 'dltrain evaluate RUN_DIR --split test' and never order the runs"
@@ -77,7 +77,11 @@ def _validation_scores(record: RunRecord) -> dict[str, float | None]:
     """The kept model's validation scores (a finished run's, thresholds tuned), else the history's best."""
     scored = record.provenance.metrics.get("val", {})
     scores = {"val loss*": _best(record.history, "val_loss", lowest=True)}
-    for name, column in (("accuracy", "val_accuracy"), ("quadratic_weighted_kappa", "val_kappa")):
+    for name, column in (
+        ("accuracy", "val_accuracy"),
+        ("quadratic_weighted_kappa", "val_kappa"),
+        ("referable_auc", ""),
+    ):
         value = scored.get(name, _best(record.history, column, lowest=False))
         if value is not None:
             scores[f"val {short_metric_name(name)}*"] = value

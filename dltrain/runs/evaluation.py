@@ -12,7 +12,7 @@ from dltrain.data.datadir import DataDir
 from dltrain.runs.metrics import write_split_metrics
 from dltrain.runs.rundir import Run
 from dltrain.tasks import task_of
-from dltrain.tasks.base import check_tta, resolve_tta
+from dltrain.tasks.base import ScoredSplit, check_tta, resolve_tta
 
 logger = logging.getLogger("dltrain")
 
@@ -27,15 +27,22 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     scoring = task.scoring_inputs(data, split)
     with failures_explained():
         outputs = task.predict_outputs(model, scoring.inputs, tta=tta)
-    classes = run.data_meta.classes
-    metrics = task.metrics(scoring.labels, task.labels_from_outputs(outputs, run, tta), classes)
+    predicted = task.labels_from_outputs(outputs, run, tta)
+    metrics = task.metrics(scoring.labels, predicted, run.data_meta.classes)
     metrics.update(task.run_metrics(run, scoring, outputs, tta))
     metrics.update(split=split, data_dir=str(data.path.resolve()), tta=tta)
     if split == "val":
         metrics["steered_by_this_split"] = validation_uses(run)  # these scores are not held out
-    write_split_metrics(run.path, metrics)
-    plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png", run.path.resolve().name)
-    plot_learning_curves(history, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch)
+    name = run.path.resolve().name
+    plot_confusion_matrix(metrics, run.path / f"confusion-matrix-{split}.png", name)
+    figures = [f"confusion-matrix-{split}.png"]
+    if plot_learning_curves(history, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch):
+        figures.append("learning-curves.png")
+    scored = ScoredSplit(split, scoring, outputs, predicted, tta)
+    with failures_explained():
+        figures += task.split_figures(model, run, data, scored, name)
+    metrics["figures"] = figures
+    write_split_metrics(run.path, metrics)  # last: its list of figures names files that exist
     return metrics
 
 
@@ -52,7 +59,7 @@ def validation_uses(run: Run) -> list[str]:
 
 
 def headline(metrics: dict, names: tuple[str, ...]) -> dict[str, float]:
-    return {name: metrics[name] for name in names if name in metrics}
+    return {name: metrics[name] for name in names if metrics.get(name) is not None}
 
 
 def curves_title(run: Run) -> str:

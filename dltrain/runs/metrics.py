@@ -18,6 +18,13 @@ def metrics_file(run_dir: Path, split: str) -> Path:
     return Path(run_dir) / f"metrics-{split}.json"
 
 
+class ConfusedPair(BaseModel):
+    true: str
+    predicted: str
+    count: int = Field(ge=1)
+    share_of_true: float = Field(ge=0, le=1)
+
+
 class SplitMetrics(BaseModel):
     """The keys every task writes, typed; the task's own metrics (macro_f1, per-class scores, a
     blend's kappa) ride along as extra keys."""
@@ -34,7 +41,12 @@ class SplitMetrics(BaseModel):
     # No bounds: kappa is NaN where every label and prediction are one grade (no disagreement to expect).
     accuracy: float | None = None
     quadratic_weighted_kappa: float | None = None
+    referable_auc: float | None = Field(None, ge=0, le=1)  # retina: grade 2 or worse, as screening reports it
+    referable_sensitivity: float | None = Field(None, ge=0, le=1)  # at the grade cut points the run uses
+    referable_specificity: float | None = Field(None, ge=0, le=1)
     steered_by_this_split: list[str] | None = None  # validation only: what it chose in the run
+    most_confused: list[ConfusedPair] | None = None  # written before the field: absent
+    figures: list[str] | None = None  # the figures written beside it for this split (names in the run folder)
 
 
 def write_split_metrics(run_dir: Path, metrics: dict) -> SplitMetrics:

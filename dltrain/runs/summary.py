@@ -34,6 +34,14 @@ def validation_line(run: Run, validation: str) -> str:
     return f"validation {validation} (not held out: it chose {', '.join(uses)})"
 
 
+def figure_names(run: Run) -> list[str]:
+    """The figures of the validation split's scoring (as metrics-val.json lists them)."""
+    from dltrain.runs.metrics import read_split_metrics
+
+    metrics = read_split_metrics(run.path, "val")
+    return metrics.figures if metrics is not None and metrics.figures else ["learning-curves.png"]
+
+
 def completion_lines(run: Run) -> list[str]:
     """The lines `train` ends with."""
     scores = run.provenance.metrics.get("val", {})
@@ -42,7 +50,7 @@ def completion_lines(run: Run) -> list[str]:
     lines = [
         kept_epoch_line(run),
         validation_line(run, validation),
-        f"figures: {path / 'learning-curves.png'}, {path / 'confusion-matrix-val.png'}",
+        f"figures: {', '.join(str(path / name) for name in figure_names(run))}",
     ]
     if run.data_meta.split_size("test"):
         lines.append(f"next: dltrain evaluate {path} --split test   (held out)")

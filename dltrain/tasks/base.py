@@ -36,6 +36,29 @@ class ScoringInputs:
     inputs: Any
     labels: np.ndarray
     ids: np.ndarray
+    groups: np.ndarray | None = None  # the recording (subject) of each sample, where the task knows it
+
+
+@dataclass
+class ScoredSplit:
+    """One labelled split scored: what the task's own figures of it are drawn from."""
+
+    name: str
+    scoring: ScoringInputs
+    outputs: np.ndarray
+    predicted: np.ndarray  # class indices
+    tta: str = "none"
+
+
+@dataclass
+class ExplainRequest:
+    """What `dltrain explain` asks beyond the run: the INPUTs, a split where INPUT is a DATA_DIR, how many."""
+
+    sources: list[str]
+    split: str | None = None
+    limit: int = 16
+    data: DataDir | None = None  # INPUT as a prepared DATA_DIR, opened and checked against the run's data
+    rejects: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +144,15 @@ class Task:
     def validation_uses(self, run) -> list[str]:
         """What else the validation split chose in this run (e.g. grade thresholds, a blend)."""
         return []
+
+    def split_figures(self, model, run, data: DataDir, scored: ScoredSplit, title: str) -> list[str]:
+        """Figures of one scored split beyond the confusion matrix, written into the run; their file names."""
+        return []
+
+    def explain(self, run, model, request: ExplainRequest, out: Path) -> list[dict]:
+        """What made the model's answers for INPUT, as figures written into `out`: one row per figure
+        (file, input, predicted, and true where known)."""
+        raise UsageError(f"dltrain explain has nothing to show for {self.name} runs")
 
     def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
         """DATA_DIRs under `out`, one per fold of the train and val data grouped so that no subject (or

@@ -11,7 +11,7 @@ import pandas as pd
 from dltrain.core.errors import DataError, UsageError
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import SCORING_BATCH_SIZE, TrainingContext, TrainingFeeds, array_feeds
-from dltrain.tasks.base import PredictRequest, ScoringInputs, Task, check_model_fits
+from dltrain.tasks.base import ExplainRequest, PredictRequest, ScoredSplit, ScoringInputs, Task, check_model_fits
 from dltrain.tasks.har.readers import HAPT_SOURCE
 
 logger = logging.getLogger("dltrain")
@@ -48,7 +48,19 @@ class HarTask(Task):
         windows = data.split(split)
         if (windows.y < 0).any():
             raise DataError(f"{data.path}: the {split} split is unlabelled; use 'dltrain predict' for it")
-        return ScoringInputs(windows.x, windows.y, windows.ids)
+        return ScoringInputs(windows.x, windows.y, windows.ids, windows.subjects)
+
+    def split_figures(self, model, run, data: DataDir, scored: ScoredSplit, title: str) -> list[str]:
+        """A timeline of the true and predicted activity per subject of the split."""
+        from dltrain.tasks.har.figures import timelines
+
+        return timelines(run, scored, title)
+
+    def explain(self, run, model, request: ExplainRequest, out: Path) -> list[dict]:
+        """The saliency of each reading of each window (the size of the answer's gradient)."""
+        from dltrain.tasks.har.figures import explain_windows
+
+        return explain_windows(run, model, request, out, windows_from_source)
 
     def cross_validation_folds(self, data: DataDir, folds: int, out: Path) -> list[Path]:
         from dltrain.tasks.har.folds import write_subject_folds

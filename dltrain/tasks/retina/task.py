@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dltrain.core.console import progress_bar
 from dltrain.core.errors import DataError, UsageError, failures_explained
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import (
@@ -22,10 +21,12 @@ from dltrain.data.feeds import (
     replica_share,
     steps_per_epoch,
 )
-from dltrain.tasks.base import PredictRequest, ScoringInputs, Task, check_model_fits
+from dltrain.tasks.base import ExplainRequest, PredictRequest, ScoredSplit, ScoringInputs, Task, check_model_fits
 from dltrain.tasks.classification import classification_metrics, crossentropy_or_mse
 from dltrain.tasks.retina.blend import Blend, fit_blend, patient_and_eye, read_blend, write_blend
 from dltrain.tasks.retina.grading import DEFAULT_THRESHOLDS, grades_from_outputs, quadratic_kappa, tune_thresholds
+from dltrain.tasks.retina.photographs import outputs_of_photographs
+from dltrain.tasks.retina.screening import referable_metrics, referable_score
 from dltrain.tasks.retina.sources import IMAGE_SUFFIXES
 
 logger = logging.getLogger("dltrain")
@@ -46,7 +47,7 @@ class RetinaTask(Task):
     name = "retina"
     preset = "retina-cnn"
     models = ("cnn", "backbone")
-    headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa")
+    headline = ("accuracy", "macro_f1", "quadratic_weighted_kappa", "referable_auc")
     supports_distributed = True  # --distributed: several processes share every batch
     tta_modes = tuple(TTA_VIEWS)
     submission_columns = ("image", "level")
@@ -218,15 +219,17 @@ class RetinaTask(Task):
         return outputs.reshape(-1, len(views), *outputs.shape[1:])
 
     def labels_from_outputs(self, outputs: np.ndarray, run, tta: str = "none") -> np.ndarray:
+        return grades_from_outputs(outputs, run.config.model.head, self.thresholds(run, tta))
+
+    def thresholds(self, run, tta: str) -> list[float]:
+        """The grade cut points of a regression head for this TTA mode: tuned on validation, else 0.5 ... 3.5."""
         thresholds = run.provenance.thresholds or {}
         regression = run.config.model.head == "regression"
         if regression and thresholds and tta not in thresholds:  # a run from a dltrain that tuned one set only
             logger.warning(
                 "%s has no thresholds tuned for --tta %s: grading with those tuned without TTA", run.path, tta
             )
-        return grades_from_outputs(
-            outputs, run.config.model.head, thresholds.get(tta) or thresholds.get("none") or DEFAULT_THRESHOLDS
-        )
+        return list(thresholds.get(tta) or thresholds.get("none") or DEFAULT_THRESHOLDS)
 
     def metrics(self, truth, predicted, classes) -> dict:
         metrics = classification_metrics(truth, predicted, classes)
@@ -234,18 +237,33 @@ class RetinaTask(Task):
         return metrics
 
     def run_metrics(self, run, scoring: ScoringInputs, outputs: np.ndarray, tta: str) -> dict:
-        """With a blend of both eyes fitted for this TTA mode, its kappa beside the per-image one."""
+        """Referable disease (grade 2 or worse) as screening reports it; with a blend of both eyes fitted
+        for this TTA mode, its kappa and referable scores beside the per-image ones."""
+        grades = self.labels_from_outputs(outputs, run, tta)
+        metrics = referable_metrics(scoring.labels, grades, referable_score(outputs))
         blend = read_blend(run.path)
         if blend is None:
-            return {}
+            return metrics
         if blend.tta != tta:
             logger.info("no blended kappa: the run's blend.json was fitted for --tta %s, not --tta %s", blend.tta, tta)
-            return {}
-        return {
-            "blended_quadratic_weighted_kappa": quadratic_kappa(
-                scoring.labels, blend.grades(list(scoring.ids), outputs)
-            )
-        }
+            return metrics
+        names = list(scoring.ids)
+        blended = blend.grades(names, outputs)
+        metrics["blended_quadratic_weighted_kappa"] = quadratic_kappa(scoring.labels, blended)
+        metrics.update(referable_metrics(scoring.labels, blended, blend.values(names, outputs), "blended_referable"))
+        return metrics
+
+    def split_figures(self, model, run, data: DataDir, scored: ScoredSplit, title: str) -> list[str]:
+        """The referable-disease ROC curve, the outputs per true grade and the most wrong photographs."""
+        from dltrain.tasks.retina.figures import split_figures
+
+        return split_figures(model, run, data, scored, title, self.thresholds(run, scored.tta))
+
+    def explain(self, run, model, request: ExplainRequest, out: Path) -> list[dict]:
+        """Grad-CAM over each photograph, from the last convolutional feature map."""
+        from dltrain.tasks.retina.figures import explain_photographs
+
+        return explain_photographs(run, model, request, out, lambda outputs: self.labels_from_outputs(outputs, run))
 
     def validation_uses(self, run) -> list[str]:
         uses = ["the grade thresholds"] if run.config.model.head == "regression" else []
@@ -281,7 +299,7 @@ class RetinaTask(Task):
         if request.data is not None:
             names, outputs = self._outputs_of_data_dir(run, request.data, request)
         else:
-            names, outputs = self._outputs_of_photographs(run, source, request)
+            names, outputs = outputs_of_photographs(run, source, request, self.predict_outputs, scoring_batch_size)
         frame = pd.DataFrame({"image": names, "level": self._grades(run, names, outputs, request).astype(int)})
         return self._fill_unreadable(run, frame, request)
 
@@ -326,52 +344,6 @@ class RetinaTask(Task):
             batches = feed.batches(scoring_batch_size(data.meta.image_options.size)).prefetch(2)
             outputs = self.predict_outputs(model, batches, request.tta)
         return table["image"].tolist(), outputs
-
-    def _outputs_of_photographs(self, run, source: Path, request: PredictRequest) -> tuple[list[str], np.ndarray]:
-        """One pass of the model over every photograph, prepared in background threads as `prepare`
-        prepares them, fed through tf.data while the model scores the batches before."""
-        import itertools
-
-        import tensorflow as tf
-
-        from dltrain.tasks.retina.photographs import prepared_chunks, raw_image_paths
-
-        paths = raw_image_paths(source)
-        what = "one photograph" if source.is_file() else f"a folder of {len(paths)} photograph(s)"
-        logger.info(
-            "INPUT %s: %s, prepared as the run's images were (%d px)", source, what, run.data_meta.image_options.size
-        )
-        model = request.load_model(tuple(run.data_meta.input_shape), f"the images of {source}")
-        size, names = run.data_meta.image_options.size, []
-        with progress_bar("grading photographs", len(paths)) as advance:
-
-            def photographs():
-                for images, chunk_names, files_read in prepared_chunks(
-                    paths, run.data_meta.image_options, request.rejects
-                ):
-                    names.extend(chunk_names)
-                    yield from images
-                    advance(files_read)
-
-            stream = photographs()
-            first = next(stream, None)  # read until one photograph is usable: none at all is said below
-            if first is not None:
-                signature = tf.TensorSpec((size, size, 3), tf.uint8)
-                images = tf.data.Dataset.from_generator(
-                    lambda: itertools.chain([first], stream), output_signature=signature
-                )
-                batches = images.batch(scoring_batch_size(size)).map(
-                    lambda batch: (batch, tf.zeros(tf.shape(batch)[0]))  # uint8: the model casts where it computes
-                )
-                with warnings.catch_warnings():  # a stream of unknown length ends this way, by design
-                    warnings.filterwarnings("ignore", message="Your input ran out of data")
-                    outputs = self.predict_outputs(model, batches.prefetch(2), request.tta)
-        for name, reason in request.rejects:
-            logger.warning("unreadable %s (%s): its row is filled in", name, reason)
-        if not names:
-            name, reason = request.rejects[0] if request.rejects else ("", "")
-            raise DataError(f"{source}: none of the {len(paths)} image(s) could be read (first: {name}: {reason})")
-        return names, outputs
 
     def prepare(self, source: str, out: Path, options: dict, workers: int) -> None:
         from dltrain.tasks.retina.meta import ImageOptions

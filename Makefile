@@ -29,24 +29,28 @@ install: $(BIN)/.installed ## Create .venv and install dltrain with its test too
 
 demo: demo-har demo-retina ## Both journeys on the embedded data: activity (real HAPT), then retina (simulated); about 10 minutes on a 2-core CPU
 
-demo-har: install ## Real HAPT data: prepare -> train (har-gru) -> evaluate -> predict
+demo-har: install ## Real HAPT data: prepare -> train (har-gru) -> evaluate -> predict -> explain
 	$(BIN)/dltrain prepare har hapt --out $(DEMO_DATA) --force
 	$(BIN)/dltrain train $(DEMO_DATA) --out $(DEMO_RUN) --config har-gru --force
 	$(BIN)/dltrain evaluate $(DEMO_RUN) --split test
 	$(BIN)/dltrain predict $(DEMO_RUN) hapt --out $(DEMO_RUN)/predictions.csv
+	$(BIN)/dltrain explain $(DEMO_RUN) $(DEMO_DATA) --split test --limit 8 --out $(DEMO_RUN)/explained
 	@echo
 	@echo "run:         $(DEMO_RUN) (model.keras, config.yaml, provenance.json, history.csv, metrics-*.json)"
-	@echo "figures:     $(DEMO_RUN)/learning-curves.png $(DEMO_RUN)/confusion-matrix-test.png"
+	@echo "figures:     $$(cd $(DEMO_RUN) && ls *.png | sed 's|^|$(DEMO_RUN)/|' | tr '\n' ' ')"
+	@echo "explained:   $(DEMO_RUN)/explained (saliency of 8 test windows; explain.json says what each shows)"
 	@echo "predictions: $(DEMO_RUN)/predictions.csv"
 
-demo-retina: install ## Simulated fundus set: simulate + prepare (128 px) -> train (retina-cnn) -> evaluate -> predict
+demo-retina: install ## Simulated fundus set: simulate + prepare (128 px) -> train (retina-cnn) -> evaluate -> predict -> explain
 	$(BIN)/dltrain prepare retina demo --out $(RETINA_DATA) --demo-dir $(RETINA_RAW) --size 128 --mix balanced --force
 	$(BIN)/dltrain train $(RETINA_DATA) --out $(RETINA_RUN) --config retina-cnn --force
 	$(BIN)/dltrain evaluate $(RETINA_RUN) --split test
 	$(BIN)/dltrain predict $(RETINA_RUN) $(RETINA_RAW)/test --out $(RETINA_RUN)/submission.csv
+	$(BIN)/dltrain explain $(RETINA_RUN) $(RETINA_RAW)/test --limit 8 --out $(RETINA_RUN)/explained
 	@echo
 	@echo "run:         $(RETINA_RUN) (model.keras, config.yaml, provenance.json with the tuned thresholds)"
-	@echo "figures:     $(RETINA_RUN)/learning-curves.png $(RETINA_RUN)/confusion-matrix-test.png"
+	@echo "figures:     $$(cd $(RETINA_RUN) && ls *.png | sed 's|^|$(RETINA_RUN)/|' | tr '\n' ' ')"
+	@echo "explained:   $(RETINA_RUN)/explained (Grad-CAM of 8 test photographs; explain.json says what each shows)"
 	@echo "submission:  $(RETINA_RUN)/submission.csv (Kaggle format image,level)"
 
 lint: install ## Check the code with ruff (lint rules and formatting, pyproject.toml)

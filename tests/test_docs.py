@@ -3,6 +3,7 @@ sizes shrink (image side, workers, epochs, filters), and the paths point into tm
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -33,7 +34,15 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
     from dltrain.networks.backbone import backbone_network
 
     commands = documented_commands(DOCS / "kaggle-dr.md")
-    assert [command[0] for command in commands] == ["prepare", "train", "train", "blend", "evaluate", "predict"]
+    assert [command[0] for command in commands] == [
+        "prepare",
+        "train",
+        "train",
+        "blend",
+        "evaluate",
+        "predict",
+        "explain",
+    ]
     source = kaggle_folder(tmp_path / "kaggle", patients=10)
     weights = tmp_path / "efficientnetb0_notop.weights.h5"
     backbone_network("EfficientNetB0", (64, 64, 3), None).save_weights(str(weights))
@@ -44,6 +53,7 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
         "models/kaggle-512": str(tmp_path / "run"),
         "models/kaggle-b3": str(tmp_path / "run-backbone"),
         "submission.csv": str(tmp_path / "submission.csv"),
+        "explained-b3": str(tmp_path / "explained"),
     }
     sizes = {"--size 512": "--size 64", "--workers 16": "--workers 1", "EfficientNetB3": "EfficientNetB0"}
     small = {
@@ -71,3 +81,7 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
     submission = pd.read_csv(tmp_path / "submission.csv")
     assert sorted(submission["image"]) == sorted(path.stem for path in (source / "test").iterdir())
     assert set(submission["level"]) <= set(range(5))
+    explained = json.loads((tmp_path / "explained" / "explain.json").read_text())["figures"]  # the backbone's
+    assert explained and all(
+        row["true"] in range(5) and (tmp_path / "explained" / row["file"]).is_file() for row in explained
+    )

@@ -63,19 +63,19 @@ def fundus_with_blot(rng: np.random.Generator, quadrant: int | None) -> np.ndarr
 
 def test_the_heatmap_points_at_the_lesion_the_test_placed():
     """A small dltrain CNN learns whether a photograph has a blot; on 40 new photographs, each with one
-    blot, the centre of the hottest 5% of its Grad-CAM falls in the blot's quadrant. Measured here: 38
-    of 40 (seed 0); asserted: 30 of 40 (chance is 10)."""
+    blot, the centre of the hottest 5% of its Grad-CAM falls in the blot's quadrant. Measured with these
+    settings: 40 of 40 at seeds 0 and 1; asserted: 30 of 40 (chance is 10)."""
     import keras
 
     rng = np.random.default_rng(0)
-    quadrants = [int(rng.integers(4)) if index % 2 else None for index in range(480)]
+    quadrants = [int(rng.integers(4)) if index % 2 else None for index in range(320)]
     images = np.stack([fundus_with_blot(rng, quadrant) for quadrant in quadrants])
     labels = np.array([quadrant is not None for quadrant in quadrants], np.int64)
     keras.utils.set_random_seed(0)
     params = MODEL_CONFIGS["cnn"](conv_layers=3, conv_filters=8, dropout=0.0, batch_norm=True)
     model = MODELS.get("cnn").build((SIDE, SIDE, 3), 2, params)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, epochs=12, batch_size=32, verbose=0)
+    model.fit(images, labels, epochs=10, batch_size=32, verbose=0)
     placed = [int(quadrant) for quadrant in rng.integers(0, 4, 40)]
     tests = np.stack([fundus_with_blot(rng, quadrant) for quadrant in placed])
     assert (model.predict(tests, verbose=0).argmax(axis=1) == 1).mean() >= 0.9  # it learned the blot
@@ -116,6 +116,14 @@ def test_retina_evaluate_writes_screening_figures_and_explain_grad_cams(retina_r
     index = json.loads((out / "explain.json").read_text())
     assert len(index["figures"]) == 3 and all(row["true"] is None for row in index["figures"])
     assert all((out / row["file"]).is_file() for row in index["figures"])
+    twice = invoke("explain", run, photographs, photographs, "--limit", "40", "--out", tmp_path / "twice")
+    assert twice.exit_code == 0, twice.output  # a folder given twice is explained once, a file per photograph
+    rows = json.loads((tmp_path / "twice" / "explain.json").read_text())["figures"]
+    assert len({row["file"] for row in rows}) == len(rows) == len(list(photographs.iterdir()))
+    several = invoke("explain", run, photographs, photographs, "--split", "val", "--out", tmp_path / "no")
+    assert several.exit_code == 2 and "--split applies only" in several.stderr and not (tmp_path / "no").exists()
+    swapped = invoke("explain", photographs, run, "--out", tmp_path / "no")
+    assert swapped.exit_code == 2 and "the run comes first, dltrain explain" in swapped.stderr
     labelled = invoke("explain", run, data, "--split", "val", "--limit", "2", "--out", tmp_path / "val")
     assert labelled.exit_code == 0, labelled.output
     rows = json.loads((tmp_path / "val" / "explain.json").read_text())["figures"]
@@ -148,3 +156,15 @@ def test_activity_evaluate_draws_a_timeline_per_subject_and_explain_saliency(tmp
     assert invoke("explain", run, tmp_path / "data", "--limit", "1", "--out", source, "--force").exit_code == 2
     assert invoke("explain", run, tmp_path / "data", "--limit", "0", "--out", tmp_path / "none").exit_code == 2
     assert not (tmp_path / "none").exists()
+
+
+def test_sample_names_become_distinct_file_names():
+    from dltrain.core.files import safe_file_names
+
+    assert safe_file_names(["a b", "a_b", "s1/000128", ".hidden", "a b"]) == [
+        "a_b",
+        "a_b-2",
+        "s1_000128",
+        "_hidden",
+        "a_b-3",
+    ]

@@ -171,7 +171,8 @@ def flag_type_column(display_type_rich: Callable) -> Callable:
     return display
 
 
-typer.core.TyperOption.display_type_rich = flag_type_column(typer.core.TyperOption.display_type_rich)
+if hasattr(typer.core.TyperOption, "display_type_rich"):  # the Typers that show it
+    typer.core.TyperOption.display_type_rich = flag_type_column(typer.core.TyperOption.display_type_rich)
 
 
 def set_verbose(context, parameter, value: bool) -> None:

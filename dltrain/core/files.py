@@ -119,3 +119,13 @@ def safe_file_name(name: str) -> str:
     '_' and '.' becomes '_', and a leading '.' too (no hidden files)."""
     cleaned = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
     return "_" + cleaned[1:] if cleaned.startswith(".") else cleaned
+
+
+def safe_file_names(names: list[str]) -> list[str]:
+    """`safe_file_name` of each, made unique (`a_b`, `a_b-2`, ...): two inputs never share a file."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in map(safe_file_name, names):
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return unique

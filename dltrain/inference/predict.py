@@ -43,18 +43,16 @@ def model_loader(run: Run, exported: Path | None):
 STDOUT = Path("-")  # `--out -`: the CSV on standard output
 
 
-def refuse_swapped_arguments(run_dir: Path, source: str) -> None:
+def refuse_swapped_arguments(run_dir: Path, source: str, command: str = "predict", out: str = "FILE.csv") -> None:
     """`dltrain predict hapt models/run`: the run comes first; said in one line, not "no such run"."""
     if is_run_folder(run_dir):
         return
     if is_run_folder(Path(source)) or str(run_dir) in SOURCE_WORDS:
-        raise UsageError(
-            f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, "
-            f"dltrain predict {shlex.quote(source)} {shlex.quote(str(run_dir))} --out FILE.csv"
-            if is_run_folder(Path(source))
-            else f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, dltrain predict RUN_DIR {run_dir} "
-            "--out FILE.csv"
+        inputs = shlex.quote(source) + " " + shlex.quote(str(run_dir)) if is_run_folder(Path(source)) else None
+        usage = (
+            f"dltrain {command} {inputs} --out {out}" if inputs else f"dltrain {command} RUN_DIR {run_dir} --out {out}"
         )
+        raise UsageError(f"{run_dir} is an INPUT, not a RUN_DIR: the run comes first, {usage}")
 
 
 def check_predictions_out(run: Run, source: str, out: Path, exported: Path | None, force: bool) -> None:

@@ -99,17 +99,22 @@ def learning_curves_figure(history: pd.DataFrame, title: str | None, kept_epoch:
     return figure
 
 
-def epoch_axis(axes, last_epoch: int) -> None:
+def epoch_axis(axes, final: int) -> None:
     """Whole epochs from 1 to the last; a short run gets every epoch as a tick (Matplotlib's integer
     locator falls back to fractions, 0.945 ... 1.050, when the axis holds fewer than two)."""
     from matplotlib.ticker import MaxNLocator
 
-    axes.set_xlim(0.5, max(last_epoch, 1) + 0.5)
-    if last_epoch <= 12:
-        axes.set_xticks(range(1, max(last_epoch, 1) + 1))
+    axes.set_xlim(0.5, max(final, 1) + 0.5)
+    if final <= 12:
+        axes.set_xticks(range(1, max(final, 1) + 1))
     else:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
+
+
+def last_epoch(history: pd.DataFrame) -> int:
+    """The last epoch a history holds, counted from 1."""
+    return int(history["epoch"].max()) + 1 if "epoch" in history and len(history) else len(history)
 
 
 def point_marker(points: int) -> str | None:
@@ -168,7 +173,7 @@ def plot_run_comparison(histories: dict[str, pd.DataFrame], path: Path) -> None:
                 axes.plot(epochs, history[f"val_{name}"], color=colour, label=label, marker=marker, markersize=3)
             if name in history:
                 axes.plot(epochs, history[name], color=colour, linestyle="--", alpha=0.6, marker=marker, markersize=3)
-        epoch_axis(axes, max((len(history) for history in histories.values()), default=1))
+        epoch_axis(axes, max((last_epoch(history) for history in histories.values()), default=1))
         axes.set_ylabel(f"{name} (validation solid, training dashed)")
         axes.grid(alpha=0.3)
     axes_list[0][-1].legend(fontsize="small")

@@ -53,6 +53,7 @@ def plot_timeline(
     confidence_axes.set_xlabel("window, in recording order")
     confidence_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     confidence_axes.grid(alpha=0.3)
-    confidence_axes.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if wrong.any():
+        confidence_axes.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.suptitle(title, fontsize=10)
     save_figure(figure, path)

@@ -38,12 +38,20 @@ def score_split(model, data: DataDir, split: str, run: Run, tta: str = "none") -
     figures = [f"confusion-matrix-{split}.png"]
     if plot_learning_curves(history, run.path / "learning-curves.png", curves_title(run), run.provenance.best_epoch):
         figures.append("learning-curves.png")
-    scored = ScoredSplit(split, scoring, outputs, predicted, tta)
-    with failures_explained():
-        figures += task.split_figures(model, run, data, scored, name)
+    figures += task_figures(task, model, run, data, ScoredSplit(split, scoring, outputs, predicted, tta), name)
     metrics["figures"] = figures
     write_split_metrics(run.path, metrics)  # last: its list of figures names files that exist
     return metrics
+
+
+def task_figures(task, model, run: Run, data: DataDir, scored: ScoredSplit, name: str) -> list[str]:
+    """The task's own figures of the split; one that cannot be drawn (memory for Grad-CAM at 512 px, a
+    photograph gone) is a warning, never the end of a training run or of its metrics."""
+    try:
+        return task.split_figures(model, run, data, scored, name)
+    except Exception as error:  # noqa: BLE001 - figures are a view of the scores, which stand without them
+        logger.warning("the %s split's %s figures were not drawn: %s", scored.name, task.name, error)
+        return []
 
 
 def validation_uses(run: Run) -> list[str]:

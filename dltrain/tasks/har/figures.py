@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.core.files import safe_file_name
+from dltrain.core.files import safe_file_names
 from dltrain.tasks.base import ExplainRequest, ScoredSplit
 
 logger = logging.getLogger("dltrain")
@@ -56,11 +56,11 @@ def explain_windows(run, model, request: ExplainRequest, out: Path, read_source)
     probabilities = model.predict(windows, verbose=0)
     predicted, saliency = probabilities.argmax(axis=1), input_saliency(model, windows)
     classes, rows = run.data_meta.classes, []
-    for index, name in enumerate(ids):
+    for index, (name, file_stem) in enumerate(zip(ids, safe_file_names(ids))):
         known = f", true {classes[truth[index]]}" if truth is not None else ""
         chosen = classes[predicted[index]]
         caption = f"{name}: predicted {chosen} ({probabilities[index].max():.0%}){known}"
-        file_name = f"saliency-{safe_file_name(name)}.png"
+        file_name = f"saliency-{file_stem}.png"
         title = f"{run.path.resolve().name}: what the prediction rests on"
         plot_window_saliency(windows[index], saliency[index], run.data_meta.channels, caption, title, out / file_name)
         true = None if truth is None else classes[truth[index]]

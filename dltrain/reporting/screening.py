@@ -19,7 +19,7 @@ def plot_referable_roc(curves: dict[str, tuple], points: list[dict], title: str,
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6.2, 5.6), layout="constrained")
     for colour, (label, (false_positive, true_positive, auc)) in zip(OKABE_ITO, curves.items()):
-        axes.plot(false_positive, true_positive, color=colour, linewidth=2, label=f"{label} (AUC {auc:.3f})")
+        axes.plot(false_positive, true_positive, color=colour, linewidth=2, label=f"{label} (AUC {auc:.4f})")
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
     for marker, point in zip(("o", "s", "D", "^", "v"), points):
         axes.plot(

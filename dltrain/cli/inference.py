@@ -133,14 +133,6 @@ ExplainSourcesArgument = Annotated[
 ExplainOutOption = Annotated[
     Path, typer.Option("--out", "-o", help="A new folder for the figures and explain.json (what each one shows).")
 ]
-ExplainSplitOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="<unlabelled|test|val|train>",
-        callback=split_name,
-        help="With a DATA_DIR: which split (default: unlabelled if present, else test); labelled ones show the truth.",
-    ),
-]
 LimitOption = Annotated[int, typer.Option(help="Explain the first N photographs or windows (a figure each).")]
 ExplainForceOption = Annotated[bool, typer.Option(help="Replace a folder of explanations dltrain wrote.")]
 
@@ -208,7 +200,7 @@ def explain(
     run_dir: RunDirArgument,
     sources: ExplainSourcesArgument,
     out: ExplainOutOption,
-    split: ExplainSplitOption = None,
+    split: PredictSplitOption = None,  # a labelled split adds the truth to each figure
     limit: LimitOption = 16,
     force: ExplainForceOption = False,
 ) -> None:

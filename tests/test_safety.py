@@ -324,7 +324,7 @@ def test_a_decompression_bomb_is_a_rejected_photograph(tmp_path, side):
     assert rejects.set_index("image").loc["1_left", "reason"].startswith("too large")
 
 
-def test_a_damaged_lab_folder_is_reported_not_raised(trained, tmp_path):
+def test_a_damaged_lab_folder_is_reported_and_the_command_fails(trained, tmp_path):
     lab = tmp_path / "lab"
     runs = lab / "loss" / "runs"
     runs.mkdir(parents=True)
@@ -333,6 +333,9 @@ def test_a_damaged_lab_folder_is_reported_not_raised(trained, tmp_path):
     shutil.copytree(trained["run"], runs / "MSE" / "seed-1")
     (runs / "MSE" / "seed-1" / "history.csv").write_text("epoch,loss\n0,lots\n")
     result = invoke("lab", "loss", "--data", trained["data"], "--out", lab, "--report-only")
-    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    line = result.stderr.strip().splitlines()[-1]  # the report is written, and the command says it is short
+    assert line.startswith("error:") and "lab run(s) under" in line and "missing or damaged" in line, line
+    assert "loss/cross-entropy/seed-1" in line and "REPORT.md names them" in line
     report = (lab / "REPORT.md").read_text()
     assert "provenance.json" in report and "history.csv" in report

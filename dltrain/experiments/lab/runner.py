@@ -73,13 +73,20 @@ def run_lab(
             cell_points(cell, overrides or [])
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sections = [
-        run_experiment(experiment, overrides or [], data, out, force, report_only) for experiment in experiments
-    ]
+    sections, failed = [], []
+    for experiment in experiments:
+        text, failures = run_experiment(experiment, overrides or [], data, out, force, report_only)
+        sections.append(text)
+        failed += failures
     report = out / REPORT_FILE
     minutes = (time.perf_counter() - started) / 60
     header = report_header(data, BUDGETS[budget], overrides, report_only, minutes)
     write_text_atomic(report, "\n".join(header + sections))
+    if report_only and failed:  # a report of runs that are not there is no report: said, and exit non-zero
+        raise DataError(
+            f"{len(failed)} lab run(s) under {out} are missing or damaged (first: {failed[0]}); {report} names them; "
+            f"train them with: dltrain lab {' '.join(names)} --data DATA_DIR --out {out}"
+        )
     return report
 
 
@@ -132,15 +139,22 @@ def cell_points(cell: Cell, overrides: list[str]) -> list:
 
 def run_experiment(
     experiment: Experiment, overrides: list[str], data: DataDir, out: Path, force: bool, report_only: bool
-) -> str:
-    """Train (or with `report_only`, find) the experiment's runs, measure them; its section of the report."""
+) -> tuple[str, list[str]]:
+    """Train (or with `report_only`, find) the experiment's runs, measure them; its section of the report
+    and the runs that failed (`<experiment>/<cell>/seed-<n>: why`)."""
     results = train_cells(experiment.cells, overrides, data, out / experiment.name / "runs", force, report_only)
     if experiment.choose:
         chosen = experiment.choose(results)
         results = train_cells(chosen, overrides, data, out / experiment.name / "runs", force, report_only)
     if experiment.measurement:
         MEASUREMENTS[experiment.measurement](results, data)
-    return section(experiment, results, out)
+    failed = [
+        f"{experiment.name}/{run.run_dir.parent.name}/{run.run_dir.name}: {run.failure}"
+        for result in results
+        for run in result.runs
+        if run.failure
+    ]
+    return section(experiment, results, out), failed
 
 
 def train_cells(

@@ -13,10 +13,13 @@ import pandas as pd
 
 SEEDS = (1, 2, 3)  # train.seed of every compared cell
 SELECTION_SEED = 0  # train.seed of the runs that only choose a setting (never among the compared runs)
+SHOWN_LEVEL = 0.05  # two-sided: under no difference, about 1 comparison in 20 is called shown
 SHOWN_RULE = (
-    "a difference between two cells counts as shown only when the difference of their means exceeds twice its "
-    "standard error, 2·sqrt(s1²/n1 + s2²/n2) (s: the standard deviation over a cell's seeds, n: its seeds; at "
-    "least 2 on each side); a smaller difference is reported as within the seed-to-seed noise"
+    f"a difference between two cells counts as shown only when Welch's t-test (unequal variances, "
+    f"Welch-Satterthwaite degrees of freedom, two-sided) gives p < {SHOWN_LEVEL} over their seeds (at least 2 on "
+    "each side); a larger p is reported as within the seed-to-seed noise, and a cell whose seeds all scored the "
+    "same is marked saturated (its ± 0 is a metric at a ceiling or floor, not certainty) and separates from nothing "
+    "by this test"
 )
 
 
@@ -89,25 +92,37 @@ class Score:
     def std(self) -> float:
         return float(np.std(self.values, ddof=1)) if self.count > 1 else float("nan")
 
+    @property
+    def saturated(self) -> bool:
+        """Every seed scored the same: a metric at its ceiling (or floor), whose spread says nothing."""
+        return self.count > 1 and max(self.values) == min(self.values)
+
     def text(self, digits: int = 3) -> str:
         if not self.values:
             return "n/a"
         if self.count == 1:
             return f"{self.mean:.{digits}f} (1 seed)"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        spread = f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return f"{spread}, saturated: every seed the same" if self.saturated else spread
 
 
-def noise(first: Score, second: Score) -> float:
-    """Twice the standard error of the difference of the two means; NaN with fewer than 2 seeds on a side."""
-    if first.count < 2 or second.count < 2:
-        return float("nan")
-    return 2 * math.sqrt(first.std**2 / first.count + second.std**2 / second.count)
+def welch(first: Score, second: Score) -> tuple[float, float, float] | None:
+    """(t, degrees of freedom, two-sided p) of Welch's t-test on the two cells' seeds; None with fewer than 2
+    seeds on a side, or no spread on either (the test is undefined)."""
+    from scipy import stats
+
+    if first.count < 2 or second.count < 2 or (first.saturated and second.saturated):
+        return None
+    spreads = [0.0 if score.saturated else score.std**2 / score.count for score in (first, second)]
+    freedom = sum(spreads) ** 2 / (spreads[0] ** 2 / (first.count - 1) + spreads[1] ** 2 / (second.count - 1))
+    statistic = (first.mean - second.mean) / math.sqrt(sum(spreads))
+    return statistic, freedom, float(2 * stats.t.sf(abs(statistic), freedom))  # as scipy's ttest_ind(equal_var=False)
 
 
 def shown(first: Score, second: Score) -> bool:
-    """THE rule (SHOWN_RULE): the difference of the means exceeds twice its standard error."""
-    threshold = noise(first, second)
-    return math.isfinite(threshold) and abs(first.mean - second.mean) > threshold
+    """THE rule (SHOWN_RULE): Welch's t-test, p < SHOWN_LEVEL."""
+    test = welch(first, second)
+    return test is not None and test[2] < SHOWN_LEVEL
 
 
 def direction(first: Score, second: Score) -> int:
@@ -118,10 +133,13 @@ def direction(first: Score, second: Score) -> int:
 
 
 def difference_text(first: Score, second: Score) -> str:
-    """`difference +0.023, twice its standard error 0.008`: the numbers the rule read."""
-    threshold = noise(first, second)
-    limit = f"{threshold:.3f}" if math.isfinite(threshold) else "n/a (fewer than 2 seeds)"
-    return f"difference {first.mean - second.mean:+.3f}, twice its standard error {limit}"
+    """`difference +0.023, Welch t 3.41 on 3.9 df, p 0.028`: the numbers the rule read."""
+    test = welch(first, second)
+    if test is None:
+        why = "fewer than 2 seeds" if min(first.count, second.count) < 2 else "no spread in either cell"
+        return f"difference {first.mean - second.mean:+.3f}, no Welch test ({why})"
+    statistic, freedom, p_value = test
+    return f"difference {first.mean - second.mean:+.3f}, Welch t {statistic:.2f} on {freedom:.1f} df, p {p_value:.3f}"
 
 
 @dataclass

@@ -243,6 +243,10 @@ def test_a_difference_is_shown_only_when_welchs_t_test_gives_p_below_the_level()
         ceiling, Score.of([0.95, 0.95, 0.95])
     )
     assert shown(ceiling, low)  # one side spread: the test is defined
+    from dltrain.experiments.lab.runner import markdown_table
+
+    table = markdown_table(pd.DataFrame({"cell": ["a", "b"], "acc mean": [0.955, 0.9], "acc std": [0.0, 0.01]}))
+    assert "| a | 0.955 ± 0 (saturated) |" in table and "| b | 0.9 ± 0.01 |" in table
 
 
 def test_regularisation_sentences_follow_the_rule():

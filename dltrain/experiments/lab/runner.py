@@ -325,7 +325,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
         columns.append(name[:-5] + " (mean ± std)" if paired else name)
         for row, values in zip(rows, frame.itertuples(index=False)):
             value = cell(values[index])
-            row.append(f"{value} ± {cell(values[index + 1])}" if paired and value != "n/a" else value)
+            if paired and value != "n/a":  # every seed the same: a metric at a ceiling, not certainty
+                spread = values[index + 1]
+                value = f"{value} ± 0 (saturated)" if spread == 0 else f"{value} ± {cell(spread)}"
+            row.append(value)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,34 @@ def test_each_optimizer_gets_the_rate_its_selection_run_scored_best_on_validatio
     assert chosen["adam"].facts["grid"] == {0.0003: 0.5, 0.003: 0.9, 0.03: 0.5}
 
 
+def test_a_grid_widens_until_its_best_rate_is_inside_it(lab_data):
+    from dltrain.experiments.lab.optimisation import MAX_WIDENING, rates_statement, widened_rates
+
+    experiment = EXPERIMENTS.get("optimizers")(BUDGETS["quick"], DataDir.open(lab_data).meta)
+    accuracy = lambda name, rate: {"sgd": 0.5 + 0.1 * math.log10(rate), "adam": 0.9 - abs(rate - 0.003)}[name]  # noqa: E731
+    selection = [
+        cell_result(cell.label, [accuracy(cell.facts["optimizer"], cell.facts["learning_rate"])], facts=cell.facts)
+        for cell in experiment.cells
+        if cell.facts["optimizer"] in ("sgd", "adam")
+    ]
+    rounds = 0
+    while wider := widened_rates(selection, epochs=3):  # sgd keeps improving upwards; adam peaks inside
+        assert {cell.facts["optimizer"] for cell in wider} == {"sgd"} and all(
+            c.seeds == (SELECTION_SEED,) for c in wider
+        )
+        selection += [cell_result(c.label, [accuracy("sgd", c.facts["learning_rate"])], facts=c.facts) for c in wider]
+        rounds += 1
+    assert rounds == MAX_WIDENING  # then the widening stops, and the report says the rate is not tuned
+    chosen = chosen_rates(selection, epochs=3)
+    sgd = next(cell for cell in chosen if cell.label == "sgd")
+    assert sgd.facts["learning_rate"] == max(rate_grid("sgd")) * 10**MAX_WIDENING
+    results = [cell_result(cell.label, [0.9], facts=cell.facts) for cell in chosen if cell.label in ("sgd", "adam")]
+    assert "Still at an end of its widened grid, so not tuned: sgd." in rates_statement(results)
+    # a rate beyond the end that diverged ends the widening there: the best is inside what trains
+    failed = cell_result("sgd lr=3", [float("nan")], facts={"optimizer": "sgd", "learning_rate": 3.0})
+    assert widened_rates([*selection[:6], failed], epochs=3) == []  # the first 6: sgd's and adam's grids
+
+
 def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chosen_rate(
     lab_data, tmp_path, monkeypatch
 ):
@@ -164,6 +193,7 @@ def test_the_optimizers_experiment_trains_the_grid_then_three_seeds_at_each_chos
 
     monkeypatch.setattr(optimisation, "RATE_CENTRES", {"sgd": 0.1, "adam": 0.003})
     monkeypatch.setattr(optimisation, "RATE_STEPS", (0.1, 1.0))
+    monkeypatch.setattr(optimisation, "MAX_WIDENING", 0)  # the widening: test_a_grid_widens_until_its_best_is_inside
     out = tmp_path / "lab"
     result = invoke("lab", "optimizers", "--data", str(lab_data), "--out", str(out), *SMALL)
     assert result.exit_code == 0, result.output

@@ -64,6 +64,9 @@ class Experiment:
     measurement: str | None = None  # what the runner measures on the runs: "initialisation", "output", "kept_accuracy"
     # With `choose`, `cells` only choose a setting: `choose(their results)` gives the cells compared.
     choose: Callable[[list[CellResult]], list[Cell]] | None = None
+    # With `widen`, the selection cells it gives are trained too, until it gives none (a grid widened until
+    # its best setting lies inside it).
+    widen: Callable[[list[CellResult]], list[Cell]] | None = None
 
 
 EXPERIMENTS: Registry[Callable[[Budget, dict], Experiment]] = Registry("lab experiment")

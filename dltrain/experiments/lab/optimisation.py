@@ -47,32 +47,57 @@ ADAPTIVE = ("adagrad", "rmsprop", "adam")
 PLAIN = ("sgd", "momentum", "nesterov")
 
 
+MAX_WIDENING = 2  # decades a grid may grow beyond either end while its best rate sits at that end
+
+
 def rate_grid(name: str) -> list[float]:
     return [float(f"{RATE_CENTRES[name] * step:.3g}") for step in RATE_STEPS]
 
 
+def selection_cell(name: str, rate: float, epochs: int) -> Cell:
+    return Cell(
+        f"{name} lr={rate:g}",
+        [f"optimizer.name={name}", f"optimizer.learning_rate={rate}", f"train.epochs={epochs}"],
+        seeds=(SELECTION_SEED,),
+        facts={"optimizer": name, "learning_rate": rate},
+    )
+
+
+def widened_rates(selection: list[CellResult], epochs: int) -> list[Cell]:
+    """A decade beyond the end of an optimizer's grid where its best rate so far sits at that end (at most
+    MAX_WIDENING decades each way); none once every best lies inside its grid. A rate beyond that failed or
+    diverged ends the widening on its side: the best is then inside what can be trained."""
+    cells = []
+    for name in RATE_CENTRES:
+        own = [result for result in selection if result.facts["optimizer"] == name]
+        tried = {result.facts["learning_rate"]: result.score(best_val_accuracy).mean for result in own}
+        finite = {rate: score for rate, score in tried.items() if math.isfinite(score)}
+        if not finite:
+            continue
+        best, rates, grid = max(finite, key=finite.get), sorted(tried), rate_grid(name)
+        lowest, highest = min(grid) / 10**MAX_WIDENING, max(grid) * 10**MAX_WIDENING
+        for end, step in ((rates[0], 0.1), (rates[-1], 10.0)):
+            beyond = float(f"{end * step:.3g}")
+            if best == end and lowest * 0.999 <= beyond <= highest * 1.001:
+                cells.append(selection_cell(name, beyond, epochs))
+    return cells
+
+
 @EXPERIMENTS.register("optimizers")
 def optimizers_experiment(budget: Budget, meta) -> Experiment:
-    grid = [
-        Cell(
-            f"{name} lr={rate:g}",
-            [f"optimizer.name={name}", f"optimizer.learning_rate={rate}", f"train.epochs={budget.epochs}"],
-            seeds=(SELECTION_SEED,),
-            facts={"optimizer": name, "learning_rate": rate},
-        )
-        for name in RATE_CENTRES
-        for rate in rate_grid(name)
-    ]
+    grid = [selection_cell(name, rate, budget.epochs) for name in RATE_CENTRES for rate in rate_grid(name)]
     return Experiment(
         "optimizers",
         "Optimizers",
         "Momentum and Nesterov speed plain SGD up along consistent directions; Adagrad, RMSprop and Adam adapt the "
-        "step per parameter. Each optimizer runs at its own rate, chosen among three a decade apart by validation "
-        f"accuracy (one run each, seed {SELECTION_SEED}; never the test split), then trained with seeds "
-        f"{', '.join(map(str, SEEDS))}.",
+        "step per parameter. Each optimizer runs at its own rate, chosen by validation accuracy among rates a "
+        f"decade apart (one run each, seed {SELECTION_SEED}; never the test split; three to start with, the grid "
+        f"widened by a decade while its best rate sits at an end, up to {MAX_WIDENING} each way), then trained with "
+        f"seeds {', '.join(map(str, SEEDS))}.",
         grid,
         summarise_optimizers,
         choose=lambda selection: chosen_rates(selection, budget.epochs),
+        widen=lambda selection: widened_rates(selection, budget.epochs),
     )
 
 
@@ -81,7 +106,7 @@ def chosen_rates(selection: list[CellResult], epochs: int) -> list[Cell]:
     cells = []
     for name in RATE_CENTRES:
         tried = [result for result in selection if result.facts["optimizer"] == name]
-        scores = {result.facts["learning_rate"]: result.score(best_val_accuracy).mean for result in tried}
+        scores = dict(sorted((result.facts["learning_rate"], result.score(best_val_accuracy).mean) for result in tried))
         finite = {rate: score for rate, score in scores.items() if math.isfinite(score)}
         rate = max(finite, key=finite.get) if finite else RATE_CENTRES[name]
         overrides = [f"optimizer.name={name}", f"optimizer.learning_rate={rate}", f"train.epochs={epochs}"]
@@ -124,7 +149,17 @@ def rates_statement(results: list[CellResult]) -> str:
     text = f"Rates chosen on the validation split, one run per grid rate: {chosen}."
     if unchosen:
         text += f" No grid run of {', '.join(unchosen)} finished an epoch: the centre rate was used."
+    at_end = [result.label for result in results if rate_at_an_end(result.facts)]
+    if at_end:
+        text += f" Still at an end of its widened grid, so not tuned: {', '.join(at_end)}."
+    else:
+        text += " Every chosen rate lies inside its grid."
     return text
+
+
+def rate_at_an_end(facts: dict) -> bool:
+    grid = facts.get("grid") or {}
+    return bool(grid) and len(grid) > 1 and facts.get("learning_rate") in (min(grid), max(grid))
 
 
 def family_statement(cells: dict[str, CellResult]) -> list[str]:

@@ -143,6 +143,8 @@ def run_experiment(
     """Train (or with `report_only`, find) the experiment's runs, measure them; its section of the report
     and the runs that failed (`<experiment>/<cell>/seed-<n>: why`)."""
     results = train_cells(experiment.cells, overrides, data, out / experiment.name / "runs", force, report_only)
+    while experiment.widen and (wider := experiment.widen(results)):
+        results += train_cells(wider, overrides, data, out / experiment.name / "runs", force, report_only)
     if experiment.choose:
         chosen = experiment.choose(results)
         results = train_cells(chosen, overrides, data, out / experiment.name / "runs", force, report_only)

@@ -79,6 +79,30 @@ def test_balanced_sampling_evens_the_classes_and_decay_returns_to_the_natural_sh
     assert len(epoch_order(labels, 1, 3, "decay").numpy()) == len(labels)  # as many draws as samples
 
 
+def test_decay_moves_each_sample_weight_from_balancing_to_its_final_weight_as_team_o_O():
+    from dltrain.data.feeds import class_shares, epoch_order
+
+    counts, final = np.array([900, 90, 10]), [1.0, 2.0, 2.0]
+    natural = counts / counts.sum()
+    for epoch in (0, 10, 200):  # o_O: weights = balance_weights * a + final_balance_weights * (1 - a), a = r ** epoch
+        a = 0.9**epoch
+        weights = a / natural + (1 - a) * np.asarray(final)  # per sample of each class
+        expected = counts * weights / (counts * weights).sum()
+        np.testing.assert_allclose(class_shares(counts, "decay", 0.9, final, epoch).numpy(), expected, rtol=1e-9)
+    labels = np.repeat([0, 1, 2], counts)
+    late = np.bincount(labels[epoch_order(labels, 1, 200, "decay", 0.9, final=final).numpy()], minlength=3)
+    np.testing.assert_allclose(late / len(labels), [0.9 / 1.1, 0.18 / 1.1, 0.02 / 1.1], atol=0.03)
+
+
+def test_final_sampling_weights_are_one_per_class_and_only_for_decay(data_dir, cli):
+    weights = ["--set", "train.sampling=decay", "--set", "train.sampling_final_weights=[1,2]"]
+    result = cli("train", data_dir, "--out", data_dir.parent / "never", *weights)
+    assert result.exit_code == 2 and "has 2 weights" in result.stderr and "3 classes" in result.stderr
+    assert not (data_dir.parent / "never").exists()
+    result = cli("config", "show", "har-gru", "--set", "train.sampling_final_weights=[1,2,2]")
+    assert result.exit_code == 2 and "applies to train.sampling=decay" in result.stderr
+
+
 def test_batches_never_straddle_two_epochs(retina_data, tmp_path):
     plain, feeds = batches(retina_data, "none", tmp_path)
     train_images = DataDir.open(retina_data).meta.split_size("train")

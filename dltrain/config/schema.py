@@ -87,10 +87,18 @@ class TrainConfig(Section):
         "likely (balanced); or balanced at first, moving towards the natural shares each epoch (decay)",
     )
     sampling_decay: float = Field(
-        0.98,
+        0.975,
         gt=0.0,
         le=1.0,
-        description="decay: the balanced share of the class mixture is multiplied by this every epoch",
+        description="decay: each sample's weight is a * (balancing weight, 1 / its class's share) + (1 - a) * (its "
+        "class's final weight), a = sampling_decay ** epoch (team o_O: 0.975)",
+    )
+    sampling_final_weights: list[Annotated[float, Field(gt=0.0, le=1e6)]] | None = Field(
+        None,
+        min_length=2,
+        max_length=1000,
+        description="decay: each class's per-sample weight at the end, one per class (default: all 1, the natural "
+        "shares; team o_O: [1, 2, 2, 2, 2])",
     )
     loss: Literal["crossentropy", "mse"] = Field(
         "crossentropy",
@@ -282,6 +290,8 @@ class Config(Section):
                 f"train.class_weight=balanced with train.sampling={self.train.sampling} would favour the rare classes "
                 "twice; choose one of them"
             )
+        if self.train.sampling_final_weights is not None and self.train.sampling != "decay":
+            raise ValueError("train.sampling_final_weights applies to train.sampling=decay (the weights it decays to)")
         return self
 
     @model_validator(mode="after")

@@ -58,37 +58,50 @@ def array_dataset(x, y, batch_size: int, shard: tuple[int, int] | None = None):
     return counted.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_order(labels: np.ndarray, seed: int, epoch, sampling: str = "natural", decay: float = 0.98, passes: int = 1):
+def epoch_order(
+    labels: np.ndarray, seed: int, epoch, sampling: str = "natural", decay: float = 0.975, passes: int = 1, final=None
+):
     """The sample indices of one epoch, drawn from (seed, epoch) alone, so that a resumed run sees
     exactly the order it would have seen (tf.data's own reshuffling depends on how many epochs the
     process has iterated). `natural`: every sample once, shuffled. `balanced`: as many draws, with
-    replacement, each class equally likely. `decay`: the class probabilities start balanced and move
-    towards the natural shares, the balanced share of the mixture multiplied by `decay` every epoch
-    (team o_O: 0.98). With `passes` > 1, that many such orders one after the other, each its own draw."""
+    replacement, each class equally likely. `decay`: as team o_O's resampling (sveitser/kaggle_diabetic,
+    `ResampleIterator`), each sample's weight is a * (1 / its class's share) + (1 - a) * `final`[its
+    class], a = decay ** epoch: balanced at first, then towards `final` (default all 1: the natural
+    shares; o_O: 0.975 and [1, 2, 2, 2, 2]). With `passes` > 1, that many such orders one after the
+    other, each its own draw."""
     import tensorflow as tf
 
-    if passes == 1:
-        return pass_order(labels, seed, epoch, sampling, decay, 0)
-    return tf.concat([pass_order(labels, seed, epoch, sampling, decay, index) for index in range(passes)], axis=0)
+    orders = [pass_order(labels, seed, epoch, (sampling, decay, final), index) for index in range(passes)]
+    return orders[0] if passes == 1 else tf.concat(orders, axis=0)
 
 
-def pass_order(labels: np.ndarray, seed: int, epoch, sampling: str, decay: float, index: int):
+def class_shares(counts: np.ndarray, sampling: str, decay, final, epoch):
+    """Each class's share of an epoch's draws (a tensor summing to 1; absent classes 0)."""
+    import tensorflow as tf
+
+    present = counts > 0
+    natural = counts / counts.sum()
+    if sampling == "balanced":
+        return tf.constant(np.where(present, 1.0 / present.sum(), 0.0))
+    final = np.ones(len(counts)) if final is None else np.asarray(final, np.float64)
+    balancing = tf.pow(tf.constant(decay, tf.float64), tf.cast(epoch, tf.float64))
+    # per class: its samples' summed weight, natural share x (a / natural share + (1 - a) x final weight)
+    mass = tf.where(present, balancing + (1.0 - balancing) * natural * final, 0.0)
+    return mass / tf.reduce_sum(mass)
+
+
+def pass_order(labels: np.ndarray, seed: int, epoch, sampling: tuple, index: int):
     """One pass of epoch `epoch`: the first is seeded by (seed, epoch), as epochs of one pass always were;
     pass `index` by (seed, epoch + index * 2**32), which no epoch number reaches."""
     import tensorflow as tf
 
     seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) + index * 2**32])
     count = len(labels)
-    if sampling == "natural":
+    name, decay, final = sampling
+    if name == "natural":
         return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seeds)
-    counts = np.bincount(labels)
-    present = counts > 0
-    natural = counts / count
-    balanced = np.where(present, 1.0 / present.sum(), 0.0)
-    balanced_share = (
-        1.0 if sampling == "balanced" else tf.pow(tf.constant(decay, tf.float64), tf.cast(epoch, tf.float64))
-    )
-    class_share = balanced_share * balanced + (1.0 - balanced_share) * natural  # per class, sums to 1
+    counts = np.bincount(labels, minlength=len(final) if final is not None else 0)
+    class_share = class_shares(counts, name, decay, final, epoch)
     per_sample = tf.gather(class_share / np.maximum(counts, 1), labels)  # each sample's share of its class's
     logits = tf.math.log(tf.cast(per_sample, tf.float32))[None, :]
     return tf.random.stateless_categorical(logits, count, seeds, dtype=tf.int64)[0]
@@ -101,9 +114,10 @@ def epoch_batches(
     end_epoch: int,
     batches_of,
     sampling="natural",
-    decay=0.98,
+    decay=0.975,
     passes: int = 1,
     replicas: int = 1,
+    final=None,
 ):
     """Every epoch in [first_epoch, end_epoch): its order (`epoch_order`) as a dataset of indices, turned into
     batches by `batches_of`; batches never straddle two epochs. With several replicas, each epoch's
@@ -113,7 +127,7 @@ def epoch_batches(
     kept = replica_share(passes * len(labels), replicas)
 
     def one_epoch(epoch):
-        order = epoch_order(labels, seed, epoch, sampling, decay, passes)[:kept]
+        order = epoch_order(labels, seed, epoch, sampling, decay, passes, final)[:kept]
         return batches_of(tf.data.Dataset.from_tensor_slices(order))
 
     return tf.data.Dataset.range(first_epoch, end_epoch).flat_map(one_epoch)
@@ -140,7 +154,7 @@ def epoch_seeded_dataset(
         return indices.batch(batch_size, drop_remainder=shard is not None)
 
     train = config.train
-    sampling = (train.sampling, train.sampling_decay, passes, replicas)
+    sampling = (train.sampling, train.sampling_decay, passes, replicas, train.sampling_final_weights)
     rows = epoch_batches(labels, train.seed, *epochs, batches_of, *sampling)
     return (
         own_share(rows, batch_size, shard)

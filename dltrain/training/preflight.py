@@ -38,6 +38,12 @@ def check_training_inputs(
                 f"{data.path} has no {split} split; re-run 'dltrain prepare' (with --val-fraction > 0 for validation)"
             )
     task.check_config(config, data)
+    final, classes = config.train.sampling_final_weights, data.meta.classes
+    if final is not None and len(final) != len(classes):
+        raise UsageError(
+            f"train.sampling_final_weights has {len(final)} weights; {data.path} has {len(classes)} classes "
+            f"({', '.join(classes)}): give one per class"
+        )
     if group.distributed and not task.supports_distributed:
         raise UsageError(f"--distributed does not train {task.name} data in this version")
     from dltrain.training.tracking import check_tracking_available

@@ -128,7 +128,14 @@ class RetinaTask(Task):
         def batches_of(indices):
             return train.batches(batch_size, indices, drop_remainder=shard is not None, shard=shard)
 
-        sampling = (config.train.sampling, config.train.sampling_decay, context.passes, context.replicas)
+        train = config.train
+        sampling = (
+            train.sampling,
+            train.sampling_decay,
+            context.passes,
+            context.replicas,
+            train.sampling_final_weights,
+        )
         batches = epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling)
         if context.augmentation == "pipeline" and is_enabled(config.augment):
             # Each process its own draws (its rows are other images), from (seed, process, step) alone.

@@ -64,7 +64,12 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
             "model.dense_units=8",
             "train.epochs=1",
         ],
-        "backbone": ["train.epochs=3", "model.dense_units=8"],
+        "backbone": [
+            "train.epochs=3",
+            "model.dense_units=8",
+            "early_stopping.start_from_epoch=0",
+            "schedule.warmup_epochs=0",
+        ],
     }
     for command in commands:
         arguments = shrunk(command, paths, sizes)

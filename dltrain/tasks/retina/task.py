@@ -128,13 +128,13 @@ class RetinaTask(Task):
         def batches_of(indices):
             return train.batches(batch_size, indices, drop_remainder=shard is not None, shard=shard)
 
-        train = config.train
+        settings = config.train
         sampling = (
-            train.sampling,
-            train.sampling_decay,
+            settings.sampling,
+            settings.sampling_decay,
             context.passes,
             context.replicas,
-            train.sampling_final_weights,
+            settings.sampling_final_weights,
         )
         batches = epoch_batches(levels, config.train.seed, first_epoch, end_epoch, batches_of, *sampling)
         if context.augmentation == "pipeline" and is_enabled(config.augment):

@@ -435,7 +435,7 @@ def _interrupted_with(last_keras):
 
 def _blend_of_version(version: int):
     def change(run):
-        blend = {"format_version": version, "coefficients": [1, 0, 0, 0], "intercept": 0.0}
+        blend = {"format_version": version, "coefficients": [1, 0, 0], "intercept": 0.0}
         blend |= {"thresholds": [0.5, 1.5, 2.5, 3.5], "folds": 2, "images": 8, "validation_kappa": {}}
         (run / "blend.json").write_text(json.dumps(blend))
 

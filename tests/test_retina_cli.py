@@ -140,7 +140,7 @@ def test_blend_fits_both_eyes_and_evaluate_and_predict_use_it(retina_run, tmp_pa
     result = invoke("blend", run)
     assert result.exit_code == 0, result.output
     blend = json.loads((run / "blend.json").read_text())
-    assert blend["features"] == ["own", "fellow", "difference", "is_right"] and len(blend["coefficients"]) == 4
+    assert blend["features"] == ["own", "fellow", "is_right"] and len(blend["coefficients"]) == 3
     assert set(blend["validation_kappa"]) == {"per_image", "blended_out_of_fold"} and blend["tta"] == "none"
     metrics = json.loads(invoke("evaluate", run, "--split", "test", "--json").stdout)
     assert -1 <= metrics["blended_quadratic_weighted_kappa"] <= 1 and "quadratic_weighted_kappa" in metrics

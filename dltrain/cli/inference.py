@@ -240,7 +240,7 @@ def export(
 def blend(run_dir: RunDirArgument, data: DataOption = None, tta: BlendTtaOption = "none") -> None:
     """Retina: fit how both eyes of a patient combine; writes blend.json, which evaluate and predict then use.
 
-    Each image's own output, its fellow eye's, their difference and which eye it is, fitted on validation folds.
+    Each image's own output, its fellow eye's and which eye it is, in a ridge regression fitted on validation folds.
     """
     from dltrain.inference.blend import blend_run
 

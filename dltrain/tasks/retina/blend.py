@@ -1,10 +1,11 @@
 """Both eyes of a patient, blended (all three top Kaggle teams did it; o_O: 0.824 -> 0.845 kappa).
 
-Each image becomes [its own output, its fellow eye's output, their difference, is_right] (an image
-without its fellow eye uses its own output twice); a ridge regression on those features is fitted
-on the validation split with patient-grouped folds, the grade thresholds are tuned on its
-out-of-fold outputs, and the result is written to the run as blend.json: coefficients and
-thresholds only, plain numbers that load without running anything.
+Each image becomes [its own output, its fellow eye's output, is_right] (an image without its fellow
+eye uses its own output twice; their difference would add nothing to a linear model of both); a ridge
+regression on those features is fitted on the validation split with patient-grouped folds, the grade
+thresholds are tuned on its out-of-fold outputs, and the result is written to the run as blend.json:
+coefficients and thresholds only, plain numbers that load without running anything. The per-image
+kappa it is compared with is out of fold too: thresholds tuned on the other folds' outputs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dltrain.tasks.retina.grading import apply_thresholds, quadratic_kappa, tune
 from dltrain.tasks.retina.sources import EYE_NAME
 
 BLEND_FILE = "blend.json"
-FEATURES = ("own", "fellow", "difference", "is_right")
+FEATURES = ("own", "fellow", "is_right")
+BLEND_FORMAT_VERSION = 2  # 1: four features, with own - fellow
 MAX_FOLDS = 5
 
 
@@ -30,7 +32,7 @@ class Blend(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    format_version: Literal[1] = 1  # another version is refused, not misread
+    format_version: Literal[2] = BLEND_FORMAT_VERSION  # another version is refused, not misread
     tta: str = "none"  # the test-time augmentation of the outputs it was fitted on
     features: list[str] = Field(default_factory=lambda: list(FEATURES))
     coefficients: list[float] = Field(min_length=len(FEATURES), max_length=len(FEATURES))
@@ -38,7 +40,7 @@ class Blend(BaseModel):
     thresholds: list[float] = Field(min_length=4, max_length=4)
     folds: int
     images: int
-    validation_kappa: dict[str, float]  # per image, and blended (out of fold), on validation
+    validation_kappa: dict[str, float]  # per image and blended, both out of fold, on validation
 
     def grades(self, names: list[str], outputs: np.ndarray) -> np.ndarray:
         return apply_thresholds(self.values(names, outputs), self.thresholds)
@@ -74,7 +76,7 @@ def eye_features(names: list[str], outputs: np.ndarray) -> np.ndarray:
     own = scalar_outputs(outputs)
     fellow = own[fellow_index(names)]
     is_right = np.asarray([1.0 if patient_and_eye(name)[1] else 0.0 for name in names])
-    return np.stack([own, fellow, own - fellow, is_right], axis=1)
+    return np.stack([own, fellow, is_right], axis=1)
 
 
 def fit_blend(names: list[str], outputs: np.ndarray, levels: np.ndarray, tta: str = "none") -> Blend:
@@ -89,16 +91,17 @@ def fit_blend(names: list[str], outputs: np.ndarray, levels: np.ndarray, tta: st
         raise DataError(f"blending needs validation images of at least 2 patients, found {len(set(patients))}")
     if len(np.unique(levels)) < 2:  # kappa is undefined, and there is nothing to learn
         raise DataError(f"blending needs at least two grades in the validation split; it holds grade {levels[0]} only")
-    out_of_fold = np.zeros(len(names))
+    own = scalar_outputs(outputs)
+    out_of_fold, own_graded = np.zeros(len(names)), np.zeros(len(names), np.int64)
     for train_rows, held_rows in GroupKFold(n_splits=folds).split(features, levels, groups=patients):
         out_of_fold[held_rows] = (
             Ridge(alpha=1.0).fit(features[train_rows], levels[train_rows]).predict(features[held_rows])
         )
+        # the per-image model on equal terms: its cut points, too, tuned on the other folds only
+        own_graded[held_rows] = apply_thresholds(own[held_rows], tune_thresholds(own[train_rows], levels[train_rows]))
     thresholds = tune_thresholds(out_of_fold, levels)
     final = Ridge(alpha=1.0).fit(features, levels)
-    per_image = quadratic_kappa(
-        levels, apply_thresholds(scalar_outputs(outputs), tune_thresholds(scalar_outputs(outputs), levels))
-    )
+    per_image = quadratic_kappa(levels, own_graded)
     blended = quadratic_kappa(levels, apply_thresholds(out_of_fold, thresholds))
     return Blend(
         tta=tta,

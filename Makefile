@@ -68,7 +68,7 @@ sweep: install ## The lecture's optimizer comparison on HAPT (6 runs x 8 epochs,
 	$(BIN)/dltrain sweep $(DEMO_DATA) --config har-gru --out $(SWEEP_OUT) $(SWEEP_BUDGET) \
 		--grid optimizer.name=sgd,momentum,nesterov,adagrad,rmsprop,adam
 
-lab: install ## The lecture's claims on HAPT, quick budget (about 11 minutes on a 2-core CPU): $(LAB_OUT)/REPORT.md + one figure per experiment
+lab: install ## The lecture's claims on HAPT, quick budget (about 13 minutes on a 2-core CPU): $(LAB_OUT)/REPORT.md + one figure per experiment
 	test -f $(DEMO_DATA)/meta.json || $(BIN)/dltrain prepare har hapt --out $(DEMO_DATA)
 	$(BIN)/dltrain lab --data $(DEMO_DATA) --out $(LAB_OUT) --budget quick
 

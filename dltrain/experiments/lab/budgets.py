@@ -21,7 +21,8 @@ What that costs on HAPT, timed here on 2 CPU cores that another training shared:
 1,536 windows took about 7.5 s, some 4 s of it building, tracing and scoring whatever the epochs,
 and a 6-epoch run on all 5,836 windows about 12 s. That puts quick near 15 minutes (mostly those 96
 fixed costs; the batch-of-8 cells about a minute): measured, `dltrain lab --data data/hapt --out
-models/lab` took 11.0 minutes alone (docs/lab-example). Full comes to about 80 minutes (estimated).
+models/lab` took 12.9 minutes (101 runs: 5 where a rate grid widened; docs/lab-example). Full comes to
+about 90 minutes (estimated).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def feature_map_model(model):
     maps = [
         layer
         for layer in model.layers
-        if len(layer.output.shape) == 4 and not isinstance(layer, (keras.layers.InputLayer,))
+        if len(layer.output.shape) == 4 and not isinstance(layer, keras.layers.InputLayer)
     ]
     unpooled = [layer for layer in maps if "pool" not in type(layer).__name__.lower()]
     if not maps:

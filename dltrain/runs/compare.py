@@ -80,9 +80,11 @@ def _validation_scores(record: RunRecord) -> dict[str, float | None]:
     for name, column in (
         ("accuracy", "val_accuracy"),
         ("quadratic_weighted_kappa", "val_kappa"),
-        ("referable_auc", ""),
+        ("referable_auc", None),  # no history column: scored after training only
     ):
-        value = scored.get(name, _best(record.history, column, lowest=False))
+        value = scored.get(name)
+        if value is None and column:
+            value = _best(record.history, column, lowest=False)
         if value is not None:
             scores[f"val {short_metric_name(name)}*"] = value
     return scores

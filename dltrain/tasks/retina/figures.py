@@ -48,7 +48,7 @@ def split_figures(model, run, data: DataDir, scored: ScoredSplit, title: str, th
     where = f"{title}: {scored.name} split"
     if referable_roc(run, scored, f"{where}, referable = grade {REFERABLE_GRADE}+", run.path / roc_file(scored)):
         names.append(roc_file(scored))
-    regression = np.asarray(scored.outputs).ndim == 1 or np.asarray(scored.outputs).shape[-1] == 1
+    regression = run.config.model.head == "regression"
     gradings = [("", scalar_outputs(scored.outputs), scored.predicted, thresholds if regression else [])]
     blend = read_blend(run.path)
     if blend is not None and blend.tta == scored.tta:
@@ -93,7 +93,7 @@ def referable_roc(run, scored: ScoredSplit, title: str, path: Path) -> bool:
         blended = blend.values(names, scored.outputs)
         blended_metrics = referable_metrics(levels, blend.grades(names, scored.outputs), blended)
         curves["both eyes blended"] = (*roc_points(levels, blended), blended_metrics["referable_auc"])
-    regression = np.asarray(scored.outputs).ndim == 1 or np.asarray(scored.outputs).shape[-1] == 1
+    regression = run.config.model.head == "regression"
     points = [
         {
             "label": "grading cut points" if regression else "predicted grades (most probable)",

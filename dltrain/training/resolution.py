@@ -180,8 +180,9 @@ def resolve_strategy(machine: Machine, requested: str, notes: list[str]) -> tupl
     wanted = requested == "mirrored" or (requested == "auto" and len(machine.gpus) > 1)
     if not wanted:
         return "default", 1
-    if machine.local_devices == 1:
+    if machine.local_devices == 1:  # a one-replica strategy only costs: on JAX, a second compilation of the step
         notes.append("train.strategy=mirrored found one device only; training runs on it unchanged")
+        return "default", 1
     return ("mirrored" if machine.backend == "tensorflow" else "data-parallel"), machine.local_devices
 
 

@@ -28,6 +28,7 @@ JOURNEY = [
     ("prepare", "har"),
     ("prepare", "retina"),
     ("train",),
+    ("refit",),
     ("evaluate",),
     ("predict",),
     ("blend",),
@@ -82,7 +83,10 @@ def test_every_documented_example_runs(tmp_path, monkeypatch):
     assert len(done) > len(readme)  # the help shows more than the README
 
 
-@pytest.mark.parametrize("words", [["prepare", "har", "hapt"], ["train", "data/retina-demo"], ["sweep"], ["env"]])
+BUDGETED = [["prepare", "har", "hapt"], ["train", "data/retina-demo"], ["refit", "models/har-gru"], ["sweep"], ["env"]]
+
+
+@pytest.mark.parametrize("words", BUDGETED)
 def test_budgets_only_shrink(words):
     appended = budget(words)
     assert all(
@@ -92,6 +96,7 @@ def test_budgets_only_shrink(words):
                 "--size",
                 "--workers",
                 "--patients",
+                "--epochs",
                 "--test-patients",
                 "--set",
                 "model.",

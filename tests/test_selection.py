@@ -72,6 +72,11 @@ def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activ
         per_fold = json.loads(row["val accuracy per fold"])
         assert row["val accuracy mean*"] == pytest.approx(np.mean(per_fold), abs=1e-4) and row["status"] == "complete"
         assert row["val accuracy std"] == pytest.approx(np.std(per_fold, ddof=1), abs=1e-4)
+        kept = [
+            json.loads((out / row["point"] / f"fold-{fold}" / "provenance.json").read_text())["best_epoch"]
+            for fold in (1, 2)
+        ]
+        assert row["kept epoch (median)"] == int(np.median(kept).round())  # what refit --epochs takes
     runs = sorted(path.relative_to(out).as_posix() for path in out.glob("model.units-*/fold-*"))
     assert runs == [f"model.units-{units}/fold-{fold}" for units in (4, 8) for fold in (1, 2)]
     assert not list(out.rglob("metrics-test.json"))  # nothing in a sweep looks at the test subjects

@@ -37,6 +37,7 @@ config_app = typer.Typer(
 app.add_typer(prepare_app, name="prepare")
 prepare.add_prepare_commands(prepare_app)
 app.command(epilog=train.TRAIN_EXAMPLES)(train.train)
+app.command(epilog=train.REFIT_EXAMPLES)(train.refit)
 app.command(epilog=inference.EVALUATE_EXAMPLES)(inference.evaluate)
 app.command(epilog=inference.PREDICT_EXAMPLES)(inference.predict)
 app.command(epilog=inference.BLEND_EXAMPLES)(inference.blend)

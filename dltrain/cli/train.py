@@ -20,6 +20,11 @@ TRAIN_EXAMPLES = examples(
     "dltrain train data/retina-demo --out models/retina-cnn",
 )
 
+REFIT_EXAMPLES = examples(
+    "dltrain refit models/har-gru --out models/har-gru-final",
+    "dltrain refit models/har-gru --epochs 12 --out models/har-gru-12",
+)
+
 DataDirArgument = Annotated[
     Path | None,
     typer.Argument(
@@ -155,3 +160,41 @@ def report_run(run_dir: Path) -> None:
     logger.info("run complete: %s", run_dir)
     for line in completion_lines(Run.open(run_dir)):
         stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)  # a command stays on one line to copy
+
+
+RefitRunArgument = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A complete run whose config and kept epoch the final model takes.")
+]
+RefitOutOption = Annotated[Path, typer.Option("--out", "-o", help="RUN_DIR to write the final model to.")]
+EpochsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=100_000, help="Epochs to train (default: the epoch RUN_DIR kept), e.g. what sweep --folds chose."
+    ),
+]
+RefitDataOption = Annotated[
+    Path | None, typer.Option("--data", help="The run's DATA_DIR, where it has moved (default: where it trained).")
+]
+
+
+@user_errors
+def refit(
+    run_dir: RefitRunArgument,
+    out: RefitOutOption,
+    epochs: EpochsOption = None,
+    data: RefitDataOption = None,
+    force: ForceOption = False,
+    backend: BackendOption = "tensorflow",
+) -> None:
+    """Train a final model on train and val together, for the epochs RUN_DIR kept, choosing nothing on val.
+
+    RUN_DIR's config, no early stopping, the last epoch kept, a plateau schedule's rates replayed; judge it on test.
+    """
+    from dltrain.runs.rundir import Run
+    from dltrain.training.multihost import select_backend
+
+    select_backend(backend, Run.open(run_dir).config.train.deterministic)  # before anything imports Keras
+    from dltrain.experiments.refit import refit as refit_run
+
+    refit_run(run_dir, out, epochs, data, force)
+    report_run(out)

@@ -100,6 +100,11 @@ class TrainConfig(Section):
         description="decay: each class's per-sample weight at the end, one per class (default: all 1, the natural "
         "shares; team o_O: [1, 2, 2, 2, 2])",
     )
+    fit_on: Literal["train", "train+val"] = Field(
+        "train",
+        description="the splits the model trains on; train+val, for a final model once the epochs are chosen: "
+        "nothing may then be chosen on validation (no early stopping, the last epoch kept; 'dltrain refit' sets it)",
+    )
     loss: Literal["crossentropy", "mse"] = Field(
         "crossentropy",
         description="classification head: softmax cross-entropy (computed from the logits), or the squared error "
@@ -207,9 +212,11 @@ class ScheduleConfig(Section):
     step: lr0 * factor ** floor(t / every); exponential: lr0 * exp(-decay_rate * t);
     inverse_time: lr0 / (1 + decay_rate * t); linear: from lr0 to final_learning_rate over training;
     cosine: linear warm-up over warmup_epochs, then cosine to 0; plateau: multiply by factor after
-    patience epochs without improvement of early_stopping.monitor. t is the epoch (0-based)."""
+    patience epochs without improvement of early_stopping.monitor; recorded: rates[t] (the last one
+    after the list), as a run's history.csv recorded them (what `dltrain refit` replays of a plateau
+    run). t is the epoch (0-based)."""
 
-    name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau"] = Field(
+    name: Literal["constant", "step", "exponential", "inverse_time", "linear", "cosine", "plateau", "recorded"] = Field(
         "constant", description="how the rate changes over training (see the section's formulas in schema.py)"
     )
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="step and plateau: the multiplier")
@@ -219,6 +226,15 @@ class ScheduleConfig(Section):
     warmup_epochs: int = Field(0, ge=0, le=100_000, description="cosine: epochs of linear warm-up from 0")
     patience: int = Field(3, ge=1, le=100_000, description="plateau: epochs without improvement before the rate is cut")
     min_learning_rate: float = Field(1e-5, ge=0.0, description="plateau: the floor")
+    rates: list[Annotated[float, Field(ge=0.0, le=1e3)]] | None = Field(
+        None, min_length=1, max_length=100_000, description="recorded: the learning rate of each epoch, in order"
+    )
+
+    @model_validator(mode="after")
+    def _rates_for_recorded(self) -> ScheduleConfig:
+        if (self.name == "recorded") != (self.rates is not None):
+            raise ValueError("schedule.rates is the recorded schedule's, and that schedule needs it")
+        return self
 
 
 class EarlyStoppingConfig(Section):
@@ -255,6 +271,23 @@ class Config(Section):
             raise ValueError(
                 f"train.freeze_backbone_epochs ({frozen}) must be below train.epochs ({self.train.epochs}), "
                 "or the backbone would never be fine-tuned"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _nothing_chosen_on_trained_data(self) -> Config:
+        if self.train.fit_on == "train":
+            return self
+        stopping = self.early_stopping
+        chosen = [
+            *(["early_stopping.patience=0"] if stopping.patience else []),
+            *(["early_stopping.restore_best=false"] if stopping.restore_best else []),
+            *(["a schedule other than plateau"] if self.schedule.name == "plateau" else []),
+        ]
+        if chosen:
+            raise ValueError(
+                "train.fit_on=train+val trains on the validation split, so nothing may be chosen on it: set "
+                f"{', '.join(chosen)} (dltrain refit RUN_DIR sets them, with the epochs its run kept)"
             )
         return self
 

@@ -110,6 +110,22 @@ class DataDir:
             raise DataError(f"{self.path} has no {requested} split (splits: {', '.join(available)})")
         return requested
 
+    def for_training(self, fit_on: str) -> DataDir:
+        """This DATA_DIR as a training with `train.fit_on` sees it: with `train+val`, its train split is
+        both pooled (and meta.json's train counts theirs); validation still reads val, which is then
+        in-sample. The folder and its meta.json are untouched."""
+        names = fit_on.split("+")
+        if names == ["train"]:
+            return self
+        counts = [self.meta.class_counts.get(name) for name in names]
+        pooled_counts = {label: sum(count.get(label, 0) for count in counts) for label in self.meta.classes}
+        update = {"splits": {**self.meta.splits, "train": sum(self.meta.split_size(name) for name in names)}}
+        if all(counts):
+            update["class_counts"] = {**self.meta.class_counts, "train": pooled_counts}
+        meta = self.meta.model_copy(update=update)
+        pooled = self.meta.pool_splits([self.split(name) for name in names])
+        return DataDir(self.path, meta, {**self._splits, "train": pooled})
+
     def split(self, name: str):
         """A split as its task stores it (arrays for activity windows, a table for photographs), read once."""
         if name not in SPLITS:

@@ -47,6 +47,10 @@ class MetaBase(BaseModel):
         """The split `name` of the DATA_DIR at `folder`, as the task's training and scoring read it."""
         raise NotImplementedError(f"{type(self).__name__} does not say how its splits are read (read_split)")
 
+    def pool_splits(self, parts: list[Any]) -> Any:
+        """Several splits as one, in order (train and val, for a final model that trains on both)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its splits are pooled (pool_splits)")
+
     def split_size(self, name: str) -> int:
         return int(self.splits.get(name, 0))
 

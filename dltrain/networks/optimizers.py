@@ -141,6 +141,17 @@ def build_linear(config, learning_rate, steps_per_epoch, epochs):
     )
 
 
+@SCHEDULES.register("recorded")
+def build_recorded(config, learning_rate, steps_per_epoch, epochs):
+    """Each epoch's rate as listed (optimizer.learning_rate unused), constant within the epoch."""
+    import keras
+
+    if len(config.rates) == 1:
+        return config.rates[0]
+    boundaries = [epoch * steps_per_epoch for epoch in range(1, len(config.rates))]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, list(config.rates))
+
+
 @SCHEDULES.register("cosine")
 def build_cosine(config, learning_rate, steps_per_epoch, epochs):
     import keras

@@ -166,6 +166,9 @@ def fold_comparison_frame(records: dict[str, list[RunRecord]], folds: int | None
                 row["status"] = "complete" if complete else f"incomplete: {len(values)} of {expected} folds scored"
         row.setdefault("status", f"incomplete: 0 of {expected} folds scored")
         row["epochs (mean)"] = round(float(np.mean([len(run.history) for run in runs])), 1)
+        kept = [run.provenance.best_epoch for run in runs if run.provenance.best_epoch is not None]
+        # What `dltrain refit --epochs` takes for the final model on train and val together.
+        row["kept epoch (median)"] = int(np.median(kept).round()) if kept else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -188,7 +191,8 @@ def write_fold_comparison(records: dict[str, list[RunRecord]], out: Path, folds:
 
 FOLDS_NOTE = (
     "* validation scores over subject-grouped folds of the train and val data: each fold's validation subjects also "
-    "chose its kept epoch, the same way for every point; the test split played no part"
+    "chose its kept epoch, the same way for every point; the test split played no part. The kept epoch's median "
+    "is what 'dltrain refit RUN_DIR --epochs N' trains a final model on train and val for"
 )
 
 

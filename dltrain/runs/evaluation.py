@@ -57,6 +57,8 @@ def task_figures(task, model, run: Run, data: DataDir, scored: ScoredSplit, name
 def validation_uses(run: Run) -> list[str]:
     """What the validation split decided in this run, so that its scores there are not read as held out."""
     stopping, uses = run.config.early_stopping, []
+    if "val" in run.provenance.fitted_on:
+        uses.append("the weights (the run trained on it)")
     if stopping.restore_best:
         uses.append(f"the kept epoch (best {stopping.monitor})")
     if stopping.patience > 0:

@@ -29,6 +29,16 @@ class DataRecord(BaseModel):
     meta: DataMeta
 
 
+class RefitRecord(BaseModel):
+    """A final model's origin (`dltrain refit`): the run whose epochs it trains, and how they were chosen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str
+    epochs: int = Field(gt=0)
+    chosen_by: str  # "the run's kept epoch" or "--epochs" (e.g. from sweep --folds)
+
+
 class Provenance(BaseModel):
     """provenance.json: what ran, where, on which data, and what it scored."""
 
@@ -55,6 +65,8 @@ class Provenance(BaseModel):
     cudnn_gru: bool = False
     parameters: int = 0
     data: DataRecord | None = None
+    fitted_on: list[str] = Field(default_factory=lambda: ["train"])  # the splits trained on (train.fit_on)
+    refit_of: RefitRecord | None = None
     input: dict[str, Any] | None = None  # what the input pipeline chose: the image cache, where augmentation runs
     processes: dict[str, Any] | None = None
     tracking: dict[str, str] | None = None
@@ -111,7 +123,9 @@ def software_versions() -> dict:
     }
 
 
-def first_provenance(data_path: Path, meta: DataMeta, config: Config, config_source: str | None) -> Provenance:
+def first_provenance(
+    data_path: Path, meta: DataMeta, config: Config, config_source: str | None, refit_of: RefitRecord | None = None
+) -> Provenance:
     """What a run's provenance.json says before training starts."""
     return Provenance(
         status="running",
@@ -119,4 +133,6 @@ def first_provenance(data_path: Path, meta: DataMeta, config: Config, config_sou
         config_source=config_source,
         seed=config.train.seed,
         data=DataRecord(path=str(Path(data_path).resolve()), meta=meta),
+        fitted_on=config.train.fit_on.split("+"),
+        refit_of=refit_of,
     )

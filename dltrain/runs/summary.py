@@ -29,6 +29,8 @@ def kept_epoch_line(run: Run) -> str:
 
 def validation_line(run: Run, validation: str) -> str:
     uses = validation_uses(run)
+    if "val" in run.provenance.fitted_on:
+        return f"validation {validation} (in-sample: the run trained on the val split)"
     if not uses:
         return f"validation {validation} (it steered nothing in this run)"
     return f"validation {validation} (not held out: it chose {', '.join(uses)})"

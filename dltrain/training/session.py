@@ -21,7 +21,7 @@ from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
 from dltrain.data.feeds import TrainingContext, steps_per_epoch
 from dltrain.runs.lifecycle import interrupted_on_failure, staged_run, trim_history
-from dltrain.runs.provenance import Provenance, first_provenance, git_commit, software_versions
+from dltrain.runs.provenance import Provenance, RefitRecord, first_provenance, git_commit, software_versions
 from dltrain.runs.rundir import LAST_MODEL_FILE, MODEL_FILE, STATUS_COMPLETE, Run
 from dltrain.tasks import task_of
 from dltrain.training.multihost import SINGLE_PROCESS, ProcessGroup
@@ -46,23 +46,26 @@ def train_run(
     extra_callbacks=(),
     group: ProcessGroup = SINGLE_PROCESS,
     machine: Machine | None = None,
+    refit_of: RefitRecord | None = None,
 ) -> Provenance:
     """Train into `run_dir`. With --force over an existing run, the new run is trained in a staging
     folder beside it and takes its place only once complete: a failed or interrupted run keeps the old.
-    `machine`: resolve `auto` for that machine instead of this one (what a GPU would run, forced here)."""
+    `machine`: resolve `auto` for that machine instead of this one (what a GPU would run, forced here).
+    `refit_of`: the run whose epochs this final model trains (`dltrain refit`), for its provenance."""
     run_dir = Path(run_dir)
     data = data_dir if isinstance(data_dir, DataDir) else DataDir.open(data_dir)
     check_output(run_dir, RUN_DIR, force, inputs=[data.path])
-    resolution = check_training_inputs(data, config, group, machine=machine)
+    training_data = data.for_training(config.train.fit_on)
+    resolution = check_training_inputs(training_data, config, group, machine=machine)
     with output_lock(run_dir):
         if group.distributed:
             from dltrain.training.multihost import join
 
             join(group)  # after every local check: a process that refuses its inputs never keeps the others waiting
-        provenance = first_provenance(data.path, data.meta, config, config_source)
+        provenance = first_provenance(data.path, data.meta, config, config_source, refit_of)
         with staged_run(run_dir, config, provenance) as run:
             session = TrainingSession(
-                data, run, group=group, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
+                training_data, run, group=group, extra_callbacks=extra_callbacks, resolution=resolution, machine=machine
             )
             return session.train()
 
@@ -94,12 +97,13 @@ def resume_run(
     if run.provenance.data is None:
         raise DataError(f"{run.path} stopped before training started; train it again instead")
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
-    resolution = check_training_inputs(data, run.config, pinned=pinned_settings(run.provenance), machine=machine)
     if data.meta != run.data_meta:
         raise DataError(
             f"{data.path} is not the data {run.path} was trained on (its meta.json differs); resume with the "
             "original DATA_DIR"
         )
+    data = data.for_training(run.config.train.fit_on)
+    resolution = check_training_inputs(data, run.config, pinned=pinned_settings(run.provenance), machine=machine)
     last = run.path / LAST_MODEL_FILE
     if not last.is_file():
         raise DataError(

@@ -32,6 +32,8 @@ def budget(words: list[str]) -> list[str]:
         return ["--size", "32", "--workers", "1", *demo]
     if words[0] == "train":
         return settings(SMALL_CNN if any("retina" in word for word in words) else SMALL_GRU)
+    if words[0] == "refit":
+        return ["--epochs", "1"]  # the run's kept epoch, or fewer
     if words[0] in ("sweep", "lab"):
         return settings(SMALL_GRU)
     return []

@@ -18,8 +18,7 @@ from dltrain.tasks.har.types import UNKNOWN_SUBJECT
 
 def pooled_windows(data: DataDir) -> Split:
     """The train and val windows of `data` together (the subjects that may steer a choice)."""
-    parts = [data.split(name) for name in ("train", "val") if data.has_split(name)]
-    return Split(*(np.concatenate([getattr(part, field) for part in parts]) for field in ("x", "y", "ids", "subjects")))
+    return data.meta.pool_splits([data.split(name) for name in ("train", "val") if data.has_split(name)])
 
 
 def subject_groups(subjects: np.ndarray, folds: int) -> list[np.ndarray]:

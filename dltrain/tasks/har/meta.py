@@ -86,6 +86,10 @@ class HarMeta(MetaBase):
         self._check(split, path, labelled=name != "unlabelled")
         return split
 
+    def pool_splits(self, parts: list[Split]) -> Split:
+        fields = ("x", "y", "ids", "subjects")
+        return Split(*(np.concatenate([getattr(part, name) for part in parts]) for name in fields))
+
     def _check(self, split: Split, path: Path, labelled: bool) -> None:
         count = len(split.x)
         if (

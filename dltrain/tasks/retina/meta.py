@@ -63,6 +63,9 @@ class RetinaMeta(MetaBase):
             raise ValueError(f"classes: retinopathy has {len(LEVELS)} grades, not {len(self.classes)}")
         return self
 
+    def pool_splits(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(parts, ignore_index=True)
+
     def read_split(self, folder: Path, name: str) -> pd.DataFrame:
         """`<name>.csv` (image, level, patient; no level when unlabelled), every image checked to be
         a plain name whose prepared file lies inside `images/`."""

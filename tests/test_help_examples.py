@@ -35,6 +35,7 @@ JOURNEY = [
     ("explain",),
     ("export",),
     ("compare",),
+    ("ensemble",),
     ("sweep",),
     ("lab",),
     ("reproduce",),

@@ -1,4 +1,4 @@
-"""Commands over several runs: `compare`, `sweep`, `reproduce`, `lab`."""
+"""Commands over several runs: `compare`, `ensemble`, `sweep`, `reproduce`, `lab`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dltrain.experiments.lab.budgets import BUDGETS
 
 logger = logging.getLogger("dltrain")
 COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
+ENSEMBLE_EXAMPLES = examples("dltrain ensemble models/har-gru models/har-sgd --out models/har-ensemble")
 SWEEP_EXAMPLES = examples("dltrain sweep data/hapt --grid train.seed=1,2,3 --out models/seeds")
 REPRODUCE_EXAMPLES = examples(
     "dltrain reproduce har-gru --budget ci --seeds 1,2,3", "dltrain reproduce --all --budget ci --json"
@@ -152,6 +153,37 @@ def compare(
     Console(width=width).print(comparison_table(frame, width or Console().width))
     if out is not None:
         stderr_console.print(f"wrote {out}/comparison.csv and {out}/comparison.png", highlight=False)
+
+
+EnsembleRunsArgument = Annotated[
+    list[Path], typer.Argument(metavar="RUN_DIR", help="Complete runs of one task on the same data (two or more).")
+]
+EnsembleOutOption = Annotated[Path, typer.Option("--out", "-o", help="RUN_DIR to write the ensemble to.")]
+EnsembleDataOption = Annotated[
+    Path | None, typer.Option("--data", help="The members' DATA_DIR, where it has moved (default: where they trained).")
+]
+EnsembleForceOption = Annotated[bool, typer.Option(help="Replace a run folder at --out.")]
+
+
+@user_errors
+def ensemble(
+    run_dirs: EnsembleRunsArgument,
+    out: EnsembleOutOption,
+    data: EnsembleDataOption = None,
+    force: EnsembleForceOption = False,
+) -> None:
+    """Average runs into one run: their class probabilities, or a regression head's outputs with cut points tuned anew.
+
+    The result is a run folder with one Keras model: evaluate, predict, compare, export and runs take it.
+    """
+    from dltrain.experiments.ensemble import ensemble as write_ensemble
+    from dltrain.runs.rundir import Run
+    from dltrain.runs.summary import completion_lines
+
+    write_ensemble(run_dirs, out, data, force)
+    logger.info("ensemble complete: %s", out)
+    for line in completion_lines(Run.open(out)):
+        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @user_errors

@@ -43,10 +43,13 @@ VALIDATION_NOTE = (
 
 
 def read_run_record(run_dir: Path) -> RunRecord:
-    """A run, finished or not, as long as it has its config and at least one epoch of history."""
+    """A run, finished or not, as long as it has its config and at least one epoch of history (an
+    ensemble, which trained no epoch of its own, complete)."""
     run = Run.open(run_dir, finished=False)
     history = run.history()
-    if history.empty:
+    if run.provenance.ensemble_of:
+        run.check_finished()
+    elif history.empty:
         raise DataError(
             f"{run.path} is not a dltrain run with a history (no epoch finished: {HISTORY_FILE} missing or empty)"
         )

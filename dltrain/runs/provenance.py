@@ -67,6 +67,7 @@ class Provenance(BaseModel):
     data: DataRecord | None = None
     fitted_on: list[str] = Field(default_factory=lambda: ["train"])  # the splits trained on (train.fit_on)
     refit_of: RefitRecord | None = None
+    ensemble_of: list[str] | None = None  # dltrain ensemble: the member runs, whose outputs the model averages
     input: dict[str, Any] | None = None  # what the input pipeline chose: the image cache, where augmentation runs
     processes: dict[str, Any] | None = None
     tracking: dict[str, str] | None = None

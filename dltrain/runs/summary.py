@@ -10,6 +10,9 @@ from dltrain.runs.rundir import Run
 
 def kept_epoch_line(run: Run) -> str:
     provenance, config = run.provenance, run.config
+    if provenance.ensemble_of:
+        averaged = "outputs" if config.model.head == "regression" else "class probabilities"
+        return f"an ensemble of {len(provenance.ensemble_of)} runs: the mean of their {averaged}"
     stopping = config.early_stopping
     why = (
         f"the best {stopping.monitor} on the validation split"

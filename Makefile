@@ -14,7 +14,7 @@ SWEEP_BUDGET := --set train.epochs=8 --set optimizer.learning_rate=0.01 --set sc
 	--set early_stopping.patience=0 --set early_stopping.start_from_epoch=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-har demo-retina lint test test-slow sweep lab reproduce reproduce-full bench bench-har bench-retina clean
+.PHONY: help install demo demo-har demo-retina lint test test-slow sweep lab reproduce reproduce-full bench bench-har bench-peer bench-retina clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,10 @@ bench: install ## The speed bench suite, side by side in one run; writes bench/R
 
 bench-har: install ## Accuracy and wall time of the har-gru preset on HAPT (3-5 minutes)
 	$(BIN)/python bench/har_baseline.py
+
+bench-peer: install ## The activity preset against aeon's MiniRocket on HAPT and BasicMotions; writes bench/RESULTS-peer.md (about 25 minutes)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/peer.py --seeds 1,2,3 --refit --markdown bench/RESULTS-peer.md
 
 bench-retina: install ## Kappa and wall time of retina-cnn on the simulated demo set (about 10 minutes)
 	$(BIN)/python bench/retina_baseline.py

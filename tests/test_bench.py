@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -59,3 +61,15 @@ def test_scaled_data_dir_repeats_the_train_split_only(tmp_path):
     assert meta["splits"] == {"train": 25, "val": 4}
     with np.load(scaled / "train.npz") as train:
         assert len(train["y"]) == 25 and list(train["ids"][:12]) == [str(index) for index in range(10)] + ["0", "1"]
+
+
+@pytest.mark.slow
+def test_the_peer_bench_runs_in_smoke_mode(tmp_path):
+    """bench/peer.py against aeon's MiniRocket (the `bench` extra; skipped where aeon is not installed)."""
+    pytest.importorskip("aeon")
+    markdown = tmp_path / "peer.md"
+    command = [sys.executable, str(BENCH / "peer.py"), "--smoke", "--work", str(tmp_path / "work")]
+    result = subprocess.run([*command, "--markdown", str(markdown)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in markdown.read_text().splitlines() if line.startswith("| basicmotions")]
+    assert [row.split(" | ")[1] for row in rows] == ["MiniRocket (random_state 0)"] * 2 + ["default preset"]

@@ -87,4 +87,9 @@ def test_seeds_train_from_scratch_and_the_band_is_checked_on_their_mean(tmp_path
         run = tmp_path / "har-gru-ci" / f"run-seed-{seed}"
         assert f"seed: {seed}" in (run / "config.yaml").read_text()
         assert json.loads((run / "metrics-test.json").read_text())["accuracy"] == pytest.approx(value, abs=1e-4)
+    ensemble = json.loads((tmp_path / "har-gru-ci" / "ensemble" / "provenance.json").read_text())
+    assert ensemble["ensemble_of"] == [str((tmp_path / "har-gru-ci" / f"run-seed-{seed}").resolve()) for seed in (1, 2)]
+    assert row["ensemble"] == pytest.approx(
+        json.loads((tmp_path / "har-gru-ci" / "ensemble" / "metrics-test.json").read_text())["accuracy"], abs=1e-4
+    )
     assert invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,1").exit_code == 2

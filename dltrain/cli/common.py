@@ -4,6 +4,7 @@ command), the order of the commands, their Examples sections, table width."""
 from __future__ import annotations
 
 import copy
+import logging
 import shlex
 import signal
 import sys
@@ -248,3 +249,13 @@ class PrepareCommands(TyperGroup):
             )
             raise typer.Exit(USAGE_EXIT_CODE)
         return super().resolve_command(ctx, args)
+
+
+def report_run(run_dir) -> None:
+    """What `train`, `refit` and `ensemble` end with: the kept model, its validation scores, the figures, what next."""
+    from dltrain.runs.rundir import Run
+    from dltrain.runs.summary import completion_lines
+
+    logging.getLogger("dltrain").info("run complete: %s", run_dir)
+    for line in completion_lines(Run.open(run_dir)):
+        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)  # a command stays on one line to copy

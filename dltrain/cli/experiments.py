@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,11 +10,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from dltrain.cli.common import REGRESSION_EXIT_CODE, examples, print_error, table_width, user_errors
+from dltrain.cli.common import REGRESSION_EXIT_CODE, examples, print_error, report_run, table_width, user_errors
 from dltrain.core.console import stderr_console
 from dltrain.experiments.lab.budgets import BUDGETS
 
-logger = logging.getLogger("dltrain")
 COMPARE_EXAMPLES = examples("dltrain compare models/har-gru models/har-sgd --out models/compared")
 ENSEMBLE_EXAMPLES = examples("dltrain ensemble models/har-gru models/har-sgd --out models/har-ensemble")
 SWEEP_EXAMPLES = examples("dltrain sweep data/hapt --grid train.seed=1,2,3 --out models/seeds")
@@ -177,13 +175,9 @@ def ensemble(
     The result is a run folder with one Keras model: evaluate, predict, compare, export and runs take it.
     """
     from dltrain.experiments.ensemble import ensemble as write_ensemble
-    from dltrain.runs.rundir import Run
-    from dltrain.runs.summary import completion_lines
 
     write_ensemble(run_dirs, out, data, force)
-    logger.info("ensemble complete: %s", out)
-    for line in completion_lines(Run.open(out)):
-        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    report_run(out)
 
 
 @user_errors

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from dltrain.cli.common import examples, user_errors
+from dltrain.cli.common import examples, report_run, user_errors
 from dltrain.config.presets import preset_names
-from dltrain.core.console import stderr_console
 from dltrain.core.errors import UsageError
 
-logger = logging.getLogger("dltrain")
 TRAIN_EXAMPLES = examples(
     "dltrain train data/hapt --out models/har-gru",
     "dltrain train data/hapt --out models/har-sgd --set optimizer.name=sgd",
@@ -151,15 +148,6 @@ def print_resolved_config(data_dir: Path | None, config: str | None, overrides: 
     select_backend(backend, resolved.train.deterministic)
     lines = resolution_lines(resolved, resolve_here(resolved, backend))
     typer.echo(resolved.to_yaml() + "# on this machine:\n" + "".join(f"#   {line}\n" for line in lines), nl=False)
-
-
-def report_run(run_dir: Path) -> None:
-    from dltrain.runs.rundir import Run
-    from dltrain.runs.summary import completion_lines
-
-    logger.info("run complete: %s", run_dir)
-    for line in completion_lines(Run.open(run_dir)):
-        stderr_console.print(line, highlight=False, markup=False, soft_wrap=True)  # a command stays on one line to copy
 
 
 RefitRunArgument = Annotated[

@@ -156,8 +156,9 @@ class TrainConfig(Section):
 
 
 class AugmentConfig(Section):
-    """On-the-fly image augmentation (retina), the winners' set; never applied to validation, test
-    or predict. Each amount is the largest change drawn, uniformly, per image."""
+    """On-the-fly augmentation, never applied to validation, test or predict: the winners' set for
+    photographs (retina), rotation and scaling of inertial signals (activity, off by default). Each
+    amount is the largest change drawn, uniformly, per image or window."""
 
     flip: bool = Field(True, description="mirror left-right and up-down, each with probability 1/2")
     rotation: bool = Field(True, description="any angle, 0-360 degrees: a fundus has no up")
@@ -169,6 +170,16 @@ class AugmentConfig(Section):
     brightness: float = Field(0.1, ge=0.0, lt=1.0, description="add up to this share of the 0-255 range")
     contrast: float = Field(0.1, ge=0.0, lt=1.0, description="scale each channel about its mean by 1 +/- contrast")
     colour: float = Field(0.0, ge=0.0, lt=1.0, description="scale each colour channel by its own 1 +/- colour")
+    signal_rotation: float = Field(
+        0.0,
+        ge=0.0,
+        le=180.0,
+        description="activity: rotate every sensor triad (channels <sensor>_x, _y, _z) of a window by one random "
+        "rotation of up to this many degrees about a random axis, as if the phone sat differently; 0: off",
+    )
+    signal_scaling: float = Field(
+        0.0, ge=0.0, lt=1.0, description="activity: scale each channel of a window by its own 1 +/- this; 0: off"
+    )
     placement: Literal["auto", "pipeline", "model"] = Field(
         "auto",
         description="pipeline: in tf.data on the CPU; model: a layer at the model's input, run on the accelerator in "

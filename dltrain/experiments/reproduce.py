@@ -68,6 +68,8 @@ def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Pat
     values = [value for value, _ in results]
     mean, std = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     low, high = budget.band
+    runs = [_run_folder(folder, seed, len(seeds) > 1) for seed in seeds]
+    ensembled = _ensemble_of_seeds(runs, folder, baseline.metric) if len(seeds) > 1 else None
     return {
         "baseline": name,
         "budget": budget_name,
@@ -80,8 +82,20 @@ def reproduce_baseline(name: str, baseline: Baseline, budget_name: str, out: Pat
         "status": "ok" if low <= mean <= high else "REGRESSION",
         "epochs": [epochs for _, epochs in results],
         "seconds": round(time.perf_counter() - started, 1),
-        "runs": [str(_run_folder(folder, seed, len(seeds) > 1)) for seed in seeds],
+        "runs": [str(run) for run in runs],
+        "ensemble": None if ensembled is None else round(ensembled, 4),  # the seeds' runs averaged (not banded)
     }
+
+
+def _ensemble_of_seeds(runs: list[Path], folder: Path, metric: str) -> float:
+    """The seeds' runs as one ensemble (`dltrain ensemble`), scored on the test split once."""
+    from dltrain.experiments.ensemble import ensemble
+    from dltrain.runs.evaluation import evaluate_run
+
+    ensemble(runs, folder / "ensemble", force=True)
+    value = float(evaluate_run(folder / "ensemble", None, "test")[metric])
+    logger.info("ensemble of %d seeds: test %s %.4f", len(runs), short_metric_name(metric), value)
+    return value
 
 
 def _run_folder(folder: Path, seed: int, several: bool) -> Path:
@@ -138,7 +152,9 @@ def results_table(rows: list[dict]):
         style = "green" if row["status"] == "ok" else "bold red"
         several = len(row["seeds"]) > 1
         measured = (
-            f"{row['mean']:.4f} ± {row['std']:.4f} ({len(row['seeds'])} seeds)" if several else f"{row['mean']:.4f}"
+            f"{row['mean']:.4f} ± {row['std']:.4f} ({len(row['seeds'])} seeds; ensemble {row['ensemble']:.4f})"
+            if several
+            else f"{row['mean']:.4f}"
         )
         epochs = "/".join(map(str, row["epochs"]))
         cells = {**row, "measured": measured, "epochs": epochs}

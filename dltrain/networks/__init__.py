@@ -32,4 +32,4 @@ for _name in ("gru", "resnet1d", "inception", "cnn", "backbone"):
 def register_custom_layers() -> None:
     """Import the modules that define dltrain's own Keras layers (they register themselves for saving
     and loading), before a model that may hold them is loaded."""
-    from dltrain.networks import augmentation, pooling  # noqa: F401
+    from dltrain.networks import augmentation, pooling, signal_augmentation  # noqa: F401

@@ -28,6 +28,13 @@ class HarTask(Task):
 
     def check_config(self, config, data: DataDir) -> None:
         check_model_fits(self, config)
+        from dltrain.networks.signal_augmentation import sensor_triads
+
+        if config.augment.signal_rotation and not sensor_triads(data.meta.channels):
+            raise UsageError(
+                f"augment.signal_rotation rotates sensor triads, channels named <sensor>_x, _y and _z; {data.path} "
+                f"has {', '.join(data.meta.channels)}: set augment.signal_rotation=0"
+            )
         if config.early_stopping.monitor not in self.monitors:
             raise UsageError(
                 f"early_stopping.monitor={config.early_stopping.monitor} does not apply to activity data; use "
@@ -38,11 +45,16 @@ class HarTask(Task):
         return array_feeds(data, config, batch_size, context)
 
     def wrap_model(self, model, data: DataDir, config, augmentation: str = "pipeline"):
-        """Prepend the training-set standardisation so the saved model takes raw signals."""
+        """Prepend the training-set standardisation so the saved model takes raw signals, and before
+        it the signals' augmentation where the config asks for it (a layer that acts in training only)."""
         from dltrain.networks.layers import with_standardisation
+        from dltrain.networks.signal_augmentation import is_enabled, sensor_triads, with_signal_augmentation
 
         normalization = data.meta.normalization
-        return with_standardisation(model, normalization.mean, normalization.std)
+        model = with_standardisation(model, normalization.mean, normalization.std)
+        if not is_enabled(config.augment):
+            return model
+        return with_signal_augmentation(model, sensor_triads(data.meta.channels), config.augment, config.train.seed)
 
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
         windows = data.split(split)

@@ -1,0 +1,111 @@
+"""Inertial-signal augmentation (activity windows): a small random 3-D rotation applied alike to every
+sensor triad of a window, as if the phone sat a little differently on the body, and amplitude
+scaling per channel (Um et al., "Data augmentation of wearable sensor data for Parkinson's disease
+monitoring using convolutional neural networks", 2017). Off unless chosen.
+
+It is a layer at the model's input, before the standardisation (a rotation mixes x, y and z only in
+the sensor's own units), and acts in training alone. Its draws come from a Keras seed generator seeded
+by `train.seed`, whose state is saved with the model's checkpoints: a run repeats with its seed, and a
+resumed run goes on drawing where it stopped. Noise on the readings is `model.input_noise`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import keras
+
+AXES = ("x", "y", "z")
+TRIAD_NAME = re.compile(
+    r"^(?:(?P<suffixed>.+)[_\-. ](?P<axis_last>[xyz])|(?P<axis_first>[xyz])(?:[_\-. ](?P<prefixed>.+))?)$"
+)
+
+
+def sensor_triads(channels: list[str]) -> list[list[int]]:
+    """The channel indices of every sensor measured along x, y and z, found by name (any case):
+    `<sensor>_x` (or -, ., space before the axis), `x-<sensor>` (WISDM's `x-axis`), or a bare `x`, `y`, `z`."""
+    stems: dict[str, dict[str, int]] = {}
+    for index, name in enumerate(channels):
+        match = TRIAD_NAME.match(name.strip().lower())
+        if match:
+            stem = match["suffixed"] if match["suffixed"] is not None else f"~{match['prefixed'] or ''}"
+            stems.setdefault(stem, {})[match["axis_last"] or match["axis_first"]] = index
+    return [[axes[axis] for axis in AXES] for axes in stems.values() if len(axes) == 3]
+
+
+def is_enabled(settings) -> bool:
+    """Whether the config's `augment` section asks for any of it (signal_rotation, signal_scaling)."""
+    return bool(settings.signal_rotation or settings.signal_scaling)
+
+
+def rotation_matrices(axis, angle):
+    """(batch, 3, 3) rotations by `angle` (batch,) about unit `axis` (batch, 3): Rodrigues' formula."""
+    ops = keras.ops
+    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    zero = ops.zeros_like(x)
+    cross = ops.reshape(ops.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=1), (-1, 3, 3))
+    sine = ops.reshape(ops.sin(angle), (-1, 1, 1))
+    cosine = ops.reshape(ops.cos(angle), (-1, 1, 1))
+    identity = ops.eye(3, dtype=axis.dtype)[None]
+    return identity + sine * cross + (1.0 - cosine) * ops.matmul(cross, cross)
+
+
+@keras.saving.register_keras_serializable(package="dltrain")
+class SignalAugmentation(keras.layers.Layer):
+    """Rotation of each triad by one draw per window, then scaling of each channel; float32, training only."""
+
+    def __init__(self, triads: list[list[int]], rotation_degrees: float, scaling: float, seed: int = 0, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.triads = [list(map(int, triad)) for triad in triads]
+        self.rotation_degrees = float(rotation_degrees)
+        self.scaling = float(scaling)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, windows, training=False):
+        if not training:
+            return windows
+        ops = keras.ops
+        windows = ops.cast(windows, "float32")
+        batch, channels = ops.shape(windows)[0], windows.shape[-1]
+        if self.rotation_degrees and self.triads:
+            axis = keras.random.normal((batch, 3), seed=self.seed_generator)
+            axis = axis / ops.maximum(ops.norm(axis, axis=1, keepdims=True), 1e-6)
+            limit = math.radians(self.rotation_degrees)
+            angle = keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)
+            rotations = rotation_matrices(axis, angle)
+            order = [index for triad in self.triads for index in triad]
+            rest = [index for index in range(channels) if index not in order]
+            parts = [
+                ops.matmul(ops.take(windows, triad, axis=2), ops.transpose(rotations, (0, 2, 1)))
+                for triad in self.triads
+            ]
+            moved = ops.concatenate(parts + ([ops.take(windows, rest, axis=2)] if rest else []), axis=2)
+            windows = ops.take(moved, [(order + rest).index(index) for index in range(channels)], axis=2)
+        if self.scaling:
+            factors = keras.random.uniform(
+                (batch, 1, channels), 1 - self.scaling, 1 + self.scaling, seed=self.seed_generator
+            )
+            windows = windows * factors
+        return windows
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "triads": self.triads,
+            "rotation_degrees": self.rotation_degrees,
+            "scaling": self.scaling,
+            "seed": self.seed,
+        }
+
+
+def with_signal_augmentation(model, triads: list[list[int]], settings, seed: int):
+    """`model` (taking raw windows) behind a SignalAugmentation layer."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="signals")
+    layer = SignalAugmentation(triads, settings.signal_rotation, settings.signal_scaling, seed, name="augment_signals")
+    return keras.Model(inputs, model(layer(inputs)), name=model.name)

@@ -1,0 +1,75 @@
+"""Inertial-signal augmentation: a random rotation applied alike to every sensor triad of a window and
+per-channel scaling, in training only, drawn from the run's seed."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+from helpers.cli import invoke
+
+from dltrain.networks.signal_augmentation import SignalAugmentation, sensor_triads
+
+HAPT_CHANNELS = [f"{sensor}_{axis}" for sensor in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
+
+
+def test_triads_are_found_by_name_and_a_lone_axis_is_none():
+    assert sensor_triads(HAPT_CHANNELS) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert sensor_triads(["acc.X", "acc.Y", "pressure", "acc.Z"]) == [[0, 1, 3]]
+    assert sensor_triads(["x", "y", "z"]) == [[0, 1, 2]]  # a long CSV's columns
+    assert sensor_triads(["x-axis", "y-axis", "z-axis", "tax"]) == [[0, 1, 2]]  # WISDM's
+    assert sensor_triads(["gyro_x", "gyro_y", "heart_rate", "feature_0"]) == []
+
+
+def windows(count=16, readings=20):
+    return np.random.default_rng(0).normal(size=(count, readings, 10)).astype("float32")  # 3 triads and a spare
+
+
+def test_a_rotation_moves_every_triad_alike_keeps_its_lengths_and_leaves_other_channels():
+    layer = SignalAugmentation([[0, 1, 2], [3, 4, 5], [6, 7, 8]], rotation_degrees=30, scaling=0.0, seed=1)
+    x = windows()
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    for triad in ([0, 1, 2], [3, 4, 5], [6, 7, 8]):
+        np.testing.assert_allclose(
+            np.linalg.norm(y[..., triad], axis=-1), np.linalg.norm(x[..., triad], axis=-1), rtol=1e-4
+        )
+    np.testing.assert_array_equal(y[..., 9], x[..., 9])
+    assert not np.allclose(y[..., :3], x[..., :3])
+    # One rotation per window for all its triads: solved from one triad, it maps the others too.
+    rotation = np.linalg.lstsq(x[0][:, 0:3], y[0][:, 0:3], rcond=None)[0]
+    np.testing.assert_allclose(x[0][:, 3:6] @ rotation, y[0][:, 3:6], atol=1e-4)
+    angle = np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1)))
+    assert angle <= 30 + 1e-3
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)  # scoring: untouched
+
+
+def test_scaling_stays_within_its_bounds_and_a_seed_repeats_its_draws():
+    x = np.ones((64, 20, 10), "float32")
+    first = SignalAugmentation([], rotation_degrees=0, scaling=0.2, seed=3)
+    again = SignalAugmentation([], rotation_degrees=0, scaling=0.2, seed=3)
+    y = keras.ops.convert_to_numpy(first(x, training=True))
+    assert 0.8 - 1e-6 <= y.min() and y.max() <= 1.2 + 1e-6 and y.std() > 0.05
+    assert np.allclose(y[:, 0], y[:, -1])  # one factor per channel of a window, for all its readings
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x, training=True)), y)
+
+
+def test_an_activity_run_trains_with_it_and_a_wrong_setting_is_one_line(uci_folder, tmp_path, retina_run):
+    data = tmp_path / "data"
+    assert invoke("prepare", "har", uci_folder, "--out", data).exit_code == 0
+    tiny = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
+    chosen = ["augment.signal_rotation=20", "augment.signal_scaling=0.1"]
+    run = tmp_path / "run"
+    result = invoke("train", data, "--out", run, *[part for value in tiny + chosen for part in ("--set", value)])
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(run / "model.keras", compile=False)  # the layer is saved with the model
+    assert "augment_signals" in [layer.name for layer in model.layers]
+    assert json.loads((run / "provenance.json").read_text())["status"] == "complete"
+    refused = invoke("train", retina_run["data"], "--out", tmp_path / "retina", "--set", "augment.signal_scaling=0.1")
+    assert refused.exit_code == 2 and "augment.signal_scaling augments activity signals" in refused.output
+
+
+def test_rotation_without_triads_is_refused_in_one_line(data_dir, tmp_path):
+    result = invoke("train", data_dir, "--out", tmp_path / "run", "--set", "augment.signal_rotation=10")
+    assert result.exit_code == 2 and "rotates sensor triads" in result.output and "feature_0" in result.output
+    assert not (tmp_path / "run").exists()

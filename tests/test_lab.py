@@ -29,6 +29,7 @@ from dltrain.experiments.lab.optimisation import batch_learning_rate, best_loss_
 from dltrain.experiments.lab.regularisation import summarise_regularization
 from dltrain.experiments.lab.start import summarise_init
 from dltrain.runs.provenance import Provenance
+from dltrain.tasks import task_of
 
 SMALL = ["--set", "train.batch_size=16", "--set", "train.epochs=2"]
 
@@ -115,9 +116,18 @@ def test_the_regularisation_gap_scores_the_kept_model_in_inference_mode(lab_data
     train = data.split("train")
     inference = float(np.mean(np.asarray(model(train.x, training=False)).argmax(axis=1) == train.y))
     assert run.extra["train_accuracy"] == pytest.approx(inference)
+    # The DATA_DIR's own test subjects are never measured: without held-out subjects, the gap is to val.
+    assert "held_out_accuracy" not in run.extra
     assert run.extra["gap"] == pytest.approx(run.extra["train_accuracy"] - run.extra["val_accuracy"])
+    # The regularisation experiment's data: every other validation subject held out, as its test split.
+    held = DataDir.open(task_of(data.meta).training_subset(data, 24, 0, tmp_path / "held", hold_out=True))
+    ids = {name: set(held.split(name).ids.tolist()) for name in ("val", "test")}
+    assert ids["val"] | ids["test"] == set(data.split("val").ids.tolist()) and not ids["val"] & ids["test"]
+    assert not ids["test"] & set(data.split("test").ids.tolist())  # the DATA_DIR's own test windows: none
+    measure_kept_accuracy(results, held)
+    assert run.extra["gap"] == pytest.approx(run.extra["train_accuracy"] - run.extra["held_out_accuracy"])
     table, _ = summarise_regularization(results)
-    assert table.loc[0, "train - val accuracy mean"] == pytest.approx(run.extra["gap"])
+    assert table.loc[0, "train - held-out accuracy mean"] == pytest.approx(run.extra["gap"])
 
 
 def test_the_dense_initializer_needs_a_dense_layer():
@@ -310,6 +320,14 @@ def test_identical_units_sentence_only_when_the_numbers_show_it():
     _, statements = summarise_init(differing)
     assert not any("still identical" in statement for statement in statements)
     assert any("identical in 0 of 3 seeds" in statement for statement in statements)
+    activity = {"one_answer_share": 1.0, "majority_share": 0.19, "dense_feature_std": 0.0}
+    silent = {**measured, "unit_spread": 0.0, "identical_units": True, **activity, "dense_silent": 1.0}
+    _, statements = summarise_init([cell_result("symmetric (dense)", [0.19] * 3, silent)])
+    assert any("and silent: their ReLU output was 0 on 100%" in statement for statement in statements)
+    assert not any("computes one feature" in statement for statement in statements)  # a silent layer computes none
+    active = {**silent, "dense_silent": 0.4, "dense_feature_std": 0.7, "one_answer_share": 0.5}
+    _, statements = summarise_init([cell_result("symmetric (dense)", [0.6] * 3, active)])
+    assert any("and active (output 0 on 40%" in s and "computes one feature 32 times" in s for s in statements)
     dead = [cell_result("zeros (dense)", [0.2, 0.2, 0.2], {**measured, "unit_gradient_mean": 0.0})]
     _, statements = summarise_init(dead)
     assert any("the layer is dead" in statement for statement in statements)

@@ -12,11 +12,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
-from dltrain.core.errors import DataError
+from dltrain.core.errors import DataError, UsageError
 from dltrain.core.vocabulary import SplitName
 
 DATA_FORMAT_VERSION = 1
 LABELLED_SPLITS: tuple[SplitName, ...] = ("train", "val", "test")
+# In a derived DATA_DIR's `source`: its test split holds validation subjects held out of validation
+# (Task.training_subset with hold_out), windows that choose nothing, never the original's test subjects.
+HELD_OUT_SOURCE_KEY = "held_out_validation_subjects"
 
 
 class MetaBase(BaseModel):
@@ -49,7 +52,10 @@ class MetaBase(BaseModel):
 
     def pool_splits(self, parts: list[Any]) -> Any:
         """Several splits as one, in order (train and val, for a final model that trains on both)."""
-        raise NotImplementedError(f"{type(self).__name__} does not say how its splits are pooled (pool_splits)")
+        raise UsageError(
+            f"{self.task} data cannot train on several splits at once (train.fit_on, dltrain refit): "
+            f"{type(self).__name__} does not say how its splits are pooled (pool_splits)"
+        )
 
     def split_size(self, name: str) -> int:
         return int(self.splits.get(name, 0))

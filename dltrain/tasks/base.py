@@ -159,9 +159,11 @@ class Task:
         patient) is in two folds; the test split in none. Refused (UsageError) where the task has none."""
         raise UsageError(f"{self.name} data has no cross-validation folds; sweep without --folds")
 
-    def training_subset(self, data: DataDir, samples: int, seed: int, out: Path) -> Path:
+    def training_subset(self, data: DataDir, samples: int, seed: int, out: Path, hold_out: bool = False) -> Path:
         """`out`: a DATA_DIR of `samples` training samples drawn from `data` (seeded, each class keeping
-        its share) beside all of its validation samples (the lab's quick budget trains on one)."""
+        its share) beside all of its validation samples (the lab's quick budget trains on one); with
+        `hold_out`, every other validation subject's samples instead form its test split, which chooses
+        nothing (the lab's regularisation gap)."""
         raise UsageError(f"{self.name} data cannot be subsampled; give a budget without train_windows")
 
     def check_blend(self, run) -> None:

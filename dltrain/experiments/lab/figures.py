@@ -94,14 +94,15 @@ def learning_rate_panel(results, axes, colours) -> None:
 
 
 def gap_panel(results, axes, colours) -> None:
-    """The kept models' train - validation accuracy (inference mode): the mean as a bar, each seed a dot."""
+    """The kept models' train minus unseen accuracy (inference mode; unseen: the held-out validation windows where
+    the experiment holds some out, else validation): the mean as a bar, each seed a dot."""
     measured = [result for result in results if result.extra_score("gap").count]
     for index, result in enumerate(measured):
         score = result.extra_score("gap")
         axes.bar(index, score.mean, color=colours[index % len(colours)], alpha=0.7)
         axes.scatter([index] * score.count, score.values, color="black", s=12, zorder=3)
     axes.set_xticks(range(len(measured)), [result.label for result in measured], rotation=20)
-    axes.set_ylabel("train - validation accuracy of the kept model")
+    axes.set_ylabel("train - held-out accuracy of the kept model")
 
 
 PANELS = {"activations": activations_panel, "learning_rate": learning_rate_panel, "gap": gap_panel}

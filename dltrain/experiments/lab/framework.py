@@ -67,6 +67,9 @@ class Experiment:
     # With `widen`, the selection cells it gives are trained too, until it gives none (a grid widened until
     # its best setting lies inside it).
     widen: Callable[[list[CellResult]], list[Cell]] | None = None
+    # With `held_out_subset`, the runs train on that many training windows, validate on every other
+    # validation subject, and the other validation subjects' windows, which choose nothing, are measured.
+    held_out_subset: int | None = None
 
 
 EXPERIMENTS: Registry[Callable[[Budget, dict], Experiment]] = Registry("lab experiment")

@@ -1,6 +1,6 @@
 """What the lab looks inside a model for, on one batch before training: per-layer activation
 statistics and gradient norms, the gradients of the dense layer's units, how saturated the softmax
-is; and after training, whether the dense layer's units are all alike."""
+is; and after training, whether the dense layer's units are all alike and what they did."""
 
 from __future__ import annotations
 
@@ -139,3 +139,28 @@ def unit_spread(model, layer_name: str = "dense") -> float | None:
 
 def units_identical(spread: float | None) -> bool:
     return spread is not None and spread <= IDENTICAL_TOLERANCE
+
+
+def unit_activity(model, inputs: np.ndarray, labels: np.ndarray) -> dict:
+    """After training, on (up to PROBE_SAMPLES) validation windows: the share of the dense layer's outputs
+    that are 0 (silent ReLU units), how much its first unit's output varies across the windows, the share of
+    the windows given the most frequent answer, and the share of the most frequent true class. Empty if
+    the model has no dense layer."""
+    import keras
+
+    core = core_model(model)
+    names = [name for name in probed_layers(core) if name.startswith("dense_")]
+    if not names:
+        return {}
+    probe = keras.Model(core.inputs, [core.get_layer(names[0]).output, core.outputs[0]])
+    activations, probabilities = (
+        np.asarray(value) for value in probe(standardised(model, inputs[:PROBE_SAMPLES]), training=False)
+    )
+    answers = probabilities.argmax(axis=1)
+    truth = labels[:PROBE_SAMPLES]
+    return {
+        "dense_silent": float((activations == 0).mean()),
+        "dense_feature_std": float(activations[:, 0].std()),
+        "one_answer_share": float(np.bincount(answers).max() / len(answers)),
+        "majority_share": float(np.bincount(truth).max() / len(truth)),
+    }

@@ -24,6 +24,7 @@ from dltrain.core.errors import DataError, DltrainError, UsageError
 from dltrain.core.files import write_text_atomic
 from dltrain.core.outputs import check_against_inputs, refuse_file_as_folder
 from dltrain.data.datadir import DataDir
+from dltrain.data.meta import HELD_OUT_SOURCE_KEY
 from dltrain.experiments.lab.budgets import BUDGETS, Budget
 from dltrain.experiments.lab.catalogue import EXPERIMENTS
 from dltrain.experiments.lab.cells import SEEDS, SHOWN_RULE, Cell, CellResult, SeedRun
@@ -142,6 +143,9 @@ def run_experiment(
 ) -> tuple[str, list[str]]:
     """Train (or with `report_only`, find) the experiment's runs, measure them; its section of the report
     and the runs that failed (`<experiment>/<cell>/seed-<n>: why`)."""
+    if experiment.held_out_subset:
+        task, folder = task_of(data.meta), out / experiment.name / SUBSET_FOLDER
+        data = DataDir.open(task.training_subset(data, experiment.held_out_subset, SUBSET_SEED, folder, hold_out=True))
     results = train_cells(experiment.cells, overrides, data, out / experiment.name / "runs", force, report_only)
     while experiment.widen and (wider := experiment.widen(results)):
         results += train_cells(wider, overrides, data, out / experiment.name / "runs", force, report_only)
@@ -244,19 +248,21 @@ def read_run(config, run_dir: Path, failure: str | None) -> SeedRun:
 
 def probe_initialisation(results: list[CellResult], data: DataDir) -> None:
     """Before training: activation statistics and gradient norms per layer, and the dense units' gradients;
-    after: the spread of the dense layer's units. One probe per seed, from the run's own config."""
+    after: the spread of the dense layer's units and what they did on validation windows. One probe per
+    seed, from the run's own config."""
     import keras
 
     from dltrain.data.feeds import encode_targets
     from dltrain.experiments.lab.probes import (
         PROBE_SAMPLES,
         initial_statistics,
+        unit_activity,
         unit_gradients,
         unit_spread,
         units_identical,
     )
 
-    train = data.split("train")
+    train, val = data.split("train"), data.split("val")
     for run in (run for result in results for run in result.runs):
         config = run.config
         keras.utils.set_random_seed(config.train.seed)
@@ -269,8 +275,10 @@ def probe_initialisation(results: list[CellResult], data: DataDir) -> None:
         if gradients.get("dense") is not None:
             run.extra.update(unit_gradients(gradients["dense"]))
         if run.usable and (run.run_dir / MODEL_FILE).is_file():
-            spread = unit_spread(keras.saving.load_model(run.run_dir / MODEL_FILE, safe_mode=True, compile=False))
+            trained = keras.saving.load_model(run.run_dir / MODEL_FILE, safe_mode=True, compile=False)
+            spread = unit_spread(trained)
             run.extra.update(unit_spread=spread, identical_units=units_identical(spread))
+            run.extra.update(unit_activity(trained, val.x, val.y))
 
 
 def probe_output(results: list[CellResult], data: DataDir) -> None:
@@ -287,19 +295,24 @@ def probe_output(results: list[CellResult], data: DataDir) -> None:
 
 
 def measure_kept_accuracy(results: list[CellResult], data: DataDir) -> None:
-    """The model each run kept, scored in inference mode on its training windows and on the validation windows."""
+    """The model each run kept, scored in inference mode on its training windows, the validation windows
+    and, where the experiment holds validation subjects out (their windows are then `data`'s test split),
+    on those; the gap is to the windows that chose nothing: the held-out ones where there are, else val."""
     task = task_of(data.meta)
-    inputs = {split: task.scoring_inputs(data, split) for split in ("train", "val")}
+    held_out = bool(data.meta.source.get(HELD_OUT_SOURCE_KEY))  # never a DATA_DIR's own test subjects
+    names = {"train": "train", "val": "val", **({"held_out": "test"} if held_out else {})}
+    inputs = {name: task.scoring_inputs(data, split) for name, split in names.items()}
     for run in (run for result in results for run in result.usable_runs):
         if not (run.run_dir / MODEL_FILE).is_file():
             continue
         model = Run.open(run.run_dir, finished=False).load_model()
         accuracy = {
-            split: float(np.mean(task.predict_outputs(model, scoring.inputs).argmax(axis=1) == scoring.labels))
-            for split, scoring in inputs.items()
+            name: float(np.mean(task.predict_outputs(model, scoring.inputs).argmax(axis=1) == scoring.labels))
+            for name, scoring in inputs.items()
         }
+        unseen = accuracy.get("held_out", accuracy["val"])
         run.extra.update(
-            train_accuracy=accuracy["train"], val_accuracy=accuracy["val"], gap=accuracy["train"] - accuracy["val"]
+            {f"{name}_accuracy": value for name, value in accuracy.items()}, gap=accuracy["train"] - unseen
         )
 
 

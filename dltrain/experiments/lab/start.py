@@ -3,6 +3,7 @@ schemes) and the loss on a saturated output (cross-entropy against squared error
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dltrain.experiments.lab.budgets import Budget
@@ -21,6 +22,8 @@ from dltrain.experiments.lab.framework import (
 )
 
 # ---- initialisation -------------------------------------------------------------------------------
+
+SILENT = 0.99  # the share of a dense layer's outputs at 0 above which its ReLU units count as silent
 
 
 @EXPERIMENTS.register("init")
@@ -118,8 +121,7 @@ def symmetric_statements(symmetric: CellResult | None) -> list[str]:
     if len(identical) == len(trained) and equal == "equal" and zero == "non-zero":
         return [
             f"{start}; after training the units were still identical in all {len(trained)} seeds (largest difference "
-            f"between two units' weights {spread:.1e}): the layer computes one feature {units} times; best validation "
-            f"accuracy {symmetric.score(best_val_accuracy).text()}."
+            f"between two units' weights {spread:.1e}), {what_the_units_did(symmetric, units)}"
         ]
     if len(identical) == len(trained):
         return [
@@ -221,3 +223,27 @@ def saturated_start(entropy: CellResult, squared: CellResult) -> list[str]:
         ("larger than", "smaller than", "not separated (by the rule) from"),
     )
     return [f"{start}; the output layer's kernel gradient norm under cross-entropy was {gradient}."]
+
+
+def what_the_units_did(result: CellResult, units) -> str:
+    """The end of the symmetric cell's sentence, from what its trained units did on validation windows."""
+    accuracy = result.score(best_val_accuracy).text()
+    probed = [run.extra for run in result.runs if "dense_silent" in run.extra]
+    if not probed:
+        return f"so the layer computes one feature {units} times; best validation accuracy {accuracy}."
+    silent = float(np.mean([extra["dense_silent"] for extra in probed]))
+    answer = float(np.mean([extra["one_answer_share"] for extra in probed]))
+    majority = float(np.mean([extra["majority_share"] for extra in probed]))
+    if silent >= SILENT:
+        return (
+            f"and silent: their ReLU output was 0 on {silent:.0%} of the validation windows probed, so the head "
+            f"saw no feature at all and gave one answer to {answer:.0%} of them (the most frequent class is "
+            f"{majority:.0%}); best validation accuracy {accuracy}."
+        )
+    spread = float(np.mean([extra["dense_feature_std"] for extra in probed]))
+    return (
+        f"and active (output 0 on {silent:.0%} of the validation windows probed; the one feature's spread across "
+        f"them {spread:.2g}): the layer computes one feature {units} times, and the head gave its most frequent "
+        f"answer to {answer:.0%} of the windows (the most frequent class is {majority:.0%}); best validation "
+        f"accuracy {accuracy}."
+    )

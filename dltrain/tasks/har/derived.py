@@ -22,31 +22,33 @@ def derived_source(data: DataDir, kind: str, **details) -> dict:
     return {"kind": kind, "of": str(data.path.resolve()), "of_created": data.meta.created, **details}
 
 
-def derived_meta(data: DataDir, train: Split, val: Split, source: dict) -> HarMeta:
-    mean, std = standardisation(train.x)  # standardised with the windows it trains on
+def derived_meta(data: DataDir, splits: dict[str, Split], source: dict) -> HarMeta:
+    mean, std = standardisation(splits["train"].x)  # standardised with the windows it trains on
     meta = data.meta.model_dump(mode="json")
     classes = meta["classes"]
     meta.update(
         normalization={"mean": mean.tolist(), "std": std.tolist()},
-        splits={"train": len(train.y), "val": len(val.y)},
+        splits={name: len(part.y) for name, part in splits.items()},
         class_counts={
             name: dict(zip(classes, np.bincount(part.y, minlength=len(classes)).tolist()))
-            for name, part in (("train", train), ("val", val))
+            for name, part in splits.items()
         },
-        split_subjects={"train": sorted(set(train.subjects.tolist())), "val": sorted(set(val.subjects.tolist()))},
+        split_subjects={name: sorted(set(part.subjects.tolist())) for name, part in splits.items()},
         source=source,
     )
     return HarMeta.model_validate(meta)
 
 
-def write_derived(data: DataDir, train: Split, val: Split, source: dict, out: Path) -> Path:
-    """`out` as a DATA_DIR of these train and val windows, written whole or not at all; what is at `out`
-    is replaced only if dltrain wrote it (a DATA_DIR), never a folder of other files."""
+def write_derived(data: DataDir, train: Split, val: Split, source: dict, out: Path, held: Split | None = None) -> Path:
+    """`out` as a DATA_DIR of these train and val windows (and `held` ones as its test split: windows
+    that choose nothing), written whole or not at all; what is at `out` is replaced only if dltrain wrote
+    it (a DATA_DIR), never a folder of other files."""
+    splits = {"train": train, "val": val, **({"test": held} if held is not None else {})}
     check_output(out, DATA_DIR, force=True)
     with output_lock(out), atomic_folder(out) as staging:
-        write_split(staging, "train", train)
-        write_split(staging, "val", val)
-        write_meta(staging, derived_meta(data, train, val, source))
+        for name, part in splits.items():
+            write_split(staging, name, part)
+        write_meta(staging, derived_meta(data, splits, source))
     return out
 
 

@@ -79,10 +79,10 @@ class HarTask(Task):
 
         return write_subject_folds(data, folds, out)
 
-    def training_subset(self, data: DataDir, samples: int, seed: int, out: Path) -> Path:
+    def training_subset(self, data: DataDir, samples: int, seed: int, out: Path, hold_out: bool = False) -> Path:
         from dltrain.tasks.har.subsets import write_training_subset
 
-        return write_training_subset(data, samples, seed, out)
+        return write_training_subset(data, samples, seed, out, hold_out)
 
     def predict(self, run, request: PredictRequest) -> pd.DataFrame:
         x, ids = self._windows(run, request)

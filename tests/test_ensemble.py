@@ -53,6 +53,8 @@ def test_the_ensemble_averages_its_members_probabilities_and_is_a_run_like_any_o
         ran = invoke(*command)
         assert ran.exit_code == 0, (command, ran.output)
     assert (tmp_path / "predictions.csv").stat().st_size > 0
+    refit = invoke("refit", out, "--epochs", "1", "--out", tmp_path / "refit")
+    assert refit.exit_code == 2 and "is an ensemble" in refit.output and not (tmp_path / "refit").exists()
 
 
 def test_what_cannot_be_an_ensemble_is_refused_in_one_line(members, retina_run, tmp_path):

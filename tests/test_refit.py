@@ -73,8 +73,13 @@ def test_refit_takes_a_number_of_epochs_and_refuses_what_cannot_be_a_final_model
     assert result.exit_code == 0, result.output
     assert provenance(final)["refit_of"]["chosen_by"] == "--epochs" and provenance(final)["epochs_run"] == 1
     again = invoke("refit", final, "--out", tmp_path / "again")
-    assert again.exit_code == 2 and "trained on train+val already" in again.output
+    assert again.exit_code == 2 and "trained on train and val already" in again.output
     assert not (tmp_path / "again").exists()
+    before = (source_run / "provenance.json").read_text()
+    for out in (source_run, source_run / "final"):  # the run refitted is an input: never replaced, never a parent
+        into = invoke("refit", source_run, "--out", out, "--force")
+        assert into.exit_code == 2 and "Traceback" not in into.output, into.output
+    assert (source_run / "provenance.json").read_text() == before and not (source_run / "final").exists()
     chosen = invoke("train", data_dir, "--out", tmp_path / "chosen", "--set", "train.fit_on=train+val")
     assert chosen.exit_code == 2
     assert "nothing may be chosen on it: set early_stopping.patience=0" in chosen.output

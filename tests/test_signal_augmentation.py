@@ -9,7 +9,8 @@ import keras
 import numpy as np
 from helpers.cli import invoke
 
-from dltrain.networks.signal_augmentation import SignalAugmentation, sensor_triads
+from dltrain.networks.signal_augmentation import SignalAugmentation
+from dltrain.networks.signal_settings import sensor_triads
 
 HAPT_CHANNELS = [f"{sensor}_{axis}" for sensor in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
 

@@ -118,9 +118,9 @@ class DataDir:
         if names == ["train"]:
             return self
         counts = [self.meta.class_counts.get(name) for name in names]
-        pooled_counts = {label: sum(count.get(label, 0) for count in counts) for label in self.meta.classes}
         update = {"splits": {**self.meta.splits, "train": sum(self.meta.split_size(name) for name in names)}}
         if all(counts):
+            pooled_counts = {label: sum(count.get(label, 0) for count in counts) for label in self.meta.classes}
             update["class_counts"] = {**self.meta.class_counts, "train": pooled_counts}
         meta = self.meta.model_copy(update=update)
         pooled = self.meta.pool_splits([self.split(name) for name in names])

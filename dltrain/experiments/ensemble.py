@@ -12,7 +12,7 @@ from dltrain.core.errors import DataError, UsageError
 from dltrain.core.outputs import RUN_DIR, check_output, output_lock
 from dltrain.data.datadir import DataDir
 from dltrain.runs.lifecycle import staged_run
-from dltrain.runs.provenance import Provenance, first_provenance
+from dltrain.runs.provenance import Provenance, first_provenance, git_commit, software_versions
 from dltrain.runs.rundir import MODEL_FILE, STATUS_COMPLETE, Run
 from dltrain.tasks import task_of
 
@@ -80,6 +80,8 @@ def ensemble(run_dirs: list[Path], out: Path, data_dir: Path | None = None, forc
     task = task_of(first.data_meta)
     provenance = first_provenance(data.path, first.data_meta, first.config, f"ensemble of {len(members)} runs")
     provenance.ensemble_of = [str(member.path.resolve()) for member in members]
+    provenance.versions, provenance.git_commit = software_versions(), git_commit()
+    provenance.backend = first.provenance.backend
     if any("val" in member.provenance.fitted_on for member in members):  # refits: validation is in-sample
         provenance.fitted_on = ["train", "val"]
     with output_lock(out), staged_run(out, first.config, provenance) as run:

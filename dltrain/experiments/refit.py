@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dltrain.config.loading import load_config
 from dltrain.core.errors import DataError, UsageError
+from dltrain.core.outputs import RUN_DIR, check_output
 from dltrain.data.datadir import DataDir
 from dltrain.runs.provenance import Provenance, RefitRecord
 from dltrain.runs.rundir import CONFIG_FILE, HISTORY_FILE, Run
@@ -45,7 +46,11 @@ def refit_settings(run: Run, epochs: int) -> list[str]:
         history = run.history()
         if "learning_rate" not in history.columns or history.empty:
             raise DataError(f"{run.path / HISTORY_FILE} records no learning rates to replay the plateau cuts from")
-        rates = [float(rate) for rate in history["learning_rate"].iloc[:epochs]]
+        # A frozen backbone's epochs ran at their own rate; the schedule starts when the backbone is unfrozen.
+        frozen = run.config.train.freeze_backbone_epochs
+        rates = [float(rate) for rate in history["learning_rate"].iloc[frozen:epochs]] or [
+            float(history["learning_rate"].iloc[-1])
+        ]
         settings += ["schedule.name=recorded", f"schedule.rates=[{', '.join(repr(rate) for rate in rates)}]"]
     return settings
 
@@ -55,8 +60,12 @@ def refit(run_dir: Path, out: Path, epochs: int | None = None, data_dir: Path | 
     from dltrain.training.session import train_run
 
     run = Run.open(run_dir)
-    if run.config.train.fit_on != "train":
-        raise UsageError(f"{run.path} trained on {run.config.train.fit_on} already: refit the run it came from")
+    if run.provenance.ensemble_of:
+        raise UsageError(
+            f"{run.path} is an ensemble, which trained nothing itself: refit its members, then ensemble those"
+        )
+    if "val" in run.provenance.fitted_on:
+        raise UsageError(f"{run.path} trained on train and val already: refit the run it came from")
     count, chosen_by = refit_epochs(run, epochs)
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
     if data.meta != run.data_meta:
@@ -64,6 +73,7 @@ def refit(run_dir: Path, out: Path, epochs: int | None = None, data_dir: Path | 
             f"{data.path} is not the data {run.path} was trained on (its meta.json differs); refit on the original "
             "DATA_DIR"
         )
+    check_output(out, RUN_DIR, force, inputs=[data.path, run.path])  # the source run is an input, never replaced
     config = load_config(str(run.path / CONFIG_FILE), refit_settings(run, count))
     origin = RefitRecord(run=str(run.path.resolve()), epochs=count, chosen_by=chosen_by)
     logger.info("refitting %s: %d epochs (%s) on train and val together", run.path, count, chosen_by)

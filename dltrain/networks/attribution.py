@@ -53,7 +53,10 @@ def feature_map_model(model):
     ]
     unpooled = [layer for layer in maps if "pool" not in type(layer).__name__.lower()]
     if not maps:
-        raise ValueError(f"model {model.name} has no convolutional feature map to explain")
+        raise UsageError(
+            f"model {model.name} has no convolutional feature map of its own to explain (an ensemble averages its "
+            "members' models: explain each member's run)"
+        )
     layer = (unpooled or maps)[-1]
     if not isinstance(layer, keras.Model):
         return keras.Model(model.inputs[0], [layer.output, model.outputs[0]])

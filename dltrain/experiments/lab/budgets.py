@@ -15,7 +15,8 @@ optimizers' rate grid trains once, with its own seed):
     96 runs, 141 E epochs at most (the optimizers' grids widen by up to 2 decades each way where
     their best rate sits at an end: up to 24 more selection runs): quick (E = 6) 846 epochs of at most
     1,536 training windows (24 steps of 64: a multiple of the batch, so the last batch is not traced
-    again); full (E = 20) 2,820 epochs of every training window (HAPT: 5,836, 92 steps of 64).
+    again); full (E = 20) 2,820 epochs of every training window (HAPT: 5,836, 92 steps of 64; the
+regularisation runs: 256 of them, in both budgets).
 
 What that costs on HAPT, timed here on 2 CPU cores that another training shared: a 6-epoch run on
 1,536 windows took about 7.5 s, some 4 s of it building, tracing and scoring whatever the epochs,

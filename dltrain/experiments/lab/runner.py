@@ -204,7 +204,8 @@ def report_header(
         "# The lecture, reproduced",
         "",
         f"Data: `{data.path}` ({describe_source(meta)}; every run trains on these {meta.split_size('train')} "
-        f"windows and is validated on {meta.split_size('val')}; the test split is never used). "
+        f"windows and is validated on {meta.split_size('val')}, except where an experiment says otherwise (its "
+        "own sample of them, with validation subjects held out); the test split is never used). "
         f"Budget: {budget.name}: {budget.describe()}. "
         f"Model: the `{LAB_PRESET}` preset with `{' '.join(LAB_BASE)}`{extra}.",
         f"Every cell is trained once per seed (train.seed {', '.join(map(str, SEEDS))}); tables give the mean and the "

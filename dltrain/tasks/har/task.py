@@ -28,7 +28,7 @@ class HarTask(Task):
 
     def check_config(self, config, data: DataDir) -> None:
         check_model_fits(self, config)
-        from dltrain.networks.signal_augmentation import sensor_triads
+        from dltrain.networks.signal_settings import sensor_triads
 
         if config.augment.signal_rotation and not sensor_triads(data.meta.channels):
             raise UsageError(
@@ -48,7 +48,8 @@ class HarTask(Task):
         """Prepend the training-set standardisation so the saved model takes raw signals, and before
         it the signals' augmentation where the config asks for it (a layer that acts in training only)."""
         from dltrain.networks.layers import with_standardisation
-        from dltrain.networks.signal_augmentation import is_enabled, sensor_triads, with_signal_augmentation
+        from dltrain.networks.signal_augmentation import with_signal_augmentation
+        from dltrain.networks.signal_settings import is_enabled, sensor_triads
 
         normalization = data.meta.normalization
         model = with_standardisation(model, normalization.mean, normalization.std)

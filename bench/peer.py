@@ -16,6 +16,7 @@ over MiniRocket's (fitted on train); above 1, dltrain is ahead.
 
 from __future__ import annotations
 
+import datetime
 import json
 import statistics
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from common import DLTRAIN, Report, bench_arguments, prepare_hapt, timed
+from suite import git_commit, machine, versions
 
 PEER_SEED = 0
 
@@ -149,6 +151,10 @@ def main() -> None:
     report.notes.append(
         f"dltrain seeds {', '.join(map(str, seeds))}; seconds: one fit and the test scoring (dltrain: the mean per "
         "seed, start-up included). The test split was scored once per model, after every choice was made."
+    )
+    report.notes.append(
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit()}, on {machine()}; "
+        f"{versions()}, aeon {aeon.__version__}."
     )
     report.emit(arguments.markdown)
 

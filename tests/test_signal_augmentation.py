@@ -65,6 +65,12 @@ def test_an_activity_run_trains_with_it_and_a_wrong_setting_is_one_line(uci_fold
     assert result.exit_code == 0, result.output
     model = keras.saving.load_model(run / "model.keras", compile=False)  # the layer is saved with the model
     assert "augment_signals" in [layer.name for layer in model.layers]
+    from dltrain.data.datadir import DataDir
+    from dltrain.experiments.lab.probes import core_model, output_statistics
+
+    assert core_model(model).get_layer("class_probabilities") is not None  # the lab looks through both wrappers
+    train = DataDir.open(data).split("train")
+    assert 0 < output_statistics(model, train.x, train.y, "crossentropy")["largest_probability"] <= 1
     assert json.loads((run / "provenance.json").read_text())["status"] == "complete"
     refused = invoke("train", retina_run["data"], "--out", tmp_path / "retina", "--set", "augment.signal_scaling=0.1")
     assert refused.exit_code == 2 and "augment.signal_scaling augments activity signals" in refused.output

@@ -14,11 +14,12 @@ IDENTICAL_TOLERANCE = 1e-6
 
 
 def core_model(model):
-    """The builder's model inside the standardisation wrapper (activity models), else the model."""
+    """The builder's model inside the wrappers a task puts around it (activity models: the standardisation,
+    and the signals' augmentation outside that), else the model."""
     import keras
 
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return inner[0] if inner else model
+    return core_model(inner[0]) if inner else model
 
 
 def probed_layers(core) -> list[str]:
@@ -69,8 +70,16 @@ def initial_statistics(model, inputs: np.ndarray, targets: np.ndarray, loss) -> 
 
 
 def standardised(model, x):
-    """The inputs as the core model sees them (activity models standardise in a wrapper first)."""
-    return model.get_layer("standardize")(x) if core_model(model) is not model else x
+    """The inputs as the core model sees them (activity models standardise in a wrapper first; the
+    augmentation outside it does nothing outside training)."""
+    import keras
+
+    while core_model(model) is not model:
+        names = [layer.name for layer in model.layers]
+        if "standardize" in names:
+            return model.get_layer("standardize")(x)
+        model = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return x
 
 
 def layer_row(name: str, values: np.ndarray, gradient: np.ndarray | None) -> dict:

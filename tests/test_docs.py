@@ -41,6 +41,8 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
         "blend",
         "evaluate",
         "predict",
+        "refit",
+        "evaluate",
         "explain",
     ]
     source = kaggle_folder(tmp_path / "kaggle", patients=10)
@@ -50,6 +52,7 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
         "weights/efficientnetb3_notop.weights.h5": str(weights),
         "kaggle-dr": str(source),
         "data/kaggle-512": str(tmp_path / "data"),
+        "models/kaggle-512-final": str(tmp_path / "run-final"),
         "models/kaggle-512": str(tmp_path / "run"),
         "models/kaggle-b3": str(tmp_path / "run-backbone"),
         "submission.csv": str(tmp_path / "submission.csv"),
@@ -86,6 +89,8 @@ def test_the_kaggle_recipe_runs_as_written(tmp_path):
     submission = pd.read_csv(tmp_path / "submission.csv")
     assert sorted(submission["image"]) == sorted(path.stem for path in (source / "test").iterdir())
     assert set(submission["level"]) <= set(range(5))
+    final = json.loads((tmp_path / "run-final" / "provenance.json").read_text())
+    assert final["fitted_on"] == ["train", "val"] and (tmp_path / "run-final" / "metrics-test.json").is_file()
     explained = json.loads((tmp_path / "explained" / "explain.json").read_text())["figures"]  # the backbone's
     assert explained and all(
         row["true"] in range(5) and (tmp_path / "explained" / row["file"]).is_file() for row in explained

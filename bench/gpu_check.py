@@ -69,8 +69,9 @@ def check_preset(name: str, options: argparse.Namespace) -> dict:
         Machine.with_gpus(options.machine.removeprefix("gpu-"), backend=options.backend) if options.machine else here
     )
     resolution = resolve(machine, config)
-    if options.machine:  # forced here: the described machine's choices, this host's devices
-        resolution = resolve(here, load_config(preset, settings + resolution.settings()))
+    if options.machine:  # forced here: the described machine's choices, this host's devices (and --strategy)
+        forced = settings + resolution.settings() + ([f"train.strategy={options.strategy}"] if options.strategy else [])
+        resolution = resolve(here, load_config(preset, forced))
     if options.smoke and len(shape) == 3:
         shape = (SMOKE_SIDE.get(name, 32),) * 2 + (3,)
     setup = configure_devices(resolution, here)  # what a training applies: precision, replicas

@@ -63,6 +63,10 @@ SCHEDULE_CASES = {
     "exponential": (["--set", "schedule.decay_rate=0.3"], lambda epoch: LR * math.exp(-0.3 * epoch)),
     "inverse_time": (["--set", "schedule.decay_rate=0.5"], lambda epoch: LR / (1 + 0.5 * epoch)),
     "linear": (["--set", "schedule.final_learning_rate=0.002"], lambda epoch: LR - (LR - 0.002) * epoch / EPOCHS),
+    "recorded": (  # as dltrain refit replays a plateau run's cuts; after the list, its last rate
+        ["--set", "schedule.rates=[0.01, 0.004, 0.0016]"],
+        lambda epoch: [0.01, 0.004, 0.0016][min(epoch, 2)],
+    ),
     "cosine": (
         ["--set", "schedule.warmup_epochs=1"],
         lambda epoch: LR * epoch if epoch < 1 else LR * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / (EPOCHS - 1))),

@@ -148,7 +148,9 @@ def build_recorded(config, learning_rate, steps_per_epoch, epochs):
 
     if len(config.rates) == 1:
         return config.rates[0]
-    boundaries = [epoch * steps_per_epoch for epoch in range(1, len(config.rates))]
+    # The rate of a step comes from the optimizer's count of steps taken before it: epoch e's first step
+    # sees e x steps_per_epoch, and PiecewiseConstantDecay gives values[i] up to and including boundaries[i].
+    boundaries = [epoch * steps_per_epoch - 1 for epoch in range(1, len(config.rates))]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, list(config.rates))
 
 

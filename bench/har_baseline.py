@@ -3,7 +3,6 @@
     python bench/har_baseline.py                   # the preset's seed (about 3-5 minutes on 2 CPU cores)
     python bench/har_baseline.py --seeds 42,1,2,3  # the spread over seeds
     python bench/har_baseline.py --smoke           # one epoch, to check the script still runs
-    python bench/har_baseline.py --seeds 1,2,3 --refit   # and each run's final model on train + val (dltrain refit)
 
 Runs the real commands (`dltrain prepare har hapt`, `dltrain train --config har-gru`) in fresh
 processes, so start-up and the TensorFlow import count in the time, as a user would see them.
@@ -29,7 +28,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="one epoch only")
     parser.add_argument("--seeds", default="42", help="comma-separated train.seed values (default: the preset's 42)")
-    parser.add_argument("--refit", action="store_true", help="also refit each run on train + val and score that")
     parser.add_argument("--work", type=Path, help="folder for the DATA_DIR and RUN_DIRs (default: a temporary one)")
     arguments = parser.parse_args()
 
@@ -37,7 +35,7 @@ def main() -> None:
     data = work / "hapt"
     dltrain = [sys.executable, "-m", "dltrain"]
     prepare_seconds = timed([*dltrain, "prepare", "har", "hapt", "--out", str(data), "--force"])
-    rows, refits = [], []
+    rows = []
     for seed in [int(value) for value in arguments.seeds.split(",")]:
         run_dir = work / f"run-seed{seed}"
         extra = ["--set", f"train.seed={seed}"] + (
@@ -48,8 +46,6 @@ def main() -> None:
         metrics = json.loads((run_dir / "metrics-test.json").read_text())
         provenance = json.loads((run_dir / "provenance.json").read_text())
         rows.append((seed, metrics["accuracy"], metrics["macro_f1"], seconds, provenance))
-        if arguments.refit:
-            refits.append(refit_and_score(dltrain, run_dir))
 
     versions = rows[0][4]["versions"]
     print()
@@ -72,31 +68,7 @@ def main() -> None:
         f"test accuracy: mean {statistics.mean(accuracies):.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
         f"(bar {ACCURACY_BAR}); slowest train {max(row[3] for row in rows):.0f} s (bar {TIME_BAR_SECONDS:.0f} s)"
     )
-    if refits:
-        print_refits(rows, refits)
     print(f"runs under {work}")
-
-
-def refit_and_score(dltrain: list[str], run_dir: Path) -> tuple[float, float]:
-    """`dltrain refit` of the run (its kept epochs on train + val), scored once on the test split."""
-    final = run_dir.with_name(f"{run_dir.name}-refit")
-    seconds = timed([*dltrain, "refit", str(run_dir), "--out", str(final), "--force"])
-    timed([*dltrain, "evaluate", str(final), "--split", "test", "--json"])
-    return json.loads((final / "metrics-test.json").read_text())["accuracy"], seconds
-
-
-def print_refits(rows: list, refits: list[tuple[float, float]]) -> None:
-    print(f"{'seed':>6}{'test acc':>10}{'refit acc':>11}{'gain':>9}{'refit s':>9}")
-    gains = []
-    for (seed, accuracy, *_), (refit_accuracy, seconds) in zip(rows, refits):
-        gains.append(refit_accuracy - accuracy)
-        print(f"{seed:>6}{accuracy:>10.4f}{refit_accuracy:>11.4f}{gains[-1]:>+9.4f}{seconds:>9.1f}")
-    spread = f", sd {statistics.stdev(gains):.4f}" if len(gains) > 1 else ""
-    refit_accuracies = [refit[0] for refit in refits]
-    print(
-        f"refit on train + val: test accuracy mean {statistics.mean(refit_accuracies):.4f}; gain mean "
-        f"{statistics.mean(gains):+.4f}{spread} over {len(gains)} seed(s)"
-    )
 
 
 if __name__ == "__main__":

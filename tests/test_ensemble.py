@@ -8,13 +8,10 @@ import json
 import numpy as np
 import pytest
 from helpers.cli import invoke
+from helpers.examples import settings
 from helpers.training import TINY_CNN
 
 TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.batch_size=8", "train.epochs=2"]
-
-
-def settings(values):
-    return [word for value in values for word in ("--set", value)]
 
 
 @pytest.fixture(scope="module")

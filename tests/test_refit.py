@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from helpers.cli import invoke
+from helpers.examples import settings
 
 SOURCE = [
     "model.units=8",
@@ -26,10 +27,6 @@ SOURCE = [
     "early_stopping.start_from_epoch=0",
     "early_stopping.monitor=val_loss",
 ]
-
-
-def settings(values):
-    return [word for value in values for word in ("--set", value)]
 
 
 @pytest.fixture(scope="module")

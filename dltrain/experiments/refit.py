@@ -68,11 +68,7 @@ def refit(run_dir: Path, out: Path, epochs: int | None = None, data_dir: Path | 
         raise UsageError(f"{run.path} trained on train and val already: refit the run it came from")
     count, chosen_by = refit_epochs(run, epochs)
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
-    if data.meta != run.data_meta:
-        raise DataError(
-            f"{data.path} is not the data {run.path} was trained on (its meta.json differs); refit on the original "
-            "DATA_DIR"
-        )
+    run.check_trained_on(data.meta, data.path, "refit")
     check_output(out, RUN_DIR, force, inputs=[data.path, run.path])  # the source run is an input, never replaced
     config = load_config(str(run.path / CONFIG_FILE), refit_settings(run, count))
     origin = RefitRecord(run=str(run.path.resolve()), epochs=count, chosen_by=chosen_by)

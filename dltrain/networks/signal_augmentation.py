@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 
 def rotation_matrices(axis, angle):
@@ -52,15 +53,10 @@ class SignalAugmentation(keras.layers.Layer):
             axis = axis / ops.maximum(ops.norm(axis, axis=1, keepdims=True), 1e-6)
             limit = math.radians(self.rotation_degrees)
             angle = keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)
-            rotations = rotation_matrices(axis, angle)
-            order = [index for triad in self.triads for index in triad]
-            rest = [index for index in range(channels) if index not in order]
-            parts = [
-                ops.matmul(ops.take(windows, triad, axis=2), ops.transpose(rotations, (0, 2, 1)))
-                for triad in self.triads
-            ]
-            moved = ops.concatenate(parts + ([ops.take(windows, rest, axis=2)] if rest else []), axis=2)
-            windows = ops.take(moved, [(order + rest).index(index) for index in range(channels)], axis=2)
+            turn = ops.transpose(rotation_matrices(axis, angle), (0, 2, 1)) - ops.eye(3)  # per reading: v R^T - v
+            for triad in self.triads:  # disjoint: each triad's channels change, and nothing else
+                select = np.eye(channels, dtype="float32")[:, triad]  # (channels, 3)
+                windows = windows + ops.matmul(ops.matmul(ops.matmul(windows, select), turn), select.T)
         if self.scaling:
             factors = keras.random.uniform(
                 (batch, 1, channels), 1 - self.scaling, 1 + self.scaling, seed=self.seed_generator

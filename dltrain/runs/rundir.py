@@ -146,6 +146,14 @@ class Run:
     def data_meta(self) -> DataMeta:
         return self.provenance.data.meta
 
+    def check_trained_on(self, meta: DataMeta, path: Path, action: str) -> None:
+        """Refuse (DataError) a DATA_DIR other than the one this run trained on, before `action` uses it."""
+        if meta != self.data_meta:
+            raise DataError(
+                f"{path} is not the data {self.path} was trained on (its meta.json differs); {action} with the "
+                "original DATA_DIR"
+            )
+
     @property
     def data_dir(self) -> Path:
         return Path(self.provenance.data.path)

@@ -97,11 +97,7 @@ def resume_run(
     if run.provenance.data is None:
         raise DataError(f"{run.path} stopped before training started; train it again instead")
     data = DataDir.open(Path(data_dir) if data_dir is not None else run.data_dir)
-    if data.meta != run.data_meta:
-        raise DataError(
-            f"{data.path} is not the data {run.path} was trained on (its meta.json differs); resume with the "
-            "original DATA_DIR"
-        )
+    run.check_trained_on(data.meta, data.path, "resume")
     data = data.for_training(run.config.train.fit_on)
     resolution = check_training_inputs(data, run.config, pinned=pinned_settings(run.provenance), machine=machine)
     last = run.path / LAST_MODEL_FILE

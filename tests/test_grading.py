@@ -9,10 +9,29 @@ from dltrain.tasks.retina.grading import apply_thresholds, quadratic_kappa, tune
 
 
 def test_kappa_keeps_all_five_grades():
-    # Without labels=[0..4] sklearn would build a 2x2 matrix here and score differently.
-    assert quadratic_kappa([0, 0, 1, 1], [0, 1, 1, 1]) == quadratic_kappa([0, 0, 1, 1], [0, 1, 1, 1])
+    from sklearn.metrics import cohen_kappa_score
+
+    # Over the grades present alone (0, 1, 4 as 0, 1, 2: what scikit-learn does without `labels`),
+    # the distance from 1 to 4 would weigh 1 instead of 9.
+    levels, predicted = [0, 1, 4, 4, 1], [1, 1, 4, 0, 0]
+    assert cohen_kappa_score(levels, predicted, weights="quadratic") == pytest.approx(0.0625)
+    assert quadratic_kappa(levels, predicted) == pytest.approx(5 / 14)
     assert quadratic_kappa([0, 1, 2, 3, 4], [0, 1, 2, 3, 4]) == 1.0
     assert quadratic_kappa([0, 4, 0, 4], [4, 0, 4, 0]) < 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kappa_is_scikit_learns_with_the_five_grades_as_labels(seed):
+    """The numpy kappa (threshold tuning calls it about 1,200 times a run) against scikit-learn's."""
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(seed)
+    for size in (1, 2, 7, 50, 400):
+        levels = rng.integers(0, 5, size)
+        for predicted in (rng.integers(0, 5, size), np.clip(levels + rng.integers(-1, 2, size), 0, 4), levels):
+            expected = cohen_kappa_score(levels, predicted, weights="quadratic", labels=[0, 1, 2, 3, 4])
+            measured = quadratic_kappa(levels, predicted)
+            assert (np.isnan(expected) and np.isnan(measured)) or measured == pytest.approx(expected, abs=1e-12)
 
 
 def test_default_thresholds_round_to_the_nearest_grade():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.cli import invoke
 from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv, write_uci_folder
+from helpers.journey import walk
 from helpers.shared import built_once, copied, repointed
 from helpers.training import REPLICAS, TINY_CNN
 
@@ -74,3 +75,10 @@ def retina_run(tmp_path_factory):
     root = copied(shared, tmp_path_factory.mktemp("retina") / "shared")
     repointed(root / "run", root / "data")
     return {"root": root, "source": root / "kaggle", "data": root / "data", "run": root / "run"}
+
+
+@pytest.fixture(scope="session")
+def journey(tmp_path_factory):
+    """The folder where every documented example ran once (helpers.journey), read-only: tests that
+    use it are in the xdist group "journey", so the one worker that walks it also runs them."""
+    return built_once(tmp_path_factory, "journey", walk)

@@ -16,42 +16,12 @@ import shlex
 
 import pytest
 import typer
-from helpers.cli import command_paths, invoke
-from helpers.examples import README, budget, command_lines, small_baselines, write_inputs
+from helpers.cli import command_paths
+from helpers.examples import budget
+from helpers.journey import JOURNEY, examples_in_help, readme_words, walked
 
-import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.app import app
 from dltrain.cli.common import example_lines
-
-# The order the examples run in: each finds the data and runs the earlier ones made.
-JOURNEY = [
-    ("prepare", "har"),
-    ("prepare", "retina"),
-    ("train",),
-    ("refit",),
-    ("evaluate",),
-    ("predict",),
-    ("blend",),
-    ("explain",),
-    ("export",),
-    ("compare",),
-    ("ensemble",),
-    ("sweep",),
-    ("lab",),
-    ("reproduce",),
-    ("config", "keys"),
-    ("config", "show"),
-    ("runs",),
-    ("env",),
-]
-
-
-def examples_in_help(path: tuple[str, ...]) -> list[str]:
-    """The example lines as an 80-column terminal shows them."""
-    result = invoke(*path, "--help")
-    assert result.exit_code == 0, result.output
-    section = result.stdout.split("Examples", 1)[1] if "Examples" in result.stdout else ""
-    return [line.strip() for line in section.splitlines() if line.strip().startswith("dltrain ")]
 
 
 def test_every_command_has_examples_that_fit_80_columns():
@@ -68,20 +38,20 @@ def test_every_command_has_examples_that_fit_80_columns():
         )
 
 
-def test_every_documented_example_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(reproduce_module, "load_baselines", small_baselines)
-    write_inputs(tmp_path)
-    readme = [shlex.split(line)[1:] for line in command_lines(README)]
-    helps = [shlex.split(line)[1:] for path in JOURNEY for line in examples_in_help(path)]
-    failures, done = [], []
-    for words in readme + [words for words in helps if words not in readme]:
-        result = invoke(*words, *budget(words))
-        done.append(words)
-        if result.exit_code != 0:
-            failures.append(f"dltrain {shlex.join(words)}\n    exit {result.exit_code}: {result.output.strip()[-600:]}")
+@pytest.mark.xdist_group(name="journey")
+def test_every_documented_example_runs(journey):
+    record = walked(journey)
+    failures = [
+        f"dltrain {' '.join(entry['words'])}\n    exit {entry['exit_code']}: {entry['output'].strip()[-600:]}"
+        for entry in record
+        if entry["exit_code"] != 0
+    ]
     assert not failures, "\n".join(failures)
-    assert len(done) > len(readme)  # the help shows more than the README
+    readme = readme_words()
+    assert [entry["words"] for entry in record[: len(readme)]] == readme  # the README first, in its order
+    helps = [shlex.split(line)[1:] for path in JOURNEY for line in examples_in_help(path)]
+    assert all(words in [entry["words"] for entry in record] for words in helps)
+    assert len(record) > len(readme)  # the help shows more than the README
 
 
 BUDGETED = [["prepare", "har", "hapt"], ["train", "data/retina-demo"], ["refit", "models/har-gru"], ["sweep"], ["env"]]

@@ -9,6 +9,7 @@ import json
 import pytest
 from helpers.cli import invoke
 from helpers.examples import small_baselines
+from helpers.journey import result_of
 
 import dltrain.experiments.reproduce as reproduce_module
 from dltrain.cli.common import REGRESSION_EXIT_CODE
@@ -25,15 +26,20 @@ def test_ci_budget_lands_in_its_band(tmp_path, name):
     assert low <= row["mean"] <= high and row["values"] == [row["mean"]] and row["std"] == 0
 
 
-def test_the_same_seed_repeats_exactly(tmp_path, monkeypatch):
+@pytest.mark.xdist_group(name="journey")
+def test_the_same_seed_repeats_exactly(journey, tmp_path, monkeypatch):
+    """The documented `reproduce --all --budget ci --json` ran in the journey (helpers.journey, at the
+    same shrunk budgets); run again here, it gives the same metrics and histories to the last digit."""
     monkeypatch.setattr(reproduce_module, "load_baselines", small_baselines)
+    first = result_of(journey, ["reproduce", "--all", "--budget", "ci", "--json"])
+    assert first["exit_code"] == 0, first["output"]
+    result = invoke("reproduce", "--all", "--budget", "ci", "--out", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
     measured = []
-    for attempt in ("first", "second"):
-        result = invoke("reproduce", "--all", "--budget", "ci", "--out", str(tmp_path / attempt), "--json")
-        assert result.exit_code == 0, result.output
-        rows = sorted(json.loads(result.stdout), key=lambda row: row["baseline"])
+    for stdout, out in ((first["stdout"], journey / "models" / "reproduce"), (result.stdout, tmp_path)):
+        rows = sorted(json.loads(stdout), key=lambda row: row["baseline"])
         assert [row["baseline"] for row in rows] == sorted(load_baselines())
-        histories = [(tmp_path / attempt / f"{row['baseline']}-ci" / "run" / "history.csv").read_text() for row in rows]
+        histories = [(out / f"{row['baseline']}-ci" / "run" / "history.csv").read_text() for row in rows]
         measured.append(([row["mean"] for row in rows], histories))
     assert measured[0] == measured[1]  # same metrics, and the same histories to the last digit
 

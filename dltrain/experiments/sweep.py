@@ -61,7 +61,13 @@ def grid_points(config_name: str | None, grid: dict[str, list[str]], overrides: 
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid.keys(), values))
         point_overrides = list(overrides) + [f"{key}={value}" for key, value in point.items()]
-        points.append(GridPoint(_folder_name(point), point_overrides, load_config(config_name, point_overrides)))
+        config = load_config(config_name, point_overrides)
+        if config.train.fit_on != "train":
+            raise UsageError(
+                f"train.fit_on={config.train.fit_on}: a sweep compares its points on the validation split, which "
+                "that setting trains on; sweep with train.fit_on=train, then 'dltrain refit' the chosen run"
+            )
+        points.append(GridPoint(_folder_name(point), point_overrides, config))
     names = [point.name for point in points]
     if len(set(names)) != len(names):
         raise UsageError("two grid points would share a run folder name; use values that differ in letters or digits")

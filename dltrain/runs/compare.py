@@ -37,8 +37,9 @@ class RunRecord:
 
 HEADLINE = ("accuracy", "quadratic_weighted_kappa", "referable_auc")  # each where the runs' task reports it
 VALIDATION_NOTE = (
-    "* validation: it chose each run's kept epoch (and thresholds), so it is not a held-out score; "
-    "test columns come from 'dltrain evaluate RUN_DIR --split test' and never order the runs"
+    "* validation: it chose each run's kept epoch (and thresholds), so it is not a held-out score (blank for a "
+    "run trained on train and val, a refit); test columns come from 'dltrain evaluate RUN_DIR --split test' "
+    "and never order the runs"
 )
 
 
@@ -77,7 +78,10 @@ def _best(history: pd.DataFrame, column: str, lowest: bool):
 
 
 def _validation_scores(record: RunRecord) -> dict[str, float | None]:
-    """The kept model's validation scores (a finished run's, thresholds tuned), else the history's best."""
+    """The kept model's validation scores (a finished run's, thresholds tuned), else the history's best;
+    none for a run trained on the validation split too (a refit), whose scores there are in-sample."""
+    if "val" in record.provenance.fitted_on:
+        return {}
     scored = record.provenance.metrics.get("val", {})
     scores = {"val loss*": _best(record.history, "val_loss", lowest=True)}
     for name, column in (

@@ -1,7 +1,7 @@
 """Scaling: training seconds per epoch at 1x, 2x and 4x the training data, for each task.
 
     python bench/scaling.py            # about 4 minutes
-    python bench/scaling.py --smoke    # tiny sizes, to check the script still runs
+    python bench/scaling.py --smoke    # tiny sizes, 1x only: to check the script still runs
 
 Each point is `train_run` (what `dltrain train` calls) on a DATA_DIR whose train split is a
 quarter, a half and all of a base set (activity: the HAPT train split; retina: the simulated

@@ -42,7 +42,7 @@ def test_every_command_has_examples_that_fit_80_columns():
 def test_every_documented_example_runs(journey):
     record = walked(journey)
     failures = [
-        f"dltrain {' '.join(entry['words'])}\n    exit {entry['exit_code']}: {entry['output'].strip()[-600:]}"
+        f"dltrain {shlex.join(entry['words'])}\n    exit {entry['exit_code']}: {entry['output'].strip()[-600:]}"
         for entry in record
         if entry["exit_code"] != 0
     ]

@@ -85,7 +85,7 @@ def test_refit_takes_a_number_of_epochs_and_refuses_what_cannot_be_a_final_model
 
 def test_a_refit_shows_no_validation_score_and_no_sweep_trains_on_validation(source_run, data_dir, tmp_path):
     """Its validation split was trained on: compare leaves its (in-sample) validation columns blank, and
-    a sweep, which ranks its points on validation, refuses train.fit_on=train+val in one line."""
+    a sweep or the lab, which rank their runs on validation, refuse train.fit_on=train+val in one line."""
     final = tmp_path / "final"
     assert invoke("refit", source_run, "--epochs", "1", "--out", final).exit_code == 0
     rows = json.loads(invoke("compare", source_run, final, "--json").stdout)
@@ -95,8 +95,11 @@ def test_a_refit_shows_no_validation_score_and_no_sweep_trains_on_validation(sou
     nothing_chosen = ["early_stopping.patience=0", "early_stopping.restore_best=false", "schedule.name=constant"]
     grid = ["--grid", "train.fit_on=train,train+val", *settings(nothing_chosen)]
     sweep = invoke("sweep", data_dir, *grid, "--out", tmp_path / "sweep")
-    assert sweep.exit_code == 2 and "a sweep compares its points on the validation split" in sweep.output
+    assert sweep.exit_code == 2 and "a sweep compares its runs on the validation split" in sweep.output
     assert "Traceback" not in sweep.output and not (tmp_path / "sweep").exists()
+    lab = invoke("lab", "init", "--data", data_dir, "--out", tmp_path / "lab", *settings(["train.fit_on=train+val"]))
+    lab_refused = "the lab compares its runs on the validation split"
+    assert lab.exit_code == 2 and lab_refused in lab.output and not (tmp_path / "lab").exists()
 
 
 def test_refit_refuses_other_data_in_one_line(source_run, retina_run, tmp_path):

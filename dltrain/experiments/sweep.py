@@ -55,18 +55,23 @@ def _folder_name(point: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts))
 
 
+def check_validation_is_held_out(config: Config, who: str) -> Config:
+    """`config`, unless it trains on the validation split that `who` compares its runs on."""
+    if config.train.fit_on != "train":
+        raise UsageError(
+            f"train.fit_on={config.train.fit_on}: {who} compares its runs on the validation split, which that "
+            "setting trains on; use train.fit_on=train, then 'dltrain refit' the chosen run"
+        )
+    return config
+
+
 def grid_points(config_name: str | None, grid: dict[str, list[str]], overrides: list[str]) -> list[GridPoint]:
     """Every point of the product grid, each validated before anything trains."""
     points = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid.keys(), values))
         point_overrides = list(overrides) + [f"{key}={value}" for key, value in point.items()]
-        config = load_config(config_name, point_overrides)
-        if config.train.fit_on != "train":
-            raise UsageError(
-                f"train.fit_on={config.train.fit_on}: a sweep compares its points on the validation split, which "
-                "that setting trains on; sweep with train.fit_on=train, then 'dltrain refit' the chosen run"
-            )
+        config = check_validation_is_held_out(load_config(config_name, point_overrides), "a sweep")
         points.append(GridPoint(_folder_name(point), point_overrides, config))
     names = [point.name for point in points]
     if len(set(names)) != len(names):

@@ -79,9 +79,7 @@ def _best(history: pd.DataFrame, column: str, lowest: bool):
 
 def _validation_scores(record: RunRecord) -> dict[str, float | None]:
     """The kept model's validation scores (a finished run's, thresholds tuned), else the history's best;
-    none for a run trained on the validation split too (a refit), whose scores there are in-sample."""
-    if "val" in record.provenance.fitted_on:
-        return {}
+    blank for a run trained on the validation split too (a refit), whose scores there are in-sample."""
     scored = record.provenance.metrics.get("val", {})
     scores = {"val loss*": _best(record.history, "val_loss", lowest=True)}
     for name, column in (
@@ -94,6 +92,8 @@ def _validation_scores(record: RunRecord) -> dict[str, float | None]:
             value = _best(record.history, column, lowest=False)
         if value is not None:
             scores[f"val {short_metric_name(name)}*"] = value
+    if "val" in record.provenance.fitted_on:  # the same columns, in the same place, left blank
+        return dict.fromkeys(scores)
     return scores
 
 

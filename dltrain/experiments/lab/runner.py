@@ -129,12 +129,13 @@ def folder(label: str) -> str:
 
 def cell_points(cell: Cell, overrides: list[str]) -> list:
     """One grid point per seed, `<cell folder>/seed-<n>`; the seed is set last, after --set."""
-    from dltrain.experiments.sweep import GridPoint
+    from dltrain.experiments.sweep import GridPoint, check_validation_is_held_out
 
     points = []
     for seed in cell.seeds:
         settings = [*LAB_BASE, *cell.overrides, *overrides, f"train.seed={seed}"]
-        points.append(GridPoint(f"{folder(cell.label)}/seed-{seed}", settings, load_config(LAB_PRESET, settings)))
+        config = check_validation_is_held_out(load_config(LAB_PRESET, settings), "the lab")
+        points.append(GridPoint(f"{folder(cell.label)}/seed-{seed}", settings, config))
     return points
 
 

@@ -13,21 +13,36 @@ def quadratic_kappa(levels, predicted) -> float:
     """Cohen's kappa with quadratic weights over all five grades, as scikit-learn's
     `cohen_kappa_score(..., weights="quadratic", labels=LEVELS)` computes it, in numpy: threshold
     tuning calls it about 1,200 times per run, and scikit-learn's input checks cost a millisecond a call."""
-    levels, predicted = np.asarray(levels).reshape(-1), np.asarray(predicted).reshape(-1)
+    levels, predicted = np.asarray(levels), np.asarray(predicted)
+    if not (_grades(levels) and _grades(predicted) and len(levels) == len(predicted)):
+        return _scikit_learn_kappa(levels, predicted)  # its checks, its error messages
     count = len(LEVELS)
     known = np.isin(levels, LEVELS) & np.isin(predicted, LEVELS)  # scikit-learn's `labels` drops the others
     confusion = np.bincount(
         levels[known].astype(np.int64) * count + predicted[known].astype(np.int64), minlength=count * count
     ).reshape(count, count)
-    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / max(confusion.sum(), 1)
-    weights = (np.arange(count)[:, None] - np.arange(count)[None, :]) ** 2.0
-    denominator = float(np.sum(weights * expected))
-    if denominator == 0 or len(levels) != len(predicted):
-        from sklearn.metrics import cohen_kappa_score
-
-        # Undefined (one grade only) or malformed: scikit-learn's own answer, warning and all.
-        return float(cohen_kappa_score(levels, predicted, weights="quadratic", labels=list(LEVELS)))
+    # scikit-learn's arithmetic, in its order (the sums then agree to the last bit)
+    sum0, sum1 = confusion.sum(axis=0), confusion.sum(axis=1)
+    expected = np.outer(sum0, sum1) / max(np.sum(sum0), 1)
+    weights = np.zeros((count, count)) + np.arange(count)
+    weights = (weights - weights.T) ** 2
+    denominator = np.sum(weights * expected)
+    if denominator == 0:
+        return _scikit_learn_kappa(levels, predicted)  # undefined (one grade only): its answer and warning
     return float(1 - np.sum(weights * confusion) / denominator)
+
+
+def _grades(values: np.ndarray) -> bool:
+    """One dimension of whole, finite numbers: what the numpy kappa counts the way scikit-learn does."""
+    if values.ndim != 1 or not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        return False
+    return bool(np.issubdtype(values.dtype, np.integer) or np.all(np.isfinite(values) & (values == np.round(values))))
+
+
+def _scikit_learn_kappa(levels, predicted) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(levels, predicted, weights="quadratic", labels=list(LEVELS)))
 
 
 def apply_thresholds(values: np.ndarray, thresholds=DEFAULT_THRESHOLDS) -> np.ndarray:

@@ -12,15 +12,12 @@ Their relative links must name files that exist, and headings that exist where t
 
 from __future__ import annotations
 
-import functools
 import re
 import shlex
 from pathlib import Path
 
-import typer
+from helpers.cli import app_command
 from helpers.examples import command_lines
-
-from dltrain.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -38,17 +35,11 @@ def test_the_readme_starts_with_the_quick_start_and_keeps_its_examples_few():
     assert len(lines) <= 25, "keep the README's examples few: each one runs in the tests"
 
 
-@functools.cache
-def root_command():
-    """The app's click command tree, built once: building it takes a tenth of a second per line."""
-    return typer.main.get_command(app)
-
-
 def check_line(line: str) -> str | None:
     """What is wrong with a documented command line, if anything: a command that does not exist,
     or an option its command (or dltrain itself) does not have. In a synopsis `a|b` stands for
     either word and `[...]` for an optional part."""
-    root = root_command()
+    root = app_command()
     words = [word.strip("[]").split("|")[0] for word in shlex.split(line)[1:]]
     command, path = root, ["dltrain"]
     for word in words:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import typer
 from typer.testing import CliRunner
 
@@ -15,9 +17,15 @@ def invoke(*arguments):
     return RUNNER.invoke(app, [str(argument) for argument in arguments])
 
 
+@functools.cache
+def app_command():
+    """The app's click command tree, built once per process (a few milliseconds each time otherwise)."""
+    return typer.main.get_command(app)
+
+
 def command_paths(command=None, prefix=()):
     """Every leaf command of the app, as its words after `dltrain`."""
-    command = command or typer.main.get_command(app)
+    command = command or app_command()
     for name, sub in getattr(command, "commands", {}).items():
         if getattr(sub, "commands", None):
             yield from command_paths(sub, (*prefix, name))

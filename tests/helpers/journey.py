@@ -65,8 +65,9 @@ def walk(folder: Path) -> None:
         write_inputs(folder)
         for words in readme + [words for words in helps if words not in readme]:
             result = invoke(*words, *budget(words))
-            record.append({"words": words, "exit_code": result.exit_code, "stdout": result.stdout})
-            record[-1]["output"] = result.output
+            record.append(
+                {"words": words, "exit_code": result.exit_code, "stdout": result.stdout, "output": result.output}
+            )
     (folder / RECORD).write_text(json.dumps(record, indent=1))
 
 

@@ -34,9 +34,11 @@ def quadratic_kappa(levels, predicted) -> float:
 
 def _grades(values: np.ndarray) -> bool:
     """One dimension of whole, finite numbers: what the numpy kappa counts the way scikit-learn does."""
-    if values.ndim != 1 or not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
-        return False
-    return bool(np.issubdtype(values.dtype, np.integer) or np.all(np.isfinite(values) & (values == np.round(values))))
+    return (
+        values.ndim == 1
+        and values.dtype.kind in "iuf"
+        and bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    )
 
 
 def _scikit_learn_kappa(levels, predicted) -> float:

@@ -44,26 +44,20 @@ TINY_CNN = [
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """A tiny finished run of each task, with the data it was trained on."""
+def shared(tmp_path_factory, retina_run):
+    """A tiny finished run of each task, with the data it was trained on (retina: conftest's shared run)."""
     root = tmp_path_factory.mktemp("bad-inputs")
     har_source = write_classroom_folder(root / "classroom", per_class=(16, 6))
     assert invoke("prepare", "har", har_source, "--out", root / "har").exit_code == 0
     assert invoke("train", root / "har", "--out", root / "har-run", *TINY_HAR).exit_code == 0
-    retina_source = kaggle_folder(root / "kaggle", patients=8)
-    assert (
-        invoke("prepare", "retina", retina_source, "--out", root / "retina", "--size", "32", "--workers", "1").exit_code
-        == 0
-    )
-    assert invoke("train", root / "retina", "--out", root / "retina-run", *TINY_CNN).exit_code == 0
     return {
         "root": root,
         "har_source": har_source,
         "har": root / "har",
         "har_run": root / "har-run",
-        "retina_source": retina_source,
-        "retina": root / "retina",
-        "retina_run": root / "retina-run",
+        "retina_source": retina_run["source"],
+        "retina": retina_run["data"],
+        "retina_run": retina_run["run"],
     }
 
 

@@ -79,23 +79,32 @@ def test_a_metric_outside_its_band_is_a_regression(tmp_path, monkeypatch):
     assert "REGRESSION" in result.stdout and "har-gru left the expected band" in result.stderr
 
 
-def test_seeds_train_from_scratch_and_the_band_is_checked_on_their_mean(tmp_path, monkeypatch):
+@pytest.mark.xdist_group(name="journey")
+def test_seeds_train_from_scratch_and_the_band_is_checked_on_their_mean(journey, tmp_path):
+    """The documented `reproduce har-gru --budget ci --seeds 1,2,3` ran in the journey: one run per seed,
+    their ensemble, and the line a user reads (mean ± std over the seeds; the ensemble's score)."""
+    import re
+
     import numpy as np
 
-    tiny_har_baseline(monkeypatch, (0.0, 1.0))
-    result = invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,2", "--json")
-    assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.stdout)
-    assert row["seeds"] == [1, 2] and len(row["values"]) == 2 and row["values"][0] != row["values"][1]
-    assert row["mean"] == pytest.approx(np.mean(row["values"]), abs=1e-4)
-    assert row["std"] == pytest.approx(np.std(row["values"], ddof=1), abs=1e-4)
-    for seed, value in zip(row["seeds"], row["values"]):
-        run = tmp_path / "har-gru-ci" / f"run-seed-{seed}"
+    words = ["reproduce", "har-gru", "--budget", "ci", "--seeds", "1,2,3"]
+    result = result_of(journey, words)
+    assert result["exit_code"] == 0, result["output"]
+    shown = re.search(r"(\d\.\d{4}) ± (\d\.\d{4}) \(3 seeds; ensemble (\d\.\d{4})\)", result["stdout"])
+    assert shown, result["stdout"]
+    mean, std, ensemble_score = map(float, shown.groups())
+    out = journey / "models" / "reproduce" / "har-gru-ci"
+    values = []
+    for seed in (1, 2, 3):
+        run = out / f"run-seed-{seed}"
         assert f"seed: {seed}" in (run / "config.yaml").read_text()
-        assert json.loads((run / "metrics-test.json").read_text())["accuracy"] == pytest.approx(value, abs=1e-4)
-    ensemble = json.loads((tmp_path / "har-gru-ci" / "ensemble" / "provenance.json").read_text())
-    assert ensemble["ensemble_of"] == [str((tmp_path / "har-gru-ci" / f"run-seed-{seed}").resolve()) for seed in (1, 2)]
-    assert row["ensemble"] == pytest.approx(
-        json.loads((tmp_path / "har-gru-ci" / "ensemble" / "metrics-test.json").read_text())["accuracy"], abs=1e-4
+        values.append(json.loads((run / "metrics-test.json").read_text())["accuracy"])
+    assert len(set(values)) > 1  # each seed trained from scratch
+    assert mean == pytest.approx(np.mean(values), abs=1e-4) and std == pytest.approx(np.std(values, ddof=1), abs=1e-4)
+    ensemble = json.loads((out / "ensemble" / "provenance.json").read_text())
+    assert ensemble["ensemble_of"] == [str((out / f"run-seed-{seed}").resolve()) for seed in (1, 2, 3)]
+    assert ensemble_score == pytest.approx(
+        json.loads((out / "ensemble" / "metrics-test.json").read_text())["accuracy"], abs=1e-4
     )
-    assert invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,1").exit_code == 2
+    repeated = invoke("reproduce", "har-gru", "--out", tmp_path, "--seeds", "1,1")
+    assert repeated.exit_code == 2 and "Traceback" not in repeated.output

@@ -61,11 +61,21 @@ def test_too_many_folds_for_the_subjects_is_one_line(activity_data, tmp_path):
     assert result.exit_code == 2 and "--folds 9: the train and val splits hold only 8 subjects" in result.stderr
 
 
-def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activity_data, tmp_path):
-    out = tmp_path / "sweep"
-    command = ["sweep", activity_data, "--grid", "model.units=4,8", "--folds", "2", "--out", out, *sets(TINY)]
-    result = invoke(*command)
+def fold_command(activity_data, out):
+    return ["sweep", activity_data, "--grid", "model.units=4,8", "--folds", "2", "--out", out, *sets(TINY)]
+
+
+@pytest.fixture(scope="module")
+def fold_sweep(activity_data, tmp_path_factory):
+    """Two points, two subject-grouped folds each; the tests below read it (one re-runs it: kept as it is)."""
+    out = tmp_path_factory.mktemp("fold-sweep") / "sweep"
+    result = invoke(*fold_command(activity_data, out))
     assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activity_data, fold_sweep):
+    out, command = fold_sweep, fold_command(activity_data, fold_sweep)
     table = pd.read_csv(out / "comparison.csv")
     assert table["point"].tolist() == ["model.units-4", "model.units-8"] and (table["folds"] == 2).all()
     for _, row in table.iterrows():
@@ -87,15 +97,10 @@ def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activ
     assert again.exit_code == 2 and "holds another run" in again.stderr
 
 
-def test_a_point_missing_a_fold_gets_no_mean(activity_data, tmp_path):
+def test_a_point_missing_a_fold_gets_no_mean(fold_sweep):
     from dltrain.runs.compare import fold_comparison_frame, read_run_record
 
-    out = tmp_path / "sweep"
-    assert (
-        invoke("sweep", activity_data, "--grid", "model.units=4", "--folds", "2", "--out", out, *sets(TINY)).exit_code
-        == 0
-    )
-    runs = [read_run_record(out / "model.units-4" / f"fold-{fold}") for fold in (1, 2)]
+    runs = [read_run_record(fold_sweep / "model.units-4" / f"fold-{fold}") for fold in (1, 2)]
     frame = fold_comparison_frame({"complete": runs, "one fold": runs[:1]}, folds=2)
     assert frame["status"].tolist() == ["complete", "incomplete: 1 of 2 folds scored"]
     assert np.isfinite(frame["val accuracy mean*"][0]) and np.isnan(frame["val accuracy mean*"][1])

@@ -4,15 +4,15 @@ kappa per image and blended, for several training seeds, without TTA and with th
     python bench/retina_blend.py            # 3 seeds of the demo run (about 6 minutes on 2 cores)
     python bench/retina_blend.py --smoke    # tiny sizes, one seed, to check the script still runs
 
-Runs the real commands in fresh processes, as `make demo-retina` does: `prepare retina demo --size
-128 --mix balanced`, `train --config retina-cnn --set train.seed=S`, `blend --tta MODE` (fitted on
-the validation split only) and `evaluate --split test --tta MODE --json`. The simulated patients'
+Runs the real commands as `make demo-retina` does: `prepare retina demo --size 128 --mix balanced`
+and `train --config retina-cnn --set train.seed=S` in fresh processes, then what `blend --tta MODE`
+(fitted on the validation split only) and `evaluate --split test --tta MODE` call, in this process
+(only kappa is measured here, and each fresh process would import TensorFlow once more). The simulated patients'
 two eyes have correlated grades (the same grade or one apart), as real patients' mostly do.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import numpy as np
@@ -26,6 +26,9 @@ def run(*arguments) -> str:
 
 
 def main() -> None:
+    from dltrain.inference.blend import blend_run
+    from dltrain.runs.evaluation import evaluate_run
+
     arguments, work = bench_arguments(__doc__, "tiny sizes, one seed", "retina-blend")
     patients, size, seeds = (12, 64, [1]) if arguments.smoke else (300, 128, [1, 2, 3])
     smoke = ["--set", "train.epochs=1", "--set", "model.conv_layers=1"] if arguments.smoke else []
@@ -43,8 +46,8 @@ def main() -> None:
         run_dir = work / f"run-{seed}"
         run("train", data, "--out", run_dir, "--config", "retina-cnn", "--set", f"train.seed={seed}", "--force", *smoke)
         for mode in modes:
-            run("blend", run_dir, "--tta", mode)
-            metrics = json.loads(run("evaluate", run_dir, "--split", "test", "--tta", mode, "--json"))
+            blend_run(run_dir, None, mode)
+            metrics = evaluate_run(run_dir, None, "test", mode)
             own, blended = metrics["quadratic_weighted_kappa"], metrics["blended_quadratic_weighted_kappa"]
             report.add(seed, mode, own, blended, blended - own)
             gains[mode].append(blended - own)

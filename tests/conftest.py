@@ -59,6 +59,29 @@ def data_dir(tmp_path_factory):
     return copied(shared / "data", tmp_path_factory.mktemp("data") / "data")
 
 
+TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
+TINY_GRU += ["early_stopping.start_from_epoch=0"]
+
+
+def _train_activity(folder: Path) -> None:
+    source = write_classroom_folder(folder / "classroom", per_class=(16, 6))
+    assert invoke("prepare", "har", source, "--out", folder / "data").exit_code == 0
+    result = invoke(
+        "train", folder / "data", "--out", folder / "run", *[part for value in TINY_GRU for part in ("--set", value)]
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def activity_run(tmp_path_factory):
+    """A tiny har-gru run (TINY_GRU) on a classroom folder with train, validation and test recordings,
+    trained once per session; each test module gets its own copy of the folder, the DATA_DIR and the run."""
+    shared = built_once(tmp_path_factory, "activity-run", _train_activity)
+    root = copied(shared, tmp_path_factory.mktemp("activity") / "shared")
+    repointed(root / "run", root / "data")
+    return {"root": root, "source": root / "classroom", "data": root / "data", "run": root / "run"}
+
+
 def _train_retina(folder: Path) -> None:
     source = kaggle_folder(folder / "kaggle", patients=12)
     data = folder / "data"

@@ -44,17 +44,13 @@ TINY_CNN = [
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory, retina_run):
-    """A tiny finished run of each task, with the data it was trained on (retina: conftest's shared run)."""
-    root = tmp_path_factory.mktemp("bad-inputs")
-    har_source = write_classroom_folder(root / "classroom", per_class=(16, 6))
-    assert invoke("prepare", "har", har_source, "--out", root / "har").exit_code == 0
-    assert invoke("train", root / "har", "--out", root / "har-run", *TINY_HAR).exit_code == 0
+def shared(activity_run, retina_run):
+    """A tiny finished run of each task, with the data it was trained on (conftest's shared runs, copied)."""
     return {
-        "root": root,
-        "har_source": har_source,
-        "har": root / "har",
-        "har_run": root / "har-run",
+        "root": activity_run["root"],
+        "har_source": activity_run["source"],
+        "har": activity_run["data"],
+        "har_run": activity_run["run"],
         "retina_source": retina_run["source"],
         "retina": retina_run["data"],
         "retina_run": retina_run["run"],

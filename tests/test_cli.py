@@ -168,16 +168,9 @@ def test_prepare_refuses_to_overwrite_without_force(tmp_path, classroom_folder):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny run on a classroom folder, shared by the train/evaluate/predict tests."""
-    root = tmp_path_factory.mktemp("e2e")
-    source = write_classroom_folder(root / "classroom", per_class=(16, 6))
-    data = root / "data"
-    assert invoke("prepare", "har", source, "--out", data).exit_code == 0
-    run = root / "run"
-    result = invoke("train", data, "--out", run, "--config", "har-gru", *TINY)
-    assert result.exit_code == 0, result.output
-    return {"root": root, "source": source, "data": data, "run": run, "train_output": result.output}
+def trained(activity_run):
+    """conftest's tiny run (TINY_GRU, the same budget as TINY here), shared by the train/evaluate/predict tests."""
+    return activity_run
 
 
 def test_train_writes_a_complete_run(trained):

@@ -26,17 +26,17 @@ from dltrain.config.keys import config_keys, keys_table
 from dltrain.config.loading import valid_keys
 from dltrain.runs.listing import find_runs, runs_table
 
-TINY = ["--set", "model.units=8", "--set", "model.layers=1", "--set", "model.conv_layers=0"]
-TINY += ["--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "early_stopping.start_from_epoch=0"]
 WIDE = {"COLUMNS": "200"}  # help screens unwrapped, to read the choices in one piece
 
 
 @pytest.fixture(scope="module")
-def har_run(data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("first-use") / "har-run"
-    result = invoke("train", data_dir, "--out", run, *TINY)
-    assert result.exit_code == 0, result.output
-    return run
+def har_run(activity_run):
+    return activity_run["run"]  # conftest's tiny run, this module's own copy
+
+
+@pytest.fixture(scope="module")
+def har_data(activity_run):
+    return activity_run["data"]  # the DATA_DIR that run was trained on
 
 
 def one_error_line(result, exit_code: int) -> str:
@@ -324,12 +324,12 @@ def test_evaluate_of_an_unfinished_run_says_how_to_continue_it(har_run, tmp_path
         assert f"dltrain train --resume {run}" in line
 
 
-def test_prepare_predict_and_evaluate_log_the_input_they_resolved(har_run, data_dir, tmp_path):
+def test_prepare_predict_and_evaluate_log_the_input_they_resolved(har_run, har_data, tmp_path):
     source = write_classroom_folder(tmp_path / "classroom", per_class=(4, 2))
     result = invoke("predict", har_run, source / "test", "--out", tmp_path / "p.csv")
     assert result.exit_code == 0 and f"SOURCE {source / 'test'}: a folder of CSV series" in result.stderr
-    result = invoke("predict", har_run, data_dir, "--split", "val", "--out", tmp_path / "q.csv")
-    assert result.exit_code == 0 and f"INPUT {data_dir}: the val split of a prepared DATA_DIR" in result.stderr
+    result = invoke("predict", har_run, har_data, "--split", "val", "--out", tmp_path / "q.csv")
+    assert result.exit_code == 0 and f"INPUT {har_data}: the val split of a prepared DATA_DIR" in result.stderr
     result = invoke("evaluate", har_run, "--split", "val")
     assert result.exit_code == 0 and "on the val split of the run's own DATA_DIR" in result.stderr
 
@@ -346,7 +346,7 @@ def test_the_figures_name_the_run_and_mark_the_kept_epoch(har_run, tmp_path):
 
     run = Run.open(har_run)
     assert run.provenance.best_epoch is not None
-    assert curves_title(run) == f"har-run: preset har-gru, kept epoch {run.provenance.best_epoch} of 2"
+    assert curves_title(run) == f"{har_run.name}: preset har-gru, kept epoch {run.provenance.best_epoch} of 2"
     history = pd.read_csv(har_run / "history.csv")
     assert curve_panels(history) == ["loss", "accuracy", "learning_rate"]
     history["learning_rate"] = [0.0, 1e-3]  # a warm-up from 0: no log scale

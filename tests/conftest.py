@@ -74,7 +74,8 @@ def _train_activity(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def activity_run(tmp_path_factory):
-    """A tiny har-gru run (TINY_GRU) on a classroom folder with train, validation and test recordings,
+    """A tiny har-gru run (TINY_GRU) on a classroom folder of train and validation recordings (and
+    unlabelled test ones: its DATA_DIR has an unlabelled split, no test split),
     trained once per session; each test module gets its own copy of the folder, the DATA_DIR and the run."""
     shared = built_once(tmp_path_factory, "activity-run", _train_activity)
     root = copied(shared, tmp_path_factory.mktemp("activity") / "shared")

@@ -4,6 +4,7 @@ training that scores validation only), and what validation steered is labelled w
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -67,14 +68,14 @@ def fold_command(activity_data, out):
 
 @pytest.fixture(scope="module")
 def fold_sweep(activity_data, tmp_path_factory):
-    """Two points, two subject-grouped folds each; the tests below read it (one re-runs it: kept as it is)."""
+    """Two points, two subject-grouped folds each; the tests below read it (one re-runs it: every run kept)."""
     out = tmp_path_factory.mktemp("fold-sweep") / "sweep"
     result = invoke(*fold_command(activity_data, out))
     assert result.exit_code == 0, result.output
     return out
 
 
-def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activity_data, fold_sweep):
+def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activity_data, fold_sweep, tmp_path):
     out, command = fold_sweep, fold_command(activity_data, fold_sweep)
     table = pd.read_csv(out / "comparison.csv")
     assert table["point"].tolist() == ["model.units-4", "model.units-8"] and (table["folds"] == 2).all()
@@ -93,7 +94,9 @@ def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activ
     assert (out / "comparison.png").stat().st_size > 10_000
     assert invoke(*command).stderr.count("complete already, kept") == 4
     # Three folds deal the subjects anew: the 2-fold runs were trained on other data, never kept as these
-    again = invoke(*command[:5], "3", *command[6:])
+    # (on a copy: the refused sweep deals its folds before it finds the runs it would replace)
+    copy = shutil.copytree(out, tmp_path / "copy")
+    again = invoke(*fold_command(activity_data, copy)[:5], "3", *fold_command(activity_data, copy)[6:])
     assert again.exit_code == 2 and "holds another run" in again.stderr
 
 

@@ -1,14 +1,14 @@
 """Blending both eyes of a patient (`dltrain blend`) on the simulated demo set: the test split's
 kappa per image and blended, for several training seeds, without TTA and with the dihedral TTA.
 
-    python bench/retina_blend.py            # 3 seeds of the demo run (about 6 minutes on 2 cores)
+    python bench/retina_blend.py            # 3 seeds of the demo run (at most about 6 minutes on 2 cores)
     python bench/retina_blend.py --smoke    # tiny sizes, one seed, to check the script still runs
 
 Runs the real commands as `make demo-retina` does: `prepare retina demo --size 128 --mix balanced`
 and `train --config retina-cnn --set train.seed=S` in fresh processes, then what `blend --tta MODE`
 (fitted on the validation split only) and `evaluate --split test --tta MODE` call, in this process
-(only kappa is measured here, and each fresh process would import TensorFlow once more). The simulated patients'
-two eyes have correlated grades (the same grade or one apart), as real patients' mostly do.
+(only kappa is measured here; each fresh process would import TensorFlow once more). The simulated
+patients' two eyes have correlated grades (the same grade or one apart), as real patients' mostly do.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ def run(*arguments) -> str:
 
 
 def main() -> None:
+    from dltrain.core.console import configure_logging, import_tensorflow_quietly
     from dltrain.inference.blend import blend_run
     from dltrain.runs.evaluation import evaluate_run
+
+    configure_logging()  # dltrain's progress lines as the commands print them, TensorFlow's start-up quiet
+    import_tensorflow_quietly()
 
     arguments, work = bench_arguments(__doc__, "tiny sizes, one seed", "retina-blend")
     patients, size, seeds = (12, 64, [1]) if arguments.smoke else (300, 128, [1, 2, 3])

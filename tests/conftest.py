@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from helpers.cli import invoke
 from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv, write_uci_folder
+from helpers.examples import settings
 from helpers.journey import walk
 from helpers.shared import built_once, copied, repointed
-from helpers.training import REPLICAS, TINY_CNN
+from helpers.training import REPLICAS, TINY_CNN, TINY_GRU
 
 
 def split_the_cpu(devices: int) -> None:
@@ -59,16 +60,10 @@ def data_dir(tmp_path_factory):
     return copied(shared / "data", tmp_path_factory.mktemp("data") / "data")
 
 
-TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
-TINY_GRU += ["early_stopping.start_from_epoch=0"]
-
-
 def _train_activity(folder: Path) -> None:
     source = write_classroom_folder(folder / "classroom", per_class=(16, 6))
     assert invoke("prepare", "har", source, "--out", folder / "data").exit_code == 0
-    result = invoke(
-        "train", folder / "data", "--out", folder / "run", *[part for value in TINY_GRU for part in ("--set", value)]
-    )
+    result = invoke("train", folder / "data", "--out", folder / "run", *settings(TINY_GRU))
     assert result.exit_code == 0, result.output
 
 

@@ -12,21 +12,10 @@ import pytest
 import yaml
 from helpers.cli import invoke
 from helpers.data import write_classroom_folder, write_long_csv, write_series_csv, write_uci_folder
+from helpers.examples import settings
+from helpers.training import TINY_GRU
 
-TINY = [
-    "--set",
-    "model.units=8",
-    "--set",
-    "model.layers=1",
-    "--set",
-    "model.conv_layers=0",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "early_stopping.start_from_epoch=0",
-]
+TINY = settings(TINY_GRU)  # the budget of conftest's shared activity run
 
 
 def assert_one_line_error(result, exit_code: int, fragment: str) -> None:
@@ -169,7 +158,7 @@ def test_prepare_refuses_to_overwrite_without_force(tmp_path, classroom_folder):
 
 @pytest.fixture(scope="module")
 def trained(activity_run):
-    """conftest's tiny run (TINY_GRU, the same budget as TINY here), shared by the train/evaluate/predict tests."""
+    """conftest's tiny run (TINY_GRU, as TINY here), shared by the train/evaluate/predict tests."""
     return activity_run
 
 

@@ -95,8 +95,9 @@ def test_a_sweep_over_folds_compares_points_by_their_mean_validation_score(activ
     assert invoke(*command).stderr.count("complete already, kept") == 4
     # Three folds deal the subjects anew: the 2-fold runs were trained on other data, never kept as these
     # (on a copy: the refused sweep deals its folds before it finds the runs it would replace)
-    copy = shutil.copytree(out, tmp_path / "copy")
-    again = invoke(*fold_command(activity_data, copy)[:5], "3", *fold_command(activity_data, copy)[6:])
+    three = fold_command(activity_data, shutil.copytree(out, tmp_path / "copy"))
+    three[three.index("--folds") + 1] = "3"
+    again = invoke(*three)
     assert again.exit_code == 2 and "holds another run" in again.stderr
 
 

@@ -23,6 +23,9 @@ def interrupt_after_epoch(epoch: int):
     return InterruptAfterEpoch(epoch)
 
 
+# A tiny har-gru run (conftest's shared activity run; test_cli trains more with it), as `--set` values
+TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
+TINY_GRU += ["early_stopping.start_from_epoch=0"]
 TINY_CNN = [
     "--set",
     "model.conv_layers=2",

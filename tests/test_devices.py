@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from helpers.cli import invoke
 from helpers.data import kaggle_folder, write_classroom_folder
-from helpers.training import REPLICAS, interrupt_after_epoch
+from helpers.training import REPLICAS, interrupt_after_epoch, train_step_traces
 
 from dltrain.config.loading import load_config
 from dltrain.core.errors import UsageError
@@ -265,7 +265,8 @@ def test_the_covering_holds_every_pair_and_every_model_and_what_one_gpu_gives_th
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
-def test_each_combination_trains_and_scores_here(combination, data, tmp_path):
+def test_each_combination_trains_and_scores_here(combination, data, tmp_path, monkeypatch):
+    traces = train_step_traces(monkeypatch)
     task, preset, settings = variant_settings(combination["model"])
     run = tmp_path / "run"
     provenance = train_run(data[task], run, load_config(preset, settings + forced_settings(combination)), preset)
@@ -274,6 +275,7 @@ def test_each_combination_trains_and_scores_here(combination, data, tmp_path):
     assert provenance.xla is combination["xla"] and provenance.deterministic_ops is combination["deterministic"]
     replicas = REPLICAS if combination["strategy"] == "mirrored" else 1
     assert provenance.replicas == replicas and provenance.augmentation == combination["augmentation"]
+    assert len(traces) == replicas  # one trace (run once per replica), under XLA one compilation
     history = pd.read_csv(run / "history.csv")
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
     assert all(np.isfinite(weight).all() for weight in keras.saving.load_model(run / "model.keras").get_weights())

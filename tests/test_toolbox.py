@@ -11,6 +11,7 @@ import pytest
 import yaml
 from helpers.cli import invoke
 from helpers.data import kaggle_folder, write_classroom_folder
+from helpers.training import train_step_traces
 
 from dltrain.config.loading import load_config
 from dltrain.config.schema import TrainConfig
@@ -90,7 +91,8 @@ def test_the_combinations_cover_every_name():
 
 @pytest.mark.parametrize("task", ["har", "retina"])
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=["-".join(c.values()) for c in COMBINATIONS])
-def test_every_name_trains_an_epoch_and_is_recorded(prepared, task, tmp_path, combination):
+def test_every_name_trains_an_epoch_and_is_recorded(prepared, task, tmp_path, combination, monkeypatch):
+    traces = train_step_traces(monkeypatch)
     if task == "retina":  # the CNN has no recurrent kernel: the key is gru's alone (a key of another model is refused)
         combination = {key: value for key, value in combination.items() if key != "model.recurrent_initializer"}
     needs = ["schedule.rates=[0.001]"] if combination["schedule.name"] == "recorded" else []  # its own key
@@ -102,6 +104,9 @@ def test_every_name_trains_an_epoch_and_is_recorded(prepared, task, tmp_path, co
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 1 and np.isfinite(history["learning_rate"]).all() and np.isfinite(history["loss"]).all()
     assert json.loads((run / "provenance.json").read_text())["status"] == "complete"
+    # Traced once: the optimizer's and metrics' variables exist before fit (training.building.build_before_fit);
+    # left to the first step, TensorFlow traced it a second time.
+    assert len(traces) == 1
 
 
 def test_mse_loss_is_the_squared_error_of_the_probabilities(prepared, tmp_path):

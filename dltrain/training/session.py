@@ -178,7 +178,7 @@ class TrainingSession:
 
     def _fit(self, setup):
         """Fit every phase left (one, or a frozen backbone then an unfrozen one), on the same feeds and callbacks."""
-        from dltrain.training.building import build_callbacks, carry_over, compile_for
+        from dltrain.training.building import build_before_fit, build_callbacks, carry_over, compile_for
 
         config = self.config
         model, phases, feeds = self._build(setup)
@@ -194,8 +194,10 @@ class TrainingSession:
                 )
                 compile_for(model, self.data, config, feeds.steps_per_epoch, phase, setup.resolution.xla)
                 carry_over(callbacks, phase)
+            batches = feeds.train_epochs(phase.first, phase.end)
+            build_before_fit(model, batches)
             model.fit(
-                feeds.train_epochs(phase.first, phase.end),
+                batches,
                 validation_data=feeds.val,
                 epochs=phase.end,
                 initial_epoch=phase.first,

@@ -23,7 +23,6 @@ def interrupt_after_epoch(epoch: int):
     return InterruptAfterEpoch(epoch)
 
 
-
 def train_step_traces(monkeypatch) -> list[int]:
     """A list that grows by one each time a Keras train step runs in Python: once per trace (and replica),
     since a traced step runs as a graph. Patched on keras.Model, the class every dltrain model inherits it from."""
@@ -37,6 +36,7 @@ def train_step_traces(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(keras.Model, "train_step", counted)
     return traces
+
 
 # A tiny har-gru run (conftest's shared activity run; test_cli trains more with it), as `--set` values
 TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]

@@ -57,7 +57,7 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint ## Lint, then run the test suite (about 18 minutes on a 2-core CPU)
+test: lint ## Lint, then run the test suite (about 21 minutes on a 2-core CPU)
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup --durations=15 -m "not slow"  # spread over the cores (pytest-xdist; a group's tests on one worker); the slowest listed
 
 test-slow: install ## The tests too slow for every run: every backbone traced and XLA-compiled as a GPU runs it, on both backends (about 40 minutes)

@@ -275,7 +275,7 @@ def test_each_combination_trains_and_scores_here(combination, data, tmp_path, mo
     assert provenance.xla is combination["xla"] and provenance.deterministic_ops is combination["deterministic"]
     replicas = REPLICAS if combination["strategy"] == "mirrored" else 1
     assert provenance.replicas == replicas and provenance.augmentation == combination["augmentation"]
-    assert len(traces) == replicas  # one trace (run once per replica), under XLA one compilation
+    assert len(traces) == replicas  # one trace, which runs the step once per replica
     history = pd.read_csv(run / "history.csv")
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
     assert all(np.isfinite(weight).all() for weight in keras.saving.load_model(run / "model.keras").get_weights())

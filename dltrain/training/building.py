@@ -93,7 +93,8 @@ def build_before_fit(model, batches) -> None:
 
     Without a distribution strategy Keras on TensorFlow leaves them to the first traced train step,
     and TensorFlow traces a function that creates variables a second time (variables may only be
-    created on a first trace): every training traced its step twice, and under XLA compiled it twice.
+    created on a first trace): every training traced its step twice (XLA compiles only the trace that
+    runs: the cost was the Python tracing).
     This is Keras's own symbolic build, as it runs it under a strategy (tiny runs on 2 cores, side by
     side in one process: activity 4.1 s -> 2.9 s, retina 5.9 s -> 4.8 s, medians of 3). The inputs'
     shape is the model's (pipeline batches may leave the image size open), the targets' the batches'."""

@@ -103,7 +103,7 @@ def build_before_fit(model, batches) -> None:
 
     symbolic_build = getattr(model, "_symbolic_build", None)  # Keras 3's, since 3.0
     if keras.backend.backend() != "tensorflow" or symbolic_build is None or len(model.inputs) != 1:
-        return  # the JAX trainer builds symbolically itself
+        return  # JAX's trainer builds before its first step itself; otherwise fit builds as it did (twice traced)
     inputs, targets = batches.element_spec[:2]
     spec = (tf.TensorSpec(model.inputs[0].shape, inputs.dtype), targets)
     with model.distribute_strategy.scope():

@@ -274,7 +274,8 @@ def test_each_combination_trains_and_scores_here(combination, data, tmp_path, mo
     assert provenance.precision == ("mixed_float16" if combination["precision"] == "mixed" else "float32")
     assert provenance.xla is combination["xla"] and provenance.deterministic_ops is combination["deterministic"]
     replicas = REPLICAS if combination["strategy"] == "mirrored" else 1
-    assert provenance.replicas == replicas and provenance.augmentation == combination["augmentation"]
+    placement = "model" if task == "har" else combination["augmentation"]  # activity signals: a layer, always
+    assert provenance.replicas == replicas and provenance.augmentation == placement
     assert len(traces) == replicas  # one trace, which runs the step once per replica
     history = pd.read_csv(run / "history.csv")
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()

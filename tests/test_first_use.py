@@ -238,6 +238,7 @@ def test_env_reports_the_machine_for_a_bug_report():
     assert report["auto"]["retina-cnn"] == {
         "precision": "float32", "xla": False, "augmentation": "pipeline", "strategy": "default", "replicas": 1
     }  # fmt: skip
+    assert report["auto"]["har-gru"]["augmentation"] == "model"  # the signals' augmentation is a layer on any machine
     text = invoke("env").stdout
     for name in ("gpus (driver)", "gpus (tensorflow)", "platform", "cpu", "memory", "auto (har-gru)"):
         assert re.search(rf"^{re.escape(name)}\s", text, flags=re.MULTILINE), name

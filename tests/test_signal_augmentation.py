@@ -1,5 +1,5 @@
-"""Inertial-signal augmentation: a random rotation applied alike to every sensor triad of a window and
-per-channel scaling, in training only, drawn from the run's seed."""
+"""Inertial-signal augmentation: time warping, a random rotation applied alike to every sensor triad of a
+window and per-channel scaling, in training only, drawn from the run's seed."""
 
 from __future__ import annotations
 
@@ -55,25 +55,46 @@ def test_scaling_stays_within_its_bounds_and_a_seed_repeats_its_draws():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x, training=True)), y)
 
 
+def test_time_warping_resamples_each_window_in_order_and_keeps_its_ends():
+    readings = 50
+    ramp = np.broadcast_to(np.arange(readings, dtype="float32")[None, :, None], (64, readings, 10)).copy()
+    layer = SignalAugmentation([], rotation_degrees=0, scaling=0.0, seed=5, time_warp=0.3)
+    warped = keras.ops.convert_to_numpy(layer(ramp, training=True))
+    # On a ramp the output is the time each reading was read at: it starts and ends where the window
+    # does, never goes back, moves at a pace within 1 +/- 0.3 of the mean one, and differs per window.
+    np.testing.assert_allclose(warped[:, 0], 0, atol=1e-4)
+    np.testing.assert_allclose(warped[:, -1], readings - 1, atol=1e-3)
+    steps = np.diff(warped[..., 0], axis=1)
+    assert (steps > 0).all() and steps.min() > 0.7 / 1.3 - 1e-3 and steps.max() < 1.3 / 0.7 + 1e-3
+    assert np.abs(warped - ramp).max() > 1.0 and np.ptp(warped[:, readings // 2, 0]) > 1.0
+    np.testing.assert_allclose(warped[..., 0], warped[..., 9], atol=1e-5)  # every channel alike
+    constant = np.full((4, readings, 10), 3.0, "float32")  # a resampling: a constant signal stays as it is
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(constant, training=True)), constant, rtol=1e-5)
+    again = SignalAugmentation([], rotation_degrees=0, scaling=0.0, seed=5, time_warp=0.3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(ramp, training=True)), warped)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(ramp, training=False)), ramp)
+
+
 def test_an_activity_run_trains_with_it_and_a_wrong_setting_is_one_line(uci_folder, tmp_path, retina_run):
     data = tmp_path / "data"
     assert invoke("prepare", "har", uci_folder, "--out", data).exit_code == 0
     tiny = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
-    chosen = ["augment.signal_rotation=20", "augment.signal_scaling=0.1"]
+    chosen = ["augment.signal_rotation=20", "augment.signal_scaling=0.1", "augment.signal_time_warp=0.2"]
     run = tmp_path / "run"
     result = invoke("train", data, "--out", run, *[part for value in tiny + chosen for part in ("--set", value)])
     assert result.exit_code == 0, result.output
     model = keras.saving.load_model(run / "model.keras", compile=False)  # the layer is saved with the model
-    assert "augment_signals" in [layer.name for layer in model.layers]
+    assert model.get_layer("augment_signals").time_warp == 0.2
     from dltrain.data.datadir import DataDir
     from dltrain.experiments.lab.probes import core_model, output_statistics
 
     assert core_model(model).get_layer("class_probabilities") is not None  # the lab looks through both wrappers
     train = DataDir.open(data).split("train")
     assert 0 < output_statistics(model, train.x, train.y, "crossentropy")["largest_probability"] <= 1
-    assert json.loads((run / "provenance.json").read_text())["status"] == "complete"
-    refused = invoke("train", retina_run["data"], "--out", tmp_path / "retina", "--set", "augment.signal_scaling=0.1")
-    assert refused.exit_code == 2 and "augment.signal_scaling augments activity signals" in refused.output
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["status"] == "complete" and provenance["augmentation"] == "model"  # a layer, on any machine
+    refused = invoke("train", retina_run["data"], "--out", tmp_path / "retina", "--set", "augment.signal_time_warp=0.1")
+    assert refused.exit_code == 2 and "augment.signal_time_warp augments activity signals" in refused.output
 
 
 def test_rotation_without_triads_is_refused_in_one_line(data_dir, tmp_path):

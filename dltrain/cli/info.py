@@ -122,9 +122,12 @@ def auto_settings(backend: str) -> dict:
 
     chosen = {}
     for name in TASKS.names():
-        preset = TASKS.get(name).preset
-        resolution = resolve_here(load_config(preset, []), backend).describe()
-        chosen[preset] = {key: resolution[key] for key in ("precision", "xla", "augmentation", "strategy", "replicas")}
+        task = TASKS.get(name)
+        resolution = resolve_here(load_config(task.preset, []), backend).describe()
+        resolution["augmentation"] = task.augmentation_placement(resolution["augmentation"])
+        chosen[task.preset] = {
+            key: resolution[key] for key in ("precision", "xla", "augmentation", "strategy", "replicas")
+        }
     return chosen
 
 

@@ -157,7 +157,7 @@ class TrainConfig(Section):
 
 class AugmentConfig(Section):
     """On-the-fly augmentation, never applied to validation, test or predict: the winners' set for
-    photographs (retina), rotation and scaling of inertial signals (activity, off by default). Each
+    photographs (retina), time warping, rotation and scaling of inertial signals (activity, off by default). Each
     amount is the largest change drawn, uniformly, per image or window."""
 
     flip: bool = Field(True, description="mirror left-right and up-down, each with probability 1/2")
@@ -179,6 +179,13 @@ class AugmentConfig(Section):
     )
     signal_scaling: float = Field(
         0.0, ge=0.0, lt=1.0, description="activity: scale each channel of a window by its own 1 +/- this; 0: off"
+    )
+    signal_time_warp: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="activity: warp a window's time, its pace drawn at 4 points within 1 +/- this and varying "
+        "smoothly between them, its first and last readings kept (Um et al., 2017); 0: off",
     )
     placement: Literal["auto", "pipeline", "model"] = Field(
         "auto",

@@ -1,7 +1,9 @@
-"""Inertial-signal augmentation (activity windows): a small random 3-D rotation applied alike to every
-sensor triad of a window, as if the phone sat a little differently on the body, and amplitude
-scaling per channel (Um et al., "Data augmentation of wearable sensor data for Parkinson's disease
-monitoring using convolutional neural networks", 2017). Off unless chosen.
+"""Inertial-signal augmentation (activity windows), the three of Um et al. ("Data augmentation of
+wearable sensor data for Parkinson's disease monitoring using convolutional neural networks", 2017)
+that suit activity windows: time warping (the window's pace sped up in some stretches and slowed in
+others, its start and end kept), a small random 3-D rotation applied alike to every sensor triad of a
+window (as if the phone sat a little differently on the body), and amplitude scaling per channel.
+Off unless chosen.
 
 It is a layer at the model's input, before the standardisation (a rotation mixes x, y and z only in
 the sensor's own units), and acts in training alone. Its draws come from a Keras seed generator seeded
@@ -15,6 +17,38 @@ import math
 
 import keras
 import numpy as np
+
+WARP_KNOTS = 4  # the pace is drawn at 4 points of a window and varies linearly between them: smooth, not jittery
+
+
+def knot_interpolation(readings: int, knots: int = WARP_KNOTS) -> np.ndarray:
+    """(knots, readings) weights that interpolate values at `knots` evenly spaced points linearly
+    over every reading of a window."""
+    where = np.linspace(0, knots - 1, readings)
+    return np.stack([np.clip(1 - np.abs(where - knot), 0, None) for knot in range(knots)]).astype("float32")
+
+
+def time_warped(windows, pace):
+    """`windows` (batch, readings, channels) resampled at the time each reading reaches when the window
+    moves at `pace` (batch, readings, positive): a slower pace stretches that part of the window. The
+    time is rescaled to end where the window ends, so the first and last readings stay where they are;
+    between readings, linear interpolation."""
+    ops = keras.ops
+    readings = windows.shape[1]
+    time = ops.cumsum(pace, axis=1) - pace[:, :1]
+    time = time * ((readings - 1) / ops.maximum(time[:, -1:], 1e-6))
+    before = ops.clip(ops.floor(time), 0, readings - 1)
+    after = ops.minimum(before + 1, readings - 1)
+    weight = ops.expand_dims(time - before, -1)
+    channels = ops.shape(windows)[-1]
+
+    def gather(index):
+        index = ops.broadcast_to(
+            ops.expand_dims(ops.cast(index, "int32"), -1), (ops.shape(windows)[0], readings, channels)
+        )
+        return ops.take_along_axis(windows, index, axis=1)
+
+    return gather(before) * (1 - weight) + gather(after) * weight
 
 
 def rotation_matrices(axis, angle):
@@ -31,14 +65,24 @@ def rotation_matrices(axis, angle):
 
 @keras.saving.register_keras_serializable(package="dltrain")
 class SignalAugmentation(keras.layers.Layer):
-    """Rotation of each triad by one draw per window, then scaling of each channel; float32, training only."""
+    """Time warping, then rotation of each triad by one draw per window, then scaling of each channel;
+    float32, training only."""
 
-    def __init__(self, triads: list[list[int]], rotation_degrees: float, scaling: float, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        triads: list[list[int]],
+        rotation_degrees: float,
+        scaling: float,
+        seed: int = 0,
+        time_warp: float = 0.0,
+        **kwargs,
+    ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.triads = [list(map(int, triad)) for triad in triads]
         self.rotation_degrees = float(rotation_degrees)
         self.scaling = float(scaling)
+        self.time_warp = float(time_warp)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -48,6 +92,11 @@ class SignalAugmentation(keras.layers.Layer):
         ops = keras.ops
         windows = ops.cast(windows, "float32")
         batch, channels = ops.shape(windows)[0], windows.shape[-1]
+        if self.time_warp and windows.shape[1] > 1:
+            knots = keras.random.uniform(
+                (batch, WARP_KNOTS), 1 - self.time_warp, 1 + self.time_warp, seed=self.seed_generator
+            )
+            windows = time_warped(windows, ops.matmul(knots, knot_interpolation(windows.shape[1])))
         if self.rotation_degrees and self.triads:
             axis = keras.random.normal((batch, 3), seed=self.seed_generator)
             axis = axis / ops.maximum(ops.norm(axis, axis=1, keepdims=True), 1e-6)
@@ -73,6 +122,7 @@ class SignalAugmentation(keras.layers.Layer):
             "triads": self.triads,
             "rotation_degrees": self.rotation_degrees,
             "scaling": self.scaling,
+            "time_warp": self.time_warp,
             "seed": self.seed,
         }
 
@@ -80,5 +130,12 @@ class SignalAugmentation(keras.layers.Layer):
 def with_signal_augmentation(model, triads: list[list[int]], settings, seed: int):
     """`model` (taking raw windows) behind a SignalAugmentation layer."""
     inputs = keras.Input(shape=model.input_shape[1:], name="signals")
-    layer = SignalAugmentation(triads, settings.signal_rotation, settings.signal_scaling, seed, name="augment_signals")
+    layer = SignalAugmentation(
+        triads,
+        settings.signal_rotation,
+        settings.signal_scaling,
+        seed,
+        time_warp=settings.signal_time_warp,
+        name="augment_signals",
+    )
     return keras.Model(inputs, model(layer(inputs)), name=model.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 AXES = ("x", "y", "z")
+SIGNAL_KEYS = ("signal_rotation", "signal_scaling", "signal_time_warp")  # the augment keys of activity signals
 TRIAD_NAME = re.compile(
     r"^(?:(?P<suffixed>.+)[_\-. ](?P<axis_last>[xyz])|(?P<axis_first>[xyz])(?:[_\-. ](?P<prefixed>.+))?)$"
 )
@@ -25,5 +26,5 @@ def sensor_triads(channels: list[str]) -> list[list[int]]:
 
 
 def is_enabled(settings) -> bool:
-    """Whether the config's `augment` section asks for any of it (signal_rotation, signal_scaling)."""
-    return bool(settings.signal_rotation or settings.signal_scaling)
+    """Whether the config's `augment` section asks for any of it (SIGNAL_KEYS)."""
+    return any(getattr(settings, key) for key in SIGNAL_KEYS)

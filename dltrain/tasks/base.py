@@ -109,6 +109,11 @@ class Task:
         is where augmentation runs (training.resolution): "model" puts its layer first."""
         return model
 
+    def augmentation_placement(self, resolved: str) -> str:
+        """Where this task's augmentation runs when the machine resolved `augment.placement` to `resolved`
+        ("pipeline" or "model"): as resolved, where the task offers both."""
+        return resolved
+
     def tune(self, model, data: DataDir, config: Config) -> dict:
         """Provenance entries fitted on validation after training (e.g. grading thresholds)."""
         return {}

@@ -316,7 +316,7 @@ class TrainingSession:
             "memory_growth": setup.machine.memory_growth,
             "precision": keras.config.dtype_policy().name,
             "xla": bool(model.jit_compile),
-            "augmentation": resolution.augmentation,
+            "augmentation": task_of(self.data.meta).augmentation_placement(resolution.augmentation),
             "deterministic_ops": deterministic,
             "cudnn_gru": recurrent and resolution.cudnn_gru,
             "parameters": int(model.count_params()),

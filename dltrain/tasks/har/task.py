@@ -57,6 +57,10 @@ class HarTask(Task):
             return model
         return with_signal_augmentation(model, sensor_triads(data.meta.channels), config.augment, config.train.seed)
 
+    def augmentation_placement(self, resolved: str) -> str:
+        """Always the model: the signals' augmentation is a layer of it (wrap_model), on any machine."""
+        return "model"
+
     def scoring_inputs(self, data: DataDir, split: str) -> ScoringInputs:
         windows = data.split(split)
         if (windows.y < 0).any():

@@ -64,7 +64,9 @@ class RetinaTask(Task):
             raise UsageError(
                 "train.class_weight=balanced needs the classification head (a regression has no classes to weigh)"
             )
-        signal = [name for name in ("signal_rotation", "signal_scaling") if getattr(config.augment, name)]
+        from dltrain.networks.signal_settings import SIGNAL_KEYS
+
+        signal = [name for name in SIGNAL_KEYS if getattr(config.augment, name)]
         if signal:
             raise UsageError(f"augment.{signal[0]} augments activity signals; photographs take the other augment keys")
 

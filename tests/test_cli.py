@@ -307,6 +307,7 @@ def test_print_config_shows_the_resolved_yaml(trained):
     assert "#   train.mixed_precision = auto -> float32 (tensorflow on CPU)" in result.stdout
     assert "#   train.jit_compile = auto -> XLA off (tensorflow on CPU)" in result.stdout
     assert "#   GRU kernel -> generic (no cuDNN)" in result.stdout
+    assert "#   augment.placement = auto -> model (tensorflow on CPU)" in result.stdout  # activity: a layer, always
     refused = invoke("train", trained["data"], "--print-config", "--set", "train.strategy=mirrored",
                      "--set", "train.jit_compile=true")  # fmt: skip
     assert_one_line_error(refused, 2, "does not run under train.strategy=mirrored")

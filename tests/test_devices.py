@@ -152,7 +152,7 @@ BUDGET = ["train.epochs=1", "early_stopping.patience=0", "early_stopping.start_f
 # (task, preset, settings): every model the registry builds, both heads and each pooling of the CNN.
 POOLINGS = CnnConfig.model_fields["pooling"].annotation.__args__
 MODEL_VARIANTS = {
-    "gru": ("har", "har-gru", ["model.bidirectional=true", "model.dropout=0.3"]),
+    "gru": ("har", "har-gru", ["model.bidirectional=true", "model.dropout=0.3", "augment.signal_time_warp=0.1"]),
     "resnet1d": ("har", "har-resnet1d", ["model.dropout=0.3", "model.dense_units=4"]),
     "inception": ("har", "har-inception", ["model.residual_every=1"]),
     **{

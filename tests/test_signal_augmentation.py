@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from helpers.cli import invoke
 
-from dltrain.networks.signal_augmentation import SignalAugmentation
+from dltrain.networks.signal_augmentation import WARP_KNOTS, SignalAugmentation, knot_interpolation
 from dltrain.networks.signal_settings import sensor_triads
 
 HAPT_CHANNELS = [f"{sensor}_{axis}" for sensor in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"]
@@ -66,6 +66,9 @@ def test_time_warping_resamples_each_window_in_order_and_keeps_its_ends():
     np.testing.assert_allclose(warped[:, -1], readings - 1, atol=1e-3)
     steps = np.diff(warped[..., 0], axis=1)
     assert (steps > 0).all() and steps.min() > 0.7 / 1.3 - 1e-3 and steps.max() < 1.3 / 0.7 + 1e-3
+    # Smooth: the pace varies linearly between 4 knots, so neighbouring steps differ by little (about 0.05
+    # here; a pace drawn afresh per reading would differ by ten times that).
+    assert np.abs(np.diff(steps, axis=1)).max() < 6 * 0.3 / (0.7 * (readings - 2)) + 1e-4
     assert np.abs(warped - ramp).max() > 1.0 and np.ptp(warped[:, readings // 2, 0]) > 1.0
     np.testing.assert_allclose(warped[..., 0], warped[..., 9], atol=1e-5)  # every channel alike
     constant = np.full((4, readings, 10), 3.0, "float32")  # a resampling: a constant signal stays as it is
@@ -73,6 +76,14 @@ def test_time_warping_resamples_each_window_in_order_and_keeps_its_ends():
     again = SignalAugmentation([], rotation_degrees=0, scaling=0.0, seed=5, time_warp=0.3)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(ramp, training=True)), warped)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(ramp, training=False)), ramp)
+
+
+def test_the_pace_is_interpolated_between_its_knots():
+    weights = knot_interpolation(10)
+    assert weights.shape == (WARP_KNOTS, 10)
+    np.testing.assert_allclose(weights.sum(axis=0), 1, rtol=1e-6)  # every reading: a blend of knots
+    np.testing.assert_array_equal(weights[:, 0], np.eye(WARP_KNOTS)[0])  # the first and last readings sit on knots
+    np.testing.assert_array_equal(weights[:, -1], np.eye(WARP_KNOTS)[-1])
 
 
 def test_an_activity_run_trains_with_it_and_a_wrong_setting_is_one_line(uci_folder, tmp_path, retina_run):

@@ -30,12 +30,13 @@ def knot_interpolation(readings: int, knots: int = WARP_KNOTS) -> np.ndarray:
 
 def time_warped(windows, pace):
     """`windows` (batch, readings, channels) resampled at the time each reading reaches when the window
-    moves at `pace` (batch, readings, positive): a slower pace stretches that part of the window. The
-    time is rescaled to end where the window ends, so the first and last readings stay where they are;
-    between readings, linear interpolation."""
+    moves at `pace` (batch, readings, positive): a slower pace stretches that part of the window. Each
+    step advances by the mean pace of its two readings, and the time is rescaled to end where the window
+    ends, so the first and last readings stay where they are; between readings, linear interpolation."""
     ops = keras.ops
     readings = windows.shape[1]
-    time = ops.cumsum(pace, axis=1) - pace[:, :1]
+    steps = (pace[:, 1:] + pace[:, :-1]) / 2
+    time = ops.concatenate([ops.zeros_like(pace[:, :1]), ops.cumsum(steps, axis=1)], axis=1)
     time = time * ((readings - 1) / ops.maximum(time[:, -1:], 1e-6))
     before = ops.clip(ops.floor(time), 0, readings - 1)
     after = ops.minimum(before + 1, readings - 1)
@@ -92,7 +93,7 @@ class SignalAugmentation(keras.layers.Layer):
         ops = keras.ops
         windows = ops.cast(windows, "float32")
         batch, channels = ops.shape(windows)[0], windows.shape[-1]
-        if self.time_warp and windows.shape[1] > 1:
+        if self.time_warp and (windows.shape[1] or 0) > 1:  # windows of a known length (a DATA_DIR's are)
             knots = keras.random.uniform(
                 (batch, WARP_KNOTS), 1 - self.time_warp, 1 + self.time_warp, seed=self.seed_generator
             )

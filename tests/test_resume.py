@@ -16,7 +16,8 @@ from dltrain.training.checkpoints import read_resume_state
 from dltrain.training.session import resume_run, train_run
 
 EPOCHS = 6
-# Dropout, batch norm, the plateau rule and early stopping all carry state across epochs.
+# Dropout, batch norm, signal augmentation's draws, the plateau rule and early stopping all carry
+# state across epochs.
 SETTINGS = [
     "model.units=8",
     "model.layers=1",
@@ -24,6 +25,8 @@ SETTINGS = [
     "model.conv_filters=8",
     "model.dropout=0.3",
     "model.batch_norm=true",
+    "augment.signal_scaling=0.1",
+    "augment.signal_time_warp=0.2",
     "train.batch_size=8",
     f"train.epochs={EPOCHS}",
     "train.deterministic=true",

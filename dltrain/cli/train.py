@@ -140,8 +140,6 @@ def train(
 def print_resolved_config(data_dir: Path | None, config: str | None, overrides: list[str], backend: str) -> None:
     """The config as YAML, then what its `auto` settings become on this machine, as YAML comments
     (the output stays a config file that `--config` takes)."""
-    from dataclasses import replace
-
     from dltrain.tasks import task_of
     from dltrain.training.devices import resolution_lines, resolve_here
     from dltrain.training.launch import resolve_config
@@ -149,9 +147,7 @@ def print_resolved_config(data_dir: Path | None, config: str | None, overrides: 
 
     data, _, resolved = resolve_config(data_dir, config, overrides)
     select_backend(backend, resolved.train.deterministic)
-    resolution = resolve_here(resolved, backend)
-    placement = task_of(data.meta).augmentation_placement(resolution.augmentation)
-    lines = resolution_lines(resolved, replace(resolution, augmentation=placement))
+    lines = resolution_lines(resolved, resolve_here(resolved, backend, task=task_of(data.meta)))
     typer.echo(resolved.to_yaml() + "# on this machine:\n" + "".join(f"#   {line}\n" for line in lines), nl=False)
 
 

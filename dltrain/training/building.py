@@ -39,13 +39,14 @@ def training_phases(config: Config, first_epoch: int = 0) -> list[Phase]:
 def build_model(data: DataDir, config: Config, steps_per_epoch: int, resolution=None, phase: Phase | None = None):
     """The network wrapped by its task and compiled, as `resolution` (training.resolution) places the
     augmentation and sets XLA; without one, as this machine resolves `config`."""
+    task = task_of(data.meta)
     if resolution is None:
         import keras
 
         from dltrain.training.devices import resolve_here
 
-        resolution = resolve_here(config, keras.backend.backend())
-    model = task_of(data.meta).wrap_model(build_network(data, config), data, config, resolution.augmentation)
+        resolution = resolve_here(config, keras.backend.backend(), task=task)
+    model = task.wrap_model(build_network(data, config), data, config, resolution.augmentation)
     compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs), resolution.xla)
     return model
 

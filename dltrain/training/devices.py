@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dltrain.training.resolution import Gpu, Machine, Pinned, Resolution, parse_capability, resolve
@@ -68,9 +68,15 @@ def enable_memory_growth(tf, gpus) -> bool:
     return bool(gpus)
 
 
-def resolve_here(config, backend: str, pinned: Pinned | None = None, machine: Machine | None = None) -> Resolution:
-    """What `config` resolves to on this machine, or on `machine` where one is described (its refusals included)."""
-    return resolve(machine or describe_machine(backend), config, pinned)
+def resolve_here(
+    config, backend: str, pinned: Pinned | None = None, machine: Machine | None = None, task=None
+) -> Resolution:
+    """What `config` resolves to on this machine, or on `machine` where one is described (its refusals included);
+    with the `task` it trains, where that task's augmentation runs (Task.augmentation_placement)."""
+    resolution = resolve(machine or describe_machine(backend), config, pinned)
+    if task is None:
+        return resolution
+    return replace(resolution, augmentation=task.augmentation_placement(resolution.augmentation))
 
 
 def resolution_lines(config, resolution: Resolution) -> list[str]:

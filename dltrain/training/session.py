@@ -150,7 +150,8 @@ class TrainingSession:
         keras.utils.set_random_seed(self.config.train.seed)
         backend = keras.backend.backend()
         pinned = pinned_settings(self.run.provenance) if self.resume_state else None
-        self.resolution = self.resolution or resolve_here(self.config, backend, pinned, self.machine)
+        task = task_of(self.data.meta)  # where its augmentation runs
+        self.resolution = self.resolution or resolve_here(self.config, backend, pinned, self.machine, task)
         setup = configure_devices(self.resolution, self.machine or describe_machine(backend))
         device = setup.device()
         names, replicas = ", ".join(device["names"]), setup.resolution.replicas
@@ -316,7 +317,7 @@ class TrainingSession:
             "memory_growth": setup.machine.memory_growth,
             "precision": keras.config.dtype_policy().name,
             "xla": bool(model.jit_compile),
-            "augmentation": task_of(self.data.meta).augmentation_placement(resolution.augmentation),
+            "augmentation": resolution.augmentation,
             "deterministic_ops": deterministic,
             "cudnn_gru": recurrent and resolution.cudnn_gru,
             "parameters": int(model.count_params()),

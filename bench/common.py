@@ -175,6 +175,7 @@ SMOKE_SETTINGS = {
         "model.conv_filters=8",
         "model.dense_units=0",
         "train.tensorboard=false",
+        "train.min_steps_per_epoch=0",  # one pass an epoch in smoke runs
     ],
     "retina-cnn": ["model.conv_layers=1", "model.dense_units=8", "train.batch_size=8", "train.tensorboard=false"],
 }

@@ -25,6 +25,8 @@ TINY = [
     "--set",
     "train.batch_size=8",
     "--set",
+    "train.min_steps_per_epoch=0",
+    "--set",
     "early_stopping.patience=0",
     "--set",
     "early_stopping.start_from_epoch=0",

@@ -18,7 +18,7 @@ from dltrain.training.session import train_run
 
 CHATTER = ("cuInit", "cudart_stub", "oneDNN", "absl::InitializeLog", "XNNPACK", "cpu_feature_guard", "I0000 ", "E0000 ")
 REPOSITORY = Path(__file__).resolve().parents[1]
-TINY = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.batch_size=8"]
+TINY = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.batch_size=8", "train.min_steps_per_epoch=0"]
 
 
 def dltrain(*arguments, cwd: Path) -> subprocess.CompletedProcess:

@@ -65,6 +65,7 @@ def tiny_har_baseline(monkeypatch, band):
             "model.conv_layers=0",
             "model.layers=1",
             "model.units=4",
+            "train.min_steps_per_epoch=0",
         ]
         return baselines
 

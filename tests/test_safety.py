@@ -21,6 +21,7 @@ from helpers.data import kaggle_folder, write_classroom_folder, write_long_csv
 
 DLTRAIN = [sys.executable, "-m", "dltrain"]
 TINY = ["--set", "model.units=4", "--set", "model.layers=1", "--set", "train.epochs=1", "--set", "train.batch_size=8"]
+TINY += ["--set", "train.min_steps_per_epoch=0"]
 
 
 def snapshot(*roots: Path) -> dict[str, bytes]:

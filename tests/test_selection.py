@@ -22,6 +22,7 @@ TINY = [
     "model.conv_layers=0",
     "train.batch_size=8",
     "train.epochs=2",
+    "train.min_steps_per_epoch=0",
     "early_stopping.start_from_epoch=0",
 ]
 

@@ -42,6 +42,7 @@ BASE = {
         "model.conv_filters=4",
         "train.batch_size=8",
         "train.epochs=1",
+        "train.min_steps_per_epoch=0",
         "early_stopping.patience=0",
         "early_stopping.start_from_epoch=0",
     ],

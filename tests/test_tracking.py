@@ -20,6 +20,7 @@ TINY = [
     "model.conv_layers=1",
     "model.conv_filters=8",
     "train.batch_size=8",
+    "train.min_steps_per_epoch=0",
     "early_stopping.start_from_epoch=0",
     "train.tensorboard=false",
     "train.tracking=mlflow",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,16 @@ def walk(folder: Path) -> None:
         patch.setattr(reproduce_module, "load_baselines", small_baselines)
         write_inputs(folder)
         for words in readme + [words for words in helps if words not in readme]:
+            started = time.perf_counter()
             result = invoke(*words, *budget(words))
             record.append(
-                {"words": words, "exit_code": result.exit_code, "stdout": result.stdout, "output": result.output}
+                {
+                    "words": words,
+                    "exit_code": result.exit_code,
+                    "stdout": result.stdout,
+                    "output": result.output,
+                    "seconds": round(time.perf_counter() - started, 1),  # where the walk's time goes
+                }
             )
     (folder / RECORD).write_text(json.dumps(record, indent=1))
 

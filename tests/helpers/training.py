@@ -40,7 +40,7 @@ def train_step_traces(monkeypatch) -> list[int]:
 
 # A tiny har-gru run (conftest's shared activity run; test_cli trains more with it), as `--set` values
 TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.epochs=2", "train.batch_size=8"]
-TINY_GRU += ["early_stopping.start_from_epoch=0"]
+TINY_GRU += ["early_stopping.start_from_epoch=0", "train.min_steps_per_epoch=0"]  # one pass an epoch, not 50 steps
 TINY_CNN = [
     "--set",
     "model.conv_layers=2",

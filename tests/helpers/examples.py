@@ -27,7 +27,7 @@ def settings(values: list[str]) -> list[str]:
 def budget(words: list[str]) -> list[str]:
     """What is appended to an example: a smaller budget only (the last value of an option wins)."""
     if words[:3] == ["prepare", "har", "hapt"]:
-        return ["--step", "512"]  # windows of 128 readings as always, 8 times fewer of them
+        return ["--step", "256"]  # windows of 128 readings as always, 4 times fewer of them
     if words[:2] == ["prepare", "retina"]:
         demo = ["--patients", "12", "--test-patients", "2"] if words[2] == "demo" else []
         return ["--size", "32", "--workers", "1", *demo]
@@ -46,7 +46,7 @@ def small_baselines():
     for baseline in baselines.values():
         for budget_values in baseline.budgets.values():
             small = SMALL_CNN if baseline.source == "demo" else SMALL_GRU
-            budget_values.prepare = dict(SMALL_DEMO) if baseline.source == "demo" else {"step": 512}
+            budget_values.prepare = dict(SMALL_DEMO) if baseline.source == "demo" else {"step": 256}
             budget_values.set = [*budget_values.set, *small]
             budget_values.band = (0.0, 1.0)
     return baselines

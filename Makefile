@@ -62,7 +62,7 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 # 2 workers' 1,406 s, the same commit on the same machine (docs/development.md).
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min((os.cpu_count() or 1) + 1, 5))")
 
-test: lint ## Lint, then run the test suite (about 21 minutes on a 2-core CPU)
+test: lint ## Lint, then run the test suite (about 19 minutes on a 2-core CPU)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not slow"  # a group's tests on one worker; the slowest listed
 
 test-slow: install ## The tests too slow for every run: every backbone traced and XLA-compiled as a GPU runs it, on both backends (about 40 minutes)

@@ -57,9 +57,9 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# One pytest-xdist worker more than the cores (at most 5): a worker often waits on a subprocess or on
-# its own single thread while a core is free. On 2 cores, 3 workers ran the suite in 1,135 s against
-# 2 workers' 1,406 s, the same commit on the same machine (docs/development.md).
+# One pytest-xdist worker more than the cores (at most 5): a worker often waits (on the processes it
+# starts, on files, on the kill tests' signals) while its core could work. On 2 cores, 3 workers ran
+# the suite in 1,135 s against 2 workers' 1,406 s, the same commit on the same machine that day.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min((os.cpu_count() or 1) + 1, 5))")
 
 test: lint ## Lint, then run the test suite (about 19 minutes on a 2-core CPU)

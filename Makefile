@@ -60,7 +60,7 @@ lint: install ## Check the code with ruff (lint rules and formatting, pyproject.
 # One pytest-xdist worker more than the cores (at most 5): a worker often waits (on the processes it
 # starts, on files, on the kill tests' signals) while its core could work. On 2 cores, 3 workers ran
 # the suite in 1,135 s against 2 workers' 1,406 s, the same commit on the same machine that day.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min((os.cpu_count() or 1) + 1, 5))")
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1; print(min(cores + 1, 5))")
 
 test: lint ## Lint, then run the test suite (about 19 minutes on a 2-core CPU)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not slow"  # a group's tests on one worker; the slowest listed

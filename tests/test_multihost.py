@@ -30,7 +30,6 @@ SETTINGS = [
     "model.conv_layers=1",
     "model.conv_filters=8",
     "train.epochs=3",
-    "train.min_steps_per_epoch=0",  # one pass an epoch: 10 global batches
     "early_stopping.start_from_epoch=0",
     "early_stopping.restore_best=false",
     "train.tensorboard=false",

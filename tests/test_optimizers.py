@@ -25,8 +25,6 @@ TINY = [
     "--set",
     "train.batch_size=8",
     "--set",
-    "train.min_steps_per_epoch=0",
-    "--set",
     "early_stopping.patience=0",
     "--set",
     "early_stopping.start_from_epoch=0",

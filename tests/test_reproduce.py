@@ -65,7 +65,6 @@ def tiny_har_baseline(monkeypatch, band):
             "model.conv_layers=0",
             "model.layers=1",
             "model.units=4",
-            "train.min_steps_per_epoch=0",
         ]
         return baselines
 

@@ -38,7 +38,7 @@ JOURNEY = [
     ("runs",),
     ("env",),
 ]
-RECORD = "journey.json"  # one entry per command run: its words, exit code, stdout and whole output
+RECORD = "journey.json"  # one entry per command run: its words, exit code, stdout, whole output and seconds
 
 
 def examples_in_help(path: tuple[str, ...]) -> list[str]:

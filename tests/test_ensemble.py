@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 from helpers.cli import invoke
 from helpers.examples import settings
-from helpers.training import TINY_CNN
-
-TINY_GRU = ["model.units=8", "model.layers=1", "model.conv_layers=0", "train.batch_size=8", "train.epochs=2"]
-TINY_GRU += ["train.min_steps_per_epoch=0"]
+from helpers.training import TINY_CNN, TINY_GRU
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import json
 import keras
 import numpy as np
 from helpers.cli import invoke
+from helpers.examples import settings
 from helpers.training import TINY_GRU
 
 from dltrain.networks.signal_augmentation import WARP_KNOTS, SignalAugmentation, knot_interpolation
@@ -92,7 +93,7 @@ def test_an_activity_run_trains_with_it_and_a_wrong_setting_is_one_line(uci_fold
     assert invoke("prepare", "har", uci_folder, "--out", data).exit_code == 0
     chosen = ["augment.signal_rotation=20", "augment.signal_scaling=0.1", "augment.signal_time_warp=0.2"]
     run = tmp_path / "run"
-    result = invoke("train", data, "--out", run, *[part for value in TINY_GRU + chosen for part in ("--set", value)])
+    result = invoke("train", data, "--out", run, *settings(TINY_GRU + chosen))
     assert result.exit_code == 0, result.output
     model = keras.saving.load_model(run / "model.keras", compile=False)  # the layer is saved with the model
     assert model.get_layer("augment_signals").time_warp == 0.2

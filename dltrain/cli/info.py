@@ -123,7 +123,7 @@ def auto_settings(backend: str) -> dict:
     chosen = {}
     for name in TASKS.names():
         task = TASKS.get(name)
-        resolution = resolve_here(load_config(task.preset, []), backend, task=task).describe()
+        resolution = resolve_here(load_config(task.preset, []), backend, task).describe()
         chosen[task.preset] = {
             key: resolution[key] for key in ("precision", "xla", "augmentation", "strategy", "replicas")
         }

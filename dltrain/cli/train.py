@@ -147,7 +147,7 @@ def print_resolved_config(data_dir: Path | None, config: str | None, overrides: 
 
     data, _, resolved = resolve_config(data_dir, config, overrides)
     select_backend(backend, resolved.train.deterministic)
-    lines = resolution_lines(resolved, resolve_here(resolved, backend, task=task_of(data.meta)))
+    lines = resolution_lines(resolved, resolve_here(resolved, backend, task_of(data.meta)))
     typer.echo(resolved.to_yaml() + "# on this machine:\n" + "".join(f"#   {line}\n" for line in lines), nl=False)
 
 

@@ -45,7 +45,7 @@ def build_model(data: DataDir, config: Config, steps_per_epoch: int, resolution=
 
         from dltrain.training.devices import resolve_here
 
-        resolution = resolve_here(config, keras.backend.backend(), task=task)
+        resolution = resolve_here(config, keras.backend.backend(), task)
     model = task.wrap_model(build_network(data, config), data, config, resolution.augmentation)
     compile_for(model, data, config, steps_per_epoch, phase or Phase(0, 0, config.train.epochs), resolution.xla)
     return model

@@ -69,13 +69,11 @@ def enable_memory_growth(tf, gpus) -> bool:
 
 
 def resolve_here(
-    config, backend: str, pinned: Pinned | None = None, machine: Machine | None = None, task=None
+    config, backend: str, task, pinned: Pinned | None = None, machine: Machine | None = None
 ) -> Resolution:
-    """What `config` resolves to on this machine, or on `machine` where one is described (its refusals included);
-    with the `task` it trains, where that task's augmentation runs (Task.augmentation_placement)."""
+    """What `config` resolves to on this machine, or on `machine` where one is described (its refusals included),
+    for the `task` it trains: that task says where its augmentation runs (Task.augmentation_placement)."""
     resolution = resolve(machine or describe_machine(backend), config, pinned)
-    if task is None:
-        return resolution
     return replace(resolution, augmentation=task.augmentation_placement(resolution.augmentation))
 
 

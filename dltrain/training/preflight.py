@@ -54,7 +54,7 @@ def check_training_inputs(
     from dltrain.core.environment import keras_backend
     from dltrain.training.devices import resolve_here
 
-    resolution = resolve_here(config, keras_backend(), pinned, machine, task)
+    resolution = resolve_here(config, keras_backend(), task, pinned, machine)
     samples = data.meta.split_size("train")
     pinned_global = (pinned or Pinned()).global_batch
     per_replica, _ = check_batch(config.train.batch_size, resolution.replicas, samples, pinned_global)

@@ -136,6 +136,10 @@ class TrainingSession:
         return self.run.config
 
     @property
+    def task(self):
+        return task_of(self.data.meta)
+
+    @property
     def first_epoch(self) -> int:
         return self.resume_state["epochs_done"] if self.resume_state else 0
 
@@ -150,8 +154,7 @@ class TrainingSession:
         keras.utils.set_random_seed(self.config.train.seed)
         backend = keras.backend.backend()
         pinned = pinned_settings(self.run.provenance) if self.resume_state else None
-        task = task_of(self.data.meta)  # where its augmentation runs
-        self.resolution = self.resolution or resolve_here(self.config, backend, pinned, self.machine, task)
+        self.resolution = self.resolution or resolve_here(self.config, backend, self.task, pinned, self.machine)
         setup = configure_devices(self.resolution, self.machine or describe_machine(backend))
         device = setup.device()
         names, replicas = ", ".join(device["names"]), setup.resolution.replicas
@@ -216,7 +219,7 @@ class TrainingSession:
         from dltrain.training.building import build_model, training_phases
         from dltrain.training.devices import distinct_replica_draws
 
-        config, task, resolution = self.config, task_of(self.data.meta), setup.resolution
+        config, task, resolution = self.config, self.task, setup.resolution
         samples = self.data.meta.split_size("train")
         global_batch = self._global_batch(resolution.replicas, samples)
         shard = (self.group.process_id, self.group.num_processes) if self.group.distributed else None
@@ -343,7 +346,7 @@ class TrainingSession:
             raise DataError(
                 f"{run_dir / MODEL_FILE} holds weights that are not finite numbers: the run is not a result"
             )
-        task = task_of(self.data.meta)
+        task = self.task
         provenance.thresholds = task.tune(kept, self.data, config).get("thresholds")
         provenance.best_epoch, provenance.epochs_run = kept_epoch, epochs_run  # the learning curves mark them
         # Validation only: it steered the run. The test split is scored by an explicit `evaluate --split test`.
